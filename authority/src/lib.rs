@@ -1,1 +1,13 @@
-//! placeholder
+//! Trust Authority: principals, profiles, explainable policy, holder-bound grants, durable registry.
+pub mod config;
+pub mod error;
+pub mod keyring;
+pub mod minting;
+pub mod policy;
+pub mod principals;
+pub mod profile;
+pub mod registry;
+pub mod request;
+pub mod server;
+pub mod service;
+mod status;

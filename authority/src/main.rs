@@ -1,1 +1,72 @@
-fn main() {}
+//! `trust-authority`: runs the authority gRPC service.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// The Trust Authority: evaluates agents' requests for authority and mints holder-bound grants.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the authority gRPC API (plus health and reflection) until Ctrl-C or SIGTERM.
+    Serve {
+        /// Authority configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override the configured listen address (use 127.0.0.1:0 for any free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check a configuration and its profiles, print every problem, and exit.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, listen } => {
+            let mut config = trust_authority::config::AuthorityConfig::load(&config)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            let (addr, serve) = trust_authority::server::bind(&config, shutdown_signal()).await?;
+            // Tests and scripts read this line to learn the bound port.
+            println!("trust-authority listening on {addr}");
+            serve.await.context("authority stopped with an error")?;
+        }
+        Command::Check { config } => {
+            let config = trust_authority::config::AuthorityConfig::load(&config)?;
+            trust_authority::profile::load_profiles(&config.profiles)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("configuration and profiles are valid");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

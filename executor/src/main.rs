@@ -1,1 +1,66 @@
-fn main() {}
+//! `tool-executor`: runs the executor gRPC service next to the resources it guards.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// The Trust Authority tool executor: verifies holder-bound grants and runs confined operations.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the executor gRPC API (plus health and reflection) until Ctrl-C or SIGTERM.
+    Serve {
+        /// Executor configuration file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override the configured listen address (use 127.0.0.1:0 for any free port).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Override the configured authority endpoint.
+        #[arg(long)]
+        authority: Option<String>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve { config, listen, authority } => {
+            let mut config = tool_executor::config::ExecutorConfig::load(&config)?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            if let Some(authority) = authority {
+                config.authority = authority;
+            }
+            let (addr, serve) = tool_executor::server::bind(&config, shutdown_signal()).await?;
+            println!("tool-executor listening on {addr}");
+            serve.await.context("executor stopped with an error")?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,1 +1,11 @@
-//! placeholder
+//! Trust Authority SDK: grant vocabulary, holder proofs, attenuation, clients and provenance verification.
+pub mod attenuate;
+pub mod client;
+pub mod error;
+pub mod keys;
+pub mod proof;
+pub mod provenance;
+pub mod signed;
+pub mod vocabulary;
+
+pub use error::SdkError;

@@ -1,0 +1,141 @@
+//! Authority configuration: one typed struct, parsed in one function that reports every bad field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ed25519_dalek::VerifyingKey;
+use serde::Deserialize;
+
+use crate::error::AuthorityError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    data_dir: PathBuf,
+    #[serde(default)]
+    profiles: Vec<PathBuf>,
+    #[serde(default = "default_window")]
+    clock_window_secs: u64,
+    #[serde(default)]
+    agents: Vec<RawPrincipal>,
+    #[serde(default)]
+    admins: Vec<RawPrincipal>,
+}
+
+fn default_window() -> u64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrincipal {
+    #[serde(alias = "name")]
+    id: String,
+    #[serde(default)]
+    owner: String,
+    public_key: String,
+}
+
+/// A principal known from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub id: String,
+    pub owner: String,
+    pub public_key: VerifyingKey,
+}
+
+/// Everything the authority needs to start.
+#[derive(Debug, Clone)]
+pub struct AuthorityConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub profiles: Vec<PathBuf>,
+    pub clock_window: Duration,
+    pub agents: Vec<Principal>,
+    pub admins: Vec<Principal>,
+}
+
+impl AuthorityConfig {
+    /// Reads and validates `path`; relative paths inside are relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Self, AuthorityError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| AuthorityError::Config(format!("`{}`: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| AuthorityError::Config(format!("`{}`: {e}", path.display())))
+    }
+
+    /// Parses config text; collects every problem before failing.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut errors = Vec::new();
+        let listen = raw
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| errors.push(format!("listen `{}`: {e}", raw.listen)))
+            .ok();
+        let mut principals = |list: Vec<RawPrincipal>, kind: &str| -> Vec<Principal> {
+            let mut out = Vec::new();
+            for p in list {
+                if p.id.is_empty() {
+                    errors.push(format!("{kind} with an empty id"));
+                    continue;
+                }
+                match trust_sdk::keys::verifying_key_from_hex(&p.public_key) {
+                    Ok(public_key) => out.push(Principal {
+                        id: p.id,
+                        owner: p.owner,
+                        public_key,
+                    }),
+                    Err(e) => errors.push(format!("{kind} `{}`: {e}", p.id)),
+                }
+            }
+            out
+        };
+        let agents = principals(raw.agents, "agent");
+        let admins = principals(raw.admins, "admin");
+        if raw.clock_window_secs == 0 || raw.clock_window_secs > 300 {
+            errors.push("clock_window_secs must be between 1 and 300".into());
+        }
+        match listen {
+            Some(listen) if errors.is_empty() => Ok(Self {
+                listen,
+                data_dir: base.join(raw.data_dir),
+                profiles: raw.profiles.into_iter().map(|p| base.join(p)).collect(),
+                clock_window: Duration::from_secs(raw.clock_window_secs),
+                agents,
+                admins,
+            }),
+            _ => Err(errors.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_bad_field() {
+        let text = r#"
+            listen = "not-an-address"
+            data_dir = "d"
+            clock_window_secs = 0
+            [[agents]]
+            id = "a"
+            public_key = "zz"
+        "#;
+        let err = AuthorityConfig::parse(text, Path::new(".")).unwrap_err();
+        assert!(err.contains("listen"), "{err}");
+        assert!(err.contains("agent `a`"), "{err}");
+        assert!(err.contains("clock_window_secs"), "{err}");
+    }
+
+    #[test]
+    fn refuses_unknown_keys() {
+        let err = AuthorityConfig::parse("listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\nbogus = 1\n", Path::new("."))
+            .unwrap_err();
+        assert!(err.contains("bogus"), "{err}");
+    }
+}

@@ -1,0 +1,158 @@
+//! The embedded default registry on sled; every client-visible write is flushed first.
+
+use std::path::Path;
+
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::{AgentEntry, DecisionEntry, GrantEntry, Registry, RevocationEntry};
+use crate::error::AuthorityError;
+
+/// Registry trees in one sled database.
+#[derive(Debug, Clone)]
+pub struct SledRegistry {
+    db: sled::Db,
+    grants: sled::Tree,
+    decisions: sled::Tree,
+    revocations: sled::Tree,
+    agents: sled::Tree,
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, AuthorityError> {
+    serde_json::to_vec(value).map_err(|e| AuthorityError::Internal(e.to_string()))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, AuthorityError> {
+    serde_json::from_slice(bytes).map_err(|e| AuthorityError::Storage(format!("corrupt {what} record: {e}")))
+}
+
+fn tx_error(e: TransactionError<AuthorityError>) -> AuthorityError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => AuthorityError::Storage(e.to_string()),
+    }
+}
+
+impl SledRegistry {
+    /// Opens (or creates) the registry in `dir`; a corrupt database refuses to open.
+    pub fn open(dir: &Path) -> Result<Self, AuthorityError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| AuthorityError::Config(format!("cannot open registry `{}`: {e}", dir.display())))?;
+        let registry = Self {
+            grants: db.open_tree("grants")?,
+            decisions: db.open_tree("decisions")?,
+            revocations: db.open_tree("revocations")?,
+            agents: db.open_tree("agents")?,
+            db,
+        };
+        registry.check_integrity()?;
+        Ok(registry)
+    }
+
+    /// Decodes the newest records so a damaged store is found at start, not mid-request.
+    fn check_integrity(&self) -> Result<(), AuthorityError> {
+        if let Some((_, v)) = self.revocations.last()? {
+            decode::<RevocationEntry>(&v, "revocation")?;
+        }
+        for (tree, what) in [(&self.grants, "grant"), (&self.decisions, "decision")] {
+            if let Some((_, v)) = tree.last()? {
+                serde_json::from_slice::<serde_json::Value>(&v)
+                    .map_err(|e| AuthorityError::Config(format!("registry is corrupt ({what}): {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), AuthorityError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+impl Registry for SledRegistry {
+    fn record_issue(&self, decision: &DecisionEntry, grant: Option<&GrantEntry>) -> Result<(), AuthorityError> {
+        self.decisions.insert(decision.decision_id.as_bytes(), encode(decision)?)?;
+        if let Some(grant) = grant {
+            self.grants.insert(grant.grant_id.as_bytes(), encode(grant)?)?;
+        }
+        self.flush()
+    }
+
+    fn grant(&self, grant_id: &str) -> Result<Option<GrantEntry>, AuthorityError> {
+        self.grants.get(grant_id.as_bytes())?.map(|v| decode(&v, "grant")).transpose()
+    }
+
+    fn decision(&self, decision_id: &str) -> Result<Option<DecisionEntry>, AuthorityError> {
+        self.decisions.get(decision_id.as_bytes())?.map(|v| decode(&v, "decision")).transpose()
+    }
+
+    fn revoke(&self, grant_id: &str, reason: &str, now_ms: i64) -> Result<Vec<RevocationEntry>, AuthorityError> {
+        let entries = (&self.grants, &self.revocations)
+            .transaction(|(grants, revocations)| {
+                let Some(bytes) = grants.get(grant_id.as_bytes())? else {
+                    return Err(ConflictableTransactionError::Abort(AuthorityError::NotFound(format!(
+                        "grant `{grant_id}`"
+                    ))));
+                };
+                let mut grant: GrantEntry = decode(&bytes, "grant").map_err(ConflictableTransactionError::Abort)?;
+                let mut next = match revocations.get(b"\xffsequence")? {
+                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+                    None => 0,
+                };
+                let mut out = Vec::new();
+                for id in &grant.revocation_ids {
+                    next += 1;
+                    let entry = RevocationEntry {
+                        sequence: next,
+                        grant_id: grant_id.to_string(),
+                        revocation_id: id.clone(),
+                        revoked_at_ms: now_ms,
+                        reason: reason.to_string(),
+                    };
+                    let value = encode(&entry).map_err(ConflictableTransactionError::Abort)?;
+                    revocations.insert(&next.to_be_bytes(), value)?;
+                    out.push(entry);
+                }
+                revocations.insert(b"\xffsequence", &next.to_be_bytes())?;
+                grant.revoked = true;
+                grants.insert(grant_id.as_bytes(), encode(&grant).map_err(ConflictableTransactionError::Abort)?)?;
+                Ok(out)
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        Ok(entries)
+    }
+
+    fn revocations_after(&self, after: u64, limit: usize) -> Result<(Vec<RevocationEntry>, u64), AuthorityError> {
+        let latest = match self.revocations.get(b"\xffsequence")? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        };
+        let start = after.saturating_add(1).to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.revocations.range(start..) {
+            let (k, v) = item?;
+            if k.len() != 8 || out.len() >= limit {
+                break;
+            }
+            out.push(decode(&v, "revocation")?);
+        }
+        Ok((out, latest))
+    }
+
+    fn put_agent(&self, agent: &AgentEntry) -> Result<(), AuthorityError> {
+        self.agents.insert(agent.agent_id.as_bytes(), encode(agent)?)?;
+        self.flush()
+    }
+
+    fn agent(&self, agent_id: &str) -> Result<Option<AgentEntry>, AuthorityError> {
+        self.agents.get(agent_id.as_bytes())?.map(|v| decode(&v, "agent")).transpose()
+    }
+
+    fn grant_count(&self) -> usize {
+        self.grants.len()
+    }
+}

@@ -1,0 +1,70 @@
+//! Assembles the authority from its configuration and serves it (with health and reflection).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use trust_proto::authority::v1::authority_server::AuthorityServer;
+use trust_sdk::signed::ReplayGuard;
+
+use crate::config::AuthorityConfig;
+use crate::error::AuthorityError;
+use crate::keyring::Keyring;
+use crate::principals::Principals;
+use crate::profile;
+use crate::registry::{Registry, SledRegistry};
+use crate::service::{AuthorityApi, AuthorityService};
+
+/// Largest request the authority decodes.
+const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Loads profiles, keys and the registry; refuses to start on any bad input.
+pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, AuthorityError> {
+    let profiles = profile::load_profiles(&config.profiles).map_err(|e| AuthorityError::Config(e.to_string()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| AuthorityError::Config(format!("data dir `{}`: {e}", config.data_dir.display())))?;
+    let keyring = Keyring::open(&config.data_dir)?;
+    let registry: Arc<dyn Registry> = Arc::new(SledRegistry::open(&config.data_dir.join("registry"))?);
+    let principals = Principals::new(&config.agents, &config.admins, Arc::clone(&registry));
+    Ok(Arc::new(AuthorityService {
+        profiles: Arc::new(profiles),
+        keyring: Arc::new(keyring),
+        registry,
+        principals,
+        replay: ReplayGuard::new(config.clock_window, 1_000_000),
+    }))
+}
+
+/// Binds `config.listen` and returns the bound address and the serving future.
+pub async fn bind(
+    config: &AuthorityConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, impl std::future::Future<Output = Result<(), AuthorityError>>), AuthorityError> {
+    let service = build(config)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| AuthorityError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| AuthorityError::Config(e.to_string()))?;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<AuthorityServer<AuthorityApi>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(trust_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| AuthorityError::Internal(e.to_string()))?;
+    let authority = AuthorityServer::new(AuthorityApi(service)).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let serve = async move {
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(authority)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+            .map_err(|e| AuthorityError::Internal(e.to_string()))
+    };
+    Ok((addr, serve))
+}

@@ -1,0 +1,424 @@
+//! Admission: every check a request passes before anything runs, in the documented order.
+//!
+//! size and shape → decode invocation → parse token → revocation ids → signatures and
+//! root key id → holder proof → replay cache → Datalog authorization with ambient facts
+//! → parameter validation. The first failure refuses with the name of its check.
+//! Admission is a plain function of the request, the trusted state and the clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use biscuit_auth::builder::{self, Term};
+use biscuit_auth::error::{FailedCheck, Logic, Token};
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, UnverifiedBiscuit};
+use prost::Message;
+use trust_proto::executor::v1 as pb;
+use trust_sdk::vocabulary::GrantClaims;
+
+use crate::config::AdmissionLimits;
+use crate::error::Refusal;
+use crate::operations::{NamedCommand, Operation, OperationLimits};
+use crate::trust_state::TrustState;
+
+/// What was learned about an attempt so far; provenance records it, admitted or not.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptContext {
+    pub request_id: String,
+    pub operation: String,
+    pub resources: Vec<String>,
+    pub claims: Option<Arc<GrantClaims>>,
+    /// Hex revocation id of each block, authority block first.
+    pub lineage: Vec<String>,
+    pub holder: Option<String>,
+    pub parameters: serde_json::Value,
+    /// Checks passed, in order, for the record of why it was allowed.
+    pub passed: Vec<String>,
+}
+
+/// An admitted request: the operation to run and why it may run.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    pub claims: Arc<GrantClaims>,
+    pub operation: Operation,
+}
+
+/// The admission pipeline with its caches.
+pub struct Admission {
+    trust: Arc<TrustState>,
+    limits: AdmissionLimits,
+    operation_limits: OperationLimits,
+    served: Vec<String>,
+    authorizer_limits: AuthorizerLimits,
+    replay: Mutex<HashMap<Vec<u8>, i64>>,
+    claims_cache: Mutex<HashMap<Vec<u8>, Arc<GrantClaims>>>,
+}
+
+const REPLAY_CAPACITY: usize = 1_000_000;
+const CLAIMS_CAPACITY: usize = 10_000;
+
+fn millis(t: SystemTime) -> i64 {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Admission {
+    pub fn new(
+        trust: Arc<TrustState>,
+        limits: AdmissionLimits,
+        operation_limits: OperationLimits,
+        served: Vec<String>,
+    ) -> Self {
+        Self {
+            trust,
+            limits,
+            operation_limits,
+            served,
+            authorizer_limits: AuthorizerLimits {
+                max_facts: 2_000,
+                max_iterations: 200,
+                max_time: Duration::from_millis(50),
+            },
+            replay: Mutex::new(HashMap::new()),
+            claims_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs every admission check on `request` at time `now`, filling `ctx` as it goes.
+    pub fn admit(
+        &self,
+        request: &pb::ExecuteRequest,
+        now: SystemTime,
+        ctx: &mut AttemptContext,
+    ) -> Result<Admitted, Refusal> {
+        let now_ms = millis(now);
+        // 1. Size and shape, before parsing anything.
+        let total = request.grant.len() + request.invocation.len() + request.holder_key.len() + request.proof.len();
+        if total > self.limits.max_request_bytes {
+            return Err(Refusal::invalid(
+                "request-size",
+                format!("request is {total} bytes, limit {}", self.limits.max_request_bytes),
+            ));
+        }
+        if request.grant.is_empty() {
+            return Err(Refusal::unauthenticated("grant-present", "no grant was presented"));
+        }
+        if request.grant.len() > self.limits.max_token_bytes {
+            return Err(Refusal::invalid(
+                "token-size",
+                format!("grant is {} bytes, limit {}", request.grant.len(), self.limits.max_token_bytes),
+            ));
+        }
+        if request.holder_key.len() != 32 || request.proof.len() != 64 {
+            return Err(Refusal::unauthenticated(
+                "holder-proof",
+                "holder key must be 32 bytes and proof 64 bytes",
+            ));
+        }
+        // 2. The invocation: what is asked, and its freshness.
+        let invocation = pb::Invocation::decode(request.invocation.as_slice())
+            .map_err(|e| Refusal::invalid("invocation", format!("invocation does not decode: {e}")))?;
+        ctx.request_id = invocation.request_id.clone();
+        if invocation.request_id.is_empty() || invocation.request_id.len() > 128 {
+            return Err(Refusal::invalid("invocation", "request id must be 1 to 128 bytes"));
+        }
+        if invocation.nonce.len() < 16 || invocation.nonce.len() > 64 {
+            return Err(Refusal::invalid("invocation", "nonce must be 16 to 64 bytes"));
+        }
+        let wire_op = invocation
+            .operation
+            .as_ref()
+            .ok_or_else(|| Refusal::invalid("invocation", "no operation given"))?;
+        ctx.operation = operation_name(wire_op).to_string();
+        ctx.parameters = redacted_parameters(wire_op);
+        // 3. Parse the token (no signature work yet).
+        let unverified = UnverifiedBiscuit::from(&request.grant)
+            .map_err(|e| Refusal::unauthenticated("grant-format", format!("grant does not parse: {e}")))?;
+        let block_count = unverified.block_count();
+        if block_count > self.limits.max_blocks {
+            return Err(Refusal::invalid(
+                "block-count",
+                format!("grant has {block_count} blocks, limit {}", self.limits.max_blocks),
+            ));
+        }
+        // 4. Revocation: cheaper than signatures, and refused when the view is stale.
+        let revocation_ids = unverified.revocation_identifiers();
+        ctx.lineage = revocation_ids.iter().map(hex::encode).collect();
+        match self.trust.staleness_ms(now_ms) {
+            None => {
+                return Err(Refusal::unavailable(
+                    "revocation-freshness",
+                    "the executor has not yet synced revocations with the authority",
+                ))
+            }
+            Some(age) if age > i64::try_from(self.limits.revocation_max_staleness.as_millis()).unwrap_or(i64::MAX) => {
+                return Err(Refusal::unavailable(
+                    "revocation-freshness",
+                    format!("revocation view is {age} ms old; refusing until the authority is reachable"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(block) = self.trust.first_revoked(&revocation_ids) {
+            return Err(Refusal::unauthenticated("revocation", format!("block {block} of the grant is revoked")));
+        }
+        ctx.passed.push("revocation".into());
+        // 5. Signatures and root key id.
+        let keys = self.trust.root_keys();
+        let token: Biscuit = unverified
+            .verify(trust_sdk::client::root_key_provider(&keys))
+            .map_err(|e| Refusal::unauthenticated("signature", format!("grant signature does not verify: {e}")))?;
+        ctx.passed.push("signature".into());
+        let claims = self.claims(&token, &revocation_ids)?;
+        ctx.claims = Some(Arc::clone(&claims));
+        // 6. Holder proof over this exact grant and invocation.
+        let holder = trust_sdk::keys::verifying_key_from_bytes(&request.holder_key)
+            .map_err(|e| Refusal::unauthenticated("holder-proof", e.to_string()))?;
+        ctx.holder = Some(hex::encode(holder.as_bytes()));
+        trust_sdk::proof::verify(&request.grant, &request.invocation, &holder, &request.proof)
+            .map_err(|e| Refusal::unauthenticated("holder-proof", e.to_string()))?;
+        let window = i64::try_from(self.limits.proof_window.as_millis()).unwrap_or(i64::MAX);
+        let skew = (now_ms - invocation.timestamp_ms).abs();
+        if skew > window {
+            return Err(Refusal::unauthenticated(
+                "proof-freshness",
+                format!("proof is {skew} ms away from the executor clock (window {window} ms)"),
+            ));
+        }
+        ctx.passed.push("holder-proof".into());
+        // 7. Replay cache keyed by the proof.
+        self.remember_proof(&request.proof, invocation.timestamp_ms + window, now_ms)?;
+        // Domain operation (argv of a named command comes from the grant, never the caller).
+        let operation = to_operation(wire_op, &claims, &self.operation_limits)?;
+        let resources = operation.resources().map_err(path_refusal)?;
+        ctx.resources = resources.clone();
+        if !self.served.contains(&claims.workspace) {
+            return Err(Refusal::denied(
+                "workspace",
+                format!("this executor does not guard workspace `{}`", claims.workspace),
+            ));
+        }
+        // 8. Datalog authorization, once per resource, with ambient facts from the executor.
+        let params = operation.params(&self.operation_limits);
+        for resource in &resources {
+            self.authorize(&token, &claims.workspace, operation.name(), resource, &params, &holder, now)?;
+        }
+        ctx.passed.push("grant-scope".into());
+        // 9. The operation's own schema against the executor's limits.
+        validate_against_limits(&operation, &self.operation_limits)?;
+        ctx.passed.push("parameters".into());
+        Ok(Admitted { claims, operation })
+    }
+
+    fn claims(&self, token: &Biscuit, ids: &[Vec<u8>]) -> Result<Arc<GrantClaims>, Refusal> {
+        let key = ids.first().cloned().unwrap_or_default();
+        if let Some(c) = self.claims_cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(c);
+        }
+        let claims = Arc::new(
+            trust_sdk::vocabulary::read_claims(token)
+                .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?,
+        );
+        if let Ok(mut cache) = self.claims_cache.lock() {
+            if cache.len() >= CLAIMS_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(key, Arc::clone(&claims));
+        }
+        Ok(claims)
+    }
+
+    fn remember_proof(&self, proof: &[u8], expires_ms: i64, now_ms: i64) -> Result<(), Refusal> {
+        let mut seen = self
+            .replay
+            .lock()
+            .map_err(|_| Refusal::unavailable("replay-cache", "replay cache is unusable"))?;
+        if seen.len() >= REPLAY_CAPACITY {
+            seen.retain(|_, exp| *exp >= now_ms);
+            if seen.len() >= REPLAY_CAPACITY {
+                return Err(Refusal::unavailable("replay-cache", "replay cache is full; retry shortly"));
+            }
+        }
+        if seen.insert(proof.to_vec(), expires_ms).is_some() {
+            return Err(Refusal::unauthenticated("replay", "this holder proof was already used"));
+        }
+        Ok(())
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "each ambient fact is one argument")]
+    fn authorize(
+        &self,
+        token: &Biscuit,
+        workspace: &str,
+        operation: &str,
+        resource: &str,
+        params: &[(&'static str, i64)],
+        holder: &ed25519_dalek::VerifyingKey,
+        now: SystemTime,
+    ) -> Result<(), Refusal> {
+        let internal = |e: Token| Refusal::denied("authorizer", format!("cannot build authorizer: {e}"));
+        let mut b = AuthorizerBuilder::new()
+            .set_limits(self.authorizer_limits.clone())
+            .fact(builder::fact("time", &[builder::date(&now)]))
+            .map_err(internal)?
+            .fact(builder::fact("operation", &[builder::string(operation)]))
+            .map_err(internal)?
+            .fact(builder::fact("resource", &[builder::string(resource)]))
+            .map_err(internal)?
+            .fact(builder::fact("holder_proof", &[builder::bytes(holder.as_bytes())]))
+            .map_err(internal)?
+            .fact(builder::fact("served_workspace", &[builder::string(workspace)]))
+            .map_err(internal)?;
+        for (name, value) in params {
+            b = b
+                .fact(builder::fact("param", &[builder::string(name), Term::Integer(*value)]))
+                .map_err(internal)?;
+        }
+        let mut authorizer = b
+            .policy("allow if true")
+            .map_err(internal)?
+            .build(token)
+            .map_err(internal)?;
+        match authorizer.authorize() {
+            Ok(_) => Ok(()),
+            Err(Token::FailedLogic(Logic::Unauthorized { checks, .. })) => Err(classify(&checks, resource)),
+            Err(Token::RunLimit(e)) => Err(Refusal::denied("authorizer-limits", format!("authorization exceeded its limits: {e}"))),
+            Err(e) => Err(Refusal::denied("grant-scope", format!("authorization failed: {e}"))),
+        }
+    }
+}
+
+/// Names the first failed check; expiry and holder binding make the grant itself bad.
+fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
+    let describe = |c: &FailedCheck| match c {
+        FailedCheck::Block(b) => (b.block_id, b.rule.clone()),
+        FailedCheck::Authorizer(a) => (u32::MAX, a.rule.clone()),
+    };
+    let Some(first) = checks.first() else {
+        return Refusal::denied("grant-scope", "no policy matched");
+    };
+    let (block, rule) = describe(first);
+    let holder = checks.iter().map(describe).find(|(_, r)| r.contains("holder_proof"));
+    let expiry = checks.iter().map(describe).find(|(_, r)| r.contains("time($"));
+    if let Some((block, rule)) = holder {
+        return Refusal::unauthenticated("holder-binding", format!("block {block} check failed: {rule}"));
+    }
+    if let Some((block, rule)) = expiry {
+        return Refusal::unauthenticated("expiry", format!("grant expired: block {block} check failed: {rule}"));
+    }
+    Refusal::denied(
+        "grant-scope",
+        format!("`{resource}` is outside the grant: block {block} check failed: {rule}"),
+    )
+}
+
+fn path_refusal(e: crate::operations::OperationError) -> Refusal {
+    use crate::operations::OperationError as E;
+    match e {
+        E::InvalidPath { ref path, .. } if path.contains('\0') || path.len() > 4096 => {
+            Refusal::invalid("path", e.to_string())
+        }
+        E::InvalidPath { .. } | E::OutsideWorkspace(_) | E::HardLink(_) => Refusal::denied("workspace-confinement", e.to_string()),
+        other => Refusal::invalid("invocation", other.to_string()),
+    }
+}
+
+/// The wire name of an invocation's operation.
+pub fn operation_name(op: &pb::invocation::Operation) -> &'static str {
+    use pb::invocation::Operation as W;
+    match op {
+        W::Read(_) => "fs.read",
+        W::List(_) => "fs.list",
+        W::Search(_) => "fs.search",
+        W::Write(_) => "fs.write",
+        W::Patch(_) => "fs.patch",
+        W::Run(_) => "proc.run",
+    }
+}
+
+/// Parameters as recorded in provenance: contents are replaced by their size and digest.
+pub fn redacted_parameters(op: &pb::invocation::Operation) -> serde_json::Value {
+    use pb::invocation::Operation as W;
+    use serde_json::json;
+    let digest = |b: &[u8]| crate::operations::sha256_hex(b);
+    match op {
+        W::Read(r) => json!({"path": r.path, "offset": r.offset, "length": r.length}),
+        W::List(l) => json!({"path": l.path, "max_depth": l.max_depth, "max_entries": l.max_entries}),
+        W::Search(s) => json!({"path": s.path, "pattern": s.pattern, "regex": s.regex,
+            "case_insensitive": s.case_insensitive, "max_matches": s.max_matches}),
+        W::Write(w) => json!({"path": w.path, "content_bytes": w.content.len(), "content_sha256": digest(&w.content),
+            "expected_sha256": w.expected_sha256, "create_only": w.create_only}),
+        W::Patch(p) => json!({"path": p.path, "diff_bytes": p.diff.len(), "diff_sha256": digest(p.diff.as_bytes())}),
+        W::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms}),
+    }
+}
+
+fn to_operation(
+    op: &pb::invocation::Operation,
+    claims: &GrantClaims,
+    limits: &OperationLimits,
+) -> Result<Operation, Refusal> {
+    use pb::invocation::Operation as W;
+    Ok(match op {
+        W::Read(r) => Operation::Read { path: r.path.clone(), offset: r.offset, length: r.length },
+        W::List(l) => Operation::List { path: l.path.clone(), max_depth: l.max_depth, max_entries: l.max_entries },
+        W::Search(s) => Operation::Search {
+            path: s.path.clone(),
+            pattern: s.pattern.clone(),
+            regex: s.regex,
+            case_insensitive: s.case_insensitive,
+            max_matches: s.max_matches,
+        },
+        W::Write(w) => Operation::Write {
+            path: w.path.clone(),
+            content: w.content.clone(),
+            expected_sha256: (!w.expected_sha256.is_empty()).then(|| w.expected_sha256.clone()),
+            create_only: w.create_only,
+        },
+        W::Patch(p) => Operation::Patch { path: p.path.clone(), diff: p.diff.clone() },
+        W::Run(r) => {
+            let (name, argv) = claims
+                .commands
+                .iter()
+                .find(|(name, _)| *name == r.command)
+                .ok_or_else(|| Refusal::denied("command", format!("command `{}` is not named in the grant", r.command)))?;
+            if argv.is_empty() {
+                return Err(Refusal::denied("command", format!("command `{name}` has an empty argv")));
+            }
+            let grant_limit = claims
+                .limits
+                .iter()
+                .find(|(n, _)| n == "run_timeout_ms")
+                .and_then(|(_, v)| u64::try_from(*v).ok())
+                .map(Duration::from_millis)
+                .unwrap_or(limits.max_run_timeout);
+            let timeout = if r.timeout_ms == 0 {
+                grant_limit.min(limits.max_run_timeout)
+            } else {
+                Duration::from_millis(u64::from(r.timeout_ms))
+            };
+            Operation::Run {
+                command: NamedCommand { name: name.clone(), argv: argv.clone() },
+                cwd: r.cwd.clone(),
+                timeout,
+            }
+        }
+    })
+}
+
+fn validate_against_limits(op: &Operation, limits: &OperationLimits) -> Result<(), Refusal> {
+    match op {
+        Operation::Write { content, .. } if content.len() as u64 > limits.max_write_bytes => Err(Refusal::invalid(
+            "parameters",
+            format!("content is {} bytes, executor limit {}", content.len(), limits.max_write_bytes),
+        )),
+        Operation::Run { timeout, .. } if *timeout > limits.max_run_timeout => Err(Refusal::invalid(
+            "parameters",
+            format!("timeout {} ms exceeds the executor limit", timeout.as_millis()),
+        )),
+        Operation::Search { pattern, .. } if pattern.is_empty() || pattern.len() > 1024 => {
+            Err(Refusal::invalid("parameters", "search pattern must be 1 to 1024 bytes"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,227 @@
+//! Executor configuration: one typed struct, parsed in one function that reports every bad field.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ed25519_dalek::VerifyingKey;
+use serde::Deserialize;
+
+use crate::error::StartError;
+use crate::operations::OperationLimits;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    data_dir: PathBuf,
+    #[serde(default = "default_id")]
+    executor_id: String,
+    authority: String,
+    #[serde(default = "default_poll")]
+    revocation_poll_ms: u64,
+    #[serde(default = "default_staleness")]
+    revocation_max_staleness_secs: u64,
+    #[serde(default = "default_proof_window")]
+    proof_window_secs: u64,
+    #[serde(default = "default_checkpoint")]
+    checkpoint_every: u64,
+    #[serde(default)]
+    workspaces: Vec<RawWorkspace>,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    auditors: Vec<RawAuditor>,
+}
+
+fn default_id() -> String {
+    "executor".into()
+}
+fn default_poll() -> u64 {
+    250
+}
+fn default_staleness() -> u64 {
+    30
+}
+fn default_proof_window() -> u64 {
+    30
+}
+fn default_checkpoint() -> u64 {
+    64
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkspace {
+    name: String,
+    root: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuditor {
+    id: String,
+    public_key: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_token_bytes: Option<usize>,
+    max_blocks: Option<usize>,
+    max_request_bytes: Option<usize>,
+    max_read_bytes: Option<u64>,
+    max_write_bytes: Option<u64>,
+    max_list_entries: Option<u32>,
+    max_search_matches: Option<u32>,
+    max_run_timeout_ms: Option<u64>,
+    max_output_bytes: Option<u64>,
+    env_allowlist: Option<Vec<String>>,
+}
+
+/// Admission limits checked before a token is parsed.
+#[derive(Debug, Clone)]
+pub struct AdmissionLimits {
+    pub max_token_bytes: usize,
+    pub max_blocks: usize,
+    pub max_request_bytes: usize,
+    pub proof_window: Duration,
+    pub revocation_max_staleness: Duration,
+}
+
+/// A guarded workspace: a name grants refer to, and the folder it maps to.
+#[derive(Debug, Clone)]
+pub struct WorkspaceConfig {
+    pub name: String,
+    pub root: PathBuf,
+}
+
+/// Everything the executor needs to start.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub executor_id: String,
+    pub authority: String,
+    pub revocation_poll: Duration,
+    pub checkpoint_every: u64,
+    pub workspaces: Vec<WorkspaceConfig>,
+    pub admission: AdmissionLimits,
+    pub operations: OperationLimits,
+    pub auditors: Vec<(String, VerifyingKey)>,
+}
+
+impl ExecutorConfig {
+    /// Reads and validates `path`; relative paths inside are relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Self, StartError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| StartError::Config(format!("`{}`: {e}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base).map_err(|e| StartError::Config(format!("`{}`: {e}", path.display())))
+    }
+
+    /// Parses config text; collects every problem before failing.
+    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut errors = Vec::new();
+        let listen = raw
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| errors.push(format!("listen `{}`: {e}", raw.listen)))
+            .ok();
+        if !(raw.authority.starts_with("http://") || raw.authority.starts_with("https://")) {
+            errors.push(format!("authority `{}` must be an http:// or https:// URL", raw.authority));
+        }
+        if raw.workspaces.is_empty() {
+            errors.push("at least one [[workspaces]] entry is required".into());
+        }
+        let mut workspaces = Vec::new();
+        for w in raw.workspaces {
+            let root = base.join(&w.root);
+            if !root.is_dir() {
+                errors.push(format!("workspace `{}`: `{}` is not a directory", w.name, root.display()));
+            }
+            workspaces.push(WorkspaceConfig { name: w.name, root });
+        }
+        let mut auditors = Vec::new();
+        for a in raw.auditors {
+            match trust_sdk::keys::verifying_key_from_hex(&a.public_key) {
+                Ok(k) => auditors.push((a.id, k)),
+                Err(e) => errors.push(format!("auditor `{}`: {e}", a.id)),
+            }
+        }
+        if raw.proof_window_secs == 0 || raw.proof_window_secs > 300 {
+            errors.push("proof_window_secs must be between 1 and 300".into());
+        }
+        if raw.checkpoint_every == 0 {
+            errors.push("checkpoint_every must be at least 1".into());
+        }
+        let l = raw.limits;
+        let mut operations = OperationLimits::default();
+        if let Some(v) = l.max_read_bytes {
+            operations.max_read_bytes = v;
+        }
+        if let Some(v) = l.max_write_bytes {
+            operations.max_write_bytes = v;
+        }
+        if let Some(v) = l.max_list_entries {
+            operations.max_list_entries = v;
+        }
+        if let Some(v) = l.max_search_matches {
+            operations.max_search_matches = v;
+        }
+        if let Some(v) = l.max_run_timeout_ms {
+            operations.max_run_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = l.max_output_bytes {
+            operations.max_output_bytes = v;
+        }
+        if let Some(v) = l.env_allowlist {
+            operations.env_allowlist = v;
+        }
+        let admission = AdmissionLimits {
+            max_token_bytes: l.max_token_bytes.unwrap_or(16 * 1024),
+            max_blocks: l.max_blocks.unwrap_or(16),
+            max_request_bytes: l.max_request_bytes.unwrap_or(4 * 1024 * 1024),
+            proof_window: Duration::from_secs(raw.proof_window_secs),
+            revocation_max_staleness: Duration::from_secs(raw.revocation_max_staleness_secs),
+        };
+        match listen {
+            Some(listen) if errors.is_empty() => Ok(Self {
+                listen,
+                data_dir: base.join(raw.data_dir),
+                executor_id: raw.executor_id,
+                authority: raw.authority,
+                revocation_poll: Duration::from_millis(raw.revocation_poll_ms.max(10)),
+                checkpoint_every: raw.checkpoint_every,
+                workspaces,
+                admission,
+                operations,
+                auditors,
+            }),
+            _ => Err(errors.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_bad_field() {
+        let text = r#"
+            listen = "nope"
+            data_dir = "d"
+            authority = "ftp://x"
+            proof_window_secs = 0
+            [[workspaces]]
+            name = "w"
+            root = "/definitely/not/here"
+        "#;
+        let err = ExecutorConfig::parse(text, Path::new("/")).unwrap_err();
+        for needle in ["listen", "authority", "proof_window_secs", "not a directory"] {
+            assert!(err.contains(needle), "{needle} missing from {err}");
+        }
+    }
+}

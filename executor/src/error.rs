@@ -1,0 +1,63 @@
+//! The executor's refusal type: which admission check failed, and how to say it on the wire.
+
+/// The class of a refusal; `status.rs` maps each to exactly one gRPC code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// Bad, forged, expired, revoked or stolen grant, or a bad holder proof.
+    Unauthenticated,
+    /// A valid grant that does not cover this operation, resource or parameter.
+    PermissionDenied,
+    /// Malformed or oversized input.
+    InvalidArgument,
+    /// Provenance or revocation state cannot be vouched for: fail closed.
+    Unavailable,
+    /// The operation was admitted but its target does not exist.
+    NotFound,
+    /// The operation was admitted but a precondition failed (digest, patch did not apply).
+    FailedPrecondition,
+    /// The operation failed for a reason the caller cannot fix.
+    Internal,
+}
+
+/// A refused or failed request, naming the check that decided.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{check}: {message}")]
+pub struct Refusal {
+    pub kind: RefusalKind,
+    /// Short stable name of the check, such as `holder-proof` or `revocation`.
+    pub check: &'static str,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(kind: RefusalKind, check: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            check,
+            message: message.into(),
+        }
+    }
+    pub fn unauthenticated(check: &'static str, message: impl Into<String>) -> Self {
+        Self::new(RefusalKind::Unauthenticated, check, message)
+    }
+    pub fn denied(check: &'static str, message: impl Into<String>) -> Self {
+        Self::new(RefusalKind::PermissionDenied, check, message)
+    }
+    pub fn invalid(check: &'static str, message: impl Into<String>) -> Self {
+        Self::new(RefusalKind::InvalidArgument, check, message)
+    }
+    pub fn unavailable(check: &'static str, message: impl Into<String>) -> Self {
+        Self::new(RefusalKind::Unavailable, check, message)
+    }
+}
+
+/// Errors that stop the executor from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("provenance: {0}")]
+    Provenance(String),
+    #[error("authority: {0}")]
+    Authority(String),
+}

@@ -1,0 +1,535 @@
+//! Structured operations the executor runs for an agent inside a [`Workspace`].
+//!
+//! These are domain types (no protobuf). An [`Operation`] names the resources it
+//! touches ([`Operation::resources`]) and the numeric parameters a grant's
+//! limits apply to ([`Operation::params`]); [`execute`] runs it confined to the
+//! workspace and yields an [`Outcome`] with a stable [`Outcome::digest`].
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::workspace::{normalize_relative, Workspace};
+
+mod list;
+mod patch;
+mod read;
+mod run;
+mod search;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+/// A structured operation requested by an agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Read `[offset, offset + length)` of a file; `length` 0 means up to
+    /// `limits.max_read_bytes`.
+    Read {
+        path: String,
+        offset: u64,
+        length: u64,
+    },
+    /// List a directory tree; 0 means the limit's default.
+    List {
+        path: String,
+        max_depth: u32,
+        max_entries: u32,
+    },
+    /// Search the files under `path` for a literal or a regular expression.
+    Search {
+        path: String,
+        pattern: String,
+        regex: bool,
+        case_insensitive: bool,
+        max_matches: u32,
+    },
+    /// Create or replace a file atomically.
+    Write {
+        path: String,
+        content: Vec<u8>,
+        expected_sha256: Option<String>,
+        create_only: bool,
+    },
+    /// Apply a unified diff whose file names are relative to `path`.
+    Patch { path: String, diff: String },
+    /// Run a named command (never through a shell) in `cwd`.
+    Run {
+        command: NamedCommand,
+        cwd: String,
+        timeout: Duration,
+    },
+}
+
+/// A command: the grant authorizes `name`; `argv[0]` is the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCommand {
+    pub name: String,
+    pub argv: Vec<String>,
+}
+
+impl Operation {
+    /// The operation's name as grants spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Read { .. } => "fs.read",
+            Operation::List { .. } => "fs.list",
+            Operation::Search { .. } => "fs.search",
+            Operation::Write { .. } => "fs.write",
+            Operation::Patch { .. } => "fs.patch",
+            Operation::Run { .. } => "proc.run",
+        }
+    }
+
+    /// Normalized resources this operation touches, each checked against the
+    /// grant: the normalized path for file operations, every target file of
+    /// the diff (normalized, under `path`) for a patch, the command name for a
+    /// run.
+    pub fn resources(&self) -> Result<Vec<String>, OperationError> {
+        match self {
+            Operation::Read { path, .. }
+            | Operation::List { path, .. }
+            | Operation::Search { path, .. }
+            | Operation::Write { path, .. } => Ok(vec![normalize_relative(path)?]),
+            Operation::Patch { path, diff } => {
+                let base = normalize_relative(path)?;
+                let files = patch::parse_diff(&base, diff)?;
+                Ok(files.into_iter().map(|f| f.target).collect())
+            }
+            Operation::Run { command, .. } => {
+                run::validate_command(command)?;
+                Ok(vec![command.name.clone()])
+            }
+        }
+    }
+
+    /// Numeric parameters the grant's limits are checked against.
+    pub fn params(&self, limits: &OperationLimits) -> Vec<(&'static str, i64)> {
+        match self {
+            Operation::Read { length, .. } => {
+                vec![(
+                    "read_bytes",
+                    to_i64(read::effective_length(*length, limits)),
+                )]
+            }
+            Operation::List {
+                max_depth,
+                max_entries,
+                ..
+            } => vec![
+                (
+                    "list_entries",
+                    i64::from(effective_u32(*max_entries, limits.max_list_entries)),
+                ),
+                (
+                    "list_depth",
+                    i64::from(effective_u32(*max_depth, limits.max_list_depth)),
+                ),
+            ],
+            Operation::Search { max_matches, .. } => vec![(
+                "search_matches",
+                i64::from(effective_u32(*max_matches, limits.max_search_matches)),
+            )],
+            Operation::Write { content, .. } => {
+                vec![("write_bytes", to_i64(content.len() as u64))]
+            }
+            Operation::Patch { diff, .. } => vec![("write_bytes", to_i64(diff.len() as u64))],
+            Operation::Run { timeout, .. } => vec![(
+                "run_timeout_ms",
+                i64::try_from(run::effective_timeout(*timeout, limits).as_millis())
+                    .unwrap_or(i64::MAX),
+            )],
+        }
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// `requested`, or `limit` when 0 was requested, never above `limit`.
+pub(crate) fn effective_u32(requested: u32, limit: u32) -> u32 {
+    if requested == 0 {
+        limit
+    } else {
+        requested.min(limit)
+    }
+}
+
+/// The executor's own ceilings; a grant may only narrow them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationLimits {
+    pub max_read_bytes: u64,
+    pub max_write_bytes: u64,
+    pub max_list_entries: u32,
+    pub max_list_depth: u32,
+    pub max_search_matches: u32,
+    pub max_search_file_bytes: u64,
+    pub max_run_timeout: Duration,
+    /// Per stream (stdout and stderr each).
+    pub max_output_bytes: u64,
+    /// Environment variables copied from the executor's environment into a
+    /// run; everything else is cleared.
+    pub env_allowlist: Vec<String>,
+}
+
+impl Default for OperationLimits {
+    fn default() -> Self {
+        OperationLimits {
+            max_read_bytes: 1 << 20,
+            max_write_bytes: 1 << 20,
+            max_list_entries: 1000,
+            max_list_depth: 8,
+            max_search_matches: 200,
+            max_search_file_bytes: 4 << 20,
+            max_run_timeout: Duration::from_secs(120),
+            max_output_bytes: 1 << 20,
+            env_allowlist: ["PATH", "HOME", "LANG", "CARGO_HOME", "RUSTUP_HOME"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// Why an operation was refused or failed. Messages are lowercase, quote user
+/// input in backticks and never contain the workspace's host path.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum OperationError {
+    #[error("invalid path `{path}`: {reason}")]
+    InvalidPath { path: String, reason: String },
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The kernel refused the resolution (`EXDEV`/`ELOOP` from `openat2`) or
+    /// the target is a symbolic link.
+    #[error("outside workspace: {0}")]
+    OutsideWorkspace(String),
+    #[error("hard link refused: {0}")]
+    HardLink(String),
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    #[error("too large: {0}")]
+    TooLarge(String),
+    #[error("patch rejected: {0}")]
+    PatchRejected(String),
+    #[error("i/o error: {0}")]
+    Io(String),
+}
+
+impl OperationError {
+    /// A stable snake_case name of the variant (for status mapping and logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OperationError::InvalidPath { .. } => "invalid_path",
+            OperationError::InvalidInput(_) => "invalid_input",
+            OperationError::NotFound(_) => "not_found",
+            OperationError::OutsideWorkspace(_) => "outside_workspace",
+            OperationError::HardLink(_) => "hard_link",
+            OperationError::PreconditionFailed(_) => "precondition_failed",
+            OperationError::TooLarge(_) => "too_large",
+            OperationError::PatchRejected(_) => "patch_rejected",
+            OperationError::Io(_) => "io",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+impl EntryKind {
+    fn code(self) -> u8 {
+        match self {
+            EntryKind::File => 1,
+            EntryKind::Directory => 2,
+            EntryKind::Symlink => 3,
+            EntryKind::Other => 4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOutcome {
+    pub data: Vec<u8>,
+    pub file_size: u64,
+    /// More of the file remained after the returned data.
+    pub truncated: bool,
+    /// Hex SHA-256 of `data`.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    /// Relative to the workspace root.
+    pub path: String,
+    pub kind: EntryKind,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListOutcome {
+    pub entries: Vec<ListEntry>,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchMatch {
+    /// Relative to the workspace root.
+    pub path: String,
+    /// 1-based.
+    pub line_number: u64,
+    pub line: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchOutcome {
+    pub matches: Vec<SearchMatch>,
+    pub truncated: bool,
+    pub files_scanned: u64,
+    pub binary_files_skipped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub sha256: String,
+    pub bytes_written: u64,
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchedFile {
+    /// Relative to the workspace root.
+    pub path: String,
+    /// Hex SHA-256 of the new content.
+    pub sha256: String,
+    pub hunks: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatchOutcome {
+    pub files: Vec<PatchedFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// -1 if the process did not exit normally.
+    pub exit_code: i32,
+    /// The terminating signal, 0 if none.
+    pub signal: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub timed_out: bool,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Read(ReadOutcome),
+    List(ListOutcome),
+    Search(SearchOutcome),
+    Write(WriteOutcome),
+    Patch(PatchOutcome),
+    Run(RunOutcome),
+}
+
+/// A simple, stable, unambiguous binary encoding: fixed-width big-endian
+/// integers and length-prefixed byte strings.
+struct Encoder {
+    buf: Vec<u8>,
+}
+
+impl Encoder {
+    fn new(tag: &str) -> Encoder {
+        let mut e = Encoder { buf: Vec::new() };
+        e.bytes(b"trust-authority/outcome/v1");
+        e.bytes(tag.as_bytes());
+        e
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.buf.extend_from_slice(&v.to_be_bytes());
+    }
+    fn bool(&mut self, v: bool) {
+        self.buf.push(u8::from(v));
+    }
+    fn bytes(&mut self, v: &[u8]) {
+        self.u64(v.len() as u64);
+        self.buf.extend_from_slice(v);
+    }
+    fn str(&mut self, v: &str) {
+        self.bytes(v.as_bytes());
+    }
+}
+
+impl Outcome {
+    /// The stable encoding that [`Outcome::digest`] hashes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut e;
+        match self {
+            Outcome::Read(r) => {
+                e = Encoder::new("fs.read");
+                e.bytes(&r.data);
+                e.u64(r.file_size);
+                e.bool(r.truncated);
+                e.str(&r.sha256);
+            }
+            Outcome::List(l) => {
+                e = Encoder::new("fs.list");
+                e.u64(l.entries.len() as u64);
+                for entry in &l.entries {
+                    e.str(&entry.path);
+                    e.buf.push(entry.kind.code());
+                    e.u64(entry.size);
+                }
+                e.bool(l.truncated);
+            }
+            Outcome::Search(s) => {
+                e = Encoder::new("fs.search");
+                e.u64(s.matches.len() as u64);
+                for m in &s.matches {
+                    e.str(&m.path);
+                    e.u64(m.line_number);
+                    e.str(&m.line);
+                }
+                e.bool(s.truncated);
+                e.u64(s.files_scanned);
+                e.u64(s.binary_files_skipped);
+            }
+            Outcome::Write(w) => {
+                e = Encoder::new("fs.write");
+                e.str(&w.sha256);
+                e.u64(w.bytes_written);
+                e.bool(w.created);
+            }
+            Outcome::Patch(p) => {
+                e = Encoder::new("fs.patch");
+                e.u64(p.files.len() as u64);
+                for f in &p.files {
+                    e.str(&f.path);
+                    e.str(&f.sha256);
+                    e.u64(u64::from(f.hunks));
+                }
+            }
+            Outcome::Run(r) => {
+                e = Encoder::new("proc.run");
+                e.i64(i64::from(r.exit_code));
+                e.i64(i64::from(r.signal));
+                e.bytes(&r.stdout);
+                e.bytes(&r.stderr);
+                e.bool(r.stdout_truncated);
+                e.bool(r.stderr_truncated);
+                e.bool(r.timed_out);
+                e.u64(u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX));
+            }
+        }
+        e.buf
+    }
+
+    /// Hex SHA-256 of [`Outcome::encode`].
+    pub fn digest(&self) -> String {
+        sha256_hex(&self.encode())
+    }
+
+    /// Size in bytes of the result's stable encoding (what `digest` covers).
+    pub fn size(&self) -> u64 {
+        self.encode().len() as u64
+    }
+}
+
+/// Hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Runs `op` confined to `ws` under the executor's `limits`. (The grant's own
+/// checks against [`Operation::resources`] and [`Operation::params`] happen
+/// before this.) File operations run on the blocking thread pool.
+pub async fn execute(
+    op: &Operation,
+    ws: &Workspace,
+    limits: &OperationLimits,
+) -> Result<Outcome, OperationError> {
+    if let Operation::Run {
+        command,
+        cwd,
+        timeout,
+    } = op
+    {
+        return run::run(ws, command, cwd, *timeout, limits)
+            .await
+            .map(Outcome::Run);
+    }
+    let op = op.clone();
+    let ws = ws.clone();
+    let limits = limits.clone();
+    tokio::task::spawn_blocking(move || execute_blocking(&op, &ws, &limits))
+        .await
+        .map_err(|_| OperationError::Io("operation task failed".to_string()))?
+}
+
+/// The file operations, synchronously.
+fn execute_blocking(
+    op: &Operation,
+    ws: &Workspace,
+    limits: &OperationLimits,
+) -> Result<Outcome, OperationError> {
+    match op {
+        Operation::Read {
+            path,
+            offset,
+            length,
+        } => read::read(ws, path, *offset, *length, limits).map(Outcome::Read),
+        Operation::List {
+            path,
+            max_depth,
+            max_entries,
+        } => list::list(ws, path, *max_depth, *max_entries, limits).map(Outcome::List),
+        Operation::Search {
+            path,
+            pattern,
+            regex,
+            case_insensitive,
+            max_matches,
+        } => search::search(
+            ws,
+            path,
+            &search::Query {
+                pattern,
+                regex: *regex,
+                case_insensitive: *case_insensitive,
+                max_matches: *max_matches,
+            },
+            limits,
+        )
+        .map(Outcome::Search),
+        Operation::Write {
+            path,
+            content,
+            expected_sha256,
+            create_only,
+        } => write::write(
+            ws,
+            path,
+            content,
+            expected_sha256.as_deref(),
+            *create_only,
+            limits,
+        )
+        .map(Outcome::Write),
+        Operation::Patch { path, diff } => patch::patch(ws, path, diff, limits).map(Outcome::Patch),
+        Operation::Run { .. } => Err(OperationError::InvalidInput(
+            "proc.run cannot run on the blocking pool".to_string(),
+        )),
+    }
+}

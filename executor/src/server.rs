@@ -1,0 +1,124 @@
+//! Assembles the executor from its configuration and serves it (with health and reflection).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use trust_proto::executor::v1::executor_server::ExecutorServer;
+use trust_sdk::signed::ReplayGuard;
+
+use crate::admission::Admission;
+use crate::config::ExecutorConfig;
+use crate::error::StartError;
+use crate::provenance_log::ProvenanceLog;
+use crate::service::{millis, now, ExecutorApi, ExecutorService};
+use crate::trust_state::{spawn_sync, TrustState};
+use crate::workspace::Workspace;
+
+/// Loads (or creates, 0600) the executor's checkpoint signing key.
+fn executor_key(config: &ExecutorConfig) -> Result<ed25519_dalek::SigningKey, StartError> {
+    let path = config.data_dir.join("executor.key");
+    if path.exists() {
+        trust_sdk::keys::load(&path).map_err(|e| StartError::Config(e.to_string()))
+    } else {
+        let key = trust_sdk::keys::generate();
+        trust_sdk::keys::save(&key, &path).map_err(|e| StartError::Config(e.to_string()))?;
+        Ok(key)
+    }
+}
+
+fn clock_ms() -> i64 {
+    millis(now())
+}
+
+/// Opens the provenance log and trust cache and starts the revocation sync.
+pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorService>, Arc<TrustState>), StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::Config(format!("data dir `{}`: {e}", config.data_dir.display())))?;
+    let key = executor_key(config)?;
+    let provenance = ProvenanceLog::open(&config.data_dir.join("provenance"), key, config.checkpoint_every)
+        .map_err(|e| StartError::Provenance(e.to_string()))?;
+    let trust = Arc::new(TrustState::open(&config.data_dir.join("trust"))?);
+    let mut workspaces = HashMap::new();
+    for w in &config.workspaces {
+        let ws = Workspace::open(&w.root)
+            .map_err(|e| StartError::Config(format!("workspace `{}`: {e}", w.name)))?;
+        workspaces.insert(w.name.clone(), Arc::new(ws));
+    }
+    let admission = Admission::new(
+        Arc::clone(&trust),
+        config.admission.clone(),
+        config.operations.clone(),
+        config.workspaces.iter().map(|w| w.name.clone()).collect(),
+    );
+    let service = ExecutorService {
+        executor_id: config.executor_id.clone(),
+        admission,
+        provenance,
+        workspaces,
+        operation_limits: config.operations.clone(),
+        auditors: config.auditors.iter().cloned().collect(),
+        audit_replay: ReplayGuard::new(Duration::from_secs(60), 100_000),
+    };
+    Ok((Arc::new(service), trust))
+}
+
+/// Binds `config.listen` and returns the bound address and the serving future.
+pub async fn bind(
+    config: &ExecutorConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, impl std::future::Future<Output = Result<(), StartError>>), StartError> {
+    let (service, trust) = build(config)?;
+    // First sync before serving, best effort: without it admission refuses (fails closed).
+    if let Ok(mut client) = trust_sdk::client::AuthorityClient::connect(config.authority.clone()).await {
+        if let Err(e) = trust.sync_once(&mut client, clock_ms).await {
+            tracing::warn!(error = %e, "initial sync with the authority failed");
+        }
+    }
+    let sync = spawn_sync(Arc::clone(&trust), config.authority.clone(), config.revocation_poll, clock_ms);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    let addr = listener.local_addr().map_err(|e| StartError::Config(e.to_string()))?;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<ExecutorServer<ExecutorApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(trust_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let max_request = config.admission.max_request_bytes + 64 * 1024;
+    let executor = ExecutorServer::new(ExecutorApi(Arc::clone(&service)))
+        .max_decoding_message_size(max_request)
+        .max_encoding_message_size(64 * 1024 * 1024);
+    // Health follows provenance writability and revocation freshness.
+    let staleness = config.admission.revocation_max_staleness;
+    let health_task = tokio::spawn(async move {
+        loop {
+            let fresh = trust
+                .staleness_ms(clock_ms())
+                .is_some_and(|age| age <= i64::try_from(staleness.as_millis()).unwrap_or(i64::MAX));
+            if service.provenance.is_healthy() && fresh {
+                health_reporter.set_serving::<ExecutorServer<ExecutorApi>>().await;
+            } else {
+                health_reporter.set_not_serving::<ExecutorServer<ExecutorApi>>().await;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let serve = async move {
+        let result = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(executor)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+            .map_err(|e| StartError::Config(e.to_string()));
+        sync.abort();
+        health_task.abort();
+        result
+    };
+    Ok((addr, serve))
+}

@@ -1,0 +1,355 @@
+//! The gRPC edge of the executor: admission → intent record → run → outcome record → reply.
+//!
+//! No execution is acknowledged without its outcome record; no operation runs without
+//! a durable intent record; every refusal is recorded too.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use trust_proto::common::v1::SignedRequest;
+use trust_proto::executor::v1 as pb;
+use trust_proto::executor::v1::executor_server::Executor;
+use trust_sdk::provenance::{parameters_digest, ProvenanceEntry, ProvenanceRecord, RecordKind};
+use trust_sdk::signed::{self, ReplayGuard};
+
+use crate::admission::{Admission, AttemptContext};
+use crate::error::{Refusal, RefusalKind};
+use crate::operations::{self, Operation, OperationError, OperationLimits, Outcome};
+use crate::provenance_log::{ProvenanceFilter, ProvenanceLog};
+use crate::status;
+use crate::workspace::Workspace;
+
+/// Shared state of the executor service.
+pub struct ExecutorService {
+    pub(crate) executor_id: String,
+    pub(crate) admission: Admission,
+    pub(crate) provenance: ProvenanceLog,
+    pub(crate) workspaces: HashMap<String, Arc<Workspace>>,
+    pub(crate) operation_limits: OperationLimits,
+    pub(crate) auditors: HashMap<String, ed25519_dalek::VerifyingKey>,
+    pub(crate) audit_replay: ReplayGuard,
+}
+
+/// The wall clock, read only here at the edge.
+#[expect(clippy::disallowed_methods, reason = "the service edge is where the clock is read")]
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub fn millis(t: SystemTime) -> i64 {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn base_record(ctx: &AttemptContext, time_ms: i64, kind: RecordKind) -> ProvenanceRecord {
+    let claims = ctx.claims.as_deref();
+    ProvenanceRecord {
+        time_ms,
+        kind,
+        request_id: ctx.request_id.clone(),
+        grant_id: claims.map(|c| c.grant_id.clone()),
+        lineage: ctx.lineage.clone(),
+        correlation_id: claims.map(|c| c.correlation_id.clone()),
+        agent: claims.map(|c| c.agent.clone()),
+        user: claims.map(|c| c.user.clone()),
+        task: claims.map(|c| c.task.clone()),
+        holder_key: ctx.holder.clone(),
+        operation: ctx.operation.clone(),
+        resources: ctx.resources.clone(),
+        parameters_digest: parameters_digest(&ctx.parameters),
+        parameters: ctx.parameters.clone(),
+        ..Default::default()
+    }
+}
+
+fn operation_refusal(e: OperationError) -> Refusal {
+    use OperationError as E;
+    let message = e.to_string();
+    match e {
+        E::InvalidPath { .. } | E::OutsideWorkspace(_) | E::HardLink(_) => {
+            Refusal::denied("workspace-confinement", message)
+        }
+        E::InvalidInput(_) | E::TooLarge(_) => Refusal::invalid("parameters", message),
+        E::NotFound(_) => Refusal::new(RefusalKind::NotFound, "operation", message),
+        E::PreconditionFailed(_) | E::PatchRejected(_) => {
+            Refusal::new(RefusalKind::FailedPrecondition, "operation", message)
+        }
+        other => Refusal::new(RefusalKind::Internal, "operation", other.to_string()),
+    }
+}
+
+impl ExecutorService {
+    async fn execute(&self, request: pb::ExecuteRequest) -> Result<pb::ExecuteResponse, Status> {
+        let started = Instant::now();
+        let now = now();
+        let mut ctx = AttemptContext::default();
+        let admitted = match self.admission.admit(&request, now, &mut ctx) {
+            Ok(a) => a,
+            Err(refusal) => return Err(self.refuse(&ctx, millis(now), refusal, started).await),
+        };
+        let workspace = match self.workspaces.get(&admitted.claims.workspace) {
+            Some(w) => Arc::clone(w),
+            None => {
+                let r = Refusal::denied("workspace", "workspace is not guarded here");
+                return Err(self.refuse(&ctx, millis(now), r, started).await);
+            }
+        };
+        if !self.provenance.is_healthy() {
+            let r = Refusal::unavailable("provenance", "provenance log is not writable; refusing to run");
+            return Err(self.refuse(&ctx, millis(now), r, started).await);
+        }
+        // Durable intent before anything runs.
+        let mut intent = base_record(&ctx, millis(now), RecordKind::Intent);
+        intent.decision = "allow".into();
+        intent.reasons = ctx.passed.clone();
+        let intent_sequence = match self.provenance.append(intent).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write intent record; refusing");
+                return Err(Refusal::unavailable("provenance", "provenance log is not writable; refusing to run").into());
+            }
+        };
+        let result = operations::execute(&admitted.operation, &workspace, &self.operation_limits).await;
+        let result = result.map(|outcome| filter_denied(outcome, &admitted.claims.deny_regexes));
+        let mut record = base_record(&ctx, millis(now), RecordKind::Outcome);
+        record.decision = "allow".into();
+        record.reasons = ctx.passed.clone();
+        record.intent_sequence = Some(intent_sequence);
+        record.duration_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        match &result {
+            Ok(outcome) => {
+                record.status = Some("ok".into());
+                record.outcome_digest = Some(outcome.digest());
+                record.outcome_size = Some(outcome.size());
+            }
+            Err(e) => record.status = Some(e.to_string()),
+        }
+        let sequence = match self.provenance.append(record).await {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write outcome record; not acknowledging");
+                return Err(Refusal::unavailable("provenance", "the outcome could not be recorded").into());
+            }
+        };
+        let outcome = result.map_err(operation_refusal)?;
+        tracing::info!(request_id = %ctx.request_id, operation = %ctx.operation, grant_id = %admitted.claims.grant_id,
+            sequence, "executed");
+        Ok(pb::ExecuteResponse {
+            request_id: ctx.request_id,
+            provenance_sequence: sequence,
+            result: Some(to_wire(outcome)),
+        })
+    }
+
+    /// Records a refusal (best effort: the request is refused either way) and builds its status.
+    async fn refuse(&self, ctx: &AttemptContext, time_ms: i64, refusal: Refusal, started: Instant) -> Status {
+        let code = status::code(refusal.kind);
+        let mut record = base_record(ctx, time_ms, RecordKind::Refusal);
+        record.decision = "refuse".into();
+        record.reasons = vec![refusal.check.to_string(), refusal.message.clone()];
+        record.status = Some(format!("{code:?}"));
+        record.duration_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        if let Err(e) = self.provenance.append(record).await {
+            tracing::error!(error = %e, "cannot record a refusal");
+        }
+        tracing::info!(request_id = %ctx.request_id, check = refusal.check, code = ?code, "refused");
+        refusal.into()
+    }
+
+    fn authenticate_auditor<M: prost::Message + Default>(
+        &self,
+        rpc: &str,
+        request: &SignedRequest,
+        freshness: impl Fn(&M) -> Option<trust_proto::common::v1::Freshness>,
+    ) -> Result<M, Status> {
+        let name = request.signer_id.strip_prefix("auditor:").unwrap_or(&request.signer_id);
+        let key = self
+            .auditors
+            .get(name)
+            .ok_or_else(|| Status::unauthenticated(format!("`{}` is not an auditor", request.signer_id)))?;
+        let body: M = signed::verify(rpc, request, key).map_err(|e| Status::unauthenticated(e.to_string()))?;
+        self.audit_replay
+            .admit(&request.signer_id, freshness(&body).as_ref(), millis(now()))
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
+        Ok(body)
+    }
+}
+
+/// Drops list entries and search matches on paths a deny rule of the grant covers.
+fn filter_denied(outcome: Outcome, deny_regexes: &[String]) -> Outcome {
+    let denies: Vec<regex::Regex> = deny_regexes.iter().filter_map(|r| regex::Regex::new(r).ok()).collect();
+    let denied = |p: &str| denies.iter().any(|r| r.is_match(p));
+    match outcome {
+        Outcome::List(mut l) => {
+            l.entries.retain(|e| !denied(&e.path));
+            Outcome::List(l)
+        }
+        Outcome::Search(mut s) => {
+            s.matches.retain(|m| !denied(&m.path));
+            Outcome::Search(s)
+        }
+        other => other,
+    }
+}
+
+fn to_wire(outcome: Outcome) -> pb::execute_response::Result {
+    use pb::execute_response::Result as R;
+    match outcome {
+        Outcome::Read(r) => R::Read(pb::ReadResult {
+            data: r.data,
+            file_size: r.file_size,
+            truncated: r.truncated,
+            sha256: r.sha256,
+        }),
+        Outcome::List(l) => R::List(pb::ListResult {
+            entries: l
+                .entries
+                .into_iter()
+                .map(|e| pb::ListEntry {
+                    path: e.path,
+                    kind: match e.kind {
+                        operations::EntryKind::File => pb::EntryKind::File,
+                        operations::EntryKind::Directory => pb::EntryKind::Directory,
+                        operations::EntryKind::Symlink => pb::EntryKind::Symlink,
+                        operations::EntryKind::Other => pb::EntryKind::Other,
+                    } as i32,
+                    size: e.size,
+                })
+                .collect(),
+            truncated: l.truncated,
+        }),
+        Outcome::Search(s) => R::Search(pb::SearchResult {
+            matches: s
+                .matches
+                .into_iter()
+                .map(|m| pb::SearchMatch { path: m.path, line_number: m.line_number, line: m.line })
+                .collect(),
+            truncated: s.truncated,
+            files_scanned: s.files_scanned,
+            binary_files_skipped: s.binary_files_skipped,
+        }),
+        Outcome::Write(w) => R::Write(pb::WriteResult {
+            sha256: w.sha256,
+            bytes_written: w.bytes_written,
+            created: w.created,
+        }),
+        Outcome::Patch(p) => R::Patch(pb::PatchResult {
+            files: p
+                .files
+                .into_iter()
+                .map(|f| pb::PatchedFile { path: f.path, sha256: f.sha256, hunks: f.hunks })
+                .collect(),
+        }),
+        Outcome::Run(r) => R::Run(pb::RunResult {
+            exit_code: r.exit_code,
+            signal: r.signal,
+            stdout: r.stdout,
+            stderr: r.stderr,
+            stdout_truncated: r.stdout_truncated,
+            stderr_truncated: r.stderr_truncated,
+            timed_out: r.timed_out,
+            duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+        }),
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+type LineStream = ReceiverStream<Result<pb::ProvenanceLine, Status>>;
+
+/// The tonic service: a cheap handle on the shared state.
+#[derive(Clone)]
+pub struct ExecutorApi(pub Arc<ExecutorService>);
+
+fn stream_lines(lines: Vec<Result<String, Status>>) -> LineStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        for line in lines {
+            if tx.send(line.map(|json| pb::ProvenanceLine { json })).await.is_err() {
+                break;
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+#[tonic::async_trait]
+impl Executor for ExecutorApi {
+    async fn execute(&self, request: Request<pb::ExecuteRequest>) -> Reply<pb::ExecuteResponse> {
+        self.0.execute(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn get_identity(&self, _: Request<pb::GetIdentityRequest>) -> Reply<pb::ExecutorIdentity> {
+        Ok(Response::new(pb::ExecutorIdentity {
+            executor_id: self.0.executor_id.clone(),
+            public_key: self.0.provenance.public_key().as_bytes().to_vec(),
+        }))
+    }
+
+    type ExportProvenanceStream = LineStream;
+
+    async fn export_provenance(&self, request: Request<SignedRequest>) -> Reply<LineStream> {
+        let request = request.into_inner();
+        let body: pb::ExportProvenanceBody = self
+            .0
+            .authenticate_auditor("ExportProvenance", &request, |b: &pb::ExportProvenanceBody| b.freshness.clone())?;
+        // A fresh checkpoint so the export ends sealed and truncation is detectable.
+        if self.0.provenance.last_sequence() > 0 {
+            self.0
+                .provenance
+                .checkpoint_now(millis(now()))
+                .map_err(|e| Status::unavailable(format!("cannot checkpoint: {e}")))?;
+        }
+        let lines = self
+            .0
+            .provenance
+            .export(body.after_sequence)
+            .map(|entry| {
+                entry
+                    .map_err(|e| Status::unavailable(e.to_string()))
+                    .and_then(|e: ProvenanceEntry| {
+                        serde_json::to_string(&e).map_err(|e| Status::internal(e.to_string()))
+                    })
+            })
+            .collect();
+        Ok(Response::new(stream_lines(lines)))
+    }
+
+    type QueryProvenanceStream = LineStream;
+
+    async fn query_provenance(&self, request: Request<SignedRequest>) -> Reply<LineStream> {
+        let request = request.into_inner();
+        let b: pb::QueryProvenanceBody = self
+            .0
+            .authenticate_auditor("QueryProvenance", &request, |b: &pb::QueryProvenanceBody| b.freshness.clone())?;
+        let some = |s: String| (!s.is_empty()).then_some(s);
+        let filter = ProvenanceFilter {
+            grant_id: some(b.grant_id),
+            task: some(b.task),
+            agent: some(b.agent),
+            user: some(b.user),
+            operation: some(b.operation),
+            resource_prefix: some(b.resource_prefix),
+            since_ms: (b.since_ms > 0).then_some(b.since_ms),
+            until_ms: (b.until_ms > 0).then_some(b.until_ms),
+            limit: (b.limit > 0).then_some(b.limit as usize),
+        };
+        let records = self
+            .0
+            .provenance
+            .query(&filter)
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let lines = records
+            .into_iter()
+            .map(|r| serde_json::to_string(&r).map_err(|e| Status::internal(e.to_string())))
+            .collect();
+        Ok(Response::new(stream_lines(lines)))
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_operation_is_send(op: Operation) -> impl Send {
+    op
+}

@@ -1,0 +1,175 @@
+//! What the executor trusts: the authority's root keys and its revocation list, cached durably.
+//!
+//! A background task keeps both in sync with the authority. The cache lets the executor
+//! keep verifying on known keys while the authority is briefly away, but admission
+//! refuses (fails closed) once the revocation view is older than the configured bound,
+//! because a revocation it has not seen could be in force.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use ed25519_dalek::VerifyingKey;
+use trust_sdk::client::AuthorityClient;
+
+use crate::error::StartError;
+
+type RootKeys = Vec<(u32, VerifyingKey, bool)>;
+
+/// Root keys and revoked block ids, with the time of the last successful sync.
+pub struct TrustState {
+    db: sled::Db,
+    keys: RwLock<RootKeys>,
+    revoked: RwLock<HashSet<Vec<u8>>>,
+    cursor: AtomicU64,
+    last_sync_ms: AtomicI64,
+}
+
+impl std::fmt::Debug for TrustState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustState")
+            .field("cursor", &self.cursor.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> String {
+    format!("trust cache: {e}")
+}
+
+impl TrustState {
+    /// Opens the cache in `dir`, loading keys and revocations seen before a restart.
+    pub fn open(dir: &Path) -> Result<Self, StartError> {
+        let db = sled::open(dir).map_err(|e| StartError::Config(format!("trust cache `{}`: {e}", dir.display())))?;
+        let mut keys = Vec::new();
+        if let Some(bytes) = db.get("root_keys").map_err(|e| StartError::Config(storage(e)))? {
+            let stored: Vec<(u32, String, bool)> =
+                serde_json::from_slice(&bytes).map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?;
+            for (id, hex_key, active) in stored {
+                let key = trust_sdk::keys::verifying_key_from_hex(&hex_key)
+                    .map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?;
+                keys.push((id, key, active));
+            }
+        }
+        let cursor = match db.get("cursor").map_err(|e| StartError::Config(storage(e)))? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StartError::Config("trust cache cursor is corrupt".into()))?,
+            ),
+            None => 0,
+        };
+        let tree = db.open_tree("revoked").map_err(|e| StartError::Config(storage(e)))?;
+        let mut revoked = HashSet::new();
+        for item in tree.iter() {
+            let (k, _) = item.map_err(|e| StartError::Config(storage(e)))?;
+            revoked.insert(k.to_vec());
+        }
+        Ok(Self {
+            db,
+            keys: RwLock::new(keys),
+            revoked: RwLock::new(revoked),
+            cursor: AtomicU64::new(cursor),
+            last_sync_ms: AtomicI64::new(0),
+        })
+    }
+
+    /// Index of the first revoked block id in `ids`, if any.
+    pub fn first_revoked(&self, ids: &[Vec<u8>]) -> Option<usize> {
+        let revoked = self.revoked.read().ok()?;
+        ids.iter().position(|id| revoked.contains(id))
+    }
+
+    /// The root keys currently trusted.
+    pub fn root_keys(&self) -> RootKeys {
+        self.keys.read().map(|k| k.clone()).unwrap_or_default()
+    }
+
+    /// Milliseconds since the revocation view was last confirmed, or None if never.
+    pub fn staleness_ms(&self, now_ms: i64) -> Option<i64> {
+        match self.last_sync_ms.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(now_ms - t),
+        }
+    }
+
+    pub fn revocation_cursor(&self) -> u64 {
+        self.cursor.load(Ordering::Acquire)
+    }
+
+    /// Fetches keys and every revocation after the cursor; persists them before using them.
+    pub async fn sync_once(&self, client: &mut AuthorityClient, now_ms: impl Fn() -> i64) -> Result<(), String> {
+        let keys = client.public_keys().await.map_err(|e| e.to_string())?;
+        let stored: Vec<(u32, String, bool)> = keys
+            .iter()
+            .map(|(id, k, active)| (*id, hex::encode(k.as_bytes()), *active))
+            .collect();
+        self.db
+            .insert("root_keys", serde_json::to_vec(&stored).map_err(storage)?)
+            .map_err(storage)?;
+        let tree = self.db.open_tree("revoked").map_err(storage)?;
+        loop {
+            let cursor = self.cursor.load(Ordering::Acquire);
+            let list = client.list_revocations(cursor).await.map_err(|e| e.to_string())?;
+            let mut next = cursor;
+            for r in &list.revocations {
+                tree.insert(&r.revocation_id, &r.sequence.to_be_bytes()).map_err(storage)?;
+                next = next.max(r.sequence);
+            }
+            self.db.insert("cursor", &next.to_be_bytes()).map_err(storage)?;
+            self.db.flush_async().await.map_err(storage)?;
+            if let Ok(mut revoked) = self.revoked.write() {
+                for r in &list.revocations {
+                    revoked.insert(r.revocation_id.clone());
+                }
+            }
+            self.cursor.store(next, Ordering::Release);
+            if list.revocations.is_empty() || next >= list.latest_sequence {
+                break;
+            }
+        }
+        if let Ok(mut k) = self.keys.write() {
+            *k = keys;
+        }
+        self.last_sync_ms.store(now_ms(), Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Keeps `state` in sync with the authority at `endpoint` every `poll`, forever.
+pub fn spawn_sync(
+    state: Arc<TrustState>,
+    endpoint: String,
+    poll: Duration,
+    now_ms: fn() -> i64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut client: Option<AuthorityClient> = None;
+        let mut warned = false;
+        loop {
+            if client.is_none() {
+                client = AuthorityClient::connect(endpoint.clone()).await.ok();
+            }
+            if let Some(c) = client.as_mut() {
+                match state.sync_once(c, now_ms).await {
+                    Ok(()) => {
+                        if warned {
+                            tracing::info!("authority reachable again; revocation view is current");
+                        }
+                        warned = false;
+                    }
+                    Err(e) => {
+                        if !warned {
+                            tracing::warn!(error = %e, "cannot sync with the authority; serving on cached keys until the staleness bound");
+                        }
+                        warned = true;
+                        client = None;
+                    }
+                }
+            }
+            tokio::time::sleep(poll).await;
+        }
+    })
+}

@@ -1,0 +1,128 @@
+//! Offline narrowing of a grant: a new block of checks that can only take authority away.
+//!
+//! Biscuit guarantees the narrowing cryptographically (every block's checks must pass);
+//! this module additionally refuses, with a clear error, an attenuation that asks for
+//! more than the grant holds, so a caller learns of the mistake before an executor does.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use biscuit_auth::builder::{self, Term};
+use biscuit_auth::{Biscuit, BlockBuilder};
+
+use crate::error::SdkError;
+use crate::vocabulary::{directory_form, GrantClaims};
+
+/// What to narrow; `None` / empty leaves that dimension as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attenuation {
+    /// Only these operations.
+    pub operations: Option<Vec<String>>,
+    /// Only fs resources under these workspace-relative prefixes.
+    pub prefixes: Option<Vec<String>>,
+    /// Only these named commands for proc.run.
+    pub commands: Option<Vec<String>>,
+    /// Expire no later than this.
+    pub expires_at: Option<SystemTime>,
+    /// Tighter numeric limits, such as ("read_bytes", 4096).
+    pub limits: Vec<(String, i64)>,
+}
+
+fn strings(items: &[String]) -> Term {
+    Term::Set(items.iter().map(|s| builder::string(s)).collect())
+}
+
+fn within(prefix: &str, outer: &str) -> bool {
+    outer.is_empty() || prefix == outer || prefix.starts_with(&directory_form(outer))
+}
+
+/// Refuses an attenuation that would ask for more than `claims` grant.
+pub fn check_narrows(claims: &GrantClaims, attenuation: &Attenuation) -> Result<(), SdkError> {
+    let mut granted_ops: Vec<&str> = claims.scopes.iter().map(|(op, _)| op.as_str()).collect();
+    if !claims.commands.is_empty() {
+        granted_ops.push("proc.run");
+    }
+    if let Some(ops) = &attenuation.operations {
+        if let Some(op) = ops.iter().find(|op| !granted_ops.contains(&op.as_str())) {
+            return Err(SdkError::Widening(format!("operation `{op}` is not in the grant")));
+        }
+    }
+    if let Some(prefixes) = &attenuation.prefixes {
+        for p in prefixes {
+            if p.split('/').any(|c| c == "..") || p.starts_with('/') || p.contains('\0') {
+                return Err(SdkError::InvalidRequest(format!("prefix `{p}` is not a workspace-relative path")));
+            }
+            if !claims.scopes.iter().any(|(_, outer)| within(p, outer)) {
+                return Err(SdkError::Widening(format!("prefix `{p}` is outside every scope of the grant")));
+            }
+        }
+    }
+    if let Some(commands) = &attenuation.commands {
+        if let Some(c) = commands.iter().find(|c| !claims.commands.iter().any(|(n, _)| n == *c)) {
+            return Err(SdkError::Widening(format!("command `{c}` is not in the grant")));
+        }
+    }
+    if let Some(exp) = attenuation.expires_at {
+        if exp > claims.expires_at {
+            return Err(SdkError::Widening("expiry is later than the grant's".into()));
+        }
+    }
+    for (name, value) in &attenuation.limits {
+        if let Some((_, max)) = claims.limits.iter().find(|(n, _)| n == name) {
+            if value > max {
+                return Err(SdkError::Widening(format!("limit `{name}` = {value} exceeds the grant's {max}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The block of checks that expresses `attenuation` in the grant vocabulary.
+pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkError> {
+    let mut code = String::new();
+    let mut params: HashMap<String, Term> = HashMap::new();
+    if let Some(ops) = &attenuation.operations {
+        code.push_str("check if operation($op), {ops}.contains($op);\n");
+        params.insert("ops".into(), strings(ops));
+    }
+    if let Some(prefixes) = &attenuation.prefixes {
+        let mut alternatives = Vec::new();
+        for (i, p) in prefixes.iter().enumerate() {
+            alternatives.push(format!("$r == {{p{i}}} || $r.starts_with({{d{i}}})"));
+            params.insert(format!("p{i}"), builder::string(p));
+            params.insert(format!("d{i}"), builder::string(&directory_form(p)));
+        }
+        if alternatives.is_empty() {
+            alternatives.push("false".into());
+        }
+        code.push_str(&format!(
+            "check if operation(\"proc.run\") or resource($r), {};\n",
+            alternatives.join(" || ")
+        ));
+    }
+    if let Some(commands) = &attenuation.commands {
+        code.push_str("check if operation($op), $op != \"proc.run\" or resource($r), {cmds}.contains($r);\n");
+        params.insert("cmds".into(), strings(commands));
+    }
+    if let Some(exp) = &attenuation.expires_at {
+        code.push_str("check if time($t), $t <= {exp};\n");
+        params.insert("exp".into(), builder::date(exp));
+    }
+    for (i, (name, value)) in attenuation.limits.iter().enumerate() {
+        code.push_str(&format!("check all param({{ln{i}}}, $v), $v <= {{lv{i}}};\n"));
+        params.insert(format!("ln{i}"), builder::string(name));
+        params.insert(format!("lv{i}"), builder::int(*value));
+    }
+    BlockBuilder::new()
+        .code_with_params(code, params, HashMap::new())
+        .map_err(|e| SdkError::InvalidRequest(format!("attenuation does not compile: {e}")))
+}
+
+/// Narrows `token` offline: refuses widening, then appends the attenuation block.
+pub fn attenuate(token: &Biscuit, attenuation: &Attenuation) -> Result<Biscuit, SdkError> {
+    let claims = crate::vocabulary::read_claims(token)?;
+    check_narrows(&claims, attenuation)?;
+    token
+        .append(attenuation_block(attenuation)?)
+        .map_err(|e| SdkError::InvalidGrant(e.to_string()))
+}

@@ -1,0 +1,311 @@
+//! Async clients for the authority and the executor: sign, send, and return typed results.
+
+use std::time::{Duration, SystemTime};
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use prost::Message;
+use rand::RngCore;
+use tonic::transport::Channel;
+use trust_proto::authority::v1 as apb;
+use trust_proto::executor::v1 as epb;
+
+use crate::error::SdkError;
+use crate::{keys, proof, signed};
+
+/// Milliseconds since the Unix epoch, read at the client edge.
+#[expect(clippy::disallowed_methods, reason = "clients read the clock at the edge")]
+pub fn now_ms() -> i64 {
+    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What an agent asks for.
+#[derive(Debug, Clone, Default)]
+pub struct GrantSpec {
+    pub user: String,
+    pub workspace: String,
+    pub task: String,
+    pub purpose: String,
+    /// (operation, resource) pairs.
+    pub scopes: Vec<(String, String)>,
+    pub ttl: Option<Duration>,
+    /// Bind the grant to this key instead of the agent's registered key.
+    pub holder: Option<VerifyingKey>,
+    pub correlation_id: Option<String>,
+}
+
+/// The authority's answer: a decision, and a grant when it allowed.
+#[derive(Debug, Clone)]
+pub struct GrantAnswer {
+    pub effect: apb::Effect,
+    pub rule_ids: Vec<String>,
+    pub reason: String,
+    pub decision_id: String,
+    pub grant: Option<Vec<u8>>,
+    pub grant_id: String,
+    pub expires_at_ms: i64,
+    pub root_key_id: u32,
+    pub correlation_id: String,
+}
+
+/// Client for `trust.authority.v1.Authority`.
+#[derive(Debug, Clone)]
+pub struct AuthorityClient {
+    inner: apb::authority_client::AuthorityClient<Channel>,
+}
+
+impl AuthorityClient {
+    pub async fn connect(endpoint: impl Into<String>) -> Result<Self, SdkError> {
+        let channel = Channel::from_shared(endpoint.into())
+            .map_err(|e| SdkError::Transport(e.to_string()))?
+            .connect()
+            .await?;
+        Ok(Self {
+            inner: apb::authority_client::AuthorityClient::new(channel),
+        })
+    }
+
+    /// Signs and sends a grant request as `agent_id`.
+    pub async fn request_grant(
+        &mut self,
+        agent_id: &str,
+        agent_key: &SigningKey,
+        spec: &GrantSpec,
+    ) -> Result<GrantAnswer, SdkError> {
+        let body = apb::GrantRequestBody {
+            freshness: Some(signed::freshness(now_ms())),
+            agent_id: agent_id.to_string(),
+            user: spec.user.clone(),
+            workspace: spec.workspace.clone(),
+            task: spec.task.clone(),
+            purpose: spec.purpose.clone(),
+            scopes: spec
+                .scopes
+                .iter()
+                .map(|(operation, resource)| apb::Scope {
+                    operation: operation.clone(),
+                    resource: resource.clone(),
+                })
+                .collect(),
+            ttl_seconds: spec.ttl.map(|t| t.as_secs()).unwrap_or(0),
+            holder_key: spec.holder.map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
+            correlation_id: spec.correlation_id.clone().unwrap_or_default(),
+        };
+        let request = signed::sign("RequestGrant", &body, agent_id, agent_key);
+        self.send_grant_request(request).await
+    }
+
+    /// Sends an already signed request (tests use this to send forged ones).
+    pub async fn send_grant_request(
+        &mut self,
+        request: trust_proto::common::v1::SignedRequest,
+    ) -> Result<GrantAnswer, SdkError> {
+        let response = self.inner.request_grant(request).await?.into_inner();
+        let decision = response.decision.unwrap_or_default();
+        Ok(GrantAnswer {
+            effect: decision.effect(),
+            rule_ids: decision.rule_ids,
+            reason: decision.reason,
+            decision_id: decision.decision_id,
+            grant: (!response.grant.is_empty()).then_some(response.grant),
+            grant_id: response.grant_id,
+            expires_at_ms: response.expires_at_ms,
+            root_key_id: response.root_key_id,
+            correlation_id: response.correlation_id,
+        })
+    }
+
+    /// Root keys as (key id, key, active).
+    pub async fn public_keys(&mut self) -> Result<Vec<(u32, VerifyingKey, bool)>, SdkError> {
+        let set = self.inner.get_public_keys(apb::GetPublicKeysRequest {}).await?.into_inner();
+        key_set(set)
+    }
+
+    pub async fn revoke_grant(
+        &mut self,
+        admin_id: &str,
+        admin_key: &SigningKey,
+        grant_id: &str,
+        reason: &str,
+    ) -> Result<apb::RevokeGrantResponse, SdkError> {
+        let body = apb::RevokeGrantBody {
+            freshness: Some(signed::freshness(now_ms())),
+            grant_id: grant_id.to_string(),
+            reason: reason.to_string(),
+        };
+        let request = signed::sign("RevokeGrant", &body, admin_id, admin_key);
+        Ok(self.inner.revoke_grant(request).await?.into_inner())
+    }
+
+    pub async fn list_revocations(&mut self, after_sequence: u64) -> Result<apb::RevocationList, SdkError> {
+        let request = apb::ListRevocationsRequest { after_sequence };
+        Ok(self.inner.list_revocations(request).await?.into_inner())
+    }
+
+    pub async fn register_agent(
+        &mut self,
+        admin_id: &str,
+        admin_key: &SigningKey,
+        agent_id: &str,
+        owner: &str,
+        agent_public: &VerifyingKey,
+    ) -> Result<(), SdkError> {
+        let body = apb::RegisterAgentBody {
+            freshness: Some(signed::freshness(now_ms())),
+            agent_id: agent_id.to_string(),
+            owner: owner.to_string(),
+            public_key: agent_public.as_bytes().to_vec(),
+        };
+        let request = signed::sign("RegisterAgent", &body, admin_id, admin_key);
+        self.inner.register_agent(request).await?;
+        Ok(())
+    }
+
+    pub async fn rotate_root_key(
+        &mut self,
+        admin_id: &str,
+        admin_key: &SigningKey,
+    ) -> Result<Vec<(u32, VerifyingKey, bool)>, SdkError> {
+        let body = apb::RotateRootKeyBody {
+            freshness: Some(signed::freshness(now_ms())),
+        };
+        let request = signed::sign("RotateRootKey", &body, admin_id, admin_key);
+        key_set(self.inner.rotate_root_key(request).await?.into_inner())
+    }
+
+    pub async fn get_grant(
+        &mut self,
+        admin_id: &str,
+        admin_key: &SigningKey,
+        grant_id: &str,
+    ) -> Result<apb::GrantRecord, SdkError> {
+        let body = apb::GetGrantBody {
+            freshness: Some(signed::freshness(now_ms())),
+            grant_id: grant_id.to_string(),
+        };
+        let request = signed::sign("GetGrant", &body, admin_id, admin_key);
+        Ok(self.inner.get_grant(request).await?.into_inner())
+    }
+}
+
+fn key_set(set: apb::PublicKeySet) -> Result<Vec<(u32, VerifyingKey, bool)>, SdkError> {
+    set.keys
+        .into_iter()
+        .map(|k| Ok((k.key_id, keys::verifying_key_from_bytes(&k.public_key)?, k.active)))
+        .collect()
+}
+
+/// A root key provider for `Biscuit::from` built from the authority's key set.
+pub fn root_key_provider(
+    keys: &[(u32, VerifyingKey, bool)],
+) -> impl Fn(Option<u32>) -> Result<biscuit_auth::PublicKey, biscuit_auth::error::Format> + '_ {
+    move |id| {
+        let id = id.ok_or(biscuit_auth::error::Format::UnknownPublicKey)?;
+        let (_, key, _) = keys
+            .iter()
+            .find(|(k, _, _)| *k == id)
+            .ok_or(biscuit_auth::error::Format::UnknownPublicKey)?;
+        crate::keys::to_biscuit_public(key).map_err(|_| biscuit_auth::error::Format::UnknownPublicKey)
+    }
+}
+
+/// Builds the invocation bytes and holder proof for one operation.
+pub fn prepare_execute(
+    grant: &[u8],
+    holder: &SigningKey,
+    operation: epb::invocation::Operation,
+    now_ms: i64,
+) -> epb::ExecuteRequest {
+    let mut nonce = vec![0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let invocation = epb::Invocation {
+        request_id: uuid::Uuid::now_v7().to_string(),
+        timestamp_ms: now_ms,
+        nonce,
+        operation: Some(operation),
+    }
+    .encode_to_vec();
+    let proof = proof::prove(grant, &invocation, holder);
+    epb::ExecuteRequest {
+        grant: grant.to_vec(),
+        invocation,
+        holder_key: holder.verifying_key().as_bytes().to_vec(),
+        proof,
+    }
+}
+
+/// Client for `trust.executor.v1.Executor`.
+#[derive(Debug, Clone)]
+pub struct ExecutorClient {
+    inner: epb::executor_client::ExecutorClient<Channel>,
+}
+
+impl ExecutorClient {
+    pub async fn connect(endpoint: impl Into<String>) -> Result<Self, SdkError> {
+        let channel = Channel::from_shared(endpoint.into())
+            .map_err(|e| SdkError::Transport(e.to_string()))?
+            .connect()
+            .await?;
+        Ok(Self {
+            inner: epb::executor_client::ExecutorClient::new(channel)
+                .max_decoding_message_size(64 * 1024 * 1024),
+        })
+    }
+
+    /// Proves possession with `holder` and runs `operation` under `grant`.
+    pub async fn execute(
+        &mut self,
+        grant: &[u8],
+        holder: &SigningKey,
+        operation: epb::invocation::Operation,
+    ) -> Result<epb::ExecuteResponse, SdkError> {
+        let request = prepare_execute(grant, holder, operation, now_ms());
+        self.send(request).await
+    }
+
+    /// Sends a prepared (or deliberately malformed) request.
+    pub async fn send(&mut self, request: epb::ExecuteRequest) -> Result<epb::ExecuteResponse, SdkError> {
+        Ok(self.inner.execute(request).await?.into_inner())
+    }
+
+    pub async fn identity(&mut self) -> Result<(String, VerifyingKey), SdkError> {
+        let id = self.inner.get_identity(epb::GetIdentityRequest {}).await?.into_inner();
+        Ok((id.executor_id, keys::verifying_key_from_bytes(&id.public_key)?))
+    }
+
+    /// Every provenance entry after `after_sequence`, as JSON Lines (ending with a fresh checkpoint).
+    pub async fn export_provenance(
+        &mut self,
+        auditor_id: &str,
+        auditor_key: &SigningKey,
+        after_sequence: u64,
+    ) -> Result<Vec<String>, SdkError> {
+        let body = epb::ExportProvenanceBody {
+            freshness: Some(signed::freshness(now_ms())),
+            after_sequence,
+        };
+        let request = signed::sign("ExportProvenance", &body, auditor_id, auditor_key);
+        let mut stream = self.inner.export_provenance(request).await?.into_inner();
+        let mut lines = Vec::new();
+        while let Some(line) = stream.message().await? {
+            lines.push(line.json);
+        }
+        Ok(lines)
+    }
+
+    pub async fn query_provenance(
+        &mut self,
+        auditor_id: &str,
+        auditor_key: &SigningKey,
+        mut filter: epb::QueryProvenanceBody,
+    ) -> Result<Vec<String>, SdkError> {
+        filter.freshness = Some(signed::freshness(now_ms()));
+        let request = signed::sign("QueryProvenance", &filter, auditor_id, auditor_key);
+        let mut stream = self.inner.query_provenance(request).await?.into_inner();
+        let mut lines = Vec::new();
+        while let Some(line) = stream.message().await? {
+            lines.push(line.json);
+        }
+        Ok(lines)
+    }
+}

@@ -1,0 +1,277 @@
+//! The provenance record format, its canonical bytes, sealing and checkpoint signatures.
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// `prev_hash` of the first record: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Domain tag that starts a record's [`canonical_bytes`].
+pub const RECORD_DOMAIN: &[u8] = b"trust.provenance.v1/record\n";
+
+/// Domain tag that starts the message a [`Checkpoint`] signs.
+pub const CHECKPOINT_DOMAIN: &[u8] = b"trust.provenance.v1/checkpoint\n";
+
+/// What a record stands for.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// An allowed operation is about to run.
+    #[default]
+    Intent,
+    /// An allowed operation finished (successfully or not); `intent_sequence` points to its intent.
+    Outcome,
+    /// An attempt was refused.
+    Refusal,
+}
+
+/// One entry of the provenance chain. See the [module documentation](super) for the chain rules.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProvenanceRecord {
+    /// 1-based, contiguous.
+    pub sequence: u64,
+    /// Hex SHA-256 of the previous record's canonical bytes; [`GENESIS_HASH`] for the first.
+    pub prev_hash: String,
+    /// Hex SHA-256 of this record's canonical bytes (computed with `hash` = "").
+    pub hash: String,
+    /// When the attempt was made, milliseconds since the Unix epoch (supplied by the caller).
+    pub time_ms: i64,
+    pub kind: RecordKind,
+    pub request_id: String,
+    pub grant_id: Option<String>,
+    /// Grant ids / block ids from the root grant down.
+    pub lineage: Vec<String>,
+    pub correlation_id: Option<String>,
+    pub agent: Option<String>,
+    pub user: Option<String>,
+    pub task: Option<String>,
+    /// Hex public key of the grant holder.
+    pub holder_key: Option<String>,
+    pub operation: String,
+    pub resources: Vec<String>,
+    /// The operation's parameters, already redacted by the caller.
+    pub parameters: Value,
+    /// Digest of the parameters (see [`parameters_digest`]); may cover the unredacted parameters.
+    pub parameters_digest: String,
+    /// `"allow"` or `"refuse"`.
+    pub decision: String,
+    /// Checks / rule ids behind the decision, or the failed check.
+    pub reasons: Vec<String>,
+    /// gRPC status name for refusals, `"ok"` or error text for outcomes.
+    pub status: Option<String>,
+    pub outcome_digest: Option<String>,
+    pub outcome_size: Option<u64>,
+    pub duration_us: Option<u64>,
+    /// An `Outcome` points to its `Intent`.
+    pub intent_sequence: Option<u64>,
+}
+
+/// A signed statement by the executor that the record at `sequence` has hash `hash`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    /// Sequence of the last record covered (0 for an empty log).
+    pub sequence: u64,
+    /// That record's hash ([`GENESIS_HASH`] for an empty log).
+    pub hash: String,
+    /// When the checkpoint was made, milliseconds since the Unix epoch.
+    pub time_ms: i64,
+    /// Hex ed25519 public key of the executor.
+    pub executor_key: String,
+    /// Hex ed25519 signature over [`checkpoint_message`].
+    pub signature: String,
+}
+
+/// Why a checkpoint's signature does not check out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointFault {
+    /// `executor_key` is not the expected key.
+    WrongExecutorKey,
+    /// `hash` is not 64 hex digits.
+    MalformedHash,
+    /// The signature is missing, malformed or does not verify.
+    BadSignature,
+}
+
+impl Checkpoint {
+    /// Checks that the checkpoint names `key` and carries a valid signature by it.
+    /// (Whether it matches the chain is the caller's business.)
+    pub fn verify_signature(&self, key: &VerifyingKey) -> Result<(), CheckpointFault> {
+        let named =
+            hex::decode(&self.executor_key).map_err(|_| CheckpointFault::WrongExecutorKey)?;
+        if named.as_slice() != key.as_bytes() {
+            return Err(CheckpointFault::WrongExecutorKey);
+        }
+        let message = checkpoint_message(self.sequence, &self.hash, self.time_ms)
+            .ok_or(CheckpointFault::MalformedHash)?;
+        let raw = hex::decode(&self.signature).map_err(|_| CheckpointFault::BadSignature)?;
+        let signature = ed25519_dalek::Signature::from_slice(&raw)
+            .map_err(|_| CheckpointFault::BadSignature)?;
+        key.verify_strict(&message, &signature)
+            .map_err(|_| CheckpointFault::BadSignature)
+    }
+}
+
+/// One JSON Lines entry of an export: `{"record": {...}}` or `{"checkpoint": {...}}`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "snake_case")]
+// Entries are short-lived (one per exported line); keeping the record unboxed keeps matching and
+// construction plain.
+#[allow(clippy::large_enum_variant)]
+pub enum ProvenanceEntry {
+    Record(ProvenanceRecord),
+    Checkpoint(Checkpoint),
+}
+
+/// Compact JSON of `value` with every object's keys sorted (byte order).
+pub fn canonical_json(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(key, out);
+                out.push(b':');
+                write_canonical(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
+fn write_string(s: &str, out: &mut Vec<u8>) {
+    // Serialising a &str cannot fail; the fallback keeps this total without a panic path.
+    match serde_json::to_vec(s) {
+        Ok(bytes) => out.extend_from_slice(&bytes),
+        Err(_) => out.extend_from_slice(s.as_bytes()),
+    }
+}
+
+/// The bytes a record's `hash` is computed over: [`RECORD_DOMAIN`] followed by the
+/// [`canonical_json`] of the record with `hash` set to `""`.
+pub fn canonical_bytes(record: &ProvenanceRecord) -> Vec<u8> {
+    let mut unhashed = record.clone();
+    unhashed.hash = String::new();
+    let mut out = RECORD_DOMAIN.to_vec();
+    match serde_json::to_value(&unhashed) {
+        Ok(value) => write_canonical(&value, &mut out),
+        // Cannot happen for this struct (no maps with non-string keys, no non-finite floats in a
+        // `Value`); stay deterministic rather than panic.
+        Err(_) => out.extend_from_slice(format!("unserialisable:{unhashed:?}").as_bytes()),
+    }
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Hex SHA-256 of the record's [`canonical_bytes`]: what its `hash` must be.
+pub fn record_hash(record: &ProvenanceRecord) -> String {
+    sha256_hex(&canonical_bytes(record))
+}
+
+/// Links `record` to `prev_hash` and sets its `hash`. Normalises floating-point numbers in
+/// `parameters` first so that the record survives a JSON round trip unchanged.
+pub fn seal(record: &mut ProvenanceRecord, prev_hash: &str) {
+    normalize_numbers(&mut record.parameters);
+    record.prev_hash = prev_hash.to_owned();
+    record.hash = record_hash(record);
+}
+
+/// Hex SHA-256 of the [`canonical_json`] of `params` (sorted keys, compact).
+pub fn parameters_digest(params: &Value) -> String {
+    sha256_hex(&canonical_json(params))
+}
+
+/// The message a checkpoint signs: [`CHECKPOINT_DOMAIN`] || `sequence` (u64 big-endian) ||
+/// the 32 hash bytes || `time_ms` (i64 big-endian). `None` if `hash` is not 64 hex digits.
+pub fn checkpoint_message(sequence: u64, hash: &str, time_ms: i64) -> Option<Vec<u8>> {
+    if hash.len() != 64 {
+        return None;
+    }
+    let hash_bytes = hex::decode(hash).ok()?;
+    let mut message = CHECKPOINT_DOMAIN.to_vec();
+    message.extend_from_slice(&sequence.to_be_bytes());
+    message.extend_from_slice(&hash_bytes);
+    message.extend_from_slice(&time_ms.to_be_bytes());
+    Some(message)
+}
+
+/// Signs a checkpoint covering the record at `sequence` whose hash is `hash` (64 hex digits; a
+/// malformed hash yields a checkpoint with an empty signature, which never verifies).
+pub fn sign_checkpoint(key: &SigningKey, sequence: u64, hash: &str, time_ms: i64) -> Checkpoint {
+    let signature = checkpoint_message(sequence, hash, time_ms)
+        .map(|message| hex::encode(key.sign(&message).to_bytes()))
+        .unwrap_or_default();
+    Checkpoint {
+        sequence,
+        hash: hash.to_owned(),
+        time_ms,
+        executor_key: hex::encode(key.verifying_key().as_bytes()),
+        signature,
+    }
+}
+
+/// Replaces every float in `value` that serde_json would not parse back to the same value by one
+/// that round-trips (or, failing that, by its decimal text as a string).
+fn normalize_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let original = Value::Number(n.clone());
+            if let Some(replacement) = stable_float(&original) {
+                *value = replacement;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize_numbers),
+        Value::Object(map) => map.values_mut().for_each(normalize_numbers),
+        _ => {}
+    }
+}
+
+/// `None` if `number` already round-trips; otherwise its replacement: the value a few parse/print
+/// rounds settle on (serde_json's default float parser is not always exact), or its text.
+fn stable_float(number: &Value) -> Option<Value> {
+    let text = serde_json::to_string(number).ok()?;
+    let mut current = number.clone();
+    for _ in 0..4 {
+        let printed = serde_json::to_string(&current).ok()?;
+        let parsed: Value = match serde_json::from_str(&printed) {
+            Ok(v) => v,
+            Err(_) => break,
+        };
+        if parsed == current {
+            return (&current != number).then_some(current);
+        }
+        current = parsed;
+    }
+    Some(Value::String(text))
+}
