@@ -17,7 +17,7 @@ use trust_sdk::signed::{self, ReplayGuard};
 
 use crate::admission::{Admission, AttemptContext};
 use crate::error::{Refusal, RefusalKind};
-use crate::operations::{self, Operation, OperationError, OperationLimits, Outcome};
+use crate::operations::{self, OperationError, OperationLimits, Outcome};
 use crate::provenance_log::{ProvenanceFilter, ProvenanceLog};
 use crate::status;
 use crate::workspace::Workspace;
@@ -295,17 +295,13 @@ impl Executor for ExecutorApi {
         let body: pb::ExportProvenanceBody = self
             .0
             .authenticate_auditor("ExportProvenance", &request, |b: &pb::ExportProvenanceBody| b.freshness.clone())?;
-        // A fresh checkpoint so the export ends sealed and truncation is detectable.
-        if self.0.provenance.last_sequence() > 0 {
-            self.0
-                .provenance
-                .checkpoint_now(millis(now()))
-                .map_err(|e| Status::unavailable(format!("cannot checkpoint: {e}")))?;
-        }
-        let lines = self
+        // Sealed by a fresh checkpoint so truncation of the export is detectable.
+        let (_, entries) = self
             .0
             .provenance
-            .export(body.after_sequence)
+            .export_sealed(body.after_sequence, millis(now()))
+            .map_err(|e| Status::unavailable(format!("cannot export provenance: {e}")))?;
+        let lines = entries
             .map(|entry| {
                 entry
                     .map_err(|e| Status::unavailable(e.to_string()))
@@ -349,7 +345,3 @@ impl Executor for ExecutorApi {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_operation_is_send(op: Operation) -> impl Send {
-    op
-}

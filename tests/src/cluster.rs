@@ -1,0 +1,225 @@
+//! A whole system on loopback: authority + executor processes, keys, configs and a workspace copy.
+
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+
+use crate::binaries::{binary, workspace_root};
+use crate::process::ServerProcess;
+
+/// Knobs for a test cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Extra TOML appended to the executor config (limits and the like).
+    pub executor_extra: String,
+    pub revocation_poll_ms: u64,
+    pub revocation_max_staleness_secs: u64,
+    pub checkpoint_every: u64,
+    pub start_executor: bool,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            executor_extra: String::new(),
+            revocation_poll_ms: 100,
+            revocation_max_staleness_secs: 10,
+            checkpoint_every: 16,
+            start_executor: true,
+        }
+    }
+}
+
+/// Everything a test needs: the two servers, the keys of every principal, and paths.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub workspace: PathBuf,
+    pub authority: ServerProcess,
+    pub executor: Option<ServerProcess>,
+    pub agent_id: String,
+    pub agent_key: SigningKey,
+    /// A second registered agent (a different principal with its own key).
+    pub other_agent_key: SigningKey,
+    pub admin_id: String,
+    pub admin_key: SigningKey,
+    pub auditor_id: String,
+    pub auditor_key: SigningKey,
+    pub authority_config: PathBuf,
+    pub executor_config: PathBuf,
+}
+
+fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn hex_public(key: &SigningKey) -> String {
+    hex::encode(key.verifying_key().as_bytes())
+}
+
+impl Cluster {
+    /// Starts the authority and (unless disabled) an executor guarding a copy of the demo workspace.
+    pub fn start(options: ClusterOptions) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("trust-cluster-").tempdir()?;
+        let root = workspace_root();
+        let workspace = dir.path().join("workspace");
+        copy_dir(&root.join("examples/demo-workspace"), &workspace)?;
+        let profiles = dir.path().join("profiles");
+        std::fs::create_dir_all(&profiles)?;
+        std::fs::copy(root.join("authority/profiles/coding.toml"), profiles.join("coding.toml"))?;
+
+        let agent_key = trust_sdk::keys::generate();
+        let other_agent_key = trust_sdk::keys::generate();
+        let admin_key = trust_sdk::keys::generate();
+        let auditor_key = trust_sdk::keys::generate();
+        let authority_config = dir.path().join("authority.toml");
+        std::fs::write(
+            &authority_config,
+            format!(
+                r#"listen = "127.0.0.1:0"
+data_dir = "authority-data"
+profiles = ["profiles/coding.toml"]
+clock_window_secs = 30
+
+[[agents]]
+id = "coder-1"
+owner = "alice"
+public_key = "{agent}"
+
+[[agents]]
+id = "intruder"
+owner = "mallory"
+public_key = "{other}"
+
+[[admins]]
+id = "ops"
+public_key = "{admin}"
+"#,
+                agent = hex_public(&agent_key),
+                other = hex_public(&other_agent_key),
+                admin = hex_public(&admin_key),
+            ),
+        )?;
+        let authority_bin = binary("trust-authority", "trust-authority")?;
+        let authority = ServerProcess::start(
+            &authority_bin,
+            &[
+                "serve".into(),
+                "--config".into(),
+                authority_config.display().to_string(),
+            ],
+            &dir.path().join("authority.log"),
+        )?;
+        let executor_config = dir.path().join("executor.toml");
+        std::fs::write(
+            &executor_config,
+            format!(
+                r#"listen = "127.0.0.1:0"
+data_dir = "executor-data"
+executor_id = "executor-1"
+authority = "{authority}"
+revocation_poll_ms = {poll}
+revocation_max_staleness_secs = {stale}
+checkpoint_every = {checkpoint}
+
+[[workspaces]]
+name = "demo"
+root = "workspace"
+
+[[auditors]]
+id = "ops"
+public_key = "{auditor}"
+{extra}
+"#,
+                authority = authority.endpoint(),
+                poll = options.revocation_poll_ms,
+                stale = options.revocation_max_staleness_secs,
+                checkpoint = options.checkpoint_every,
+                auditor = hex_public(&auditor_key),
+                extra = options.executor_extra,
+            ),
+        )?;
+        let mut cluster = Self {
+            workspace,
+            authority,
+            executor: None,
+            agent_id: "coder-1".into(),
+            agent_key,
+            other_agent_key,
+            admin_id: "admin:ops".into(),
+            admin_key,
+            auditor_id: "auditor:ops".into(),
+            auditor_key,
+            authority_config,
+            executor_config,
+            dir,
+        };
+        if options.start_executor {
+            cluster.start_executor()?;
+        }
+        Ok(cluster)
+    }
+
+    /// Starts (or restarts) the executor process.
+    pub fn start_executor(&mut self) -> anyhow::Result<()> {
+        let bin = binary("tool-executor", "tool-executor")?;
+        let args = vec![
+            "serve".into(),
+            "--config".into(),
+            self.executor_config.display().to_string(),
+            "--authority".into(),
+            self.authority.endpoint(),
+        ];
+        match self.executor.as_mut() {
+            Some(e) => e.restart(Some(args))?,
+            None => {
+                self.executor = Some(ServerProcess::start(&bin, &args, &self.dir.path().join("executor.log"))?)
+            }
+        }
+        Ok(())
+    }
+
+    pub fn executor_endpoint(&self) -> String {
+        self.executor.as_ref().map(|e| e.endpoint()).unwrap_or_default()
+    }
+
+    pub fn authority_endpoint(&self) -> String {
+        self.authority.endpoint()
+    }
+
+    /// Path of a data directory inside the cluster.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub async fn authority_client(&self) -> anyhow::Result<trust_sdk::client::AuthorityClient> {
+        Ok(trust_sdk::client::AuthorityClient::connect(self.authority_endpoint()).await?)
+    }
+
+    pub async fn executor_client(&self) -> anyhow::Result<trust_sdk::client::ExecutorClient> {
+        Ok(trust_sdk::client::ExecutorClient::connect(self.executor_endpoint()).await?)
+    }
+
+    /// Requests a grant as `coder-1` for `alice` in `demo` with the given scopes.
+    pub async fn grant(&self, task: &str, scopes: &[(&str, &str)]) -> anyhow::Result<trust_sdk::client::GrantAnswer> {
+        let mut client = self.authority_client().await?;
+        let spec = trust_sdk::client::GrantSpec {
+            user: "alice".into(),
+            workspace: "demo".into(),
+            task: task.into(),
+            purpose: format!("test task {task}"),
+            scopes: scopes.iter().map(|(o, r)| (o.to_string(), r.to_string())).collect(),
+            ..Default::default()
+        };
+        Ok(client.request_grant(&self.agent_id, &self.agent_key, &spec).await?)
+    }
+}
