@@ -50,7 +50,7 @@ pub fn mint(
             .scopes
             .iter()
             .filter(|s| s.operation != "proc.run")
-            .map(|s| (s.operation.clone(), s.resource.clone()))
+            .map(|s| (s.operation.clone(), s.resource.trim_end_matches('/').to_string()))
             .collect(),
         commands: envelope.commands.clone(),
         limits: envelope.limits.clone(),

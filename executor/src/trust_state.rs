@@ -95,6 +95,15 @@ impl TrustState {
         }
     }
 
+    /// Sets the trusted root keys and marks the revocation view fresh as of `now_ms`
+    /// (for in-process admission benchmarks and tests; the server uses [`Self::sync_once`]).
+    pub fn install(&self, keys: Vec<(u32, VerifyingKey, bool)>, now_ms: i64) {
+        if let Ok(mut k) = self.keys.write() {
+            *k = keys;
+        }
+        self.last_sync_ms.store(now_ms, Ordering::Release);
+    }
+
     pub fn revocation_cursor(&self) -> u64 {
         self.cursor.load(Ordering::Acquire)
     }

@@ -745,6 +745,70 @@ mod tests {
     }
 
     #[test]
+    fn create_new_never_replaces_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        assert!(ws
+            .write_file("a/b.txt", b"one", ReplaceMode::CreateNew)
+            .unwrap());
+        // The check-then-rename race: the target appears after the caller
+        // looked; RENAME_NOREPLACE still refuses.
+        let parent = ws.parent("a/b.txt", false).unwrap();
+        let err = parent
+            .replace_target(b"two", ReplaceMode::CreateNew)
+            .unwrap_err();
+        assert!(
+            matches!(err, OperationError::PreconditionFailed(_)),
+            "{err:?}"
+        );
+        assert_eq!(std::fs::read(dir.path().join("a/b.txt")).unwrap(), b"one");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("b.txt")]);
+        assert!(!ws
+            .write_file("a/b.txt", b"three", ReplaceMode::Replace)
+            .unwrap());
+        assert_eq!(ws.read_file("a/b.txt", 100).unwrap().unwrap(), b"three");
+        assert!(matches!(
+            ws.read_file("a/b.txt", 2),
+            Err(OperationError::TooLarge(_))
+        ));
+        assert_eq!(ws.read_file("a/none", 100).unwrap(), None);
+    }
+
+    #[test]
+    fn read_dir_is_sorted_and_lstats() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("b"), "bb").unwrap();
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("c")).unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let fd = ws.open_dir("").unwrap();
+        let entries = read_dir(fd.as_fd(), "").unwrap();
+        let got: Vec<_> = entries
+            .iter()
+            .map(|e| (e.name_lossy(), e.info.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), EntryKind::Directory),
+                ("b".to_string(), EntryKind::File),
+                ("c".to_string(), EntryKind::Symlink)
+            ]
+        );
+        assert_eq!(ws.stat("c").unwrap().unwrap().kind, EntryKind::Symlink);
+        assert_eq!(ws.stat("b").unwrap().unwrap().size, 2);
+        assert_eq!(ws.stat("zz").unwrap(), None);
+        assert!(matches!(
+            ws.open_dir("c"),
+            Err(OperationError::OutsideWorkspace(_))
+        ));
+    }
+
+    #[test]
     fn open_refuses_missing_root() {
         let dir = tempfile::tempdir().unwrap();
         let err = Workspace::open(&dir.path().join("missing")).unwrap_err();

@@ -633,6 +633,24 @@ index 000..111 100644
 }
 
 #[tokio::test]
+async fn patch_handles_missing_final_newline() {
+    let f = Fixture::new();
+    f.file("n.txt", "keep\nold");
+    let diff = "\
+--- a/n.txt
++++ b/n.txt
+@@ -1,2 +1,2 @@
+ keep
+-old
+\\ No newline at end of file
++new
+\\ No newline at end of file
+";
+    expect_patch(f.exec(patch_op("", diff)).await.unwrap());
+    assert_eq!(f.read("n.txt"), "keep\nnew");
+}
+
+#[tokio::test]
 async fn patch_with_one_bad_hunk_writes_nothing() {
     let f = Fixture::new();
     f.file("a.txt", "one\ntwo\nthree\n");

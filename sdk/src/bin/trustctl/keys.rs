@@ -1,0 +1,75 @@
+//! `trustctl keygen`, `trustctl pubkey` and `trustctl root-keys`: ed25519 keys.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use trust_sdk::client::AuthorityClient;
+
+use crate::util;
+
+/// Arguments of `trustctl keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// File to write the hex secret key to (created with mode 0600; never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `trustctl pubkey`.
+#[derive(Args, Debug)]
+pub struct PubkeyArgs {
+    /// Hex secret key file written by `trustctl keygen`.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Print `ed25519/<hex>`, the form the stock `biscuit` command line takes.
+    #[arg(long)]
+    pub biscuit: bool,
+}
+
+/// Arguments of `trustctl root-keys`.
+#[derive(Args, Debug)]
+pub struct RootKeysArgs {
+    /// Authority endpoint, such as http://127.0.0.1:50051.
+    #[arg(long, env = "TRUST_AUTHORITY")]
+    pub authority: String,
+    /// Print the active key only, as `ed25519/<hex>` (for `biscuit inspect --public-key`).
+    #[arg(long)]
+    pub active: bool,
+}
+
+pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
+    let key = trust_sdk::keys::generate();
+    trust_sdk::keys::save(&key, &args.out)?;
+    println!("{}", hex::encode(key.verifying_key().as_bytes()));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pubkey(args: &PubkeyArgs) -> anyhow::Result<ExitCode> {
+    let key = util::load_key(&args.key)?;
+    let hex = hex::encode(key.verifying_key().as_bytes());
+    if args.biscuit {
+        println!("ed25519/{hex}");
+    } else {
+        println!("{hex}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn root_keys(args: &RootKeysArgs) -> anyhow::Result<ExitCode> {
+    let mut client = AuthorityClient::connect(args.authority.clone()).await.map_err(util::sdk)?;
+    let keys = client.public_keys().await.map_err(util::sdk)?;
+    if args.active {
+        let (_, key, _) = keys
+            .iter()
+            .find(|(_, _, active)| *active)
+            .ok_or_else(|| anyhow::anyhow!("the authority reports no active root key"))?;
+        println!("ed25519/{}", hex::encode(key.as_bytes()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (id, key, active) in keys {
+        let state = if active { "active" } else { "verify-only" };
+        println!("{id}\ted25519/{}\t{state}", hex::encode(key.as_bytes()));
+    }
+    Ok(ExitCode::SUCCESS)
+}

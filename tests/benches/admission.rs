@@ -1,0 +1,363 @@
+//! In-process admission of an `fs.read` against the raw Biscuit + ed25519 floor.
+//!
+//! Grants of 1 block (authority block only) and 3 blocks (two attenuation blocks). Every request
+//! carries a new invocation and holder proof, prepared outside the timed section. "First use"
+//! presents a grant the executor has not seen before; "repeated use" presents the same grant
+//! again with a new proof.
+//!
+//! Run with `cargo bench -p trust-tests --bench admission`. Prints figures; asserts nothing.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use biscuit_auth::builder;
+use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, KeyPair, PublicKey};
+use common::*;
+use ed25519_dalek::SigningKey;
+use tool_executor::admission::{Admission, AttemptContext};
+use tool_executor::config::AdmissionLimits;
+use tool_executor::operations::{Operation, OperationLimits};
+use tool_executor::trust_state::TrustState;
+use trust_proto::executor::v1 as pb;
+use trust_sdk::attenuate::{attenuate, Attenuation};
+use trust_sdk::vocabulary::{Approval, GrantClaims};
+
+const PATH: &str = "src/calc.sh";
+/// Most requests per measurement (each also stops after `BUDGET`).
+const COUNT: usize = 2_000;
+const BUDGET: Duration = Duration::from_secs(3);
+
+struct Keys {
+    root: KeyPair,
+    root_pk: PublicKey,
+    root_vk: ed25519_dalek::VerifyingKey,
+    holder: SigningKey,
+}
+
+fn read_op() -> pb::invocation::Operation {
+    pb::invocation::Operation::Read(pb::ReadRequest {
+        path: PATH.into(),
+        offset: 0,
+        length: 0,
+    })
+}
+
+/// Claims shaped like the coding profile's grant for `fs.read` on the whole workspace.
+fn claims(keys: &Keys, grant_id: &str) -> anyhow::Result<GrantClaims> {
+    let now = now_system();
+    let deny_globs = [
+        ".env",
+        "**/*.pem",
+        "**/.git/config",
+        "~/.ssh/**",
+        "secrets/**",
+    ];
+    let mut deny_regexes = Vec::new();
+    for g in deny_globs {
+        let pattern =
+            trust_authority::profile::ResourcePattern::new(g).map_err(anyhow::Error::msg)?;
+        deny_regexes.push(pattern.regex().to_string());
+    }
+    Ok(GrantClaims {
+        grant_id: grant_id.to_string(),
+        correlation_id: format!("corr-{grant_id}"),
+        user: "alice".into(),
+        agent: "coder-1".into(),
+        holder: keys.holder.verifying_key(),
+        workspace: "demo".into(),
+        task: "bench".into(),
+        purpose: "admission benchmark".into(),
+        profile: "coding".into(),
+        scopes: vec![("fs.read".into(), String::new())],
+        commands: vec![("test".into(), vec!["sh".into(), "run-tests.sh".into()])],
+        limits: vec![
+            ("read_bytes".into(), 1_048_576),
+            ("write_bytes".into(), 1_048_576),
+            ("list_entries".into(), 1000),
+            ("search_matches".into(), 200),
+            ("run_timeout_ms".into(), 120_000),
+            ("output_bytes".into(), 1_048_576),
+        ],
+        deny_globs: deny_globs.iter().map(|g| g.to_string()).collect(),
+        deny_regexes,
+        approval: Approval::NotRequired,
+        issued_at: now,
+        expires_at: now + Duration::from_secs(15 * 60),
+    })
+}
+
+/// A serialized grant with `blocks` blocks (1 or 3).
+fn grant(keys: &Keys, grant_id: &str, blocks: usize) -> anyhow::Result<Vec<u8>> {
+    let mut token = trust_sdk::vocabulary::authority_block(&claims(keys, grant_id)?)?
+        .root_key_id(1)
+        .build(&keys.root)?;
+    if blocks >= 3 {
+        token = attenuate(
+            &token,
+            &Attenuation {
+                operations: Some(vec!["fs.read".into(), "fs.list".into()]),
+                prefixes: Some(vec!["src".into()]),
+                limits: vec![("read_bytes".into(), 1_048_576)],
+                ..Default::default()
+            },
+        )?;
+        token = attenuate(
+            &token,
+            &Attenuation {
+                prefixes: Some(vec![PATH.into()]),
+                expires_at: Some(now_system() + Duration::from_secs(10 * 60)),
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(token.to_vec()?)
+}
+
+fn prepare(grant: &[u8], keys: &Keys) -> pb::ExecuteRequest {
+    trust_sdk::client::prepare_execute(grant, &keys.holder, read_op(), now_ms())
+}
+
+/// The floor: parse + verify every block signature, authorize with the same ambient facts,
+/// and verify the holder proof (one `verify_strict` over the proof input).
+fn floor_once(
+    request: &pb::ExecuteRequest,
+    keys: &Keys,
+    read_bytes: i64,
+    limits: &AuthorizerLimits,
+    now: SystemTime,
+) -> anyhow::Result<()> {
+    let token = Biscuit::from(&request.grant, keys.root_pk)?;
+    authorize(&token, keys, read_bytes, limits, now)?;
+    trust_sdk::proof::verify(
+        &request.grant,
+        &request.invocation,
+        &keys.holder.verifying_key(),
+        &request.proof,
+    )?;
+    Ok(())
+}
+
+fn authorize(
+    token: &Biscuit,
+    keys: &Keys,
+    read_bytes: i64,
+    limits: &AuthorizerLimits,
+    now: SystemTime,
+) -> anyhow::Result<()> {
+    let mut authorizer = AuthorizerBuilder::new()
+        .set_limits(limits.clone())
+        .fact(builder::fact("time", &[builder::date(&now)]))?
+        .fact(builder::fact("operation", &[builder::string("fs.read")]))?
+        .fact(builder::fact("resource", &[builder::string(PATH)]))?
+        .fact(builder::fact(
+            "param",
+            &[builder::string("read_bytes"), builder::int(read_bytes)],
+        ))?
+        .fact(builder::fact(
+            "holder_proof",
+            &[builder::bytes(keys.holder.verifying_key().as_bytes())],
+        ))?
+        .fact(builder::fact("served_workspace", &[builder::string("demo")]))?
+        .policy("allow if true")?
+        .build(token)?;
+    authorizer.authorize()?;
+    Ok(())
+}
+
+/// Times `f` over each prepared item, stopping after `BUDGET`.
+fn time_each<T, F: FnMut(&T) -> anyhow::Result<()>>(
+    items: &[T],
+    mut f: F,
+) -> anyhow::Result<Stats> {
+    let mut samples = Vec::with_capacity(items.len());
+    let start = Instant::now();
+    for item in items {
+        let t = Instant::now();
+        f(item)?;
+        samples.push(t.elapsed());
+        if start.elapsed() > BUDGET {
+            break;
+        }
+    }
+    Ok(Stats::of(&mut samples))
+}
+
+fn admit(admission: &Admission, request: &pb::ExecuteRequest) -> anyhow::Result<()> {
+    let mut ctx = AttemptContext::default();
+    admission
+        .admit(request, now_system(), &mut ctx)
+        .map(|_| ())
+        .map_err(|r| anyhow::anyhow!("admission refused: {r}"))
+}
+
+struct Row {
+    label: String,
+    stats: Stats,
+    floor: Option<Stats>,
+}
+
+fn main() -> anyhow::Result<()> {
+    header("admission: in-process Admission::admit vs. raw Biscuit + ed25519 floor");
+    let root_sk = trust_sdk::keys::generate();
+    let keys = Keys {
+        root: KeyPair::from(&trust_sdk::keys::to_biscuit_private(&root_sk)?),
+        root_pk: trust_sdk::keys::to_biscuit_public(&root_sk.verifying_key())?,
+        root_vk: root_sk.verifying_key(),
+        holder: trust_sdk::keys::generate(),
+    };
+    let dir = tempfile::tempdir()?;
+    let trust = Arc::new(TrustState::open(&dir.path().join("trust"))?);
+    trust.install(vec![(1, keys.root_vk, true)], now_ms());
+    let operation_limits = OperationLimits::default();
+    let read_bytes = Operation::Read {
+        path: PATH.into(),
+        offset: 0,
+        length: 0,
+    }
+    .params(&operation_limits)
+    .iter()
+    .find(|(n, _)| *n == "read_bytes")
+    .map(|(_, v)| *v)
+    .unwrap_or(0);
+    let admission = Admission::new(
+        Arc::clone(&trust),
+        AdmissionLimits {
+            max_token_bytes: 16 * 1024,
+            max_blocks: 16,
+            max_request_bytes: 4 * 1024 * 1024,
+            proof_window: Duration::from_secs(30),
+            revocation_max_staleness: Duration::from_secs(3600),
+        },
+        operation_limits,
+        vec!["demo".into()],
+    );
+    let authorizer_limits = AuthorizerLimits {
+        max_facts: 2_000,
+        max_iterations: 200,
+        max_time: Duration::from_millis(50),
+    };
+
+    let mut rows = Vec::new();
+    let mut sizes = Vec::new();
+    let mut components = Vec::new();
+    for blocks in [1usize, 3] {
+        // Distinct grants for first use, minted before any timing.
+        let grants: Vec<Vec<u8>> = (0..COUNT)
+            .map(|i| grant(&keys, &format!("grant-{blocks}-{i:06}"), blocks))
+            .collect::<anyhow::Result<_>>()?;
+        let reused = grant(&keys, &format!("grant-{blocks}-reused"), blocks)?;
+        sizes.push((blocks, reused.len()));
+        // Warm up both paths (and check they admit) before timing.
+        for g in grants.iter().take(20) {
+            floor_once(&prepare(g, &keys), &keys, read_bytes, &authorizer_limits, now_system())?;
+        }
+        for _ in 0..20 {
+            admit(&admission, &prepare(&reused, &keys))?;
+        }
+
+        let requests: Vec<_> = grants.iter().map(|g| prepare(g, &keys)).collect();
+        let floor = time_each(&requests, |r| {
+            floor_once(r, &keys, read_bytes, &authorizer_limits, now_system())
+        })?;
+
+        let requests: Vec<_> = grants.iter().map(|g| prepare(g, &keys)).collect();
+        let first = time_each(&requests, |r| admit(&admission, r))?;
+
+        let requests: Vec<_> = (0..COUNT).map(|_| prepare(&reused, &keys)).collect();
+        let repeated = time_each(&requests, |r| admit(&admission, r))?;
+
+        // Components of the floor, and the claims read a first use adds.
+        let requests: Vec<_> = (0..COUNT).map(|_| prepare(&reused, &keys)).collect();
+        let proof = time_each(&requests, |r| {
+            trust_sdk::proof::verify(
+                &r.grant,
+                &r.invocation,
+                &keys.holder.verifying_key(),
+                &r.proof,
+            )
+            .map_err(anyhow::Error::from)
+        })?;
+        let parse = time_each(&grants, |g| {
+            Biscuit::from(g, keys.root_pk)?;
+            Ok(())
+        })?;
+        let tokens: Vec<Biscuit> = grants
+            .iter()
+            .take(COUNT / 2)
+            .map(|g| Biscuit::from(g, keys.root_pk))
+            .collect::<Result<_, _>>()?;
+        let authz = time_each(&tokens, |t| {
+            authorize(t, &keys, read_bytes, &authorizer_limits, now_system())
+        })?;
+        let claims = time_each(&tokens, |t| {
+            trust_sdk::vocabulary::read_claims(t)?;
+            Ok(())
+        })?;
+        components.push((blocks, proof, parse, authz, claims));
+
+        rows.push(Row {
+            label: format!("floor, {blocks} block(s): Biscuit::from + authorize + verify_strict"),
+            stats: floor,
+            floor: None,
+        });
+        rows.push(Row {
+            label: format!("admit, {blocks} block(s), first use (grant not seen before)"),
+            stats: first,
+            floor: Some(floor),
+        });
+        rows.push(Row {
+            label: format!("admit, {blocks} block(s), repeated use (same grant, new proof)"),
+            stats: repeated,
+            floor: Some(floor),
+        });
+    }
+
+    let sizes: Vec<String> = sizes
+        .iter()
+        .map(|(b, n)| format!("{b} block(s) = {n} B"))
+        .collect();
+    println!(
+        "request: fs.read `{PATH}`, param read_bytes = {read_bytes}; token sizes: {}; one core, sequential",
+        sizes.join(", ")
+    );
+    println!();
+    println!("| measurement | n | p50 µs | p99 µs | per second (1 core, at p50) | ratio p50 / floor p50 |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.stats.n,
+            us(r.stats.p50),
+            us(r.stats.p99),
+            rate(1.0 / r.stats.p50.as_secs_f64().max(1e-9)),
+            match r.floor {
+                Some(f) => format!("{:.2}", r.stats.p50.as_secs_f64() / f.p50.as_secs_f64().max(1e-9)),
+                None => "1.00 (floor)".into(),
+            }
+        );
+    }
+    println!();
+    println!("where the time goes (p50 µs, same run):");
+    println!();
+    println!("| blocks | holder proof verify (sha256 ×2 + verify_strict) | Biscuit::from (parse + block signatures) | authorizer build + authorize | read_claims (admission's claims-cache miss) |");
+    println!("| ---: | ---: | ---: | ---: | ---: |");
+    for (blocks, proof, parse, authz, claims) in &components {
+        println!(
+            "| {blocks} | {} | {} | {} | {} |",
+            us(proof.p50),
+            us(parse.p50),
+            us(authz.p50),
+            us(claims.p50)
+        );
+    }
+    println!();
+    println!(
+        "notes: each admission uses a new invocation and holder proof (prepared untimed); \
+         admission's claims cache is keyed by the authority block's revocation id, so repeated use skips read_claims; \
+         there is no verified-prefix cache, so repeated use still verifies every block signature."
+    );
+    Ok(())
+}

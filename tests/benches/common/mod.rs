@@ -1,0 +1,139 @@
+//! Shared helpers for the benchmark binaries: machine info, percentiles and table formatting.
+//!
+//! Benchmarks print figures only; nothing here asserts on timings.
+
+#![allow(dead_code)]
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Number of CPUs the process may use (what `nproc` prints).
+pub fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// The CPU model from /proc/cpuinfo.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The current UTC date and time, as `date -u` prints it.
+pub fn date() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M:%S UTC"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Prints the title and the machine header of a benchmark report.
+pub fn header(title: &str) {
+    println!("# {title}");
+    println!();
+    println!(
+        "machine: nproc = {}, CPU = {}, date = {}, profile = {}",
+        cores(),
+        cpu_model(),
+        date(),
+        if cfg!(debug_assertions) { "debug (figures meaningless)" } else { "release" }
+    );
+    println!();
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    trust_sdk::client::now_ms()
+}
+
+/// The wall clock as a `SystemTime` (read through the SDK's edge clock).
+pub fn now_system() -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms()).unwrap_or(0))
+}
+
+/// Percentiles of a set of latency samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Stats {
+    pub n: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub mean: Duration,
+}
+
+impl Stats {
+    pub fn of(samples: &mut [Duration]) -> Self {
+        samples.sort_unstable();
+        let n = samples.len();
+        if n == 0 {
+            return Self { n, p50: Duration::ZERO, p99: Duration::ZERO, mean: Duration::ZERO };
+        }
+        let at = |q: usize| samples[((n * q) / 100).min(n - 1)];
+        let total: Duration = samples.iter().sum();
+        Self {
+            n,
+            p50: at(50),
+            p99: at(99),
+            mean: total / u32::try_from(n).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Microseconds with one decimal.
+pub fn us(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1e6)
+}
+
+/// Milliseconds with two decimals.
+pub fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+/// Operations per second, rounded.
+pub fn per_sec(count: usize, elapsed: Duration) -> f64 {
+    if elapsed.is_zero() {
+        0.0
+    } else {
+        count as f64 / elapsed.as_secs_f64()
+    }
+}
+
+/// `1234.5` → `"1,235"`.
+pub fn rate(v: f64) -> String {
+    let n = v.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Runs `f` repeatedly, timing each call, until `max` calls or `budget` elapsed (at least `min`).
+pub fn sample<F: FnMut() -> anyhow::Result<()>>(
+    min: usize,
+    max: usize,
+    budget: Duration,
+    mut f: F,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let mut samples = Vec::with_capacity(max.min(1 << 20));
+    let start = std::time::Instant::now();
+    while samples.len() < max && (samples.len() < min || start.elapsed() < budget) {
+        let t = std::time::Instant::now();
+        f()?;
+        samples.push(t.elapsed());
+    }
+    Ok((samples, start.elapsed()))
+}
