@@ -77,7 +77,9 @@ impl Admission {
             authorizer_limits: AuthorizerLimits {
                 max_facts: 2_000,
                 max_iterations: 200,
-                max_time: Duration::from_millis(50),
+                // Facts and iterations bound the work deterministically; the time bound only
+                // catches pathological tokens (a debug build under load needs tens of ms).
+                max_time: Duration::from_millis(1_000),
             },
             replay: Mutex::new(HashMap::new()),
             claims_cache: Mutex::new(HashMap::new()),
@@ -305,6 +307,12 @@ fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
     }
     if let Some((block, rule)) = expiry {
         return Refusal::unauthenticated("expiry", format!("grant expired: block {block} check failed: {rule}"));
+    }
+    if let Some((block, _)) = checks.iter().map(describe).find(|(_, r)| r.contains("deny_regex")) {
+        return Refusal::denied(
+            "deny-rule",
+            format!("`{resource}` matches a deny rule carried by the grant (block {block})"),
+        );
     }
     Refusal::denied(
         "grant-scope",

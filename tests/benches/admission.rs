@@ -159,7 +159,10 @@ fn authorize(
             "holder_proof",
             &[builder::bytes(keys.holder.verifying_key().as_bytes())],
         ))?
-        .fact(builder::fact("served_workspace", &[builder::string("demo")]))?
+        .fact(builder::fact(
+            "served_workspace",
+            &[builder::string("demo")],
+        ))?
         .policy("allow if true")?
         .build(token)?;
     authorizer.authorize()?;
@@ -251,7 +254,13 @@ fn main() -> anyhow::Result<()> {
         sizes.push((blocks, reused.len()));
         // Warm up both paths (and check they admit) before timing.
         for g in grants.iter().take(20) {
-            floor_once(&prepare(g, &keys), &keys, read_bytes, &authorizer_limits, now_system())?;
+            floor_once(
+                &prepare(g, &keys),
+                &keys,
+                read_bytes,
+                &authorizer_limits,
+                now_system(),
+            )?;
         }
         for _ in 0..20 {
             admit(&admission, &prepare(&reused, &keys))?;
@@ -334,7 +343,10 @@ fn main() -> anyhow::Result<()> {
             us(r.stats.p99),
             rate(1.0 / r.stats.p50.as_secs_f64().max(1e-9)),
             match r.floor {
-                Some(f) => format!("{:.2}", r.stats.p50.as_secs_f64() / f.p50.as_secs_f64().max(1e-9)),
+                Some(f) => format!(
+                    "{:.2}",
+                    r.stats.p50.as_secs_f64() / f.p50.as_secs_f64().max(1e-9)
+                ),
                 None => "1.00 (floor)".into(),
             }
         );

@@ -99,7 +99,8 @@ async fn run_level(cluster: &Cluster, clients: usize, total: usize) -> anyhow::R
                     Ok(a) if a.effect == Effect::Allow && a.grant.is_some() => latencies.push(took),
                     Ok(a) => {
                         errors += 1;
-                        first_error.get_or_insert(format!("not allowed: {:?} {}", a.effect, a.reason));
+                        first_error
+                            .get_or_insert(format!("not allowed: {:?} {}", a.effect, a.reason));
                     }
                     Err(e) => {
                         errors += 1;
@@ -154,7 +155,9 @@ fn main() -> anyhow::Result<()> {
         let answer = client
             .request_grant(&cluster.agent_id, &cluster.agent_key, &spec("template"))
             .await?;
-        let bytes = answer.grant.context("the authority did not grant the template request")?;
+        let bytes = answer
+            .grant
+            .context("the authority did not grant the template request")?;
         let token = Biscuit::from(&bytes, trust_sdk::client::root_key_provider(&keys))?;
         anyhow::Ok((trust_sdk::vocabulary::read_claims(&token)?, bytes.len()))
     })?;
@@ -197,7 +200,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let mut parallel_n = 0;
     for h in handles {
-        parallel_n += h.join().map_err(|_| anyhow::anyhow!("raw mint thread panicked"))??;
+        parallel_n += h
+            .join()
+            .map_err(|_| anyhow::anyhow!("raw mint thread panicked"))??;
     }
     let parallel_rate = per_sec(parallel_n, parallel_start.elapsed());
 

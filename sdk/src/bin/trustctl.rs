@@ -1,1 +1,106 @@
-fn main() {}
+//! `trustctl`: the operator and agent command line for Trust Authority.
+//!
+//! One submodule per command group: `keys` (keygen, pubkey, root-keys), `grant` (request,
+//! inspect, attenuate), `exec` (structured operations on an executor), `audit` (export,
+//! verify, query provenance) and `admin` (revoke, register agents, rotate keys).
+//!
+//! Exit codes: 0 success; 1 error or refusal; `grant request` uses 2 for deny and 3 for
+//! approval required; `exec run` exits with the command's own exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[path = "trustctl/admin.rs"]
+mod admin;
+#[path = "trustctl/audit.rs"]
+mod audit;
+#[path = "trustctl/exec.rs"]
+mod exec;
+#[path = "trustctl/grant.rs"]
+mod grant;
+#[path = "trustctl/keys.rs"]
+mod keys;
+#[path = "trustctl/util.rs"]
+mod util;
+
+/// Trust Authority command line: keys, grants, holder-proved execution, provenance audit and
+/// administration.
+#[derive(Parser, Debug)]
+#[command(name = "trustctl", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate an ed25519 key: writes the hex secret (mode 0600) and prints the public key.
+    Keygen(keys::KeygenArgs),
+    /// Print the hex public key of a secret key file.
+    Pubkey(keys::PubkeyArgs),
+    /// Print the authority's root public keys (`ed25519/<hex>`, as `biscuit` takes them).
+    RootKeys(keys::RootKeysArgs),
+    /// Request, inspect and attenuate grants.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
+    /// Run one structured operation on an executor under a grant, with a holder proof.
+    ///
+    /// On refusal the gRPC code and message are printed to standard error and the exit code
+    /// is 1.
+    Exec(exec::ExecArgs),
+    /// Export, verify and query the executor's tamper-evident provenance chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Administer the authority: revoke grants, register agents, rotate the root key.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Keygen(args) => keys::keygen(args),
+        Command::Pubkey(args) => keys::pubkey(args),
+        Command::RootKeys(args) => keys::root_keys(args).await,
+        Command::Grant(command) => grant::run(command).await,
+        Command::Exec(args) => exec::run(args).await,
+        Command::Audit(command) => audit::run(command).await,
+        Command::Admin(command) => admin::run(command).await,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("trustctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("trustctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed_and_every_command_has_help() {
+        super::Cli::command().debug_assert();
+        fn walk(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                assert!(sub.get_about().is_some(), "`{name}` has no help text");
+                walk(sub, &name);
+            }
+        }
+        walk(&super::Cli::command(), "trustctl");
+    }
+}

@@ -46,7 +46,11 @@ pub fn header(title: &str) {
         cores(),
         cpu_model(),
         date(),
-        if cfg!(debug_assertions) { "debug (figures meaningless)" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug (figures meaningless)"
+        } else {
+            "release"
+        }
     );
     println!();
 }
@@ -75,7 +79,12 @@ impl Stats {
         samples.sort_unstable();
         let n = samples.len();
         if n == 0 {
-            return Self { n, p50: Duration::ZERO, p99: Duration::ZERO, mean: Duration::ZERO };
+            return Self {
+                n,
+                p50: Duration::ZERO,
+                p99: Duration::ZERO,
+                mean: Duration::ZERO,
+            };
         }
         let at = |q: usize| samples[((n * q) / 100).min(n - 1)];
         let total: Duration = samples.iter().sum();

@@ -36,3 +36,76 @@ pub fn code(err: &trust_sdk::SdkError) -> String {
         other => format!("not an rpc error: {other}"),
     }
 }
+
+/// A picture of a directory tree that does not follow symbolic links: relative path →
+/// kind and identity (`dir`, `file` with mode, inode, link count, size, mtime and SHA-256,
+/// `symlink -> target`, or `other`). Two equal snapshots mean nothing under `root` was
+/// created, removed, replaced (even with identical content) or modified.
+pub fn snapshot(root: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    use sha2::Digest;
+    use std::os::unix::fs::MetadataExt;
+
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let kind = meta.file_type();
+            let desc = if kind.is_symlink() {
+                format!(
+                    "symlink -> {}",
+                    std::fs::read_link(&path).unwrap().display()
+                )
+            } else if kind.is_dir() {
+                walk(root, &path, out);
+                format!(
+                    "dir mode={:o} ino={} mtime={}.{}",
+                    meta.mode(),
+                    meta.ino(),
+                    meta.mtime(),
+                    meta.mtime_nsec()
+                )
+            } else if kind.is_file() {
+                let digest = sha2::Sha256::digest(std::fs::read(&path).unwrap());
+                format!(
+                    "file mode={:o} ino={} nlink={} size={} mtime={}.{} sha256={}",
+                    meta.mode(),
+                    meta.ino(),
+                    meta.nlink(),
+                    meta.size(),
+                    meta.mtime(),
+                    meta.mtime_nsec(),
+                    hex::encode(digest)
+                )
+            } else {
+                format!("other mode={:o}", meta.mode())
+            };
+            out.insert(rel, desc);
+        }
+    }
+
+    let mut out = std::collections::BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+/// The request id inside an `ExecuteRequest`'s invocation bytes, if they decode to one.
+pub fn request_id_of(request: &pb::ExecuteRequest) -> Option<String> {
+    use prost::Message;
+    pb::Invocation::decode(request.invocation.as_slice())
+        .ok()
+        .map(|i| i.request_id)
+        .filter(|id| !id.is_empty())
+}

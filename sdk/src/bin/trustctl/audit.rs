@@ -1,0 +1,241 @@
+//! `trustctl audit ...`: export, verify and query the executor's provenance chain.
+
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use trust_proto::executor::v1 as pb;
+use trust_sdk::client::ExecutorClient;
+
+use crate::util;
+
+/// Audit commands.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Export the provenance chain as JSON Lines, sealed by a fresh signed checkpoint.
+    Export(ExportArgs),
+    /// Verify an exported chain offline against the executor's key.
+    ///
+    /// Exit code 0 and a summary when every record hashes, links and is covered by a valid
+    /// checkpoint; 1 with the first bad line and record named when anything was edited,
+    /// deleted, inserted, reordered or cut off.
+    Verify(VerifyArgs),
+    /// Query provenance records (JSON, one a line) by grant, task, agent, user, operation,
+    /// resource prefix and time.
+    Query(QueryArgs),
+    /// Print the executor's checkpoint-signing public key (hex).
+    ExecutorKey(ExecutorKeyArgs),
+}
+
+/// Who asks, for the signed audit RPCs.
+#[derive(Args, Debug)]
+pub struct AuditorArgs {
+    /// Executor endpoint, such as http://127.0.0.1:50052.
+    #[arg(long, env = "TRUST_EXECUTOR")]
+    pub executor: String,
+    /// Auditor id the request is signed as, such as auditor:ops.
+    #[arg(long)]
+    pub auditor: String,
+    /// The auditor's hex secret key file.
+    #[arg(long)]
+    pub key: PathBuf,
+}
+
+/// Arguments of `trustctl audit export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub who: AuditorArgs,
+    /// Export only records after this sequence.
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// File to write the JSON Lines to (`-` for standard output).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `trustctl audit verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Exported JSON Lines file (`-` for standard input).
+    pub file: PathBuf,
+    /// Hex ed25519 key of the executor (see `trustctl audit executor-key`).
+    #[arg(long)]
+    pub executor_key: String,
+    /// Accept records after the last checkpoint (they cannot be vouched for).
+    #[arg(long)]
+    pub allow_unsealed_tail: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `trustctl audit query`.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub who: AuditorArgs,
+    /// Only records of this grant id.
+    #[arg(long)]
+    pub grant: Option<String>,
+    /// Only records of this task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Only records of this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only records for this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only records of this operation, such as fs.patch.
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Only records touching a resource under this prefix.
+    #[arg(long)]
+    pub resource_prefix: Option<String>,
+    /// Only records at or after this RFC 3339 time.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only records at or before this RFC 3339 time.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many records.
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+/// Arguments of `trustctl audit executor-key`.
+#[derive(Args, Debug)]
+pub struct ExecutorKeyArgs {
+    /// Executor endpoint, such as http://127.0.0.1:50052.
+    #[arg(long, env = "TRUST_EXECUTOR")]
+    pub executor: String,
+}
+
+pub async fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AuditCommand::Export(args) => export(args).await,
+        AuditCommand::Verify(args) => verify(args),
+        AuditCommand::Query(args) => query(args).await,
+        AuditCommand::ExecutorKey(args) => executor_key(args).await,
+    }
+}
+
+async fn connect(endpoint: &str) -> anyhow::Result<ExecutorClient> {
+    ExecutorClient::connect(endpoint.to_string()).await.map_err(util::sdk)
+}
+
+async fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let key = util::load_key(&args.who.key)?;
+    let mut client = connect(&args.who.executor).await?;
+    let lines = client
+        .export_provenance(&args.who.auditor, &key, args.after)
+        .await
+        .map_err(util::sdk)?;
+    let mut text = lines.join("\n");
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    util::write_output(&args.out, text.as_bytes())?;
+    if args.out.as_os_str() != "-" {
+        eprintln!("exported {} line(s) to {}", lines.len(), args.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let key = util::parse_public_key(&args.executor_key)?;
+    let bytes = util::read_input(&args.file)?;
+    match trust_sdk::provenance::verify_jsonl(BufReader::new(bytes.as_slice()), &key, args.allow_unsealed_tail) {
+        Ok(summary) => {
+            let checkpoint_time = summary
+                .last_checkpoint_time_ms
+                .map(|ms| util::format_time(util::from_unix_ms(ms)));
+            if args.json {
+                let object = json!({
+                    "intact": true,
+                    "records": summary.records,
+                    "checkpoints": summary.checkpoints,
+                    "last_sequence": summary.last_sequence,
+                    "last_checkpoint": summary.last_checkpoint,
+                    "last_checkpoint_time": checkpoint_time,
+                    "last_checkpoint_time_ms": summary.last_checkpoint_time_ms,
+                    "unsealed_tail": summary.unsealed_tail,
+                    "last_hash": summary.last_hash,
+                });
+                println!("{object}");
+            } else {
+                println!(
+                    "chain intact: {} record(s), {} checkpoint(s), last record {}",
+                    summary.records, summary.checkpoints, summary.last_sequence
+                );
+                println!(
+                    "last checkpoint covers record {} (signed {})",
+                    summary.last_checkpoint,
+                    checkpoint_time.as_deref().unwrap_or("never")
+                );
+                if summary.unsealed_tail > 0 {
+                    println!(
+                        "WARNING: {} record(s) after the last checkpoint are not vouched for",
+                        summary.unsealed_tail
+                    );
+                }
+                println!("last hash: {}", summary.last_hash);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            if args.json {
+                println!("{}", json!({"intact": false, "error": error.to_string()}));
+            }
+            eprintln!("chain does NOT verify: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn time_ms(text: &Option<String>) -> anyhow::Result<i64> {
+    match text {
+        Some(t) => util::parse_rfc3339_ms(t).map_err(|e| anyhow!(e)),
+        None => Ok(0),
+    }
+}
+
+async fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
+    let key = util::load_key(&args.who.key)?;
+    let filter = pb::QueryProvenanceBody {
+        freshness: None,
+        grant_id: args.grant.clone().unwrap_or_default(),
+        task: args.task.clone().unwrap_or_default(),
+        agent: args.agent.clone().unwrap_or_default(),
+        user: args.user.clone().unwrap_or_default(),
+        operation: args.operation.clone().unwrap_or_default(),
+        resource_prefix: args.resource_prefix.clone().unwrap_or_default(),
+        since_ms: time_ms(&args.since)?,
+        until_ms: time_ms(&args.until)?,
+        limit: args.limit.unwrap_or(0),
+    };
+    let mut client = connect(&args.who.executor).await?;
+    let lines = client
+        .query_provenance(&args.who.auditor, &key, filter)
+        .await
+        .map_err(util::sdk)?;
+    let mut text = String::new();
+    for line in &lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn executor_key(args: &ExecutorKeyArgs) -> anyhow::Result<ExitCode> {
+    let mut client = connect(&args.executor).await?;
+    let (id, key) = client.identity().await.map_err(util::sdk)?;
+    println!("{}", hex::encode(key.as_bytes()));
+    eprintln!("executor id: {id}");
+    Ok(ExitCode::SUCCESS)
+}

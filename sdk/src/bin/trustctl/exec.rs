@@ -1,0 +1,349 @@
+//! `trustctl exec ...`: run one structured operation on an executor under a grant.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use base64::Engine;
+use clap::{ArgGroup, Args, Subcommand};
+use serde_json::{json, Value};
+use trust_proto::executor::v1 as pb;
+use trust_proto::executor::v1::execute_response::Result as R;
+use trust_proto::executor::v1::invocation::Operation as Op;
+use trust_sdk::client::ExecutorClient;
+use trust_sdk::SdkError;
+
+use crate::util;
+
+/// Arguments of `trustctl exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Executor endpoint, such as http://127.0.0.1:50052.
+    #[arg(long, env = "TRUST_EXECUTOR")]
+    pub executor: String,
+    /// Grant file (URL-safe base64 or raw bytes), or `-` for standard input.
+    #[arg(long)]
+    pub grant: PathBuf,
+    /// Hex secret key of the grant's holder (signs the per-request proof).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// Print the result as one JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub operation: ExecOperation,
+}
+
+/// The operations an executor runs.
+#[derive(Subcommand, Debug)]
+pub enum ExecOperation {
+    /// fs.read: print a file's bytes (raw) on standard output.
+    Read {
+        /// Workspace-relative file path.
+        path: String,
+        /// First byte to read.
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        /// Bytes to read (0: up to the size cap).
+        #[arg(long, default_value_t = 0)]
+        length: u64,
+    },
+    /// fs.list: list a directory tree, one entry a line (kind, size, path).
+    List {
+        /// Workspace-relative directory ("" or "." for the workspace root).
+        #[arg(default_value = "")]
+        path: String,
+        /// How deep to descend (0: the executor's default).
+        #[arg(long, default_value_t = 0)]
+        depth: u32,
+        /// At most this many entries (0: the executor's default).
+        #[arg(long, default_value_t = 0)]
+        max_entries: u32,
+    },
+    /// fs.search: search the files under PATH, one match a line (path:line: text).
+    Search {
+        /// Workspace-relative file or directory.
+        path: String,
+        /// Literal text (or a regular expression with --regex).
+        pattern: String,
+        /// Treat PATTERN as a regular expression.
+        #[arg(long)]
+        regex: bool,
+        /// Match case-insensitively.
+        #[arg(long, short = 'i')]
+        ignore_case: bool,
+        /// At most this many matches (0: the executor's default).
+        #[arg(long, default_value_t = 0)]
+        max_matches: u32,
+    },
+    /// fs.write: create or replace a file atomically.
+    #[command(group(ArgGroup::new("source").args(["content", "from"]).required(true)))]
+    Write {
+        /// Workspace-relative file path.
+        path: String,
+        /// The new content.
+        #[arg(long)]
+        content: Option<String>,
+        /// Read the new content from this local file (`-` for standard input).
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Only replace the file if its current content has this hex sha256.
+        #[arg(long)]
+        expect_sha256: Option<String>,
+        /// Refuse if the file already exists.
+        #[arg(long)]
+        create_only: bool,
+    },
+    /// fs.patch: apply a unified diff (all hunks or nothing).
+    Patch {
+        /// Local file with the unified diff (`-` for standard input).
+        #[arg(long)]
+        diff: PathBuf,
+        /// Workspace directory the diff's paths are relative to (default: the root).
+        #[arg(long, default_value = "")]
+        path: String,
+    },
+    /// proc.run: run a command named in the grant; its output is passed through and
+    /// trustctl exits with the command's exit code.
+    Run {
+        /// Command name from the grant (its argv comes from the grant, never the caller).
+        name: String,
+        /// Working directory relative to the workspace root.
+        #[arg(long, default_value = "")]
+        cwd: String,
+        /// Timeout in milliseconds (0: the grant's / executor's limit).
+        #[arg(long, default_value_t = 0)]
+        timeout_ms: u32,
+    },
+}
+
+fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
+    Ok(match op {
+        ExecOperation::Read { path, offset, length } => Op::Read(pb::ReadRequest {
+            path: path.clone(),
+            offset: *offset,
+            length: *length,
+        }),
+        ExecOperation::List { path, depth, max_entries } => Op::List(pb::ListRequest {
+            path: path.clone(),
+            max_depth: *depth,
+            max_entries: *max_entries,
+        }),
+        ExecOperation::Search { path, pattern, regex, ignore_case, max_matches } => {
+            Op::Search(pb::SearchRequest {
+                path: path.clone(),
+                pattern: pattern.clone(),
+                regex: *regex,
+                case_insensitive: *ignore_case,
+                max_matches: *max_matches,
+            })
+        }
+        ExecOperation::Write { path, content, from, expect_sha256, create_only } => {
+            let content = match (content, from) {
+                (Some(c), _) => c.as_bytes().to_vec(),
+                (None, Some(file)) => util::read_input(file)?,
+                (None, None) => anyhow::bail!("give --content or --from"),
+            };
+            Op::Write(pb::WriteRequest {
+                path: path.clone(),
+                content,
+                expected_sha256: expect_sha256.clone().unwrap_or_default(),
+                create_only: *create_only,
+            })
+        }
+        ExecOperation::Patch { diff, path } => {
+            let bytes = util::read_input(diff)?;
+            let diff = String::from_utf8(bytes).with_context(|| format!("diff `{}` is not UTF-8", diff.display()))?;
+            Op::Patch(pb::PatchRequest { path: path.clone(), diff })
+        }
+        ExecOperation::Run { name, cwd, timeout_ms } => Op::Run(pb::RunRequest {
+            command: name.clone(),
+            cwd: cwd.clone(),
+            timeout_ms: *timeout_ms,
+        }),
+    })
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match pb::EntryKind::try_from(kind) {
+        Ok(pb::EntryKind::File) => "file",
+        Ok(pb::EntryKind::Directory) => "dir",
+        Ok(pb::EntryKind::Symlink) => "link",
+        _ => "other",
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes).and_then(|()| out.flush()).context("cannot write standard output")
+}
+
+/// Exit code of a finished command: its own, or 128 + signal.
+fn run_exit_code(run: &pb::RunResult) -> ExitCode {
+    let code = if run.signal != 0 {
+        128 + run.signal
+    } else if run.timed_out && run.exit_code == 0 {
+        124
+    } else {
+        run.exit_code
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let grant = util::read_grant(&args.grant)?;
+    let key = util::load_key(&args.key)?;
+    let operation = to_wire(&args.operation)?;
+    let mut client = ExecutorClient::connect(args.executor.clone()).await.map_err(util::sdk)?;
+    let response = match client.execute(&grant, &key, operation).await {
+        Ok(r) => r,
+        Err(SdkError::Rpc { code, message }) => {
+            eprintln!("refused: {}: {message}", util::canonical_code(&code));
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(other) => return Err(util::sdk(other)),
+    };
+    let meta = json!({
+        "request_id": response.request_id,
+        "provenance_sequence": response.provenance_sequence,
+    });
+    let Some(result) = response.result else {
+        anyhow::bail!("the executor returned no result (request {})", response.request_id);
+    };
+    if args.json {
+        let (kind, mut body) = result_json(&result);
+        body["operation"] = Value::String(kind.to_string());
+        if let (Some(body), Some(meta)) = (body.as_object_mut(), meta.as_object()) {
+            body.extend(meta.clone());
+        }
+        println!("{body}");
+        return Ok(match &result {
+            R::Run(run) => run_exit_code(run),
+            _ => ExitCode::SUCCESS,
+        });
+    }
+    match result {
+        R::Read(read) => {
+            write_stdout(&read.data)?;
+            if read.truncated {
+                eprintln!(
+                    "(truncated: {} of {} bytes shown; use --offset and --length for the rest)",
+                    read.data.len(),
+                    read.file_size
+                );
+            }
+        }
+        R::List(list) => {
+            let mut text = String::new();
+            for e in &list.entries {
+                let suffix = if kind_name(e.kind) == "dir" { "/" } else { "" };
+                text.push_str(&format!("{:<5} {:>10} {}{suffix}\n", kind_name(e.kind), e.size, e.path));
+            }
+            write_stdout(text.as_bytes())?;
+            if list.truncated {
+                eprintln!("(truncated: more entries exist; raise --max-entries)");
+            }
+        }
+        R::Search(search) => {
+            let mut text = String::new();
+            for m in &search.matches {
+                text.push_str(&format!("{}:{}: {}\n", m.path, m.line_number, m.line));
+            }
+            write_stdout(text.as_bytes())?;
+            eprintln!(
+                "{} match(es) in {} file(s) scanned{}",
+                search.matches.len(),
+                search.files_scanned,
+                if search.truncated { " (truncated; raise --max-matches)" } else { "" }
+            );
+        }
+        R::Write(write) => {
+            println!(
+                "{} {} bytes (sha256 {})",
+                if write.created { "created," } else { "replaced," },
+                write.bytes_written,
+                write.sha256
+            );
+        }
+        R::Patch(patch) => {
+            for f in &patch.files {
+                println!("patched {} ({} hunk(s), sha256 {})", f.path, f.hunks, f.sha256);
+            }
+        }
+        R::Run(run) => {
+            write_stdout(&run.stdout)?;
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(&run.stderr);
+            let _ = err.flush();
+            if run.stdout_truncated || run.stderr_truncated {
+                eprintln!("(output truncated by the executor)");
+            }
+            if run.timed_out {
+                eprintln!("(timed out after {} ms)", run.duration_ms);
+            }
+            if run.signal != 0 {
+                eprintln!("(ended by signal {})", run.signal);
+            }
+            return Ok(run_exit_code(&run));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn result_json(result: &R) -> (&'static str, Value) {
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    match result {
+        R::Read(r) => (
+            "fs.read",
+            json!({
+                "file_size": r.file_size,
+                "truncated": r.truncated,
+                "sha256": r.sha256,
+                "data_base64": b64(&r.data),
+                "text": std::str::from_utf8(&r.data).ok(),
+            }),
+        ),
+        R::List(l) => (
+            "fs.list",
+            json!({
+                "entries": l.entries.iter().map(|e| json!({"path": e.path, "kind": kind_name(e.kind), "size": e.size})).collect::<Vec<_>>(),
+                "truncated": l.truncated,
+            }),
+        ),
+        R::Search(s) => (
+            "fs.search",
+            json!({
+                "matches": s.matches.iter().map(|m| json!({"path": m.path, "line_number": m.line_number, "line": m.line})).collect::<Vec<_>>(),
+                "truncated": s.truncated,
+                "files_scanned": s.files_scanned,
+                "binary_files_skipped": s.binary_files_skipped,
+            }),
+        ),
+        R::Write(w) => (
+            "fs.write",
+            json!({"sha256": w.sha256, "bytes_written": w.bytes_written, "created": w.created}),
+        ),
+        R::Patch(p) => (
+            "fs.patch",
+            json!({"files": p.files.iter().map(|f| json!({"path": f.path, "sha256": f.sha256, "hunks": f.hunks})).collect::<Vec<_>>()}),
+        ),
+        R::Run(r) => (
+            "proc.run",
+            json!({
+                "exit_code": r.exit_code,
+                "signal": r.signal,
+                "stdout": lossy(&r.stdout),
+                "stderr": lossy(&r.stderr),
+                "stdout_truncated": r.stdout_truncated,
+                "stderr_truncated": r.stderr_truncated,
+                "timed_out": r.timed_out,
+                "duration_ms": r.duration_ms,
+            }),
+        ),
+    }
+}
