@@ -323,7 +323,7 @@ fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
 fn path_refusal(e: crate::operations::OperationError) -> Refusal {
     use crate::operations::OperationError as E;
     match e {
-        E::InvalidPath { ref path, .. } if path.contains('\0') || path.len() > 4096 => {
+        E::InvalidPath { ref reason, .. } if reason.contains("nul byte") || reason.contains("longer than") => {
             Refusal::invalid("path", e.to_string())
         }
         E::InvalidPath { .. } | E::OutsideWorkspace(_) | E::HardLink(_) => Refusal::denied("workspace-confinement", e.to_string()),

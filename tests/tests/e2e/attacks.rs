@@ -794,10 +794,10 @@ fn rows() -> Vec<Row> {
             || read("src/hard"),
         ),
         Row::op(
-            "list src/outdir (symlink to the outside directory)",
+            "list src/outdir/secret (through a symlink to the outside directory)",
             DENIED,
             "workspace-confinement",
-            || list("src/outdir"),
+            || list("src/outdir/secret"),
         ),
         Row::op(
             "search rooted at src/outdir (symlink to the outside directory)",
@@ -982,27 +982,38 @@ fn check_records(row: &Row, attempts: &[Attempt], records: &[ProvenanceRecord]) 
     );
 }
 
-fn check_refused(row: &Row, what: &str, result: &Result<pb::ExecuteResponse, SdkError>) {
+/// Why `result` is not the refusal `row` expects (`None` if it is).
+fn refusal_mismatch(
+    row: &Row,
+    what: &str,
+    result: &Result<pb::ExecuteResponse, SdkError>,
+) -> Option<String> {
+    let name = &row.name;
     let err = match result {
-        Ok(r) => panic!("{}{what}: was served: {r:?}", row.name),
+        Ok(r) => return Some(format!("{name}{what}: was served: {r:?}")),
         Err(e) => e,
     };
     let (code, message) = rpc_error(err);
-    assert_eq!(code, row.code, "{}{what}: {message}", row.name);
-    assert!(!message.is_empty(), "{}{what}: empty message", row.name);
-    assert!(
-        row.checks
-            .iter()
-            .any(|c| message.starts_with(&format!("{c}: "))),
-        "{}{what}: message does not name one of the checks {:?}: {message}",
-        row.name,
-        row.checks
-    );
-    assert!(
-        !message.contains(SECRET.trim()),
-        "{}{what}: the secret leaked in the message",
-        row.name
-    );
+    if code != row.code {
+        return Some(format!(
+            "{name}{what}: expected {}, got {code}: {message}",
+            row.code
+        ));
+    }
+    if !row
+        .checks
+        .iter()
+        .any(|c| message.starts_with(&format!("{c}: ")))
+    {
+        return Some(format!(
+            "{name}{what}: message does not name one of the checks {:?}: {message}",
+            row.checks
+        ));
+    }
+    if message.contains(SECRET.trim()) {
+        return Some(format!("{name}{what}: the secret leaked in the message"));
+    }
+    None
 }
 
 async fn send(exec: &mut ExecutorClient, request: pb::ExecuteRequest) -> Attempt {
@@ -1010,12 +1021,13 @@ async fn send(exec: &mut ExecutorClient, request: pb::ExecuteRequest) -> Attempt
     Attempt { request, result }
 }
 
-async fn run_row(row: &Row, fx: &Fx, exec: &mut ExecutorClient) -> Vec<Attempt> {
+/// Runs one row; returns every attempt made and every way the answers differ from the row.
+async fn run_row(row: &Row, fx: &Fx, exec: &mut ExecutorClient) -> (Vec<Attempt>, Vec<String>) {
     match &row.plan {
         Plan::Once(build) => {
             let a = send(exec, build(fx)).await;
-            check_refused(row, "", &a.result);
-            vec![a]
+            let failures = refusal_mismatch(row, "", &a.result).into_iter().collect();
+            (vec![a], failures)
         }
         Plan::Replay(build) => {
             let request = build(fx);
@@ -1027,8 +1039,10 @@ async fn run_row(row: &Row, fx: &Fx, exec: &mut ExecutorClient) -> Vec<Attempt> 
                 first.result
             );
             let second = send(exec, request).await;
-            check_refused(row, " (second use)", &second.result);
-            vec![first, second]
+            let failures = refusal_mismatch(row, " (second use)", &second.result)
+                .into_iter()
+                .collect();
+            (vec![first, second], failures)
         }
         Plan::UntilRefused(build) => {
             let deadline = Instant::now() + Duration::from_secs(3);
@@ -1042,8 +1056,10 @@ async fn run_row(row: &Row, fx: &Fx, exec: &mut ExecutorClient) -> Vec<Attempt> 
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            check_refused(row, "", &attempts.last().unwrap().result);
-            attempts
+            let failures = refusal_mismatch(row, "", &attempts.last().unwrap().result)
+                .into_iter()
+                .collect();
+            (attempts, failures)
         }
         Plan::EachByteFlipped => {
             let grant = fx.flip.clone();
@@ -1068,10 +1084,14 @@ async fn run_row(row: &Row, fx: &Fx, exec: &mut ExecutorClient) -> Vec<Attempt> 
                 done.sort_by_key(|(i, _)| *i);
                 attempts.extend(done.into_iter().map(|(_, a)| a));
             }
-            for (i, a) in attempts.iter().enumerate() {
-                check_refused(row, &format!(" (byte {i} of {})", grant.len()), &a.result);
-            }
-            attempts
+            let failures = attempts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| {
+                    refusal_mismatch(row, &format!(" (byte {i} of {})", grant.len()), &a.result)
+                })
+                .collect();
+            (attempts, failures)
         }
     }
 }
@@ -1278,8 +1298,10 @@ async fn attack_table() {
     let rows = rows();
     assert!(rows.len() >= 40, "only {} rows", rows.len());
     let started = Instant::now();
+    let mut failures = Vec::new();
     for row in &rows {
-        let attempts = run_row(row, &fx, &mut exec).await;
+        let (attempts, row_failures) = run_row(row, &fx, &mut exec).await;
+        failures.extend(row_failures);
         assert_eq!(
             both(&cluster.workspace, &outside),
             baseline,
@@ -1295,11 +1317,32 @@ async fn attack_table() {
         let records = audit.new_records(&cluster, &mut exec).await;
         check_records(row, &attempts, &records);
     }
+    assert!(
+        failures.is_empty(),
+        "{} attempts were not refused as the table says:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!(
         "{} attack rows refused in {:?}",
         rows.len(),
         started.elapsed()
     );
+
+    // Listing a link names the link itself (like `ls -ld`) and never what it points to.
+    let link = exec
+        .execute(&fx.broad, &fx.agent, list("src/outdir"))
+        .await
+        .unwrap();
+    let Some(pb::execute_response::Result::List(link)) = &link.result else {
+        panic!("not a list result")
+    };
+    let paths: Vec<_> = link
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.kind()))
+        .collect();
+    assert_eq!(paths, [("src/outdir", pb::EntryKind::Symlink)], "{link:?}");
 
     // Recursive operations see the links but never read through them.
     let listed = exec.execute(&fx.broad, &fx.agent, list("")).await.unwrap();

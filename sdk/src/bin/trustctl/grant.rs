@@ -321,8 +321,19 @@ fn scope_text(prefix: &str) -> String {
     if prefix.is_empty() {
         "(whole workspace)".to_string()
     } else {
-        prefix.to_string()
+        format!("{prefix}  ({prefix} itself and everything under {})", trust_sdk::vocabulary::directory_form(prefix))
     }
+}
+
+/// The claims with their repeated facts in a stable order (Datalog facts have none).
+fn sorted(c: &GrantClaims) -> GrantClaims {
+    let mut c = c.clone();
+    c.scopes.sort();
+    c.commands.sort();
+    c.limits.sort();
+    c.deny_globs.sort();
+    c.deny_regexes.sort();
+    c
 }
 
 fn claims_json(c: &GrantClaims) -> Value {
@@ -450,7 +461,7 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
                 "source": b.source,
             })).collect::<Vec<_>>(),
             "claims": match &claims {
-                Ok(c) => claims_json(c),
+                Ok(c) => claims_json(&sorted(c)),
                 Err(e) => json!({"error": e.to_string()}),
             },
         });
@@ -467,7 +478,7 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         }
         out.push_str("\nclaims (authority block):\n");
         match &claims {
-            Ok(c) => out.push_str(&claims_text(c)),
+            Ok(c) => out.push_str(&claims_text(&sorted(c))),
             Err(e) => out.push_str(&format!("  cannot decode: {e}\n")),
         }
         print!("{out}");

@@ -1,0 +1,12 @@
+# One image for the authority, the executor and trustctl (multi-stage; no system protoc needed).
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p trust-authority -p tool-executor -p trust-sdk --bins
+
+FROM debian:bookworm-slim
+RUN useradd --system --uid 10001 --home /var/lib/trust trust \
+    && mkdir -p /var/lib/trust /workspace && chown trust /var/lib/trust /workspace
+COPY --from=build /src/target/release/trust-authority /src/target/release/tool-executor /src/target/release/trustctl /usr/local/bin/
+USER trust
+EXPOSE 7401 7402

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Generates operator, agent and auditor keys under deploy/keys/ and writes the two service
+# configs docker-compose.yml mounts. Run once from the repository root; safe to rerun (keeps keys).
+set -euo pipefail
+cd "$(dirname "$0")"
+mkdir -p keys
+trustctl() { cargo run -q -p trust-sdk --bin trustctl -- "$@"; }
+for k in admin agent auditor; do
+  [ -f "keys/$k.key" ] || trustctl keygen --out "keys/$k.key" >/dev/null
+done
+admin=$(trustctl pubkey --key keys/admin.key)
+agent=$(trustctl pubkey --key keys/agent.key)
+auditor=$(trustctl pubkey --key keys/auditor.key)
+cat > authority.toml <<TOML
+listen = "0.0.0.0:7401"
+data_dir = "/var/lib/trust/authority"
+profiles = ["profiles/coding.toml"]
+
+[[agents]]
+id = "coder-1"
+owner = "alice"
+public_key = "$agent"
+
+[[admins]]
+id = "ops"
+public_key = "$admin"
+TOML
+cat > executor.toml <<TOML
+listen = "0.0.0.0:7402"
+data_dir = "/var/lib/trust/executor"
+executor_id = "executor-1"
+authority = "http://authority:7401"
+
+[[workspaces]]
+name = "demo"
+root = "/workspace"
+
+[[auditors]]
+id = "ops"
+public_key = "$auditor"
+TOML
+echo "wrote deploy/authority.toml and deploy/executor.toml; keys are in deploy/keys/ (keep them private)"
