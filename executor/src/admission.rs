@@ -13,6 +13,7 @@ use biscuit_auth::builder::{self, Term};
 use biscuit_auth::error::{FailedCheck, Logic, Token};
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, UnverifiedBiscuit};
 use prost::Message;
+use sha2::{Digest, Sha256};
 use trust_proto::executor::v1 as pb;
 use trust_sdk::vocabulary::GrantClaims;
 
@@ -51,11 +52,23 @@ pub struct Admission {
     served: Vec<String>,
     authorizer_limits: AuthorizerLimits,
     replay: Mutex<HashMap<Vec<u8>, i64>>,
-    claims_cache: Mutex<HashMap<Vec<u8>, Arc<GrantClaims>>>,
+    verified: Mutex<HashMap<[u8; 32], Arc<VerifiedGrant>>>,
+}
+
+/// A token whose signatures were verified under one key set, and what it states.
+///
+/// Cached by the SHA-256 of its exact bytes: repeated use of a grant pays for the holder
+/// proof and Datalog, not for re-verifying the chain. Revocation and expiry are still
+/// checked on every request; a key-set change invalidates the entry.
+struct VerifiedGrant {
+    token: Biscuit,
+    claims: Arc<GrantClaims>,
+    revocation_ids: Vec<Vec<u8>>,
+    keys_version: u64,
 }
 
 const REPLAY_CAPACITY: usize = 1_000_000;
-const CLAIMS_CAPACITY: usize = 10_000;
+const VERIFIED_CAPACITY: usize = 10_000;
 
 fn millis(t: SystemTime) -> i64 {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -82,7 +95,7 @@ impl Admission {
                 max_time: Duration::from_millis(1_000),
             },
             replay: Mutex::new(HashMap::new()),
-            claims_cache: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -133,45 +146,10 @@ impl Admission {
             .ok_or_else(|| Refusal::invalid("invocation", "no operation given"))?;
         ctx.operation = operation_name(wire_op).to_string();
         ctx.parameters = redacted_parameters(wire_op);
-        // 3. Parse the token (no signature work yet).
-        let unverified = UnverifiedBiscuit::from(&request.grant)
-            .map_err(|e| Refusal::unauthenticated("grant-format", format!("grant does not parse: {e}")))?;
-        let block_count = unverified.block_count();
-        if block_count > self.limits.max_blocks {
-            return Err(Refusal::invalid(
-                "block-count",
-                format!("grant has {block_count} blocks, limit {}", self.limits.max_blocks),
-            ));
-        }
-        // 4. Revocation: cheaper than signatures, and refused when the view is stale.
-        let revocation_ids = unverified.revocation_identifiers();
-        ctx.lineage = revocation_ids.iter().map(hex::encode).collect();
-        match self.trust.staleness_ms(now_ms) {
-            None => {
-                return Err(Refusal::unavailable(
-                    "revocation-freshness",
-                    "the executor has not yet synced revocations with the authority",
-                ))
-            }
-            Some(age) if age > i64::try_from(self.limits.revocation_max_staleness.as_millis()).unwrap_or(i64::MAX) => {
-                return Err(Refusal::unavailable(
-                    "revocation-freshness",
-                    format!("revocation view is {age} ms old; refusing until the authority is reachable"),
-                ))
-            }
-            Some(_) => {}
-        }
-        if let Some(block) = self.trust.first_revoked(&revocation_ids) {
-            return Err(Refusal::unauthenticated("revocation", format!("block {block} of the grant is revoked")));
-        }
-        ctx.passed.push("revocation".into());
-        // 5. Signatures and root key id.
-        let keys = self.trust.root_keys();
-        let token: Biscuit = unverified
-            .verify(trust_sdk::client::root_key_provider(&keys))
-            .map_err(|e| Refusal::unauthenticated("signature", format!("grant signature does not verify: {e}")))?;
-        ctx.passed.push("signature".into());
-        let claims = self.claims(&token, &revocation_ids)?;
+        // 3-5. Parse, revocation, signatures: or the cached result for these exact bytes.
+        let verified = self.verified_grant(&request.grant, now_ms, ctx)?;
+        let token = &verified.token;
+        let claims = Arc::clone(&verified.claims);
         ctx.claims = Some(Arc::clone(&claims));
         // 6. Holder proof over this exact grant and invocation.
         let holder = trust_sdk::keys::verifying_key_from_bytes(&request.holder_key)
@@ -203,7 +181,7 @@ impl Admission {
         // 8. Datalog authorization, once per resource, with ambient facts from the executor.
         let params = operation.params(&self.operation_limits);
         for resource in &resources {
-            self.authorize(&token, &claims.workspace, operation.name(), resource, &params, &holder, now)?;
+            self.authorize(token, &claims.workspace, operation.name(), resource, &params, &holder, now)?;
         }
         ctx.passed.push("grant-scope".into());
         // 9. The operation's own schema against the executor's limits.
@@ -212,22 +190,87 @@ impl Admission {
         Ok(Admitted { claims, operation })
     }
 
-    fn claims(&self, token: &Biscuit, ids: &[Vec<u8>]) -> Result<Arc<GrantClaims>, Refusal> {
-        let key = ids.first().cloned().unwrap_or_default();
-        if let Some(c) = self.claims_cache.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return Ok(c);
+    /// Steps 3-5: parse, revocation ids (and the freshness of the revocation view), signatures.
+    fn verified_grant(
+        &self,
+        grant: &[u8],
+        now_ms: i64,
+        ctx: &mut AttemptContext,
+    ) -> Result<Arc<VerifiedGrant>, Refusal> {
+        let digest: [u8; 32] = Sha256::digest(grant).into();
+        let keys_version = self.trust.keys_version();
+        let cached = self
+            .verified
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned())
+            .filter(|v| v.keys_version == keys_version);
+        if let Some(v) = cached {
+            ctx.lineage = v.revocation_ids.iter().map(hex::encode).collect();
+            self.check_revocation(&v.revocation_ids, now_ms)?;
+            ctx.passed.push("revocation".into());
+            ctx.passed.push("signature".into());
+            return Ok(v);
         }
-        let claims = Arc::new(
-            trust_sdk::vocabulary::read_claims(token)
-                .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?,
-        );
-        if let Ok(mut cache) = self.claims_cache.lock() {
-            if cache.len() >= CLAIMS_CAPACITY {
+        // 3. Parse the token (no signature work yet).
+        let unverified = UnverifiedBiscuit::from(grant)
+            .map_err(|e| Refusal::unauthenticated("grant-format", format!("grant does not parse: {e}")))?;
+        let block_count = unverified.block_count();
+        if block_count > self.limits.max_blocks {
+            return Err(Refusal::invalid(
+                "block-count",
+                format!("grant has {block_count} blocks, limit {}", self.limits.max_blocks),
+            ));
+        }
+        // 4. Revocation: cheaper than signatures, and refused when the view is stale.
+        let revocation_ids = unverified.revocation_identifiers();
+        ctx.lineage = revocation_ids.iter().map(hex::encode).collect();
+        self.check_revocation(&revocation_ids, now_ms)?;
+        ctx.passed.push("revocation".into());
+        // 5. Signatures and root key id.
+        let keys = self.trust.root_keys();
+        let token: Biscuit = unverified
+            .verify(trust_sdk::client::root_key_provider(&keys))
+            .map_err(|e| Refusal::unauthenticated("signature", format!("grant signature does not verify: {e}")))?;
+        ctx.passed.push("signature".into());
+        let claims = trust_sdk::vocabulary::read_claims(&token)
+            .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
+        let verified = Arc::new(VerifiedGrant {
+            token,
+            claims: Arc::new(claims),
+            revocation_ids,
+            keys_version,
+        });
+        if let Ok(mut cache) = self.verified.lock() {
+            if cache.len() >= VERIFIED_CAPACITY {
                 cache.clear();
             }
-            cache.insert(key, Arc::clone(&claims));
+            cache.insert(digest, Arc::clone(&verified));
         }
-        Ok(claims)
+        Ok(verified)
+    }
+
+    fn check_revocation(&self, ids: &[Vec<u8>], now_ms: i64) -> Result<(), Refusal> {
+        let bound = i64::try_from(self.limits.revocation_max_staleness.as_millis()).unwrap_or(i64::MAX);
+        match self.trust.staleness_ms(now_ms) {
+            None => {
+                return Err(Refusal::unavailable(
+                    "revocation-freshness",
+                    "the executor has not yet synced revocations with the authority",
+                ))
+            }
+            Some(age) if age > bound => {
+                return Err(Refusal::unavailable(
+                    "revocation-freshness",
+                    format!("revocation view is {age} ms old; refusing until the authority is reachable"),
+                ))
+            }
+            Some(_) => {}
+        }
+        if let Some(block) = self.trust.first_revoked(ids) {
+            return Err(Refusal::unauthenticated("revocation", format!("block {block} of the grant is revoked")));
+        }
+        Ok(())
     }
 
     fn remember_proof(&self, proof: &[u8], expires_ms: i64, now_ms: i64) -> Result<(), Refusal> {

@@ -25,6 +25,8 @@ pub struct TrustState {
     revoked: RwLock<HashSet<Vec<u8>>>,
     cursor: AtomicU64,
     last_sync_ms: AtomicI64,
+    /// Bumped whenever the key set changes, so caches of verified tokens can be invalidated.
+    keys_version: AtomicU64,
 }
 
 impl std::fmt::Debug for TrustState {
@@ -73,6 +75,7 @@ impl TrustState {
             revoked: RwLock::new(revoked),
             cursor: AtomicU64::new(cursor),
             last_sync_ms: AtomicI64::new(0),
+            keys_version: AtomicU64::new(1),
         })
     }
 
@@ -87,6 +90,20 @@ impl TrustState {
         self.keys.read().map(|k| k.clone()).unwrap_or_default()
     }
 
+    /// A number that changes whenever the trusted key set changes.
+    pub fn keys_version(&self) -> u64 {
+        self.keys_version.load(Ordering::Acquire)
+    }
+
+    fn set_keys(&self, keys: RootKeys) {
+        if let Ok(mut k) = self.keys.write() {
+            if *k != keys {
+                *k = keys;
+                self.keys_version.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+    }
+
     /// Milliseconds since the revocation view was last confirmed, or None if never.
     pub fn staleness_ms(&self, now_ms: i64) -> Option<i64> {
         match self.last_sync_ms.load(Ordering::Acquire) {
@@ -98,9 +115,7 @@ impl TrustState {
     /// Sets the trusted root keys and marks the revocation view fresh as of `now_ms`
     /// (for in-process admission benchmarks and tests; the server uses [`Self::sync_once`]).
     pub fn install(&self, keys: Vec<(u32, VerifyingKey, bool)>, now_ms: i64) {
-        if let Ok(mut k) = self.keys.write() {
-            *k = keys;
-        }
+        self.set_keys(keys);
         self.last_sync_ms.store(now_ms, Ordering::Release);
     }
 
@@ -139,9 +154,7 @@ impl TrustState {
                 break;
             }
         }
-        if let Ok(mut k) = self.keys.write() {
-            *k = keys;
-        }
+        self.set_keys(keys);
         self.last_sync_ms.store(now_ms(), Ordering::Release);
         Ok(())
     }
