@@ -124,7 +124,10 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
         }
         AdminCommand::RotateKey(who) => {
             let (mut client, key) = connect(who).await?;
-            let keys = client.rotate_root_key(&who.admin, &key).await.map_err(util::sdk)?;
+            let keys = client
+                .rotate_root_key(&who.admin, &key)
+                .await
+                .map_err(util::sdk)?;
             println!("root keys after rotation:");
             for (id, public, active) in keys {
                 let state = if active { "active" } else { "verify-only" };
@@ -133,7 +136,10 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
         }
         AdminCommand::GetGrant(args) => {
             let (mut client, key) = connect(&args.who).await?;
-            let g = client.get_grant(&args.who.admin, &key, &args.grant).await.map_err(util::sdk)?;
+            let g = client
+                .get_grant(&args.who.admin, &key, &args.grant)
+                .await
+                .map_err(util::sdk)?;
             let at = |ms: i64| util::format_time(util::from_unix_ms(ms));
             println!("grant id:       {}", g.grant_id);
             if !g.parent_grant_id.is_empty() {
@@ -153,8 +159,13 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AdminCommand::ListRevocations(args) => {
-            let mut client = AuthorityClient::connect(args.authority.clone()).await.map_err(util::sdk)?;
-            let list = client.list_revocations(args.after).await.map_err(util::sdk)?;
+            let mut client = AuthorityClient::connect(args.authority.clone())
+                .await
+                .map_err(util::sdk)?;
+            let list = client
+                .list_revocations(args.after)
+                .await
+                .map_err(util::sdk)?;
             for r in &list.revocations {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",
@@ -173,6 +184,8 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
 
 async fn connect(who: &AdminArgs) -> anyhow::Result<(AuthorityClient, ed25519_dalek::SigningKey)> {
     let key = util::load_key(&who.key)?;
-    let client = AuthorityClient::connect(who.authority.clone()).await.map_err(util::sdk)?;
+    let client = AuthorityClient::connect(who.authority.clone())
+        .await
+        .map_err(util::sdk)?;
     Ok((client, key))
 }

@@ -125,7 +125,9 @@ pub async fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn connect(endpoint: &str) -> anyhow::Result<ExecutorClient> {
-    ExecutorClient::connect(endpoint.to_string()).await.map_err(util::sdk)
+    ExecutorClient::connect(endpoint.to_string())
+        .await
+        .map_err(util::sdk)
 }
 
 async fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
@@ -149,7 +151,11 @@ async fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let key = util::parse_public_key(&args.executor_key)?;
     let bytes = util::read_input(&args.file)?;
-    match trust_sdk::provenance::verify_jsonl(BufReader::new(bytes.as_slice()), &key, args.allow_unsealed_tail) {
+    match trust_sdk::provenance::verify_jsonl(
+        BufReader::new(bytes.as_slice()),
+        &key,
+        args.allow_unsealed_tail,
+    ) {
         Ok(summary) => {
             let checkpoint_time = summary
                 .last_checkpoint_time_ms

@@ -120,26 +120,44 @@ pub enum ExecOperation {
 
 fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
     Ok(match op {
-        ExecOperation::Read { path, offset, length } => Op::Read(pb::ReadRequest {
+        ExecOperation::Read {
+            path,
+            offset,
+            length,
+        } => Op::Read(pb::ReadRequest {
             path: path.clone(),
             offset: *offset,
             length: *length,
         }),
-        ExecOperation::List { path, depth, max_entries } => Op::List(pb::ListRequest {
+        ExecOperation::List {
+            path,
+            depth,
+            max_entries,
+        } => Op::List(pb::ListRequest {
             path: path.clone(),
             max_depth: *depth,
             max_entries: *max_entries,
         }),
-        ExecOperation::Search { path, pattern, regex, ignore_case, max_matches } => {
-            Op::Search(pb::SearchRequest {
-                path: path.clone(),
-                pattern: pattern.clone(),
-                regex: *regex,
-                case_insensitive: *ignore_case,
-                max_matches: *max_matches,
-            })
-        }
-        ExecOperation::Write { path, content, from, expect_sha256, create_only } => {
+        ExecOperation::Search {
+            path,
+            pattern,
+            regex,
+            ignore_case,
+            max_matches,
+        } => Op::Search(pb::SearchRequest {
+            path: path.clone(),
+            pattern: pattern.clone(),
+            regex: *regex,
+            case_insensitive: *ignore_case,
+            max_matches: *max_matches,
+        }),
+        ExecOperation::Write {
+            path,
+            content,
+            from,
+            expect_sha256,
+            create_only,
+        } => {
             let content = match (content, from) {
                 (Some(c), _) => c.as_bytes().to_vec(),
                 (None, Some(file)) => util::read_input(file)?,
@@ -154,10 +172,18 @@ fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
         }
         ExecOperation::Patch { diff, path } => {
             let bytes = util::read_input(diff)?;
-            let diff = String::from_utf8(bytes).with_context(|| format!("diff `{}` is not UTF-8", diff.display()))?;
-            Op::Patch(pb::PatchRequest { path: path.clone(), diff })
+            let diff = String::from_utf8(bytes)
+                .with_context(|| format!("diff `{}` is not UTF-8", diff.display()))?;
+            Op::Patch(pb::PatchRequest {
+                path: path.clone(),
+                diff,
+            })
         }
-        ExecOperation::Run { name, cwd, timeout_ms } => Op::Run(pb::RunRequest {
+        ExecOperation::Run {
+            name,
+            cwd,
+            timeout_ms,
+        } => Op::Run(pb::RunRequest {
             command: name.clone(),
             cwd: cwd.clone(),
             timeout_ms: *timeout_ms,
@@ -180,7 +206,9 @@ fn lossy(bytes: &[u8]) -> String {
 
 fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes).and_then(|()| out.flush()).context("cannot write standard output")
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .context("cannot write standard output")
 }
 
 /// Exit code of a finished command: its own, or 128 + signal.
@@ -199,7 +227,9 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
     let grant = util::read_grant(&args.grant)?;
     let key = util::load_key(&args.key)?;
     let operation = to_wire(&args.operation)?;
-    let mut client = ExecutorClient::connect(args.executor.clone()).await.map_err(util::sdk)?;
+    let mut client = ExecutorClient::connect(args.executor.clone())
+        .await
+        .map_err(util::sdk)?;
     let response = match client.execute(&grant, &key, operation).await {
         Ok(r) => r,
         Err(SdkError::Rpc { code, message }) => {
@@ -213,7 +243,10 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         "provenance_sequence": response.provenance_sequence,
     });
     let Some(result) = response.result else {
-        anyhow::bail!("the executor returned no result (request {})", response.request_id);
+        anyhow::bail!(
+            "the executor returned no result (request {})",
+            response.request_id
+        );
     };
     if args.json {
         let (kind, mut body) = result_json(&result);
@@ -242,7 +275,12 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
             let mut text = String::new();
             for e in &list.entries {
                 let suffix = if kind_name(e.kind) == "dir" { "/" } else { "" };
-                text.push_str(&format!("{:<5} {:>10} {}{suffix}\n", kind_name(e.kind), e.size, e.path));
+                text.push_str(&format!(
+                    "{:<5} {:>10} {}{suffix}\n",
+                    kind_name(e.kind),
+                    e.size,
+                    e.path
+                ));
             }
             write_stdout(text.as_bytes())?;
             if list.truncated {
@@ -259,20 +297,31 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
                 "{} match(es) in {} file(s) scanned{}",
                 search.matches.len(),
                 search.files_scanned,
-                if search.truncated { " (truncated; raise --max-matches)" } else { "" }
+                if search.truncated {
+                    " (truncated; raise --max-matches)"
+                } else {
+                    ""
+                }
             );
         }
         R::Write(write) => {
             println!(
                 "{} {} bytes (sha256 {})",
-                if write.created { "created," } else { "replaced," },
+                if write.created {
+                    "created,"
+                } else {
+                    "replaced,"
+                },
                 write.bytes_written,
                 write.sha256
             );
         }
         R::Patch(patch) => {
             for f in &patch.files {
-                println!("patched {} ({} hunk(s), sha256 {})", f.path, f.hunks, f.sha256);
+                println!(
+                    "patched {} ({} hunk(s), sha256 {})",
+                    f.path, f.hunks, f.sha256
+                );
             }
         }
         R::Run(run) => {

@@ -168,7 +168,11 @@ async fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| parse_pair(s, "scope"))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let holder = args.holder_pubkey.as_deref().map(util::parse_public_key).transpose()?;
+    let holder = args
+        .holder_pubkey
+        .as_deref()
+        .map(util::parse_public_key)
+        .transpose()?;
     let spec = GrantSpec {
         user: args.user.clone(),
         workspace: args.workspace.clone(),
@@ -179,8 +183,13 @@ async fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         holder,
         correlation_id: args.correlation_id.clone(),
     };
-    let mut client = AuthorityClient::connect(args.authority.clone()).await.map_err(util::sdk)?;
-    let answer = client.request_grant(&args.agent, &key, &spec).await.map_err(util::sdk)?;
+    let mut client = AuthorityClient::connect(args.authority.clone())
+        .await
+        .map_err(util::sdk)?;
+    let answer = client
+        .request_grant(&args.agent, &key, &spec)
+        .await
+        .map_err(util::sdk)?;
     let effect = effect_name(answer.effect);
     let grant_text = answer.grant.as_deref().map(util::encode_grant);
     if let (Some(text), Some(out)) = (&grant_text, &args.out) {
@@ -248,22 +257,36 @@ async fn verify(
     public_key: Option<&str>,
 ) -> anyhow::Result<Option<(Biscuit, String)>> {
     if let Some(endpoint) = authority {
-        let mut client = AuthorityClient::connect(endpoint.to_string()).await.map_err(util::sdk)?;
+        let mut client = AuthorityClient::connect(endpoint.to_string())
+            .await
+            .map_err(util::sdk)?;
         let keys = client.public_keys().await.map_err(util::sdk)?;
-        let token = Biscuit::from(bytes, trust_sdk::client::root_key_provider(&keys))
-            .map_err(|e| anyhow!("the grant does not verify against the keys of {endpoint}: {e}"))?;
+        let token =
+            Biscuit::from(bytes, trust_sdk::client::root_key_provider(&keys)).map_err(|e| {
+                anyhow!("the grant does not verify against the keys of {endpoint}: {e}")
+            })?;
         let how = format!(
             "verified against root key {} of {endpoint}",
-            token.root_key_id().map(|id| id.to_string()).unwrap_or_else(|| "?".into())
+            token
+                .root_key_id()
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| "?".into())
         );
         return Ok(Some((token, how)));
     }
     if let Some(text) = public_key {
         let key = util::parse_public_key(text)?;
         let biscuit_key = trust_sdk::keys::to_biscuit_public(&key)?;
-        let token = Biscuit::from(bytes, biscuit_key)
-            .map_err(|e| anyhow!("the grant does not verify against ed25519/{}: {e}", hex::encode(key.as_bytes())))?;
-        return Ok(Some((token, format!("verified against ed25519/{}", hex::encode(key.as_bytes())))));
+        let token = Biscuit::from(bytes, biscuit_key).map_err(|e| {
+            anyhow!(
+                "the grant does not verify against ed25519/{}: {e}",
+                hex::encode(key.as_bytes())
+            )
+        })?;
+        return Ok(Some((
+            token,
+            format!("verified against ed25519/{}", hex::encode(key.as_bytes())),
+        )));
     }
     Ok(None)
 }
@@ -309,9 +332,12 @@ fn block_views(
 }
 
 /// Claims of an unverified grant: its authority block's Datalog re-read into a scratch token.
+///
+/// Biscuit prints strings without escaping them, so backslashes (in `deny_regex`) are doubled
+/// back before parsing; a string holding a double quote cannot be recovered this way.
 fn unverified_claims(authority_source: &str) -> anyhow::Result<GrantClaims> {
     let scratch = Biscuit::builder()
-        .code(authority_source)
+        .code(authority_source.replace('\\', "\\\\"))
         .and_then(|b| b.build(&KeyPair::new()))
         .map_err(|e| anyhow!("cannot read the authority block: {e}"))?;
     Ok(trust_sdk::vocabulary::read_claims(&scratch)?)
@@ -321,7 +347,10 @@ fn scope_text(prefix: &str) -> String {
     if prefix.is_empty() {
         "(whole workspace)".to_string()
     } else {
-        format!("{prefix}  ({prefix} itself and everything under {})", trust_sdk::vocabulary::directory_form(prefix))
+        format!(
+            "{prefix}  ({prefix} itself and everything under {})",
+            trust_sdk::vocabulary::directory_form(prefix)
+        )
     }
 }
 
@@ -377,13 +406,20 @@ fn claims_text(c: &GrantClaims) -> String {
     line("issued:", &util::format_time(c.issued_at));
     line(
         "expires:",
-        &format!("{} ({})", util::format_time(c.expires_at), util::relative(c.expires_at)),
+        &format!(
+            "{} ({})",
+            util::format_time(c.expires_at),
+            util::relative(c.expires_at)
+        ),
     );
     line(
         "approval:",
         &match &c.approval {
             Approval::NotRequired => "not required".to_string(),
-            Approval::Approved { approver, parameters_digest } => {
+            Approval::Approved {
+                approver,
+                parameters_digest,
+            } => {
                 format!("approved by {approver} (parameters {parameters_digest})")
             }
         },
@@ -421,7 +457,12 @@ fn claims_text(c: &GrantClaims) -> String {
 
 async fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     let bytes = util::read_grant(&args.grant)?;
-    let verified = verify(&bytes, args.authority.as_deref(), args.public_key.as_deref()).await?;
+    let verified = verify(
+        &bytes,
+        args.authority.as_deref(),
+        args.public_key.as_deref(),
+    )
+    .await?;
     let (blocks, claims, status) = match &verified {
         Some((token, how)) => {
             let blocks = block_views(
@@ -431,10 +472,15 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
                 &token.revocation_identifiers(),
                 |i| token.print_block_source(i),
             )?;
-            (blocks, trust_sdk::vocabulary::read_claims(token).map_err(anyhow::Error::from), how.clone())
+            (
+                blocks,
+                trust_sdk::vocabulary::read_claims(token).map_err(anyhow::Error::from),
+                how.clone(),
+            )
         }
         None => {
-            let token = UnverifiedBiscuit::from(&bytes).map_err(|e| anyhow!("the grant does not parse: {e}"))?;
+            let token = UnverifiedBiscuit::from(&bytes)
+                .map_err(|e| anyhow!("the grant does not parse: {e}"))?;
             let blocks = block_views(
                 token.block_count(),
                 token.root_key_id(),
@@ -446,7 +492,11 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
                 Some(b) => unverified_claims(&b.source),
                 None => Err(anyhow!("the grant has no authority block")),
             };
-            (blocks, claims, "NOT VERIFIED (give --authority or --public-key to check signatures)".to_string())
+            (
+                blocks,
+                claims,
+                "NOT VERIFIED (give --authority or --public-key to check signatures)".to_string(),
+            )
         }
     };
     if args.json {
@@ -497,12 +547,18 @@ fn normalize_prefix(prefix: &str) -> String {
 
 async fn attenuate(args: &AttenuateArgs) -> anyhow::Result<ExitCode> {
     let bytes = util::read_grant(&args.grant)?;
-    let (token, _) = verify(&bytes, args.authority.as_deref(), args.public_key.as_deref())
-        .await?
-        .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;
+    let (token, _) = verify(
+        &bytes,
+        args.authority.as_deref(),
+        args.public_key.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;
     let expires_at = match (&args.ttl, &args.expires) {
         (Some(ttl), _) => Some(util::now() + *ttl),
-        (None, Some(text)) => Some(util::from_unix_ms(util::parse_rfc3339_ms(text).map_err(|e| anyhow!(e))?)),
+        (None, Some(text)) => Some(util::from_unix_ms(
+            util::parse_rfc3339_ms(text).map_err(|e| anyhow!(e))?,
+        )),
         (None, None) => None,
     };
     let limits = args
@@ -519,20 +575,25 @@ async fn attenuate(args: &AttenuateArgs) -> anyhow::Result<ExitCode> {
     let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let attenuation = Attenuation {
         operations: non_empty(&args.operations),
-        prefixes: non_empty(&args.prefixes).map(|ps| ps.iter().map(|p| normalize_prefix(p)).collect()),
+        prefixes: non_empty(&args.prefixes)
+            .map(|ps| ps.iter().map(|p| normalize_prefix(p)).collect()),
         commands: non_empty(&args.commands),
         expires_at,
         limits,
     };
     if attenuation == Attenuation::default() {
-        bail!("nothing to narrow: give --operation, --prefix, --command, --ttl, --expires or --limit");
+        bail!(
+            "nothing to narrow: give --operation, --prefix, --command, --ttl, --expires or --limit"
+        );
     }
     let narrowed = match trust_sdk::attenuate::attenuate(&token, &attenuation) {
         Ok(t) => t,
         Err(e @ SdkError::Widening(_)) => bail!("refusing to attenuate: {e}"),
         Err(e) => return Err(e.into()),
     };
-    let out = narrowed.to_vec().map_err(|e| anyhow!("cannot serialize the grant: {e}"))?;
+    let out = narrowed
+        .to_vec()
+        .map_err(|e| anyhow!("cannot serialize the grant: {e}"))?;
     util::write_output(&args.out, util::encode_grant(&out).as_bytes())?;
     let last = narrowed.block_count().saturating_sub(1);
     let source = narrowed.print_block_source(last).unwrap_or_default();

@@ -57,7 +57,9 @@ pub fn pubkey(args: &PubkeyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn root_keys(args: &RootKeysArgs) -> anyhow::Result<ExitCode> {
-    let mut client = AuthorityClient::connect(args.authority.clone()).await.map_err(util::sdk)?;
+    let mut client = AuthorityClient::connect(args.authority.clone())
+        .await
+        .map_err(util::sdk)?;
     let keys = client.public_keys().await.map_err(util::sdk)?;
     if args.active {
         let (_, key, _) = keys

@@ -100,7 +100,9 @@ pub fn canonical_code(debug_name: &str) -> String {
 /// How an SDK error is shown: RPC refusals as `CODE: message`.
 pub fn describe_sdk_error(error: &trust_sdk::SdkError) -> String {
     match error {
-        trust_sdk::SdkError::Rpc { code, message } => format!("{}: {message}", canonical_code(code)),
+        trust_sdk::SdkError::Rpc { code, message } => {
+            format!("{}: {message}", canonical_code(code))
+        }
         other => other.to_string(),
     }
 }
@@ -123,7 +125,10 @@ pub fn from_unix_ms(ms: i64) -> SystemTime {
 }
 
 pub fn unix_secs(t: SystemTime) -> i64 {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     i64::try_from(secs).unwrap_or(i64::MAX)
 }
 
@@ -211,7 +216,13 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
     let bad = || format!("`{text}` is not an RFC 3339 date-time such as 2025-01-31T12:00:00Z");
     let s = text.trim();
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return Err(bad());
     }
     let num = |range: std::ops::Range<usize>| -> Result<i64, String> {
@@ -223,7 +234,12 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return Err(bad());
     }
     let mut rest = s.get(19..).ok_or_else(bad)?;
@@ -244,13 +260,20 @@ pub fn parse_rfc3339_ms(text: &str) -> Result<i64, String> {
             if ob.len() != 6 || !matches!(ob[0], b'+' | b'-') || ob[3] != b':' {
                 return Err(bad());
             }
-            let h: i64 = rest.get(1..3).and_then(|p| p.parse().ok()).ok_or_else(bad)?;
-            let m: i64 = rest.get(4..6).and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+            let h: i64 = rest
+                .get(1..3)
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(bad)?;
+            let m: i64 = rest
+                .get(4..6)
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(bad)?;
             let sign = if ob[0] == b'-' { -1 } else { 1 };
             sign * (h * 3600 + m * 60)
         }
     };
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_secs;
     Ok(secs * 1000 + millis)
 }
 
@@ -281,7 +304,10 @@ mod tests {
     fn dates_round_trip() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(parse_rfc3339_ms("2024-02-29T12:34:56.789Z").unwrap(), 1_709_210_096_789);
+        assert_eq!(
+            parse_rfc3339_ms("2024-02-29T12:34:56.789Z").unwrap(),
+            1_709_210_096_789
+        );
         assert_eq!(format_rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
         assert_eq!(
             parse_rfc3339_ms("2024-02-29T14:34:56+02:00").unwrap(),
