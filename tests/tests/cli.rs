@@ -1243,3 +1243,18 @@ fn interop_biscuit_cli_inspects_and_attenuates_grants() {
     assert_eq!(inspected.code, 0, "{inspected:?}");
     assert!(inspected.stdout.contains("operation($op)"), "{inspected:?}");
 }
+
+#[test]
+fn health_reports_serving_for_both_services() {
+    let kit = Kit::start();
+    let bin = trustctl_path();
+    let authority = kit.authority();
+    let run = run_bin(&bin, &["health", "--endpoint", &authority, "--service", "trust.authority.v1.Authority"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("SERVING"), "{run:?}");
+    let executor = kit.cluster.executor_endpoint();
+    let run = run_bin(&bin, &["health", "--endpoint", &executor, "--service", "trust.executor.v1.Executor"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = run_bin(&bin, &["health", "--endpoint", "http://127.0.0.1:1"]);
+    assert_ne!(run.code, 0, "{run:?}");
+}

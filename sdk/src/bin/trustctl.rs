@@ -19,6 +19,8 @@ mod audit;
 mod exec;
 #[path = "trustctl/grant.rs"]
 mod grant;
+#[path = "trustctl/health.rs"]
+mod health;
 #[path = "trustctl/keys.rs"]
 mod keys;
 #[path = "trustctl/util.rs"]
@@ -55,6 +57,8 @@ enum Command {
     /// Administer the authority: revoke grants, register agents, rotate the root key.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Ask a server's gRPC health service; exit 0 when SERVING (for container health checks).
+    Health(health::HealthArgs),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -66,6 +70,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => exec::run(args).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Admin(command) => admin::run(command).await,
+        Command::Health(args) => health::run(args).await,
     }
 }
 
