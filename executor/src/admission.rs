@@ -29,7 +29,9 @@ pub struct AttemptContext {
     pub operation: String,
     pub resources: Vec<String>,
     pub claims: Option<Arc<GrantClaims>>,
-    /// Hex revocation id of each block, authority block first.
+    /// The presented grant's id: the authority's grant id, or the deepest derived id.
+    pub grant_id: Option<String>,
+    /// Grant ids from the authority-minted root down to the presented grant.
     pub lineage: Vec<String>,
     pub holder: Option<String>,
     pub parameters: serde_json::Value,
@@ -42,6 +44,8 @@ pub struct AttemptContext {
 pub struct Admitted {
     pub claims: Arc<GrantClaims>,
     pub operation: Operation,
+    /// The grant's deny rules, compiled: walks skip these paths entirely.
+    pub hidden: Arc<Vec<regex::Regex>>,
 }
 
 /// The admission pipeline with its caches.
@@ -52,6 +56,9 @@ pub struct Admission {
     served: Vec<String>,
     authorizer_limits: AuthorizerLimits,
     replay: Mutex<HashMap<Vec<u8>, i64>>,
+    /// Proofs made before this process started cannot be in its (in-memory) replay
+    /// cache, so they are refused: a request captured before a restart cannot be replayed.
+    started_ms: i64,
     verified: Mutex<HashMap<[u8; 32], Arc<VerifiedGrant>>>,
 }
 
@@ -63,8 +70,13 @@ pub struct Admission {
 struct VerifiedGrant {
     token: Biscuit,
     claims: Arc<GrantClaims>,
+    hidden: Arc<Vec<regex::Regex>>,
     revocation_ids: Vec<Vec<u8>>,
     keys_version: u64,
+    /// Root grant id, then each derived id.
+    lineage: Vec<String>,
+    /// The key that must prove possession: the holder, or the last delegate.
+    current_holder: ed25519_dalek::VerifyingKey,
 }
 
 const REPLAY_CAPACITY: usize = 1_000_000;
@@ -81,8 +93,10 @@ impl Admission {
         limits: AdmissionLimits,
         operation_limits: OperationLimits,
         served: Vec<String>,
+        started: SystemTime,
     ) -> Self {
         Self {
+            started_ms: millis(started),
             trust,
             limits,
             operation_limits,
@@ -151,18 +165,37 @@ impl Admission {
         let token = &verified.token;
         let claims = Arc::clone(&verified.claims);
         ctx.claims = Some(Arc::clone(&claims));
+        let depth = verified.lineage.len() - 1;
+        if depth > self.limits.max_delegation_depth {
+            return Err(Refusal::denied(
+                "delegation-depth",
+                format!("grant is delegated {depth} levels deep, limit {}", self.limits.max_delegation_depth),
+            ));
+        }
         // 6. Holder proof over this exact grant and invocation.
         let holder = trust_sdk::keys::verifying_key_from_bytes(&request.holder_key)
             .map_err(|e| Refusal::unauthenticated("holder-proof", e.to_string()))?;
         ctx.holder = Some(hex::encode(holder.as_bytes()));
         trust_sdk::proof::verify(&request.grant, &request.invocation, &holder, &request.proof)
             .map_err(|e| Refusal::unauthenticated("holder-proof", e.to_string()))?;
+        if holder != verified.current_holder {
+            return Err(Refusal::unauthenticated(
+                "holder-binding",
+                "the proof is not by the grant's current holder (the last key it was delegated to)",
+            ));
+        }
         let window = i64::try_from(self.limits.proof_window.as_millis()).unwrap_or(i64::MAX);
         let skew = (now_ms - invocation.timestamp_ms).abs();
         if skew > window {
             return Err(Refusal::unauthenticated(
                 "proof-freshness",
                 format!("proof is {skew} ms away from the executor clock (window {window} ms)"),
+            ));
+        }
+        if invocation.timestamp_ms < self.started_ms {
+            return Err(Refusal::unauthenticated(
+                "proof-freshness",
+                "proof predates this executor's start; sign a new one",
             ));
         }
         ctx.passed.push("holder-proof".into());
@@ -187,7 +220,7 @@ impl Admission {
         // 9. The operation's own schema against the executor's limits.
         validate_against_limits(&operation, &self.operation_limits)?;
         ctx.passed.push("parameters".into());
-        Ok(Admitted { claims, operation })
+        Ok(Admitted { claims, operation, hidden: Arc::clone(&verified.hidden) })
     }
 
     /// Steps 3-5: parse, revocation ids (and the freshness of the revocation view), signatures.
@@ -206,7 +239,8 @@ impl Admission {
             .and_then(|m| m.get(&digest).cloned())
             .filter(|v| v.keys_version == keys_version);
         if let Some(v) = cached {
-            ctx.lineage = v.revocation_ids.iter().map(hex::encode).collect();
+            ctx.lineage = v.lineage.clone();
+            ctx.grant_id = v.lineage.last().cloned();
             self.check_revocation(&v.revocation_ids, now_ms)?;
             ctx.passed.push("revocation".into());
             ctx.passed.push("signature".into());
@@ -224,7 +258,6 @@ impl Admission {
         }
         // 4. Revocation: cheaper than signatures, and refused when the view is stale.
         let revocation_ids = unverified.revocation_identifiers();
-        ctx.lineage = revocation_ids.iter().map(hex::encode).collect();
         self.check_revocation(&revocation_ids, now_ms)?;
         ctx.passed.push("revocation".into());
         // 5. Signatures and root key id.
@@ -235,8 +268,25 @@ impl Admission {
         ctx.passed.push("signature".into());
         let claims = trust_sdk::vocabulary::read_claims(&token)
             .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
+        let links = trust_sdk::lineage::links(&token)
+            .map_err(|e| Refusal::unauthenticated("delegation-chain", e.to_string()))?;
+        let current_holder = trust_sdk::lineage::current_holder(&claims.holder, &links)
+            .map_err(|e| Refusal::unauthenticated("delegation-chain", e.to_string()))?;
+        let mut lineage = vec![claims.grant_id.clone()];
+        lineage.extend(links.iter().map(|l| l.derived_id.clone()));
+        ctx.lineage = lineage.clone();
+        ctx.grant_id = lineage.last().cloned();
+        let hidden = claims
+            .deny_regexes
+            .iter()
+            .map(|r| regex::Regex::new(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Refusal::unauthenticated("grant-claims", format!("deny pattern does not compile: {e}")))?;
         let verified = Arc::new(VerifiedGrant {
+            lineage,
+            current_holder,
             token,
+            hidden: Arc::new(hidden),
             claims: Arc::new(claims),
             revocation_ids,
             keys_version,

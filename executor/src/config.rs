@@ -26,6 +26,8 @@ struct RawConfig {
     proof_window_secs: u64,
     #[serde(default = "default_checkpoint")]
     checkpoint_every: u64,
+    #[serde(default = "default_depth")]
+    max_delegation_depth: usize,
     #[serde(default)]
     workspaces: Vec<RawWorkspace>,
     #[serde(default)]
@@ -48,6 +50,9 @@ fn default_proof_window() -> u64 {
 }
 fn default_checkpoint() -> u64 {
     64
+}
+fn default_depth() -> usize {
+    4
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +92,8 @@ pub struct AdmissionLimits {
     pub max_request_bytes: usize,
     pub proof_window: Duration,
     pub revocation_max_staleness: Duration,
+    /// How many times a grant may have been delegated (0 = no derived grants).
+    pub max_delegation_depth: usize,
 }
 
 /// A guarded workspace: a name grants refer to, and the folder it maps to.
@@ -185,6 +192,7 @@ impl ExecutorConfig {
             max_request_bytes: l.max_request_bytes.unwrap_or(4 * 1024 * 1024),
             proof_window: Duration::from_secs(raw.proof_window_secs),
             revocation_max_staleness: Duration::from_secs(raw.revocation_max_staleness_secs),
+            max_delegation_depth: raw.max_delegation_depth,
         };
         match listen {
             Some(listen) if errors.is_empty() => Ok(Self {

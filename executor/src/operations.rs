@@ -158,7 +158,7 @@ pub(crate) fn effective_u32(requested: u32, limit: u32) -> u32 {
 }
 
 /// The executor's own ceilings; a grant may only narrow them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct OperationLimits {
     pub max_read_bytes: u64,
     pub max_write_bytes: u64,
@@ -172,6 +172,17 @@ pub struct OperationLimits {
     /// Environment variables copied from the executor's environment into a
     /// run; everything else is cleared.
     pub env_allowlist: Vec<String>,
+    /// Paths a walk (`fs.list`, `fs.search`) must skip entirely, neither
+    /// opening, counting nor descending into them: the grant's deny rules.
+    /// Skipping before reading keeps a search from being an oracle on them.
+    pub hidden: std::sync::Arc<Vec<regex::Regex>>,
+}
+
+impl OperationLimits {
+    /// Whether a walk must skip `rel`.
+    pub fn is_hidden(&self, rel: &str) -> bool {
+        self.hidden.iter().any(|r| r.is_match(rel))
+    }
 }
 
 impl Default for OperationLimits {
@@ -189,6 +200,7 @@ impl Default for OperationLimits {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            hidden: std::sync::Arc::new(Vec::new()),
         }
     }
 }

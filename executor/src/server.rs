@@ -53,6 +53,7 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorService>, Arc<Trust
         config.admission.clone(),
         config.operations.clone(),
         config.workspaces.iter().map(|w| w.name.clone()).collect(),
+        now(),
     );
     let service = ExecutorService {
         executor_id: config.executor_id.clone(),

@@ -50,7 +50,7 @@ fn base_record(ctx: &AttemptContext, time_ms: i64, kind: RecordKind) -> Provenan
         time_ms,
         kind,
         request_id: ctx.request_id.clone(),
-        grant_id: claims.map(|c| c.grant_id.clone()),
+        grant_id: ctx.grant_id.clone(),
         lineage: ctx.lineage.clone(),
         correlation_id: claims.map(|c| c.correlation_id.clone()),
         agent: claims.map(|c| c.agent.clone()),
@@ -112,7 +112,8 @@ impl ExecutorService {
                 return Err(Refusal::unavailable("provenance", "provenance log is not writable; refusing to run").into());
             }
         };
-        let result = operations::execute(&admitted.operation, &workspace, &self.operation_limits).await;
+        let limits = OperationLimits { hidden: Arc::clone(&admitted.hidden), ..self.operation_limits.clone() };
+        let result = operations::execute(&admitted.operation, &workspace, &limits).await;
         let result = result.map(|outcome| filter_denied(outcome, &admitted.claims.deny_regexes));
         let mut record = base_record(&ctx, millis(now), RecordKind::Outcome);
         record.decision = "allow".into();

@@ -1,8 +1,10 @@
 //! Trust Authority SDK: grant vocabulary, holder proofs, attenuation, clients and provenance verification.
 pub mod attenuate;
 pub mod client;
+pub mod derive;
 pub mod error;
 pub mod keys;
+pub mod lineage;
 pub mod proof;
 pub mod provenance;
 pub mod signed;

@@ -41,7 +41,7 @@ pub(crate) fn list(
         return Ok(out);
     }
     let dir = ws.open_dir(&rel)?;
-    walk(dir.as_fd(), &rel, 1, depth, cap, &mut out)?;
+    walk(dir.as_fd(), &rel, 1, depth, cap, limits, &mut out)?;
     Ok(out)
 }
 
@@ -53,14 +53,18 @@ fn walk(
     level: u32,
     depth: u32,
     cap: usize,
+    limits: &OperationLimits,
     out: &mut ListOutcome,
 ) -> Result<bool, OperationError> {
     for entry in read_dir(dir, dir_rel)? {
+        let child_rel = join_normalized(dir_rel, &entry.name_lossy());
+        if limits.is_hidden(&child_rel) {
+            continue;
+        }
         if out.entries.len() >= cap {
             out.truncated = true;
             return Ok(false);
         }
-        let child_rel = join_normalized(dir_rel, &entry.name_lossy());
         out.entries.push(ListEntry {
             path: child_rel.clone(),
             kind: entry.info.kind,
@@ -77,7 +81,7 @@ fn walk(
             let Ok(sub) = open_subdir(dir, &entry.name, &child_rel) else {
                 continue;
             };
-            if !walk(sub.as_fd(), &child_rel, level + 1, depth, cap, out)? {
+            if !walk(sub.as_fd(), &child_rel, level + 1, depth, cap, limits, out)? {
                 return Ok(false);
             }
         }

@@ -38,6 +38,7 @@ struct State<'a> {
     re: Regex,
     cap: usize,
     max_file_bytes: u64,
+    hidden: &'a [regex::Regex],
     bytes_scanned: u64,
     out: &'a mut SearchOutcome,
 }
@@ -100,6 +101,7 @@ pub(crate) fn search(
         re,
         cap,
         max_file_bytes: limits.max_search_file_bytes,
+        hidden: limits.hidden.as_slice(),
         bytes_scanned: 0,
         out: &mut out,
     };
@@ -147,6 +149,9 @@ fn walk(
 ) -> Result<bool, OperationError> {
     for entry in read_dir(dir, dir_rel)? {
         let child_rel = join_normalized(dir_rel, &entry.name_lossy());
+        if state.hidden.iter().any(|r| r.is_match(&child_rel)) {
+            continue;
+        }
         match entry.info.kind {
             EntryKind::File => {
                 if entry.info.size > state.max_file_bytes || entry.info.nlink > 1 {

@@ -44,6 +44,8 @@ struct Fx {
     read_only: Vec<u8>,
     /// Revoked by the admin during setup.
     revoked: Vec<u8>,
+    /// `revoked` narrowed by its holder after the revocation (a new block, same lineage).
+    revoked_narrowed: Vec<u8>,
     /// The grant whose every byte the byte-flip row tampers with.
     flip: Vec<u8>,
     /// The authority block of `broad`, signed by a stranger's key under the real key id.
@@ -64,6 +66,10 @@ struct Fx {
     smuggled_holder: Vec<u8>,
     /// `broad` plus a block asserting `delegation(<agent key>, <intruder key>)`.
     smuggled_delegation: Vec<u8>,
+    /// `broad` plus a third-party block signed by the holder: `delegation(<holder>, <intruder>)`.
+    delegated: Vec<u8>,
+    /// A key nobody registered or delegated to.
+    stranger: SigningKey,
     /// `read_only` plus 17 empty-ish blocks (more than the executor's 16).
     many_blocks: Vec<u8>,
     /// An absolute path outside every workspace a refused write must not create.
@@ -255,6 +261,15 @@ fn rows() -> Vec<Row> {
                 prepare_execute(&fx.revoked, &fx.agent, read("src/calc.sh"), now_ms())
             })),
         },
+        Row {
+            name: "revoked grant, narrowed by a new block after the revocation".into(),
+            code: UNAUTHENTICATED,
+            checks: vec!["revocation"],
+            anonymous: false,
+            plan: Plan::UntilRefused(Box::new(|fx| {
+                prepare_execute(&fx.revoked_narrowed, &fx.agent, read("src/calc.sh"), now_ms())
+            })),
+        },
         Row::new("empty grant", UNAUTHENTICATED, "grant-present", |fx| {
             proved(
                 &[],
@@ -330,6 +345,15 @@ fn rows() -> Vec<Row> {
                     &fx.intruder,
                     invocation(Some(read("README.md")), now_ms()).encode_to_vec(),
                 )
+            },
+        ),
+        Row::new(
+            "grant delegated by its holder to the intruder, used by a third key",
+            UNAUTHENTICATED,
+            "holder-binding",
+            |fx| {
+                let inv = invocation(Some(read("README.md")), now_ms()).encode_to_vec();
+                proved(&fx.delegated, &fx.stranger, inv)
             },
         ),
         Row::new(
@@ -1063,34 +1087,46 @@ async fn run_row(row: &Row, fx: &Fx, exec: &mut ExecutorClient) -> (Vec<Attempt>
         }
         Plan::EachByteFlipped => {
             let grant = fx.flip.clone();
-            let mut tampered: Vec<pb::ExecuteRequest> = Vec::with_capacity(grant.len());
-            for i in 0..grant.len() {
-                let mut g = grant.clone();
-                g[i] ^= 0xff;
-                tampered.push(proved(
-                    &g,
-                    &fx.agent,
-                    invocation(Some(read("src/calc.sh")), now_ms()).encode_to_vec(),
-                ));
-            }
-            let mut attempts = Vec::with_capacity(tampered.len());
-            for chunk in tampered.chunks(32) {
+            // Every byte with all its bits flipped, then every byte with only its lowest bit
+            // flipped (the subtler change for varints, lengths and tags).
+            let cases: Vec<(usize, u8)> = [0xff, 0x01]
+                .into_iter()
+                .flat_map(|mask| (0..grant.len()).map(move |i| (i, mask)))
+                .collect();
+            let mut attempts = Vec::with_capacity(cases.len());
+            let mut failures = Vec::new();
+            let mut checks: BTreeMap<String, usize> = BTreeMap::new();
+            for chunk in cases.chunks(32) {
                 let mut set = tokio::task::JoinSet::new();
-                for (i, request) in chunk.iter().cloned().enumerate() {
+                for (n, &(i, mask)) in chunk.iter().enumerate() {
+                    let mut tampered = grant.clone();
+                    tampered[i] ^= mask;
+                    let op = Some(read("src/calc.sh"));
+                    let request = proved(
+                        &tampered,
+                        &fx.agent,
+                        invocation(op, now_ms()).encode_to_vec(),
+                    );
                     let mut client = exec.clone();
-                    set.spawn(async move { (i, send(&mut client, request).await) });
+                    set.spawn(async move { (n, send(&mut client, request).await) });
                 }
                 let mut done: Vec<(usize, Attempt)> = set.join_all().await;
-                done.sort_by_key(|(i, _)| *i);
-                attempts.extend(done.into_iter().map(|(_, a)| a));
+                done.sort_by_key(|(n, _)| *n);
+                for ((i, mask), (_, a)) in chunk.iter().zip(done) {
+                    let what = format!(" (byte {i} of {} ^ {mask:#04x})", grant.len());
+                    failures.extend(refusal_mismatch(row, &what, &a.result));
+                    if let Err(SdkError::Rpc { message, .. }) = &a.result {
+                        let check = message.split(':').next().unwrap_or_default();
+                        *checks.entry(check.to_string()).or_default() += 1;
+                    }
+                    attempts.push(a);
+                }
             }
-            let failures = attempts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, a)| {
-                    refusal_mismatch(row, &format!(" (byte {i} of {})", grant.len()), &a.result)
-                })
-                .collect();
+            eprintln!(
+                "byte flips of a {}-byte grant: {} requests, refused by {checks:?}",
+                grant.len(),
+                attempts.len()
+            );
             (attempts, failures)
         }
     }
@@ -1215,6 +1251,26 @@ async fn fixture(cluster: &Cluster) -> Fx {
             hex_key(&cluster.other_agent_key)
         )),
     );
+    let holder_private = trust_sdk::keys::to_biscuit_private(&cluster.agent_key).unwrap();
+    let holder_public =
+        trust_sdk::keys::to_biscuit_public(&cluster.agent_key.verifying_key()).unwrap();
+    let delegation_block = broad_token
+        .third_party_request()
+        .unwrap()
+        .create_block(
+            &holder_private,
+            block(&format!(
+                "delegation({}, {});",
+                hex_key(&cluster.agent_key),
+                hex_key(&cluster.other_agent_key)
+            )),
+        )
+        .unwrap();
+    let delegated = broad_token
+        .append_third_party(holder_public, delegation_block)
+        .unwrap()
+        .to_vec()
+        .unwrap();
     let mut padded = read_only_token.clone();
     for _ in 0..17 {
         padded = padded.append(block("check if true;")).unwrap();
@@ -1239,6 +1295,14 @@ async fn fixture(cluster: &Cluster) -> Fx {
         broad,
         other_broad,
         read_only,
+        revoked_narrowed: append(
+            &parse(revoked_answer.grant.as_ref().unwrap()),
+            attenuation_block(&Attenuation {
+                prefixes: Some(vec!["src/calc.sh".into()]),
+                ..Default::default()
+            })
+            .unwrap(),
+        ),
         revoked: revoked_answer.grant.unwrap(),
         flip,
         forged,
@@ -1250,6 +1314,8 @@ async fn fixture(cluster: &Cluster) -> Fx {
         ambient_facts,
         smuggled_holder,
         smuggled_delegation,
+        delegated,
+        stranger: trust_sdk::keys::generate(),
         many_blocks,
         tmp_target: format!("/tmp/trust-attack-{}", uuid::Uuid::new_v4()),
     }
@@ -1275,6 +1341,65 @@ fn plant_links(cluster: &Cluster) -> std::path::PathBuf {
         SECRET
     );
     outside
+}
+
+/// Races reads and writes of `src/swap/secret` against a thread that keeps replacing `src/swap`
+/// (a real directory) with a symlink to `outside` and back. Returns how the requests ended.
+async fn swap_race(
+    cluster: &Cluster,
+    fx: &Fx,
+    exec: &mut ExecutorClient,
+) -> BTreeMap<String, usize> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let swap = cluster.workspace.join("src/swap");
+    let stop = Arc::new(AtomicBool::new(false));
+    let racer = {
+        let (swap, stop) = (swap.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let clear = |p: &Path| match std::fs::symlink_metadata(p) {
+                Ok(m) if m.file_type().is_symlink() => drop(std::fs::remove_file(p)),
+                Ok(_) => drop(std::fs::remove_dir_all(p)),
+                Err(_) => {}
+            };
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                clear(&swap);
+                let _ = std::fs::create_dir(&swap);
+                std::thread::sleep(Duration::from_micros(300));
+                clear(&swap);
+                let _ = std::os::unix::fs::symlink("../../outside", &swap);
+                std::thread::sleep(Duration::from_micros(300));
+                swaps += 1;
+            }
+            clear(&swap);
+            swaps
+        })
+    };
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..150 {
+        let op = if i % 2 == 0 {
+            write("src/swap/secret", b"pwned\n")
+        } else {
+            read("src/swap/secret")
+        };
+        let result = exec.execute(&fx.broad, &fx.agent, op).await;
+        assert!(
+            !format!("{result:?}").contains(SECRET.trim()),
+            "the secret leaked through the swap: {result:?}"
+        );
+        let label = match &result {
+            Ok(_) if i % 2 == 0 => "write ok".to_string(),
+            Ok(_) => "read ok".to_string(),
+            Err(e) => code(e),
+        };
+        *outcomes.entry(label).or_default() += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = racer.join().unwrap();
+    assert!(swaps > 0);
+    outcomes
 }
 
 fn both(ws: &Path, outside: &Path) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
@@ -1364,6 +1489,16 @@ async fn attack_table() {
         "recursive operations changed the disk"
     );
 
+    // A directory swapped for a symlink to `outside` (and back) while reads and writes race
+    // through it: whatever each request's fate, nothing outside changes and nothing leaks.
+    let swap_race = swap_race(&cluster, &fx, &mut exec).await;
+    assert_eq!(
+        snapshot(&outside),
+        baseline.1,
+        "the swap race changed the outside directory"
+    );
+    eprintln!("swap race: {swap_race:?}");
+
     // The whole log, every refusal included, verifies against the executor's key.
     let lines = exec
         .export_provenance(&cluster.auditor_id, &cluster.auditor_key, 0)
@@ -1374,4 +1509,83 @@ async fn attack_table() {
         trust_sdk::provenance::verify_jsonl(std::io::Cursor::new(lines.join("\n")), &key, false)
             .unwrap();
     assert!(summary.records >= audit.last, "{summary:?}");
+}
+
+/// A proof captured before the executor restarts must not be accepted by the restarted one.
+/// Today the replay cache lives only in memory, so within the proof window (30 s) a captured
+/// request runs again after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn replay_across_executor_restart() {
+    let mut cluster = Cluster::start(ClusterOptions::default()).unwrap();
+    let grant = cluster
+        .grant("attacks-restart", &[("fs.read", "")])
+        .await
+        .unwrap()
+        .grant
+        .unwrap();
+    let request = prepare_execute(&grant, &cluster.agent_key, read("README.md"), now_ms());
+    let mut exec = cluster.executor_client().await.unwrap();
+    exec.send(request.clone()).await.unwrap();
+    cluster.start_executor().unwrap();
+    let mut exec = cluster.executor_client().await.unwrap();
+    // Until its first revocation sync the new executor answers UNAVAILABLE (before the replay
+    // cache is consulted, so those attempts do not spend the proof).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let err = loop {
+        let err = exec
+            .send(request.clone())
+            .await
+            .expect_err("a proof was replayed after the executor restarted");
+        if code(&err) != "Unavailable" || Instant::now() > deadline {
+            break err;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(code(&err), UNAUTHENTICATED, "{err}");
+}
+
+/// A search over the workspace must not reveal anything about files the grant denies: its answer
+/// for a pattern only a denied file contains must equal its answer for a pattern nothing contains.
+/// Today denied files are scanned and their matches dropped afterwards (`filter_denied` in
+/// `executor/src/service.rs`), so `truncated` and `files_scanned` answer "does `.env` match this
+/// regex?", enough to read `.env` out one guess at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn search_is_no_oracle_for_denied_files() {
+    let cluster = Cluster::start(ClusterOptions::default()).unwrap();
+    let grant = cluster
+        .grant("attacks-oracle", &[("fs.search", "")])
+        .await
+        .unwrap()
+        .grant
+        .unwrap();
+    let mut exec = cluster.executor_client().await.unwrap();
+    let mut ask = async |pattern: &str| {
+        let op = Op::Search(pb::SearchRequest {
+            path: String::new(),
+            pattern: pattern.into(),
+            regex: true,
+            max_matches: 1,
+            ..Default::default()
+        });
+        match exec
+            .execute(&grant, &cluster.agent_key, op)
+            .await
+            .unwrap()
+            .result
+        {
+            Some(pb::execute_response::Result::Search(s)) => s,
+            other => panic!("not a search result: {other:?}"),
+        }
+    };
+    // `.env` holds a comment naming "A fake secret" and `API_TOKEN=demo-token-...`; nothing else
+    // in the workspace has these bytes. Two matches in the denied file against one.
+    let hit = ask("A fake secret|API_TOKEN=demo").await;
+    let miss = ask("A fake secret|API_TOKEN=zzzz").await;
+    assert!(hit.matches.is_empty(), "{hit:?}");
+    assert_eq!(
+        hit, miss,
+        "the answer differs when only a denied file matches"
+    );
 }

@@ -1,0 +1,154 @@
+//! The delegation chain inside a grant: which key handed it to which, and what each hop narrowed.
+//!
+//! A derived grant carries, per hop, a third-party block signed by the key that held the
+//! grant. That block states `delegation(FROM, TO)` (key as first term, so another key's facts
+//! never match), `derived_grant(ID, PARENT_ID)`, the declared narrowing
+//! (`narrow_operation`, `narrow_prefix`, `narrow_command`, `narrow_expiry`, `narrow_limit`),
+//! the checks that enforce that narrowing, and the holder check re-bound to `TO`.
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use biscuit_auth::builder::{Fact, Term};
+use biscuit_auth::{Biscuit, PublicKey};
+use ed25519_dalek::VerifyingKey;
+
+use crate::error::SdkError;
+use crate::keys;
+
+/// One delegation hop, read from the block its `from` key signed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Link {
+    /// Index of the block in the token.
+    pub block: usize,
+    pub from: VerifyingKey,
+    pub to: VerifyingKey,
+    pub derived_id: String,
+    pub parent_id: String,
+    pub purpose: String,
+    pub operations: Option<BTreeSet<String>>,
+    pub prefixes: Option<Vec<String>>,
+    pub commands: Option<BTreeSet<String>>,
+    pub expires_at: Option<SystemTime>,
+    pub limits: Vec<(String, i64)>,
+}
+
+fn query(token: &Biscuit, rule: &str) -> Result<Vec<Fact>, SdkError> {
+    let mut authorizer = biscuit_auth::AuthorizerBuilder::new()
+        .set_limits(biscuit_auth::AuthorizerLimits {
+            max_facts: 10_000,
+            max_iterations: 100,
+            max_time: std::time::Duration::from_millis(500),
+        })
+        .build(token)
+        .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
+    authorizer
+        .query_all(rule)
+        .map_err(|e| SdkError::InvalidGrant(format!("cannot read lineage: {e}")))
+}
+
+fn key_of(term: &Term) -> Result<VerifyingKey, SdkError> {
+    match term {
+        Term::Bytes(b) => keys::verifying_key_from_bytes(b),
+        other => Err(SdkError::InvalidGrant(format!("expected a key, found `{other}`"))),
+    }
+}
+
+fn text(term: &Term) -> Result<String, SdkError> {
+    match term {
+        Term::Str(s) => Ok(s.clone()),
+        other => Err(SdkError::InvalidGrant(format!("expected a string, found `{other}`"))),
+    }
+}
+
+/// Reads every delegation hop of `token`, in block order.
+///
+/// Only third-party blocks count, and only facts of the block's own signer; a key that
+/// signed more than one delegation block makes the chain ambiguous and is refused.
+pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
+    let external: Vec<Option<PublicKey>> = token.external_public_keys();
+    let mut out = Vec::new();
+    for (block, key) in external.iter().enumerate() {
+        let Some(key) = key else { continue };
+        let key_text = key.to_string();
+        let scoped = |name: &str, arity: usize| -> Result<Vec<Vec<Term>>, SdkError> {
+            let vars: Vec<String> = (0..arity).map(|i| format!("$v{i}")).collect();
+            let rule = format!(
+                "found_{name}({v}) <- {name}({v}) trusting {key_text}",
+                v = vars.join(", ")
+            );
+            Ok(query(token, &rule)?.into_iter().map(|f| f.predicate.terms).collect())
+        };
+        let from = keys::verifying_key_from_bytes(&key.to_bytes())?;
+        let delegations: Vec<(VerifyingKey, VerifyingKey)> = scoped("delegation", 2)?
+            .iter()
+            .map(|t| Ok((key_of(&t[0])?, key_of(&t[1])?)))
+            .collect::<Result<Vec<_>, SdkError>>()?
+            .into_iter()
+            .filter(|(f, _)| *f == from)
+            .collect();
+        let to = match delegations.as_slice() {
+            [] => continue,
+            [(_, to)] => *to,
+            _ => {
+                return Err(SdkError::InvalidGrant(format!(
+                    "key {key_text} signed more than one delegation"
+                )))
+            }
+        };
+        let derived = scoped("derived_grant", 2)?;
+        let (derived_id, parent_id) = match derived.first() {
+            Some(t) => (text(&t[0])?, text(&t[1])?),
+            None => (String::new(), String::new()),
+        };
+        let purpose = scoped("subtask_purpose", 1)?
+            .first()
+            .map(|t| text(&t[0]))
+            .transpose()?
+            .unwrap_or_default();
+        let ops = scoped("narrow_operation", 1)?;
+        let prefixes = scoped("narrow_prefix", 1)?;
+        let commands = scoped("narrow_command", 1)?;
+        let expiry = scoped("narrow_expiry", 1)?;
+        let mut limits = Vec::new();
+        for t in scoped("narrow_limit", 2)? {
+            if let Term::Integer(v) = &t[1] {
+                limits.push((text(&t[0])?, *v));
+            }
+        }
+        out.push(Link {
+            block,
+            from,
+            to,
+            derived_id,
+            parent_id,
+            purpose,
+            operations: (!ops.is_empty()).then(|| ops.iter().filter_map(|t| text(&t[0]).ok()).collect()),
+            prefixes: (!prefixes.is_empty()).then(|| prefixes.iter().filter_map(|t| text(&t[0]).ok()).collect()),
+            commands: (!commands.is_empty()).then(|| commands.iter().filter_map(|t| text(&t[0]).ok()).collect()),
+            expires_at: expiry.iter().find_map(|t| match &t[0] {
+                Term::Date(d) => Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(*d)),
+                _ => None,
+            }),
+            limits,
+        });
+    }
+    Ok(out)
+}
+
+/// Who may prove possession now: the original holder, then each delegate in turn.
+///
+/// A hop whose signer is not the current holder breaks the chain and is refused.
+pub fn current_holder(original: &VerifyingKey, links: &[Link]) -> Result<VerifyingKey, SdkError> {
+    let mut holder = *original;
+    for link in links {
+        if link.from != holder {
+            return Err(SdkError::InvalidGrant(format!(
+                "block {} delegates from a key that does not hold the grant",
+                link.block
+            )));
+        }
+        holder = link.to;
+    }
+    Ok(holder)
+}
