@@ -1,5 +1,6 @@
 //! Trust Authority: principals, profiles, explainable policy, holder-bound grants, durable registry.
 pub mod config;
+mod derivation;
 pub mod error;
 pub mod keyring;
 pub mod minting;

@@ -70,6 +70,8 @@ pub trait Registry: Send + Sync + 'static {
     /// Records a decision and, when present, the grant it produced; durable on return.
     fn record_issue(&self, decision: &DecisionEntry, grant: Option<&GrantEntry>) -> Result<(), AuthorityError>;
     fn grant(&self, grant_id: &str) -> Result<Option<GrantEntry>, AuthorityError>;
+    /// Records grants (derived ones, registered after the fact); durable on return.
+    fn record_grants(&self, grants: &[GrantEntry]) -> Result<(), AuthorityError>;
     fn decision(&self, decision_id: &str) -> Result<Option<DecisionEntry>, AuthorityError>;
     /// Marks a grant revoked and appends one revocation per block id; durable on return.
     fn revoke(&self, grant_id: &str, reason: &str, now_ms: i64) -> Result<Vec<RevocationEntry>, AuthorityError>;

@@ -231,8 +231,47 @@ impl std::ops::Deref for AuthorityApi {
     }
 }
 
+type Stream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl Authority for AuthorityApi {
+    async fn derive_grant(&self, request: Request<SignedRequest>) -> Reply<pb::DeriveGrantResponse> {
+        let service = Arc::clone(&self.0);
+        let request = request.into_inner();
+        let result = tokio::task::spawn_blocking(move || service.register_derivation(&request))
+            .await
+            .map_err(|e| Status::internal(format!("worker failed: {e}")))?;
+        Ok(Response::new(result?))
+    }
+
+    type WatchRevocationsStream = Stream<pb::Revocation>;
+
+    async fn watch_revocations(&self, _: Request<pb::WatchRevocationsRequest>) -> Reply<Self::WatchRevocationsStream> {
+        Err(Status::unimplemented("WatchRevocations is not implemented yet"))
+    }
+
+    type WatchApprovalsStream = Stream<pb::Approval>;
+
+    async fn watch_approvals(&self, _: Request<SignedRequest>) -> Reply<Self::WatchApprovalsStream> {
+        Err(Status::unimplemented("WatchApprovals is not implemented yet"))
+    }
+
+    async fn list_approvals(&self, _: Request<SignedRequest>) -> Reply<pb::ApprovalList> {
+        Err(Status::unimplemented("ListApprovals is not implemented yet"))
+    }
+
+    async fn decide_approval(&self, _: Request<SignedRequest>) -> Reply<pb::Approval> {
+        Err(Status::unimplemented("DecideApproval is not implemented yet"))
+    }
+
+    async fn await_approval(&self, _: Request<SignedRequest>) -> Reply<pb::GrantResponse> {
+        Err(Status::unimplemented("AwaitApproval is not implemented yet"))
+    }
+
+    async fn set_agent_enabled(&self, _: Request<SignedRequest>) -> Reply<pb::SetAgentEnabledResponse> {
+        Err(Status::unimplemented("SetAgentEnabled is not implemented yet"))
+    }
+
     async fn request_grant(&self, request: Request<SignedRequest>) -> Reply<pb::GrantResponse> {
         let service = Arc::clone(&self.0);
         let request = request.into_inner();
@@ -259,6 +298,7 @@ impl Authority for AuthorityApi {
             grant_id: body.grant_id,
             sequence: entries.last().map(|e| e.sequence).unwrap_or(0),
             revoked_ids: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+            revoked_grant_ids: vec![],
         }))
     }
 

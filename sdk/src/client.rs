@@ -32,6 +32,9 @@ pub struct GrantSpec {
     /// Bind the grant to this key instead of the agent's registered key.
     pub holder: Option<VerifyingKey>,
     pub correlation_id: Option<String>,
+    /// For actions that may need approval: the digest of the exact parameters to approve.
+    pub parameters_digest: Option<String>,
+    pub parameters_summary: Option<String>,
 }
 
 /// The authority's answer: a decision, and a grant when it allowed.
@@ -90,6 +93,8 @@ impl AuthorityClient {
             ttl_seconds: spec.ttl.map(|t| t.as_secs()).unwrap_or(0),
             holder_key: spec.holder.map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
             correlation_id: spec.correlation_id.clone().unwrap_or_default(),
+            parameters_digest: spec.parameters_digest.clone().unwrap_or_default(),
+            parameters_summary: spec.parameters_summary.clone().unwrap_or_default(),
         };
         let request = signed::sign("RequestGrant", &body, agent_id, agent_key);
         self.send_grant_request(request).await
@@ -132,6 +137,7 @@ impl AuthorityClient {
             freshness: Some(signed::freshness(now_ms())),
             grant_id: grant_id.to_string(),
             reason: reason.to_string(),
+            ..Default::default()
         };
         let request = signed::sign("RevokeGrant", &body, admin_id, admin_key);
         Ok(self.inner.revoke_grant(request).await?.into_inner())
@@ -171,6 +177,21 @@ impl AuthorityClient {
         };
         let request = signed::sign("RotateRootKey", &body, admin_id, admin_key);
         key_set(self.inner.rotate_root_key(request).await?.into_inner())
+    }
+
+    /// Registers a grant derived offline (its lineage), signed as the agent the root grant was issued to.
+    pub async fn register_derived(
+        &mut self,
+        agent_id: &str,
+        agent_key: &SigningKey,
+        derived_grant: &[u8],
+    ) -> Result<apb::DeriveGrantResponse, SdkError> {
+        let body = apb::DeriveGrantBody {
+            freshness: Some(signed::freshness(now_ms())),
+            derived_grant: derived_grant.to_vec(),
+        };
+        let request = signed::sign("DeriveGrant", &body, agent_id, agent_key);
+        Ok(self.inner.derive_grant(request).await?.into_inner())
     }
 
     pub async fn get_grant(

@@ -81,6 +81,13 @@ impl Registry for SledRegistry {
         self.flush()
     }
 
+    fn record_grants(&self, grants: &[GrantEntry]) -> Result<(), AuthorityError> {
+        for grant in grants {
+            self.grants.insert(grant.grant_id.as_bytes(), encode(grant)?)?;
+        }
+        self.flush()
+    }
+
     fn grant(&self, grant_id: &str) -> Result<Option<GrantEntry>, AuthorityError> {
         self.grants.get(grant_id.as_bytes())?.map(|v| decode(&v, "grant")).transpose()
     }

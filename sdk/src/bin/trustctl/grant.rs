@@ -182,6 +182,7 @@ async fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         ttl: args.ttl,
         holder,
         correlation_id: args.correlation_id.clone(),
+        ..Default::default()
     };
     let mut client = AuthorityClient::connect(args.authority.clone())
         .await
