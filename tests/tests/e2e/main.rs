@@ -3,6 +3,7 @@
 
 mod attacks;
 mod authority;
+mod derived;
 mod executor;
 mod support;
 mod the_loop;
