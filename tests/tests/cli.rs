@@ -1258,3 +1258,48 @@ fn health_reports_serving_for_both_services() {
     let run = run_bin(&bin, &["health", "--endpoint", "http://127.0.0.1:1"]);
     assert_ne!(run.code, 0, "{run:?}");
 }
+
+#[test]
+fn grant_derive_narrows_rebinds_registers_and_inspect_shows_the_chain() {
+    let kit = Kit::start();
+    let grant = kit.grant("derive", &["fs.read=", "proc.run=test"], "root.b64");
+    let (g, authority) = (grant.display().to_string(), kit.authority());
+    let agent_key = kit.agent_key.display().to_string();
+    let child_key = kit.path("child.key");
+    let child_pub = kit
+        .ok(&["keygen", "--out", &child_key.display().to_string()])
+        .stdout
+        .trim()
+        .to_string();
+    let child = kit.path("child.b64").display().to_string();
+    kit.ok(&[
+        "grant", "derive", "--grant", &g, "--authority", &authority, "--key", &agent_key,
+        "--child-pubkey", &child_pub, "--operation", "fs.read", "--prefix", "src",
+        "--purpose", "read the sources", "--register-as", "coder-1", "--out", &child,
+    ]);
+    let shown = kit.ok(&["grant", "inspect", "--grant", &child, "--authority", &authority]);
+    assert!(shown.stdout.contains("delegation chain:"), "{shown:?}");
+    assert!(shown.stdout.contains(&child_pub), "{shown:?}");
+    assert!(shown.stdout.contains("read the sources"), "{shown:?}");
+    // The sub-agent uses it with its own key, within the narrowing only.
+    let executor = kit.executor();
+    let ck = child_key.display().to_string();
+    let exec = |op: &[&str]| {
+        let mut args = vec!["exec", "--executor", &executor, "--grant", &child, "--key", &ck];
+        args.extend_from_slice(op);
+        kit.run(&args)
+    };
+    assert_eq!(exec(&["read", "src/calc.sh"]).code, 0);
+    assert_eq!(exec(&["read", "README.md"]).code, 1);
+    assert_eq!(exec(&["run", "test"]).code, 1);
+    // The orchestrator's key no longer works on the derived grant.
+    assert_eq!(kit.exec(&kit.path("child.b64"), &["read", "src/calc.sh"]).code, 1);
+    // Widening from the child is refused by the CLI.
+    let grandchild = kit.path("grandchild.b64").display().to_string();
+    let refused = kit.run(&[
+        "grant", "derive", "--grant", &child, "--authority", &authority, "--key", &ck,
+        "--child-pubkey", &child_pub, "--operation", "proc.run", "--out", &grandchild,
+    ]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("widen") || refused.stderr.contains("not in the parent"), "{refused:?}");
+}

@@ -15,6 +15,8 @@ use clap::{Parser, Subcommand};
 mod admin;
 #[path = "trustctl/audit.rs"]
 mod audit;
+#[path = "trustctl/derive.rs"]
+mod derive;
 #[path = "trustctl/exec.rs"]
 mod exec;
 #[path = "trustctl/grant.rs"]

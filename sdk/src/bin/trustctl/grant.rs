@@ -34,6 +34,12 @@ pub enum GrantCommand {
     /// hold (an operation, a prefix outside every scope, a command, a later expiry or a
     /// higher limit).
     Attenuate(AttenuateArgs),
+    /// Derive a grant for a sub-agent offline: narrow it and re-bind it to the sub-agent's key.
+    ///
+    /// Signs a delegation block with the current holder's key (--key). Refuses, with exit
+    /// code 1, anything the parent grant does not hold. With --register-as the derivation is
+    /// also registered with the authority (lineage known before first use).
+    Derive(crate::derive::DeriveArgs),
 }
 
 /// Arguments of `trustctl grant request`.
@@ -139,6 +145,7 @@ pub async fn run(command: &GrantCommand) -> anyhow::Result<ExitCode> {
         GrantCommand::Request(args) => request(args).await,
         GrantCommand::Inspect(args) => inspect(args).await,
         GrantCommand::Attenuate(args) => attenuate(args).await,
+        GrantCommand::Derive(args) => crate::derive::derive(args).await,
     }
 }
 
@@ -252,7 +259,7 @@ async fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Verifies `bytes` against an authority's key set or one public key.
-async fn verify(
+pub(crate) async fn verify(
     bytes: &[u8],
     authority: Option<&str>,
     public_key: Option<&str>,
@@ -532,9 +539,51 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             Ok(c) => out.push_str(&claims_text(&sorted(c))),
             Err(e) => out.push_str(&format!("  cannot decode: {e}\n")),
         }
+        if let Some((token, _)) = &verified {
+            out.push_str(&chain_text(token));
+        }
         print!("{out}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The delegation chain: who handed the grant to whom, and what each hop narrowed.
+fn chain_text(token: &Biscuit) -> String {
+    let links = match trust_sdk::lineage::links(token) {
+        Ok(l) => l,
+        Err(e) => return format!("\ndelegation chain: cannot read: {e}\n"),
+    };
+    if links.is_empty() {
+        return "\ndelegation chain: none (used by the holder itself)\n".into();
+    }
+    let mut out = String::from("\ndelegation chain:\n");
+    for l in &links {
+        out.push_str(&format!(
+            "  block {}: {} -> {}\n    derived grant {} (parent {}), purpose `{}`\n",
+            l.block,
+            hex::encode(l.from.as_bytes()),
+            hex::encode(l.to.as_bytes()),
+            l.derived_id,
+            l.parent_id,
+            l.purpose
+        ));
+        if let Some(ops) = &l.operations {
+            out.push_str(&format!("    operations narrowed to {ops:?}\n"));
+        }
+        if let Some(p) = &l.prefixes {
+            out.push_str(&format!("    paths narrowed to {p:?}\n"));
+        }
+        if let Some(c) = &l.commands {
+            out.push_str(&format!("    commands narrowed to {c:?}\n"));
+        }
+        if let Some(e) = l.expires_at {
+            out.push_str(&format!("    expires by {}\n", util::format_time(e)));
+        }
+        for (n, v) in &l.limits {
+            out.push_str(&format!("    {n} <= {v}\n"));
+        }
+    }
+    out
 }
 
 /// `./src//lib/` → `src/lib`: the normalized form resources are written in.
@@ -546,15 +595,8 @@ fn normalize_prefix(prefix: &str) -> String {
         .join("/")
 }
 
-async fn attenuate(args: &AttenuateArgs) -> anyhow::Result<ExitCode> {
-    let bytes = util::read_grant(&args.grant)?;
-    let (token, _) = verify(
-        &bytes,
-        args.authority.as_deref(),
-        args.public_key.as_deref(),
-    )
-    .await?
-    .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;
+/// The narrowing the attenuate/derive flags describe.
+pub(crate) fn narrowing_from(args: &AttenuateArgs) -> anyhow::Result<Attenuation> {
     let expires_at = match (&args.ttl, &args.expires) {
         (Some(ttl), _) => Some(util::now() + *ttl),
         (None, Some(text)) => Some(util::from_unix_ms(
@@ -587,6 +629,19 @@ async fn attenuate(args: &AttenuateArgs) -> anyhow::Result<ExitCode> {
             "nothing to narrow: give --operation, --prefix, --command, --ttl, --expires or --limit"
         );
     }
+    Ok(attenuation)
+}
+
+async fn attenuate(args: &AttenuateArgs) -> anyhow::Result<ExitCode> {
+    let bytes = util::read_grant(&args.grant)?;
+    let (token, _) = verify(
+        &bytes,
+        args.authority.as_deref(),
+        args.public_key.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;
+    let attenuation = narrowing_from(args)?;
     let narrowed = match trust_sdk::attenuate::attenuate(&token, &attenuation) {
         Ok(t) => t,
         Err(e @ SdkError::Widening(_)) => bail!("refusing to attenuate: {e}"),
