@@ -212,7 +212,7 @@ impl Admission {
             ));
         }
         // 8. Datalog authorization, once per resource, with ambient facts from the executor.
-        let params = operation.params(&self.operation_limits);
+        let params = operation.all_params(&self.operation_limits);
         for resource in &resources {
             self.authorize(token, &claims.workspace, operation.name(), resource, &params, &holder, now)?;
         }

@@ -135,12 +135,28 @@ impl Operation {
                 vec![("write_bytes", to_i64(content.len() as u64))]
             }
             Operation::Patch { diff, .. } => vec![("write_bytes", to_i64(diff.len() as u64))],
-            Operation::Run { timeout, .. } => vec![(
-                "run_timeout_ms",
-                i64::try_from(run::effective_timeout(*timeout, limits).as_millis())
-                    .unwrap_or(i64::MAX),
-            )],
+            Operation::Run { timeout, .. } => vec![
+                (
+                    "run_timeout_ms",
+                    i64::try_from(run::effective_timeout(*timeout, limits).as_millis())
+                        .unwrap_or(i64::MAX),
+                ),
+                ("output_bytes", to_i64(limits.max_output_bytes)),
+            ],
         }
+    }
+
+    /// [`Self::params`] completed with 0 for every other limit name the grant vocabulary
+    /// defines, so each of the grant's `check if param(NAME, $v), $v <= MAX` finds its fact.
+    pub fn all_params(&self, limits: &OperationLimits) -> Vec<(&'static str, i64)> {
+        let own = self.params(limits);
+        trust_sdk::vocabulary::LIMIT_NAMES
+            .iter()
+            .map(|name| {
+                let value = own.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or(0);
+                (*name, value)
+            })
+            .collect()
     }
 }
 

@@ -109,7 +109,10 @@ pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkE
         params.insert("exp".into(), builder::date(exp));
     }
     for (i, (name, value)) in attenuation.limits.iter().enumerate() {
-        code.push_str(&format!("check all param({{ln{i}}}, $v), $v <= {{lv{i}}};\n"));
+        if !crate::vocabulary::LIMIT_NAMES.contains(&name.as_str()) {
+            return Err(SdkError::InvalidRequest(format!("unknown limit `{name}`")));
+        }
+        code.push_str(&format!("check if param({{ln{i}}}, $v), $v <= {{lv{i}}};\n"));
         params.insert(format!("ln{i}"), builder::string(name));
         params.insert(format!("lv{i}"), builder::int(*value));
     }

@@ -5,6 +5,7 @@ pub mod derive;
 pub mod error;
 pub mod keys;
 pub mod lineage;
+pub mod parameters;
 pub mod proof;
 pub mod provenance;
 pub mod signed;

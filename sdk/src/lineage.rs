@@ -33,15 +33,18 @@ pub struct Link {
     pub limits: Vec<(String, i64)>,
 }
 
-fn query(token: &Biscuit, rule: &str) -> Result<Vec<Fact>, SdkError> {
-    let mut authorizer = biscuit_auth::AuthorizerBuilder::new()
+fn authorizer(token: &Biscuit) -> Result<biscuit_auth::Authorizer, SdkError> {
+    biscuit_auth::AuthorizerBuilder::new()
         .set_limits(biscuit_auth::AuthorizerLimits {
             max_facts: 10_000,
             max_iterations: 100,
             max_time: std::time::Duration::from_millis(500),
         })
         .build(token)
-        .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
+        .map_err(|e| SdkError::InvalidGrant(e.to_string()))
+}
+
+fn query(authorizer: &mut biscuit_auth::Authorizer, rule: &str) -> Result<Vec<Fact>, SdkError> {
     authorizer
         .query_all(rule)
         .map_err(|e| SdkError::InvalidGrant(format!("cannot read lineage: {e}")))
@@ -68,16 +71,20 @@ fn text(term: &Term) -> Result<String, SdkError> {
 pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
     let external: Vec<Option<PublicKey>> = token.external_public_keys();
     let mut out = Vec::new();
+    if external.iter().all(Option::is_none) {
+        return Ok(out);
+    }
+    let mut authorizer = authorizer(token)?;
     for (block, key) in external.iter().enumerate() {
         let Some(key) = key else { continue };
         let key_text = key.to_string();
-        let scoped = |name: &str, arity: usize| -> Result<Vec<Vec<Term>>, SdkError> {
+        let mut scoped = |name: &str, arity: usize| -> Result<Vec<Vec<Term>>, SdkError> {
             let vars: Vec<String> = (0..arity).map(|i| format!("$v{i}")).collect();
             let rule = format!(
                 "found_{name}({v}) <- {name}({v}) trusting {key_text}",
                 v = vars.join(", ")
             );
-            Ok(query(token, &rule)?.into_iter().map(|f| f.predicate.terms).collect())
+            Ok(query(&mut authorizer, &rule)?.into_iter().map(|f| f.predicate.terms).collect())
         };
         let from = keys::verifying_key_from_bytes(&key.to_bytes())?;
         let delegations: Vec<(VerifyingKey, VerifyingKey)> = scoped("delegation", 2)?

@@ -2,7 +2,7 @@
 //!
 //! `docs/grant-vocabulary.md` describes the same vocabulary for people who write
 //! attenuation blocks by hand (for example with the stock `biscuit` command line).
-//! Ambient facts (`time`, `operation`, `resource`, `param`, `holder_proof`,
+//! Ambient facts (`time`, `operation`, `resource`, `param`, `param_digest`, `holder_proof`,
 //! `served_workspace`) are supplied by the executor for each request and never come
 //! from the token.
 
@@ -15,6 +15,19 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::error::SdkError;
 use crate::keys;
+
+/// Every numeric parameter a grant can limit. The executor supplies `param(NAME, value)`
+/// for each of them on every request (0 where the operation has no such parameter), so a
+/// limit check `check if param(NAME, $v), $v <= MAX` always has its fact.
+pub const LIMIT_NAMES: &[&str] = &[
+    "read_bytes",
+    "write_bytes",
+    "list_entries",
+    "list_depth",
+    "search_matches",
+    "run_timeout_ms",
+    "output_bytes",
+];
 
 /// Operations an executor knows. A profile may name others (`net.http`) for later executors.
 pub const OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search", "fs.write", "fs.patch", "proc.run"];
@@ -68,8 +81,6 @@ const AUTHORITY_CHECKS: &str = r#"
 check if time($t), $t <= {exp};
 check if operation($op), resource($r), scope($op, $p, $d), $r == $p || $r.starts_with($d)
       or operation("proc.run"), resource($r), command($r, $argv);
-check all resource($r), deny_regex($x), !$r.matches($x);
-check all param($n, $v), limit($n, $max), $v <= $max;
 check if served_workspace($w), $w == {workspace};
 check if holder_proof({holder}) or delegation({holder}, $next) trusting {holder_key};
 "#;
@@ -122,15 +133,45 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
     for fact in facts {
         b = b.fact(fact).map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
     }
+    // `check all` fails when nothing matches, so deny rules and limits are one plain
+    // `check if` each (an executor supplies one `resource` and every `param`).
+    let mut code = String::from(AUTHORITY_CHECKS);
     let mut params = HashMap::new();
+    for (i, regex) in claims.deny_regexes.iter().enumerate() {
+        code.push_str(&format!("check if resource($r), !$r.matches({{deny{i}}});\n"));
+        params.insert(format!("deny{i}"), builder::string(regex));
+    }
+    for (i, (name, max)) in claims.limits.iter().enumerate() {
+        if !LIMIT_NAMES.contains(&name.as_str()) {
+            return Err(SdkError::InvalidGrant(format!("unknown limit `{name}`")));
+        }
+        code.push_str(&format!("check if param({{limit_name{i}}}, $v), $v <= {{limit_max{i}}};\n"));
+        params.insert(format!("limit_name{i}"), builder::string(name));
+        params.insert(format!("limit_max{i}"), builder::int(*max));
+    }
     params.insert("exp".to_string(), builder::date(&claims.expires_at));
     params.insert("workspace".to_string(), builder::string(&claims.workspace));
     params.insert("holder".to_string(), builder::bytes(claims.holder.as_bytes()));
     let mut scope_params = HashMap::new();
     scope_params.insert("holder_key".to_string(), keys::to_biscuit_public(&claims.holder)?);
-    b.code_with_params(AUTHORITY_CHECKS, params, scope_params)
-        .map_err(|e| SdkError::InvalidGrant(e.to_string()))
+    let b = b
+        .code_with_params(AUTHORITY_CHECKS, params, scope_params)
+        .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
+    match &claims.approval {
+        Approval::NotRequired => Ok(b),
+        // An approved grant is good for exactly the approved parameters: the executor supplies
+        // `param_digest` from the invocation it received (`crate::parameters::digest`).
+        Approval::Approved { parameters_digest, .. } => {
+            let mut params = HashMap::new();
+            params.insert("digest".to_string(), builder::string(parameters_digest));
+            b.code_with_params(APPROVAL_CHECK, params, HashMap::new())
+                .map_err(|e| SdkError::InvalidGrant(e.to_string()))
+        }
+    }
 }
+
+/// The check an approved grant carries: the invocation's parameter digest is the approved one.
+const APPROVAL_CHECK: &str = "check if param_digest($d), $d == {digest};";
 
 /// Reads the authority block's claims back out of a verified token.
 pub fn read_claims(token: &Biscuit) -> Result<GrantClaims, SdkError> {

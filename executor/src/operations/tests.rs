@@ -1078,7 +1078,7 @@ async fn run_timeout_is_capped_by_the_limit() {
         ..OperationLimits::default()
     };
     let op = run_op(&["sleep", "30"], "", Duration::from_secs(3600));
-    assert_eq!(op.params(&limits), [("run_timeout_ms", 300)]);
+    assert_eq!(op.params(&limits)[0], ("run_timeout_ms", 300));
     let r = expect_run(f.exec_with(op, &limits).await.unwrap());
     assert!(r.timed_out);
 }
@@ -1125,11 +1125,18 @@ fn names_resources_and_params() {
     let r = run_op(&["cargo", "test"], "", Duration::from_secs(5));
     assert_eq!(r.name(), "proc.run");
     assert_eq!(r.resources().unwrap(), ["test"]);
-    assert_eq!(r.params(&limits), [("run_timeout_ms", 5000)]);
     assert_eq!(
-        run_op(&["x"], "", Duration::ZERO).params(&limits),
-        [("run_timeout_ms", 120_000)]
+        r.params(&limits),
+        [("run_timeout_ms", 5000), ("output_bytes", 1 << 20)]
     );
+    assert_eq!(
+        run_op(&["x"], "", Duration::ZERO).params(&limits)[0],
+        ("run_timeout_ms", 120_000)
+    );
+    // Every limit name of the grant vocabulary gets a value, 0 where it does not apply.
+    let all = write_op("w", "abc").all_params(&limits);
+    assert_eq!(all.len(), trust_sdk::vocabulary::LIMIT_NAMES.len());
+    assert!(all.contains(&("write_bytes", 3)) && all.contains(&("read_bytes", 0)));
     assert!(run_op(&[], "", Duration::ZERO).resources().is_err());
     assert!(matches!(
         read_op("../x").resources(),

@@ -1,0 +1,104 @@
+//! The parameters of one invocation as the executor records and checks them, and their digest.
+//!
+//! [`redacted`] is what provenance records (written contents and diffs are replaced by their
+//! size and SHA-256); [`digest`] is the hex SHA-256 of its canonical JSON. The same digest is
+//! what an approval binds: the agent sends it with a request that needs approval, the approved
+//! grant checks `param_digest($d), $d == DIGEST`, and the executor supplies the ambient fact
+//! `param_digest(...)` computed here from the invocation it received. One function on both
+//! sides, so the approved action and the executed action cannot be told apart by accident.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use trust_proto::executor::v1::invocation::Operation;
+
+use crate::provenance::{canonical_json, parameters_digest};
+
+/// The wire name of an invocation's operation (`fs.read`, ..., `proc.run`).
+pub fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Read(_) => "fs.read",
+        Operation::List(_) => "fs.list",
+        Operation::Search(_) => "fs.search",
+        Operation::Write(_) => "fs.write",
+        Operation::Patch(_) => "fs.patch",
+        Operation::Run(_) => "proc.run",
+    }
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Parameters as recorded in provenance: contents are replaced by their size and digest.
+pub fn redacted(op: &Operation) -> Value {
+    match op {
+        Operation::Read(r) => json!({"path": r.path, "offset": r.offset, "length": r.length}),
+        Operation::List(l) => json!({"path": l.path, "max_depth": l.max_depth, "max_entries": l.max_entries}),
+        Operation::Search(s) => json!({"path": s.path, "pattern": s.pattern, "regex": s.regex,
+            "case_insensitive": s.case_insensitive, "max_matches": s.max_matches}),
+        Operation::Write(w) => json!({"path": w.path, "content_bytes": w.content.len(),
+            "content_sha256": sha256_hex(&w.content), "expected_sha256": w.expected_sha256,
+            "create_only": w.create_only}),
+        Operation::Patch(p) => json!({"path": p.path, "diff_bytes": p.diff.len(),
+            "diff_sha256": sha256_hex(p.diff.as_bytes())}),
+        Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms}),
+    }
+}
+
+/// Hex SHA-256 of the canonical JSON of [`redacted`]`(op)`: the digest an approval binds and
+/// provenance records.
+pub fn digest(op: &Operation) -> String {
+    parameters_digest(&redacted(op))
+}
+
+/// What a person approves: `"<operation> <canonical JSON of the redacted parameters>"`.
+///
+/// The digest of the JSON part is [`digest`], so an approver can check a summary against the
+/// digest it will be bound to with [`summary_matches`].
+pub fn summary(op: &Operation) -> String {
+    let json = String::from_utf8_lossy(&canonical_json(&redacted(op))).into_owned();
+    format!("{} {json}", operation_name(op))
+}
+
+/// Whether `summary` (as written by [`summary`]) describes exactly the parameters whose digest
+/// is `digest`. A summary in any other form does not match.
+pub fn summary_matches(summary: &str, digest: &str) -> bool {
+    let Some((_, json)) = summary.split_once(' ') else {
+        return false;
+    };
+    match serde_json::from_str::<Value>(json) {
+        Ok(value) => parameters_digest(&value) == digest,
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trust_proto::executor::v1 as pb;
+
+    fn write(path: &str, content: &[u8]) -> Operation {
+        Operation::Write(pb::WriteRequest { path: path.into(), content: content.to_vec(), ..Default::default() })
+    }
+
+    #[test]
+    fn digest_binds_every_parameter_and_summary_matches_it() {
+        let a = write("deploy/app.toml", b"v1");
+        assert_eq!(digest(&a), digest(&write("deploy/app.toml", b"v1")));
+        assert_ne!(digest(&a), digest(&write("deploy/app.toml", b"v2")));
+        assert_ne!(digest(&a), digest(&write("deploy/other.toml", b"v1")));
+        let s = summary(&a);
+        assert!(s.starts_with("fs.write {"), "{s}");
+        assert!(summary_matches(&s, &digest(&a)));
+        assert!(!summary_matches(&s, &digest(&write("deploy/app.toml", b"v2"))));
+        assert!(!summary_matches("fs.write nonsense", &digest(&a)));
+        assert!(!summary_matches("", &digest(&a)));
+    }
+
+    #[test]
+    fn digest_is_what_provenance_records() {
+        let run = Operation::Run(pb::RunRequest { command: "test".into(), cwd: String::new(), timeout_ms: 0 });
+        assert_eq!(digest(&run), parameters_digest(&redacted(&run)));
+        assert_eq!(digest(&run).len(), 64);
+    }
+}
