@@ -7,3 +7,11 @@ if ! command -v biscuit >/dev/null 2>&1; then
   cargo install biscuit-cli --version 0.6.0 --locked --quiet
 fi
 biscuit --version 2>/dev/null || true
+
+# biscuit-python (interoperability of attenuation), in a private virtualenv under target/.
+venv=target/interop-venv
+if ! "$venv/bin/python" -c "import biscuit_auth" >/dev/null 2>&1; then
+  echo "installing biscuit-python into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "biscuit-python==0.4.0"
+fi

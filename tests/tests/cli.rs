@@ -1305,3 +1305,60 @@ fn grant_derive_narrows_rebinds_registers_and_inspect_shows_the_chain() {
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(refused.stderr.contains("widen") || refused.stderr.contains("not in the parent"), "{refused:?}");
 }
+
+/// A Python interpreter with `biscuit_auth` (biscuit-python) installed, if there is one:
+/// `scripts/install-test-tools.sh` makes `target/interop-venv`.
+fn biscuit_python() -> Option<PathBuf> {
+    let venv = trust_tests::binaries::workspace_root().join("target/interop-venv/bin/python");
+    let candidates = [std::env::var_os("TRUST_PYTHON").map(PathBuf::from), Some(venv)];
+    for python in candidates.into_iter().flatten() {
+        let ok = Command::new(&python)
+            .args(["-c", "import biscuit_auth"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            return Some(python);
+        }
+    }
+    assert!(
+        std::env::var_os("TRUST_REQUIRE_BISCUIT_PYTHON").is_none(),
+        "TRUST_REQUIRE_BISCUIT_PYTHON is set but no python with biscuit_auth was found"
+    );
+    eprintln!("SKIPPED interop_biscuit_python: run scripts/install-test-tools.sh to install biscuit-python");
+    None
+}
+
+#[test]
+fn interop_biscuit_python_attenuation_is_honoured_exactly() {
+    let Some(python) = biscuit_python() else { return };
+    let kit = Kit::start();
+    let grant = kit.grant("python", &["fs.read=", "fs.patch=src/", "proc.run=test"], "py.b64");
+    let root = kit.root_key();
+    let script = trust_tests::binaries::workspace_root().join("scripts/interop_biscuit_python.py");
+    let attenuate = |name: &str, block: &str| -> PathBuf {
+        let out = kit.path(name);
+        let status = Command::new(&python)
+            .arg(&script)
+            .arg(&grant)
+            .arg(&root)
+            .arg(&out)
+            .arg(block)
+            .status()
+            .unwrap();
+        assert!(status.success(), "biscuit-python failed on {block}");
+        out
+    };
+    let read_only = attenuate("py-read.b64", r#"check if operation($op), ["fs.read"].contains($op);"#);
+    assert_eq!(kit.exec(&read_only, &["read", "src/calc.sh"]).code, 0);
+    assert_refused(&kit.exec(&read_only, &["run", "test"]), "PERMISSION_DENIED");
+    let tests_only = attenuate(
+        "py-tests.b64",
+        r#"check if operation("proc.run") or resource($r), $r == "tests" || $r.starts_with("tests/");"#,
+    );
+    assert_eq!(kit.exec(&tests_only, &["read", "tests/calc_test.sh"]).code, 0);
+    assert_refused(&kit.exec(&tests_only, &["read", "src/calc.sh"]), "PERMISSION_DENIED");
+    assert_eq!(kit.exec(&tests_only, &["run", "test"]).code, 1, "the tests run (and fail: add is buggy)");
+}
