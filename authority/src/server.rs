@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use trust_proto::authority::v1::authority_server::AuthorityServer;
 use trust_sdk::signed::ReplayGuard;
 
+use crate::approvals::ApprovalDesk;
 use crate::config::AuthorityConfig;
 use crate::error::AuthorityError;
 use crate::keyring::Keyring;
@@ -33,6 +33,8 @@ pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, Authorit
         registry,
         principals,
         replay: ReplayGuard::new(config.clock_window, 1_000_000),
+        approvals: ApprovalDesk::new(&config.approvers, config.approval_ttl, config.approval_await_max),
+        revocations: Default::default(),
     }))
 }
 
@@ -42,6 +44,7 @@ pub async fn bind(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, impl std::future::Future<Output = Result<(), AuthorityError>>), AuthorityError> {
     let service = build(config)?;
+    let sweeper = crate::approvals::spawn_sweeper(Arc::clone(&service));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| AuthorityError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -58,13 +61,18 @@ pub async fn bind(
         .map_err(|e| AuthorityError::Internal(e.to_string()))?;
     let authority = AuthorityServer::new(AuthorityApi(service)).max_decoding_message_size(MAX_REQUEST_BYTES);
     let serve = async move {
-        tonic::transport::Server::builder()
+        let result = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(authority)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await
-            .map_err(|e| AuthorityError::Internal(e.to_string()))
+            .map_err(|e| AuthorityError::Internal(e.to_string()));
+        sweeper.abort();
+        result
     };
     Ok((addr, serve))
 }

@@ -60,6 +60,8 @@ pub struct Admission {
     /// cache, so they are refused: a request captured before a restart cannot be replayed.
     started_ms: i64,
     verified: Mutex<HashMap<[u8; 32], Arc<VerifiedGrant>>>,
+    /// Compiled deny patterns by pattern list: grants of one profile share them.
+    compiled_denies: Mutex<HashMap<Vec<String>, Arc<Vec<regex::Regex>>>>,
 }
 
 /// A token whose signatures were verified under one key set, and what it states.
@@ -110,6 +112,7 @@ impl Admission {
             },
             replay: Mutex::new(HashMap::new()),
             verified: Mutex::new(HashMap::new()),
+            compiled_denies: Mutex::new(HashMap::new()),
         }
     }
 
@@ -213,8 +216,10 @@ impl Admission {
         }
         // 8. Datalog authorization, once per resource, with ambient facts from the executor.
         let params = operation.all_params(&self.operation_limits);
+        // What an approved grant is bound to (`trust_sdk::parameters::digest`).
+        let digest = trust_sdk::provenance::parameters_digest(&ctx.parameters);
         for resource in &resources {
-            self.authorize(token, &claims.workspace, operation.name(), resource, &params, &holder, now)?;
+            self.authorize(token, &claims.workspace, operation.name(), resource, &params, &digest, &holder, now)?;
         }
         ctx.passed.push("grant-scope".into());
         // 9. The operation's own schema against the executor's limits.
@@ -276,17 +281,12 @@ impl Admission {
         lineage.extend(links.iter().map(|l| l.derived_id.clone()));
         ctx.lineage = lineage.clone();
         ctx.grant_id = lineage.last().cloned();
-        let hidden = claims
-            .deny_regexes
-            .iter()
-            .map(|r| regex::Regex::new(r))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Refusal::unauthenticated("grant-claims", format!("deny pattern does not compile: {e}")))?;
+        let hidden = self.compiled_denies(&claims.deny_regexes)?;
         let verified = Arc::new(VerifiedGrant {
             lineage,
             current_holder,
             token,
-            hidden: Arc::new(hidden),
+            hidden,
             claims: Arc::new(claims),
             revocation_ids,
             keys_version,
@@ -298,6 +298,25 @@ impl Admission {
             cache.insert(digest, Arc::clone(&verified));
         }
         Ok(verified)
+    }
+
+    fn compiled_denies(&self, patterns: &[String]) -> Result<Arc<Vec<regex::Regex>>, Refusal> {
+        if let Some(found) = self.compiled_denies.lock().ok().and_then(|m| m.get(patterns).cloned()) {
+            return Ok(found);
+        }
+        let compiled = patterns
+            .iter()
+            .map(|r| regex::Regex::new(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Refusal::unauthenticated("grant-claims", format!("deny pattern does not compile: {e}")))?;
+        let compiled = Arc::new(compiled);
+        if let Ok(mut m) = self.compiled_denies.lock() {
+            if m.len() >= 1_000 {
+                m.clear();
+            }
+            m.insert(patterns.to_vec(), Arc::clone(&compiled));
+        }
+        Ok(compiled)
     }
 
     fn check_revocation(&self, ids: &[Vec<u8>], now_ms: i64) -> Result<(), Refusal> {
@@ -348,6 +367,7 @@ impl Admission {
         operation: &str,
         resource: &str,
         params: &[(&'static str, i64)],
+        param_digest: &str,
         holder: &ed25519_dalek::VerifyingKey,
         now: SystemTime,
     ) -> Result<(), Refusal> {
@@ -363,6 +383,8 @@ impl Admission {
             .fact(builder::fact("holder_proof", &[builder::bytes(holder.as_bytes())]))
             .map_err(internal)?
             .fact(builder::fact("served_workspace", &[builder::string(workspace)]))
+            .map_err(internal)?
+            .fact(builder::fact("param_digest", &[builder::string(param_digest)]))
             .map_err(internal)?;
         for (name, value) in params {
             b = b
@@ -401,7 +423,14 @@ fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
     if let Some((block, rule)) = expiry {
         return Refusal::unauthenticated("expiry", format!("grant expired: block {block} check failed: {rule}"));
     }
-    if let Some((block, _)) = checks.iter().map(describe).find(|(_, r)| r.contains("deny_regex")) {
+    if let Some((block, _)) = checks.iter().map(describe).find(|(_, r)| r.contains("param_digest")) {
+        return Refusal::denied(
+            "approved-parameters",
+            format!("the parameters differ from the ones approved for this grant (block {block})"),
+        );
+    }
+    let is_deny = |(block, rule): &(u32, String)| *block == 0 && rule.starts_with("check if resource($r),");
+    if let Some((block, _)) = checks.iter().map(describe).find(is_deny) {
         return Refusal::denied(
             "deny-rule",
             format!("`{resource}` matches a deny rule carried by the grant (block {block})"),
@@ -439,19 +468,7 @@ pub fn operation_name(op: &pb::invocation::Operation) -> &'static str {
 
 /// Parameters as recorded in provenance: contents are replaced by their size and digest.
 pub fn redacted_parameters(op: &pb::invocation::Operation) -> serde_json::Value {
-    use pb::invocation::Operation as W;
-    use serde_json::json;
-    let digest = |b: &[u8]| crate::operations::sha256_hex(b);
-    match op {
-        W::Read(r) => json!({"path": r.path, "offset": r.offset, "length": r.length}),
-        W::List(l) => json!({"path": l.path, "max_depth": l.max_depth, "max_entries": l.max_entries}),
-        W::Search(s) => json!({"path": s.path, "pattern": s.pattern, "regex": s.regex,
-            "case_insensitive": s.case_insensitive, "max_matches": s.max_matches}),
-        W::Write(w) => json!({"path": w.path, "content_bytes": w.content.len(), "content_sha256": digest(&w.content),
-            "expected_sha256": w.expected_sha256, "create_only": w.create_only}),
-        W::Patch(p) => json!({"path": p.path, "diff_bytes": p.diff.len(), "diff_sha256": digest(p.diff.as_bytes())}),
-        W::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms}),
-    }
+    trust_sdk::parameters::redacted(op)
 }
 
 fn to_operation(

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use trust_proto::executor::v1::executor_server::ExecutorServer;
 use trust_sdk::signed::ReplayGuard;
 
@@ -97,11 +96,19 @@ pub async fn bind(
     // Health follows provenance writability and revocation freshness.
     let staleness = config.admission.revocation_max_staleness;
     let health_task = tokio::spawn(async move {
+        let mut reported: Option<String> = None;
         loop {
-            let fresh = trust
-                .staleness_ms(clock_ms())
-                .is_some_and(|age| age <= i64::try_from(staleness.as_millis()).unwrap_or(i64::MAX));
-            if service.provenance.is_healthy() && fresh {
+            let problem = trust.freshness_problem(clock_ms(), staleness).or_else(|| {
+                (!service.provenance.is_healthy()).then(|| "the provenance log is not writable".to_string())
+            });
+            if problem != reported {
+                match &problem {
+                    Some(why) => tracing::warn!(reason = %why, "health: NOT_SERVING, refusing every request"),
+                    None => tracing::info!("health: SERVING"),
+                }
+                reported = problem.clone();
+            }
+            if problem.is_none() {
                 health_reporter.set_serving::<ExecutorServer<ExecutorApi>>().await;
             } else {
                 health_reporter.set_not_serving::<ExecutorServer<ExecutorApi>>().await;
@@ -114,7 +121,10 @@ pub async fn bind(
             .add_service(health_service)
             .add_service(reflection)
             .add_service(executor)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await
             .map_err(|e| StartError::Config(e.to_string()));
         sync.abort();

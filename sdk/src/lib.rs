@@ -1,6 +1,7 @@
 //! Trust Authority SDK: grant vocabulary, holder proofs, attenuation, clients and provenance verification.
 pub mod attenuate;
 pub mod client;
+pub mod deny;
 pub mod derive;
 pub mod error;
 pub mod keys;

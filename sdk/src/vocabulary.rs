@@ -137,9 +137,18 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
     // `check if` each (an executor supplies one `resource` and every `param`).
     let mut code = String::from(AUTHORITY_CHECKS);
     let mut params = HashMap::new();
-    for (i, regex) in claims.deny_regexes.iter().enumerate() {
-        code.push_str(&format!("check if resource($r), !$r.matches({{deny{i}}});\n"));
-        params.insert(format!("deny{i}"), builder::string(regex));
+    if claims.deny_globs.len() != claims.deny_regexes.len() {
+        return Err(SdkError::InvalidGrant("every deny glob needs its regex".into()));
+    }
+    for (i, (glob, regex)) in claims.deny_globs.iter().zip(&claims.deny_regexes).enumerate() {
+        let check = crate::deny::deny_check(glob, regex);
+        let mut body = check.body.clone();
+        for (j, value) in check.params.iter().enumerate() {
+            let name = format!("deny{i}_{j}");
+            body = body.replace(&format!("{{p{j}}}"), &format!("{{{name}}}"));
+            params.insert(name, builder::string(value));
+        }
+        code.push_str(&format!("check if resource($r), {body};\n"));
     }
     for (i, (name, max)) in claims.limits.iter().enumerate() {
         if !LIMIT_NAMES.contains(&name.as_str()) {
@@ -155,7 +164,7 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
     let mut scope_params = HashMap::new();
     scope_params.insert("holder_key".to_string(), keys::to_biscuit_public(&claims.holder)?);
     let b = b
-        .code_with_params(AUTHORITY_CHECKS, params, scope_params)
+        .code_with_params(code, params, scope_params)
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
     match &claims.approval {
         Approval::NotRequired => Ok(b),
