@@ -71,7 +71,8 @@ async fn allowed_grant_states_exactly_what_was_asked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denied_and_approval_required_return_no_grant_and_name_the_rule() {
     let cluster = authority_only();
-    let cases: &[(&[(&str, &str)], Effect, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], Effect, &'a str);
+    let cases: &[Case] = &[
         (&[("fs.write", ".env")], Effect::Deny, "secrets"),
         (&[("fs.read", ".env")], Effect::Deny, "secrets"), // deny wins over `read-anything`
         (&[("fs.read", "src/"), ("fs.write", "README.md")], Effect::Deny, "default-deny"),

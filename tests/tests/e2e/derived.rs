@@ -221,9 +221,9 @@ async fn revoking_level_one_refuses_levels_two_to_four_and_lineage_is_recorded()
     // Applied by the running executor's revocation sync (100 ms poll).
     let mut refused = [false; 5];
     for _ in 0..60 {
-        for level in 1..=4 {
-            if !refused[level] {
-                refused[level] = exec
+        for (level, done) in refused.iter_mut().enumerate().skip(1) {
+            if !*done {
+                *done = exec
                     .execute(&bytes(&c.levels[level]), &c.keys[level], read("src/deep/notes.txt"))
                     .await
                     .is_err();
