@@ -272,3 +272,33 @@ async fn revocation_is_listed_for_executors_and_needs_an_admin() {
         .unwrap_err();
     assert_eq!(code(&err), "NotFound");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_profile_stops_start_up_with_every_error_listed() {
+    let cluster = authority_only();
+    let profile = cluster.path("profiles/coding.toml");
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let broken = text
+        .replace("max_ttl = \"1h\"", "max_ttl = \"48h\"")
+        .replace("operations = [\"fs.read\", \"fs.list\", \"fs.search\"]", "operations = [\"fs.read\", \"fs.teleport\"]")
+        .replace("rule = \"Edit(src/**)\"", "rule = \"Edit(src/**\"");
+    std::fs::write(&profile, broken).unwrap();
+    let bin = trust_tests::binaries::binary("trust-authority", "trust-authority").unwrap();
+    let output = std::process::Command::new(bin)
+        .args(["check", "--config"])
+        .arg(&cluster.authority_config)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for needle in ["coding.toml:", "48h", "fs.teleport", "Edit(src/**"] {
+        assert!(stderr.contains(needle), "`{needle}` missing from:\n{stderr}");
+    }
+    assert!(stderr.matches("coding.toml:").count() >= 3, "every error gets its own line:\n{stderr}");
+    let serve = trust_tests::process::ServerProcess::start(
+        &trust_tests::binaries::binary("trust-authority", "trust-authority").unwrap(),
+        &["serve".into(), "--config".into(), cluster.authority_config.display().to_string(), "--listen".into(), "127.0.0.1:0".into()],
+        &cluster.path("broken.log"),
+    );
+    assert!(serve.is_err(), "serve must refuse a malformed profile");
+}
