@@ -22,10 +22,27 @@ struct RawConfig {
     agents: Vec<RawPrincipal>,
     #[serde(default)]
     admins: Vec<RawPrincipal>,
+    /// People who decide approvals; they sign as `approver:<id>`.
+    #[serde(default)]
+    approvers: Vec<RawPrincipal>,
+    /// How long a pending approval waits for its approvers before it expires.
+    #[serde(default = "default_approval_ttl")]
+    approval_ttl_secs: u64,
+    /// Longest an `AwaitApproval` long poll is held open.
+    #[serde(default = "default_await_max")]
+    approval_await_max_secs: u64,
 }
 
 fn default_window() -> u64 {
     30
+}
+
+fn default_approval_ttl() -> u64 {
+    15 * 60
+}
+
+fn default_await_max() -> u64 {
+    60
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +72,9 @@ pub struct AuthorityConfig {
     pub clock_window: Duration,
     pub agents: Vec<Principal>,
     pub admins: Vec<Principal>,
+    pub approvers: Vec<Principal>,
+    pub approval_ttl: Duration,
+    pub approval_await_max: Duration,
 }
 
 impl AuthorityConfig {
@@ -63,7 +83,8 @@ impl AuthorityConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| AuthorityError::Config(format!("`{}`: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).map_err(|e| AuthorityError::Config(format!("`{}`: {e}", path.display())))
+        Self::parse(&text, base)
+            .map_err(|e| AuthorityError::Config(format!("`{}`: {e}", path.display())))
     }
 
     /// Parses config text; collects every problem before failing.
@@ -95,6 +116,13 @@ impl AuthorityConfig {
         };
         let agents = principals(raw.agents, "agent");
         let admins = principals(raw.admins, "admin");
+        let approvers = principals(raw.approvers, "approver");
+        if raw.approval_ttl_secs == 0 || raw.approval_ttl_secs > 7 * 24 * 3600 {
+            errors.push("approval_ttl_secs must be between 1 and 604800 (a week)".into());
+        }
+        if raw.approval_await_max_secs == 0 || raw.approval_await_max_secs > 600 {
+            errors.push("approval_await_max_secs must be between 1 and 600".into());
+        }
         if raw.clock_window_secs == 0 || raw.clock_window_secs > 300 {
             errors.push("clock_window_secs must be between 1 and 300".into());
         }
@@ -106,6 +134,9 @@ impl AuthorityConfig {
                 clock_window: Duration::from_secs(raw.clock_window_secs),
                 agents,
                 admins,
+                approvers,
+                approval_ttl: Duration::from_secs(raw.approval_ttl_secs),
+                approval_await_max: Duration::from_secs(raw.approval_await_max_secs),
             }),
             _ => Err(errors.join("; ")),
         }
@@ -122,6 +153,10 @@ mod tests {
             listen = "not-an-address"
             data_dir = "d"
             clock_window_secs = 0
+            approval_ttl_secs = 0
+            [[approvers]]
+            id = "carol"
+            public_key = "00"
             [[agents]]
             id = "a"
             public_key = "zz"
@@ -130,12 +165,17 @@ mod tests {
         assert!(err.contains("listen"), "{err}");
         assert!(err.contains("agent `a`"), "{err}");
         assert!(err.contains("clock_window_secs"), "{err}");
+        assert!(err.contains("approval_ttl_secs"), "{err}");
+        assert!(err.contains("approver `carol`"), "{err}");
     }
 
     #[test]
     fn refuses_unknown_keys() {
-        let err = AuthorityConfig::parse("listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\nbogus = 1\n", Path::new("."))
-            .unwrap_err();
+        let err = AuthorityConfig::parse(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\nbogus = 1\n",
+            Path::new("."),
+        )
+        .unwrap_err();
         assert!(err.contains("bogus"), "{err}");
     }
 }

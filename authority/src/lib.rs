@@ -1,4 +1,5 @@
 //! Trust Authority: principals, profiles, explainable policy, holder-bound grants, durable registry.
+pub mod approvals;
 pub mod config;
 mod derivation;
 pub mod error;
@@ -9,6 +10,7 @@ pub mod principals;
 pub mod profile;
 pub mod registry;
 pub mod request;
+pub mod revocation;
 pub mod server;
 pub mod service;
 mod status;

@@ -291,6 +291,9 @@ pub struct Rule {
     pub description: Option<String>,
     /// Line of the rule in its profile file.
     pub line: usize,
+    /// For `[[approval]]` rules: how many distinct approvers must approve (m of n; 1 unless
+    /// `approvals_required` says otherwise). Always 1 for allow and deny rules.
+    pub approvals_required: u32,
 }
 
 impl Rule {

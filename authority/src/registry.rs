@@ -31,8 +31,9 @@ pub struct GrantEntry {
     pub revoked: bool,
 }
 
-/// One policy decision, allowed or not, with its reasons.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One entry of the decision log: a policy decision (allowed or not) with its reasons, an
+/// approval event, a revocation, or an agent being disabled or re-enabled.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionEntry {
     pub decision_id: String,
     pub time_ms: i64,
@@ -45,6 +46,79 @@ pub struct DecisionEntry {
     pub rule_ids: Vec<String>,
     pub reason: String,
     pub grant_id: Option<String>,
+    /// The approval this entry opened or decided.
+    #[serde(default)]
+    pub approval_id: Option<String>,
+    /// Who acted (approver or admin signer id); empty for an agent's own request.
+    #[serde(default)]
+    pub actor: String,
+    /// The approved (or to-be-approved) parameter digest.
+    #[serde(default)]
+    pub parameters_digest: String,
+    /// For revocations: every grant the revocation marked revoked.
+    #[serde(default)]
+    pub revoked_grant_ids: Vec<String>,
+}
+
+/// Where an approval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    /// Refused without a decision: the agent was disabled or revoked, or policy changed.
+    Cancelled,
+}
+
+impl ApprovalStatus {
+    /// `"pending"`, `"approved"`, `"denied"`, `"expired"` or `"cancelled"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+            ApprovalStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A request waiting for (or decided by) approvers, with everything needed to mint its grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalEntry {
+    pub approval_id: String,
+    /// The `approval_required` decision that opened it.
+    pub decision_id: String,
+    pub requester_agent: String,
+    pub user: String,
+    pub workspace: String,
+    pub task: String,
+    pub purpose: String,
+    pub scopes: Vec<(String, String)>,
+    pub ttl_secs: Option<u64>,
+    /// Hex public key the grant will be bound to.
+    pub holder_key: String,
+    pub correlation_id: String,
+    pub parameters_digest: String,
+    pub parameters_summary: String,
+    pub reason: String,
+    pub rule_ids: Vec<String>,
+    pub requested_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub approvals_needed: u32,
+    /// Approver names (without the `approver:` prefix), in the order they approved.
+    pub approved_by: Vec<String>,
+    pub status: ApprovalStatus,
+    /// Comments of the approvers, `name: text`, joined with `; `.
+    pub comment: String,
+    pub decided_at_ms: Option<i64>,
+    pub grant_id: Option<String>,
+    /// Hex of the minted grant, once approved (useless without the holder's key).
+    pub grant: Option<String>,
+    pub grant_expires_at_ms: i64,
+    pub root_key_id: u32,
 }
 
 /// One revoked block id.
@@ -68,16 +142,71 @@ pub struct AgentEntry {
 /// Durable storage behind the authority.
 pub trait Registry: Send + Sync + 'static {
     /// Records a decision and, when present, the grant it produced; durable on return.
-    fn record_issue(&self, decision: &DecisionEntry, grant: Option<&GrantEntry>) -> Result<(), AuthorityError>;
+    fn record_issue(
+        &self,
+        decision: &DecisionEntry,
+        grant: Option<&GrantEntry>,
+    ) -> Result<(), AuthorityError>;
     fn grant(&self, grant_id: &str) -> Result<Option<GrantEntry>, AuthorityError>;
     /// Records grants (derived ones, registered after the fact); durable on return.
     fn record_grants(&self, grants: &[GrantEntry]) -> Result<(), AuthorityError>;
     fn decision(&self, decision_id: &str) -> Result<Option<DecisionEntry>, AuthorityError>;
     /// Marks a grant revoked and appends one revocation per block id; durable on return.
-    fn revoke(&self, grant_id: &str, reason: &str, now_ms: i64) -> Result<Vec<RevocationEntry>, AuthorityError>;
+    fn revoke(
+        &self,
+        grant_id: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Vec<RevocationEntry>, AuthorityError>;
     /// Revocations with a sequence above `after`, and the latest sequence.
-    fn revocations_after(&self, after: u64, limit: usize) -> Result<(Vec<RevocationEntry>, u64), AuthorityError>;
+    fn revocations_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<RevocationEntry>, u64), AuthorityError>;
     fn put_agent(&self, agent: &AgentEntry) -> Result<(), AuthorityError>;
     fn agent(&self, agent_id: &str) -> Result<Option<AgentEntry>, AuthorityError>;
     fn grant_count(&self) -> usize;
+
+    /// Every grant `filter` accepts (a full scan).
+    fn find_grants(
+        &self,
+        filter: &dyn Fn(&GrantEntry) -> bool,
+    ) -> Result<Vec<GrantEntry>, AuthorityError>;
+    /// Marks each grant revoked, appends one revocation per block id and records `decision`,
+    /// all in one transaction; durable on return. Unknown ids are `NotFound` and nothing is
+    /// written.
+    fn revoke_grants(
+        &self,
+        grant_ids: &[String],
+        reason: &str,
+        now_ms: i64,
+        decision: &DecisionEntry,
+    ) -> Result<Vec<RevocationEntry>, AuthorityError>;
+    /// Decision-log entries `filter` accepts, newest first, at most `limit`.
+    fn decisions(
+        &self,
+        filter: &dyn Fn(&DecisionEntry) -> bool,
+        limit: usize,
+    ) -> Result<Vec<DecisionEntry>, AuthorityError>;
+    /// Stores an approval's new state with the decision-log entry (and the grant) it produced,
+    /// in one transaction; durable on return.
+    fn record_approval(
+        &self,
+        approval: &ApprovalEntry,
+        decision: Option<&DecisionEntry>,
+        grant: Option<&GrantEntry>,
+    ) -> Result<(), AuthorityError>;
+    fn approval(&self, approval_id: &str) -> Result<Option<ApprovalEntry>, AuthorityError>;
+    /// Approvals, oldest first; only pending ones when `pending_only`.
+    fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalEntry>, AuthorityError>;
+    /// Disables (`Some(reason)`) or re-enables (`None`) an agent, recording `decision`; durable.
+    fn set_agent_disabled(
+        &self,
+        agent_id: &str,
+        reason: Option<&str>,
+        decision: &DecisionEntry,
+    ) -> Result<(), AuthorityError>;
+    /// Why the agent is disabled, if it is.
+    fn agent_disabled(&self, agent_id: &str) -> Result<Option<String>, AuthorityError>;
 }

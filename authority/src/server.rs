@@ -59,6 +59,12 @@ pub async fn bind(
         .register_encoded_file_descriptor_set(trust_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(|e| AuthorityError::Internal(e.to_string()))?;
+    let stopper = Arc::clone(&service);
+    let shutdown = async move {
+        shutdown.await;
+        // Streams (revocation feeds, approval watches) never end by themselves.
+        stopper.begin_shutdown();
+    };
     let authority = AuthorityServer::new(AuthorityApi(service)).max_decoding_message_size(MAX_REQUEST_BYTES);
     let serve = async move {
         let result = tonic::transport::Server::builder()

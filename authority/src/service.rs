@@ -11,6 +11,7 @@ use trust_proto::authority::v1::authority_server::Authority;
 use trust_proto::common::v1::SignedRequest;
 use trust_sdk::signed::{self, ReplayGuard};
 
+use crate::approvals::{self, ApprovalDesk, ApprovalRequest, AGENT_DISABLED};
 use crate::error::AuthorityError;
 use crate::keyring::Keyring;
 use crate::minting::{self, MintContext};
@@ -19,6 +20,7 @@ use crate::principals::Principals;
 use crate::profile::ProfileSet;
 use crate::registry::{DecisionEntry, GrantEntry, Registry};
 use crate::request::{GrantRequest, Scope};
+use crate::revocation::{self, RevocationFeed};
 
 /// Longest accepted identifier (agent, user, workspace, task).
 const MAX_ID: usize = 256;
@@ -33,10 +35,15 @@ pub struct AuthorityService {
     pub(crate) registry: Arc<dyn Registry>,
     pub(crate) principals: Principals,
     pub(crate) replay: ReplayGuard,
+    pub(crate) approvals: ApprovalDesk,
+    pub(crate) revocations: RevocationFeed,
 }
 
 /// The wall clock, read only here at the edge and passed into policy and minting.
-#[expect(clippy::disallowed_methods, reason = "the service edge is where the clock is read")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the service edge is where the clock is read"
+)]
 pub fn now() -> SystemTime {
     SystemTime::now()
 }
@@ -48,10 +55,14 @@ pub fn millis(t: SystemTime) -> i64 {
 
 fn check_len(field: &str, value: &str, max: usize) -> Result<(), AuthorityError> {
     if value.len() > max {
-        return Err(AuthorityError::InvalidArgument(format!("`{field}` is longer than {max} bytes")));
+        return Err(AuthorityError::InvalidArgument(format!(
+            "`{field}` is longer than {max} bytes"
+        )));
     }
     if value.chars().any(|c| c == '\0') {
-        return Err(AuthorityError::InvalidArgument(format!("`{field}` contains a NUL byte")));
+        return Err(AuthorityError::InvalidArgument(format!(
+            "`{field}` contains a NUL byte"
+        )));
     }
     Ok(())
 }
@@ -65,7 +76,7 @@ fn effect_name(effect: &Effect) -> &'static str {
 }
 
 impl AuthorityService {
-    fn authenticate_admin<M: prost::Message + Default>(
+    pub(crate) fn authenticate_admin<M: prost::Message + Default>(
         &self,
         rpc: &str,
         request: &SignedRequest,
@@ -73,11 +84,15 @@ impl AuthorityService {
     ) -> Result<M, AuthorityError> {
         let key = self.principals.admin_key(&request.signer_id)?;
         let body: M = signed::verify(rpc, request, &key)?;
-        self.replay.admit(&request.signer_id, freshness(&body).as_ref(), millis(now()))?;
+        self.replay
+            .admit(&request.signer_id, freshness(&body).as_ref(), millis(now()))?;
         Ok(body)
     }
 
-    fn decide_and_mint(&self, request: &SignedRequest) -> Result<pb::GrantResponse, AuthorityError> {
+    fn decide_and_mint(
+        &self,
+        request: &SignedRequest,
+    ) -> Result<pb::GrantResponse, AuthorityError> {
         let agent_key = self.principals.agent_key(&request.signer_id)?;
         let body: pb::GrantRequestBody = signed::verify("RequestGrant", request, &agent_key)?;
         if body.agent_id != request.signer_id {
@@ -87,7 +102,8 @@ impl AuthorityService {
             )));
         }
         let now = now();
-        self.replay.admit(&request.signer_id, body.freshness.as_ref(), millis(now))?;
+        self.replay
+            .admit(&request.signer_id, body.freshness.as_ref(), millis(now))?;
 
         for (field, value, max) in [
             ("user", &body.user, MAX_ID),
@@ -99,15 +115,20 @@ impl AuthorityService {
             check_len(field, value, max)?;
         }
         if body.user.is_empty() || body.workspace.is_empty() || body.task.is_empty() {
-            return Err(AuthorityError::InvalidArgument("`user`, `workspace` and `task` are required".into()));
+            return Err(AuthorityError::InvalidArgument(
+                "`user`, `workspace` and `task` are required".into(),
+            ));
         }
         if body.scopes.len() > MAX_SCOPES {
-            return Err(AuthorityError::InvalidArgument(format!("more than {MAX_SCOPES} scopes")));
+            return Err(AuthorityError::InvalidArgument(format!(
+                "more than {MAX_SCOPES} scopes"
+            )));
         }
         for s in &body.scopes {
             check_len("scope.operation", &s.operation, MAX_ID)?;
             check_len("scope.resource", &s.resource, MAX_RESOURCE)?;
         }
+        approvals::validate_parameters(&body.parameters_digest, &body.parameters_summary)?;
         let holder = if body.holder_key.is_empty() {
             agent_key
         } else {
@@ -119,11 +140,23 @@ impl AuthorityService {
             workspace: body.workspace.clone(),
             task: body.task.clone(),
             purpose: body.purpose.clone(),
-            scopes: body.scopes.iter().map(|s| Scope::new(&s.operation, &s.resource)).collect(),
+            scopes: body
+                .scopes
+                .iter()
+                .map(|s| Scope::new(&s.operation, &s.resource))
+                .collect(),
             ttl: (body.ttl_seconds > 0).then(|| Duration::from_secs(body.ttl_seconds)),
         };
 
-        let decision = policy::evaluate(&domain, &self.profiles, now);
+        let decision = match self.registry.agent_disabled(&domain.agent_id)? {
+            Some(why) => policy::Decision {
+                effect: Effect::Deny,
+                rule_ids: vec![AGENT_DISABLED.to_string()],
+                reason: format!("denied: agent `{}` is disabled ({why})", domain.agent_id),
+                envelope: None,
+            },
+            None => policy::evaluate(&domain, &self.profiles, now),
+        };
         let decision_id = uuid::Uuid::now_v7().to_string();
         let correlation_id = if body.correlation_id.is_empty() {
             uuid::Uuid::now_v7().to_string()
@@ -137,11 +170,16 @@ impl AuthorityService {
             user: domain.user.clone(),
             workspace: domain.workspace.clone(),
             task: domain.task.clone(),
-            scopes: domain.scopes.iter().map(|s| (s.operation.clone(), s.resource.clone())).collect(),
+            scopes: domain
+                .scopes
+                .iter()
+                .map(|s| (s.operation.clone(), s.resource.clone()))
+                .collect(),
             effect: effect_name(&decision.effect).to_string(),
             rule_ids: decision.rule_ids.clone(),
             reason: decision.reason.clone(),
             grant_id: None,
+            ..Default::default()
         };
         let mut response = pb::GrantResponse {
             decision: Some(pb::Decision {
@@ -158,9 +196,28 @@ impl AuthorityService {
             ..Default::default()
         };
 
+        if decision.effect == Effect::ApprovalRequired && !body.parameters_digest.is_empty() {
+            let ask = ApprovalRequest {
+                request: &domain,
+                holder: &holder,
+                correlation_id: &correlation_id,
+                parameters_digest: &body.parameters_digest,
+                parameters_summary: &body.parameters_summary,
+                rule_ids: &decision.rule_ids,
+                reason: &decision.reason,
+            };
+            response.approval_id = self.open_approval(&ask, &mut entry, millis(now))?;
+            return Ok(response);
+        }
         let envelope = match (&decision.effect, &decision.envelope) {
             (Effect::Allow, Some(envelope)) => envelope,
             _ => {
+                if decision.effect == Effect::ApprovalRequired {
+                    // No digest: nothing exact to approve, so no approval is opened.
+                    if let Some(d) = response.decision.as_mut() {
+                        d.reason.push_str(" (send `parameters_digest` of the exact invocation to open an approval)");
+                    }
+                }
                 self.registry.record_issue(&entry, None)?;
                 tracing::info!(agent = %domain.agent_id, user = %domain.user, task = %domain.task,
                     effect = effect_name(&decision.effect), rules = ?decision.rule_ids, "grant refused");
@@ -202,6 +259,65 @@ impl AuthorityService {
         Ok(response)
     }
 
+    /// Ends every open stream and long poll, so that a graceful shutdown does not wait for
+    /// executors and approvers to hang up.
+    pub fn begin_shutdown(&self) {
+        self.revocations.stop();
+        self.approvals.stop();
+    }
+
+    /// `ListDecisions`, signed by an admin: the decision log, newest first.
+    fn list_decisions(&self, request: &SignedRequest) -> Result<pb::DecisionList, AuthorityError> {
+        let body: pb::ListDecisionsBody =
+            self.authenticate_admin("ListDecisions", request, |b: &pb::ListDecisionsBody| {
+                b.freshness.clone()
+            })?;
+        let limit = match body.limit {
+            0 => 10_000,
+            n => usize::try_from(n).unwrap_or(10_000).min(10_000),
+        };
+        let matches = |d: &DecisionEntry| {
+            (body.task.is_empty() || d.task == body.task)
+                && (body.agent_id.is_empty() || d.agent == body.agent_id)
+                && (body.user.is_empty() || d.user == body.user)
+                && (body.approval_id.is_empty()
+                    || d.approval_id.as_deref() == Some(body.approval_id.as_str()))
+                && (body.grant_id.is_empty()
+                    || d.grant_id.as_deref() == Some(body.grant_id.as_str())
+                    || d.revoked_grant_ids.contains(&body.grant_id))
+        };
+        let decisions = self.registry.decisions(&matches, limit)?;
+        Ok(pb::DecisionList {
+            decisions: decisions
+                .into_iter()
+                .map(|d| pb::DecisionRecord {
+                    decision_id: d.decision_id,
+                    time_ms: d.time_ms,
+                    agent_id: d.agent,
+                    user: d.user,
+                    workspace: d.workspace,
+                    task: d.task,
+                    scopes: d
+                        .scopes
+                        .into_iter()
+                        .map(|(operation, resource)| pb::Scope {
+                            operation,
+                            resource,
+                        })
+                        .collect(),
+                    effect: d.effect,
+                    rule_ids: d.rule_ids,
+                    reason: d.reason,
+                    grant_id: d.grant_id.unwrap_or_default(),
+                    approval_id: d.approval_id.unwrap_or_default(),
+                    actor: d.actor,
+                    parameters_digest: d.parameters_digest,
+                    revoked_grant_ids: d.revoked_grant_ids,
+                })
+                .collect(),
+        })
+    }
+
     fn public_key_set(&self) -> pb::PublicKeySet {
         pb::PublicKeySet {
             keys: self
@@ -220,6 +336,19 @@ impl AuthorityService {
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// Runs a handler's (blocking: registry writes flush) body off the async workers.
+async fn blocking<T: Send + 'static>(
+    service: &Arc<AuthorityService>,
+    request: SignedRequest,
+    f: impl FnOnce(&AuthorityService, &SignedRequest) -> Result<T, AuthorityError> + Send + 'static,
+) -> Reply<T> {
+    let service = Arc::clone(service);
+    let result = tokio::task::spawn_blocking(move || f(&service, &request))
+        .await
+        .map_err(|e| Status::internal(format!("worker failed: {e}")))?;
+    Ok(Response::new(result?))
+}
+
 /// The tonic service: a cheap handle on the shared state.
 #[derive(Clone)]
 pub struct AuthorityApi(pub Arc<AuthorityService>);
@@ -235,7 +364,10 @@ type Stream<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Sta
 
 #[tonic::async_trait]
 impl Authority for AuthorityApi {
-    async fn derive_grant(&self, request: Request<SignedRequest>) -> Reply<pb::DeriveGrantResponse> {
+    async fn derive_grant(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::DeriveGrantResponse> {
         let service = Arc::clone(&self.0);
         let request = request.into_inner();
         let result = tokio::task::spawn_blocking(move || service.register_derivation(&request))
@@ -246,30 +378,52 @@ impl Authority for AuthorityApi {
 
     type WatchRevocationsStream = Stream<pb::Revocation>;
 
-    async fn watch_revocations(&self, _: Request<pb::WatchRevocationsRequest>) -> Reply<Self::WatchRevocationsStream> {
-        Err(Status::unimplemented("WatchRevocations is not implemented yet"))
+    async fn watch_revocations(
+        &self,
+        request: Request<pb::WatchRevocationsRequest>,
+    ) -> Reply<Self::WatchRevocationsStream> {
+        let request = request.into_inner();
+        let stream = revocation::watch(
+            Arc::clone(&self.0),
+            request.after_sequence,
+            request.heartbeat_ms,
+        );
+        Ok(Response::new(Box::pin(stream)))
     }
 
     type WatchApprovalsStream = Stream<pb::Approval>;
 
-    async fn watch_approvals(&self, _: Request<SignedRequest>) -> Reply<Self::WatchApprovalsStream> {
-        Err(Status::unimplemented("WatchApprovals is not implemented yet"))
+    async fn watch_approvals(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<Self::WatchApprovalsStream> {
+        let stream = approvals::watch_approvals(Arc::clone(&self.0), request.into_inner()).await?;
+        Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn list_approvals(&self, _: Request<SignedRequest>) -> Reply<pb::ApprovalList> {
-        Err(Status::unimplemented("ListApprovals is not implemented yet"))
+    async fn list_approvals(&self, request: Request<SignedRequest>) -> Reply<pb::ApprovalList> {
+        blocking(&self.0, request.into_inner(), |s, r| s.list_approvals(r)).await
     }
 
-    async fn decide_approval(&self, _: Request<SignedRequest>) -> Reply<pb::Approval> {
-        Err(Status::unimplemented("DecideApproval is not implemented yet"))
+    async fn decide_approval(&self, request: Request<SignedRequest>) -> Reply<pb::Approval> {
+        blocking(&self.0, request.into_inner(), |s, r| s.decide_approval(r)).await
     }
 
-    async fn await_approval(&self, _: Request<SignedRequest>) -> Reply<pb::GrantResponse> {
-        Err(Status::unimplemented("AwaitApproval is not implemented yet"))
+    async fn await_approval(&self, request: Request<SignedRequest>) -> Reply<pb::GrantResponse> {
+        Ok(Response::new(
+            approvals::await_approval(Arc::clone(&self.0), request.into_inner()).await?,
+        ))
     }
 
-    async fn set_agent_enabled(&self, _: Request<SignedRequest>) -> Reply<pb::SetAgentEnabledResponse> {
-        Err(Status::unimplemented("SetAgentEnabled is not implemented yet"))
+    async fn set_agent_enabled(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::SetAgentEnabledResponse> {
+        blocking(&self.0, request.into_inner(), |s, r| s.set_agent_enabled(r)).await
+    }
+
+    async fn list_decisions(&self, request: Request<SignedRequest>) -> Reply<pb::DecisionList> {
+        blocking(&self.0, request.into_inner(), |s, r| s.list_decisions(r)).await
     }
 
     async fn request_grant(&self, request: Request<SignedRequest>) -> Reply<pb::GrantResponse> {
@@ -281,40 +435,32 @@ impl Authority for AuthorityApi {
         Ok(Response::new(result?))
     }
 
-    async fn get_public_keys(&self, _: Request<pb::GetPublicKeysRequest>) -> Reply<pb::PublicKeySet> {
+    async fn get_public_keys(
+        &self,
+        _: Request<pb::GetPublicKeysRequest>,
+    ) -> Reply<pb::PublicKeySet> {
         Ok(Response::new(self.public_key_set()))
     }
 
-    async fn revoke_grant(&self, request: Request<SignedRequest>) -> Reply<pb::RevokeGrantResponse> {
-        let request = request.into_inner();
-        let body: pb::RevokeGrantBody =
-            self.authenticate_admin("RevokeGrant", &request, |b: &pb::RevokeGrantBody| b.freshness.clone())?;
-        let entries = self
-            .registry
-            .revoke(&body.grant_id, &body.reason, millis(now()))
-            .map_err(Status::from)?;
-        tracing::warn!(grant_id = %body.grant_id, reason = %body.reason, by = %request.signer_id, "grant revoked");
-        Ok(Response::new(pb::RevokeGrantResponse {
-            grant_id: body.grant_id,
-            sequence: entries.last().map(|e| e.sequence).unwrap_or(0),
-            revoked_ids: u32::try_from(entries.len()).unwrap_or(u32::MAX),
-            revoked_grant_ids: vec![],
-        }))
+    async fn revoke_grant(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::RevokeGrantResponse> {
+        blocking(&self.0, request.into_inner(), |s, r| s.revoke(r)).await
     }
 
-    async fn list_revocations(&self, request: Request<pb::ListRevocationsRequest>) -> Reply<pb::RevocationList> {
+    async fn list_revocations(
+        &self,
+        request: Request<pb::ListRevocationsRequest>,
+    ) -> Reply<pb::RevocationList> {
         let after = request.into_inner().after_sequence;
-        let (entries, latest) = self.registry.revocations_after(after, 10_000).map_err(Status::from)?;
+        let (entries, latest) = self
+            .registry
+            .revocations_after(after, 10_000)
+            .map_err(Status::from)?;
         let mut revocations = Vec::with_capacity(entries.len());
-        for e in entries {
-            revocations.push(pb::Revocation {
-                sequence: e.sequence,
-                grant_id: e.grant_id,
-                revocation_id: hex::decode(&e.revocation_id)
-                    .map_err(|_| Status::from(AuthorityError::Storage("bad revocation id".into())))?,
-                revoked_at_ms: e.revoked_at_ms,
-                reason: e.reason,
-            });
+        for e in &entries {
+            revocations.push(revocation::to_proto(e)?);
         }
         Ok(Response::new(pb::RevocationList {
             revocations,
@@ -323,25 +469,38 @@ impl Authority for AuthorityApi {
         }))
     }
 
-    async fn register_agent(&self, request: Request<SignedRequest>) -> Reply<pb::RegisterAgentResponse> {
+    async fn register_agent(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::RegisterAgentResponse> {
         let request = request.into_inner();
         let body: pb::RegisterAgentBody =
-            self.authenticate_admin("RegisterAgent", &request, |b: &pb::RegisterAgentBody| b.freshness.clone())?;
+            self.authenticate_admin("RegisterAgent", &request, |b: &pb::RegisterAgentBody| {
+                b.freshness.clone()
+            })?;
         check_len("agent_id", &body.agent_id, MAX_ID).map_err(Status::from)?;
         if body.agent_id.is_empty() || body.agent_id.starts_with(crate::principals::ADMIN_PREFIX) {
-            return Err(AuthorityError::InvalidArgument("agent id is empty or reserved".into()).into());
+            return Err(
+                AuthorityError::InvalidArgument("agent id is empty or reserved".into()).into(),
+            );
         }
         let key = trust_sdk::keys::verifying_key_from_bytes(&body.public_key)
             .map_err(|e| Status::from(AuthorityError::from(e)))?;
-        self.principals.register(&body.agent_id, &body.owner, &key).map_err(Status::from)?;
+        self.principals
+            .register(&body.agent_id, &body.owner, &key)
+            .map_err(Status::from)?;
         tracing::info!(agent = %body.agent_id, by = %request.signer_id, "agent registered");
-        Ok(Response::new(pb::RegisterAgentResponse { agent_id: body.agent_id }))
+        Ok(Response::new(pb::RegisterAgentResponse {
+            agent_id: body.agent_id,
+        }))
     }
 
     async fn rotate_root_key(&self, request: Request<SignedRequest>) -> Reply<pb::PublicKeySet> {
         let request = request.into_inner();
         let _: pb::RotateRootKeyBody =
-            self.authenticate_admin("RotateRootKey", &request, |b: &pb::RotateRootKeyBody| b.freshness.clone())?;
+            self.authenticate_admin("RotateRootKey", &request, |b: &pb::RotateRootKeyBody| {
+                b.freshness.clone()
+            })?;
         let id = self.keyring.rotate().map_err(Status::from)?;
         tracing::warn!(key_id = id, by = %request.signer_id, "root key rotated");
         Ok(Response::new(self.public_key_set()))
@@ -350,12 +509,19 @@ impl Authority for AuthorityApi {
     async fn get_grant(&self, request: Request<SignedRequest>) -> Reply<pb::GrantRecord> {
         let request = request.into_inner();
         let body: pb::GetGrantBody =
-            self.authenticate_admin("GetGrant", &request, |b: &pb::GetGrantBody| b.freshness.clone())?;
+            self.authenticate_admin("GetGrant", &request, |b: &pb::GetGrantBody| {
+                b.freshness.clone()
+            })?;
         let g = self
             .registry
             .grant(&body.grant_id)
             .map_err(Status::from)?
-            .ok_or_else(|| Status::from(AuthorityError::NotFound(format!("grant `{}`", body.grant_id))))?;
+            .ok_or_else(|| {
+                Status::from(AuthorityError::NotFound(format!(
+                    "grant `{}`",
+                    body.grant_id
+                )))
+            })?;
         Ok(Response::new(pb::GrantRecord {
             grant_id: g.grant_id,
             parent_grant_id: g.parent_grant_id.unwrap_or_default(),
@@ -366,7 +532,11 @@ impl Authority for AuthorityApi {
             issued_at_ms: g.issued_at_ms,
             expires_at_ms: g.expires_at_ms,
             root_key_id: g.root_key_id,
-            revocation_ids: g.revocation_ids.iter().filter_map(|h| hex::decode(h).ok()).collect(),
+            revocation_ids: g
+                .revocation_ids
+                .iter()
+                .filter_map(|h| hex::decode(h).ok())
+                .collect(),
             revoked: g.revoked,
             correlation_id: g.correlation_id,
         }))

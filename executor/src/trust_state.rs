@@ -1,8 +1,10 @@
 //! What the executor trusts: the authority's root keys and its revocation list, cached durably.
 //!
-//! A background task keeps both in sync with the authority. The cache lets the executor
+//! A background task keeps both in sync with the authority: revocations arrive on the
+//! `WatchRevocations` stream (resumed from the durable cursor after any disconnection), and
+//! the authority's heartbeats on that stream confirm the view. The cache lets the executor
 //! keep verifying on known keys while the authority is briefly away, but admission
-//! refuses (fails closed) once the revocation view is older than the configured bound,
+//! refuses (fails closed) once the last heartbeat is older than the configured bound,
 //! because a revocation it has not seen could be in force.
 
 use std::collections::HashSet;
@@ -44,18 +46,25 @@ fn storage(e: impl std::fmt::Display) -> String {
 impl TrustState {
     /// Opens the cache in `dir`, loading keys and revocations seen before a restart.
     pub fn open(dir: &Path) -> Result<Self, StartError> {
-        let db = sled::open(dir).map_err(|e| StartError::Config(format!("trust cache `{}`: {e}", dir.display())))?;
+        let db = sled::open(dir)
+            .map_err(|e| StartError::Config(format!("trust cache `{}`: {e}", dir.display())))?;
         let mut keys = Vec::new();
-        if let Some(bytes) = db.get("root_keys").map_err(|e| StartError::Config(storage(e)))? {
-            let stored: Vec<(u32, String, bool)> =
-                serde_json::from_slice(&bytes).map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?;
+        if let Some(bytes) = db
+            .get("root_keys")
+            .map_err(|e| StartError::Config(storage(e)))?
+        {
+            let stored: Vec<(u32, String, bool)> = serde_json::from_slice(&bytes)
+                .map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?;
             for (id, hex_key, active) in stored {
                 let key = trust_sdk::keys::verifying_key_from_hex(&hex_key)
                     .map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?;
                 keys.push((id, key, active));
             }
         }
-        let cursor = match db.get("cursor").map_err(|e| StartError::Config(storage(e)))? {
+        let cursor = match db
+            .get("cursor")
+            .map_err(|e| StartError::Config(storage(e)))?
+        {
             Some(v) => u64::from_be_bytes(
                 v.as_ref()
                     .try_into()
@@ -63,7 +72,9 @@ impl TrustState {
             ),
             None => 0,
         };
-        let tree = db.open_tree("revoked").map_err(|e| StartError::Config(storage(e)))?;
+        let tree = db
+            .open_tree("revoked")
+            .map_err(|e| StartError::Config(storage(e)))?;
         let mut revoked = HashSet::new();
         for item in tree.iter() {
             let (k, _) = item.map_err(|e| StartError::Config(storage(e)))?;
@@ -124,7 +135,11 @@ impl TrustState {
     }
 
     /// Fetches keys and every revocation after the cursor; persists them before using them.
-    pub async fn sync_once(&self, client: &mut AuthorityClient, now_ms: impl Fn() -> i64) -> Result<(), String> {
+    pub async fn sync_once(
+        &self,
+        client: &mut AuthorityClient,
+        now_ms: impl Fn() -> i64,
+    ) -> Result<(), String> {
         let keys = client.public_keys().await.map_err(|e| e.to_string())?;
         let stored: Vec<(u32, String, bool)> = keys
             .iter()
@@ -136,13 +151,19 @@ impl TrustState {
         let tree = self.db.open_tree("revoked").map_err(storage)?;
         loop {
             let cursor = self.cursor.load(Ordering::Acquire);
-            let list = client.list_revocations(cursor).await.map_err(|e| e.to_string())?;
+            let list = client
+                .list_revocations(cursor)
+                .await
+                .map_err(|e| e.to_string())?;
             let mut next = cursor;
             for r in &list.revocations {
-                tree.insert(&r.revocation_id, &r.sequence.to_be_bytes()).map_err(storage)?;
+                tree.insert(&r.revocation_id, &r.sequence.to_be_bytes())
+                    .map_err(storage)?;
                 next = next.max(r.sequence);
             }
-            self.db.insert("cursor", &next.to_be_bytes()).map_err(storage)?;
+            self.db
+                .insert("cursor", &next.to_be_bytes())
+                .map_err(storage)?;
             self.db.flush_async().await.map_err(storage)?;
             if let Ok(mut revoked) = self.revoked.write() {
                 for r in &list.revocations {
@@ -191,9 +212,15 @@ pub fn spawn_sync(
 impl TrustState {
     /// Applies revocations from the feed: in memory at once (refusals start immediately),
     /// then durably, then the cursor advances. Entries at or below the cursor are repeats.
-    pub async fn apply_revocations(&self, revocations: &[trust_proto::authority::v1::Revocation]) -> Result<(), String> {
+    pub async fn apply_revocations(
+        &self,
+        revocations: &[trust_proto::authority::v1::Revocation],
+    ) -> Result<(), String> {
         let cursor = self.cursor.load(Ordering::Acquire);
-        let fresh: Vec<_> = revocations.iter().filter(|r| r.sequence > cursor && !r.revocation_id.is_empty()).collect();
+        let fresh: Vec<_> = revocations
+            .iter()
+            .filter(|r| r.sequence > cursor && !r.revocation_id.is_empty())
+            .collect();
         let Some(next) = fresh.iter().map(|r| r.sequence).max() else {
             return Ok(());
         };
@@ -204,9 +231,12 @@ impl TrustState {
         }
         let tree = self.db.open_tree("revoked").map_err(storage)?;
         for r in &fresh {
-            tree.insert(&r.revocation_id, &r.sequence.to_be_bytes()).map_err(storage)?;
+            tree.insert(&r.revocation_id, &r.sequence.to_be_bytes())
+                .map_err(storage)?;
         }
-        self.db.insert("cursor", &next.to_be_bytes()).map_err(storage)?;
+        self.db
+            .insert("cursor", &next.to_be_bytes())
+            .map_err(storage)?;
         self.db.flush_async().await.map_err(storage)?;
         self.cursor.store(next, Ordering::Release);
         Ok(())
@@ -239,7 +269,13 @@ impl TrustState {
     }
 
     /// One connection: keys, then the feed from the cursor until it fails. Returns why it ended.
-    async fn follow_feed(&self, endpoint: &str, heartbeat: Duration, now_ms: fn() -> i64, lost: &mut bool) -> String {
+    async fn follow_feed(
+        &self,
+        endpoint: &str,
+        heartbeat: Duration,
+        now_ms: fn() -> i64,
+        lost: &mut bool,
+    ) -> String {
         let mut client = match AuthorityClient::connect(endpoint.to_string()).await {
             Ok(c) => c,
             Err(e) => return e.to_string(),

@@ -13,9 +13,14 @@ use crate::error::SdkError;
 use crate::{keys, proof, signed};
 
 /// Milliseconds since the Unix epoch, read at the client edge.
-#[expect(clippy::disallowed_methods, reason = "clients read the clock at the edge")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "clients read the clock at the edge"
+)]
 pub fn now_ms() -> i64 {
-    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -37,6 +42,32 @@ pub struct GrantSpec {
     pub parameters_summary: Option<String>,
 }
 
+impl GrantSpec {
+    /// Binds the request to the exact parameters of `operation` (its digest and summary, see
+    /// [`crate::parameters`]): what an approval, if policy requires one, will approve.
+    pub fn with_parameters(mut self, operation: &epb::invocation::Operation) -> Self {
+        self.parameters_digest = Some(crate::parameters::digest(operation));
+        self.parameters_summary = Some(crate::parameters::summary(operation));
+        self
+    }
+}
+
+/// What `RevokeGrant` revokes (with a reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    /// One grant; with `include_derived`, also every registered grant derived from it.
+    Grant {
+        grant_id: String,
+        include_derived: bool,
+    },
+    /// Every grant of a task.
+    Task(String),
+    /// Every grant of an agent; the agent is disabled and its pending approvals refused.
+    Agent(String),
+    /// Every grant for a user.
+    User(String),
+}
+
 /// The authority's answer: a decision, and a grant when it allowed.
 #[derive(Debug, Clone)]
 pub struct GrantAnswer {
@@ -49,6 +80,9 @@ pub struct GrantAnswer {
     pub expires_at_ms: i64,
     pub root_key_id: u32,
     pub correlation_id: String,
+    /// Set when the decision is approval-required and an approval was opened: collect the
+    /// outcome with [`AuthorityClient::await_approval`].
+    pub approval_id: String,
 }
 
 /// Client for `trust.authority.v1.Authority`.
@@ -91,7 +125,10 @@ impl AuthorityClient {
                 })
                 .collect(),
             ttl_seconds: spec.ttl.map(|t| t.as_secs()).unwrap_or(0),
-            holder_key: spec.holder.map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
+            holder_key: spec
+                .holder
+                .map(|k| k.as_bytes().to_vec())
+                .unwrap_or_default(),
             correlation_id: spec.correlation_id.clone().unwrap_or_default(),
             parameters_digest: spec.parameters_digest.clone().unwrap_or_default(),
             parameters_summary: spec.parameters_summary.clone().unwrap_or_default(),
@@ -106,23 +143,168 @@ impl AuthorityClient {
         request: trust_proto::common::v1::SignedRequest,
     ) -> Result<GrantAnswer, SdkError> {
         let response = self.inner.request_grant(request).await?.into_inner();
-        let decision = response.decision.unwrap_or_default();
-        Ok(GrantAnswer {
-            effect: decision.effect(),
-            rule_ids: decision.rule_ids,
-            reason: decision.reason,
-            decision_id: decision.decision_id,
-            grant: (!response.grant.is_empty()).then_some(response.grant),
-            grant_id: response.grant_id,
-            expires_at_ms: response.expires_at_ms,
-            root_key_id: response.root_key_id,
-            correlation_id: response.correlation_id,
-        })
+        Ok(grant_answer(response))
+    }
+
+    /// Waits up to `timeout` (capped by the authority) for the outcome of an approval this
+    /// agent requested. Approved: the answer carries the grant. Still pending: effect
+    /// `ApprovalRequired`. Denied, expired or cancelled: effect `Deny` with rule
+    /// `approval-denied`, `approval-expired` or `approval-cancelled`.
+    pub async fn await_approval(
+        &mut self,
+        agent_id: &str,
+        agent_key: &SigningKey,
+        approval_id: &str,
+        timeout: Duration,
+    ) -> Result<GrantAnswer, SdkError> {
+        let body = apb::AwaitApprovalBody {
+            freshness: Some(signed::freshness(now_ms())),
+            approval_id: approval_id.to_string(),
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+        };
+        let request = signed::sign("AwaitApproval", &body, agent_id, agent_key);
+        let response = self.inner.await_approval(request).await?.into_inner();
+        Ok(grant_answer(response))
+    }
+
+    /// Approvals (only pending ones with `pending_only`), signed by an approver or an admin.
+    pub async fn list_approvals(
+        &mut self,
+        signer_id: &str,
+        key: &SigningKey,
+        pending_only: bool,
+    ) -> Result<Vec<apb::Approval>, SdkError> {
+        let body = apb::ListApprovalsBody {
+            freshness: Some(signed::freshness(now_ms())),
+            pending_only,
+        };
+        let request = signed::sign("ListApprovals", &body, signer_id, key);
+        Ok(self
+            .inner
+            .list_approvals(request)
+            .await?
+            .into_inner()
+            .approvals)
+    }
+
+    /// The pending approvals, then every change, as a stream (signed by an approver or admin).
+    pub async fn watch_approvals(
+        &mut self,
+        signer_id: &str,
+        key: &SigningKey,
+    ) -> Result<tonic::Streaming<apb::Approval>, SdkError> {
+        let body = apb::WatchApprovalsBody {
+            freshness: Some(signed::freshness(now_ms())),
+        };
+        let request = signed::sign("WatchApprovals", &body, signer_id, key);
+        Ok(self.inner.watch_approvals(request).await?.into_inner())
+    }
+
+    /// Approves or denies an approval as approver `approver:<name>`.
+    pub async fn decide_approval(
+        &mut self,
+        approver_id: &str,
+        key: &SigningKey,
+        approval_id: &str,
+        approve: bool,
+        comment: &str,
+    ) -> Result<apb::Approval, SdkError> {
+        let body = apb::DecideApprovalBody {
+            freshness: Some(signed::freshness(now_ms())),
+            approval_id: approval_id.to_string(),
+            approve,
+            comment: comment.to_string(),
+        };
+        let request = signed::sign("DecideApproval", &body, approver_id, key);
+        Ok(self.inner.decide_approval(request).await?.into_inner())
+    }
+
+    /// Revokes `target` with `reason`, signed by an admin.
+    pub async fn revoke(
+        &mut self,
+        admin_id: &str,
+        admin_key: &SigningKey,
+        target: &RevokeTarget,
+        reason: &str,
+    ) -> Result<apb::RevokeGrantResponse, SdkError> {
+        let mut body = apb::RevokeGrantBody {
+            freshness: Some(signed::freshness(now_ms())),
+            reason: reason.to_string(),
+            ..Default::default()
+        };
+        match target {
+            RevokeTarget::Grant {
+                grant_id,
+                include_derived,
+            } => {
+                body.grant_id = grant_id.clone();
+                body.include_derived = *include_derived;
+            }
+            RevokeTarget::Task(task) => body.task = task.clone(),
+            RevokeTarget::Agent(agent) => body.agent_id = agent.clone(),
+            RevokeTarget::User(user) => body.user = user.clone(),
+        }
+        let request = signed::sign("RevokeGrant", &body, admin_id, admin_key);
+        Ok(self.inner.revoke_grant(request).await?.into_inner())
+    }
+
+    /// Disables (refusing its pending approvals and future requests) or re-enables an agent.
+    pub async fn set_agent_enabled(
+        &mut self,
+        admin_id: &str,
+        admin_key: &SigningKey,
+        agent_id: &str,
+        enabled: bool,
+        reason: &str,
+    ) -> Result<apb::SetAgentEnabledResponse, SdkError> {
+        let body = apb::SetAgentEnabledBody {
+            freshness: Some(signed::freshness(now_ms())),
+            agent_id: agent_id.to_string(),
+            enabled,
+            reason: reason.to_string(),
+        };
+        let request = signed::sign("SetAgentEnabled", &body, admin_id, admin_key);
+        Ok(self.inner.set_agent_enabled(request).await?.into_inner())
+    }
+
+    /// The decision log, newest first, filtered by `filter` (its freshness is filled in).
+    pub async fn list_decisions(
+        &mut self,
+        admin_id: &str,
+        admin_key: &SigningKey,
+        mut filter: apb::ListDecisionsBody,
+    ) -> Result<Vec<apb::DecisionRecord>, SdkError> {
+        filter.freshness = Some(signed::freshness(now_ms()));
+        let request = signed::sign("ListDecisions", &filter, admin_id, admin_key);
+        Ok(self
+            .inner
+            .list_decisions(request)
+            .await?
+            .into_inner()
+            .decisions)
+    }
+
+    /// The revocation feed: every revocation after `after_sequence`, then each new one, with
+    /// heartbeats (sequence 0) every `heartbeat`.
+    pub async fn watch_revocations(
+        &mut self,
+        after_sequence: u64,
+        heartbeat: Duration,
+    ) -> Result<tonic::Streaming<apb::Revocation>, SdkError> {
+        let request = apb::WatchRevocationsRequest {
+            after_sequence,
+            heartbeat_ms: u32::try_from(heartbeat.as_millis()).unwrap_or(u32::MAX),
+        };
+        Ok(self.inner.watch_revocations(request).await?.into_inner())
     }
 
     /// Root keys as (key id, key, active).
     pub async fn public_keys(&mut self) -> Result<Vec<(u32, VerifyingKey, bool)>, SdkError> {
-        let set = self.inner.get_public_keys(apb::GetPublicKeysRequest {}).await?.into_inner();
+        let set = self
+            .inner
+            .get_public_keys(apb::GetPublicKeysRequest {})
+            .await?
+            .into_inner();
         key_set(set)
     }
 
@@ -143,7 +325,10 @@ impl AuthorityClient {
         Ok(self.inner.revoke_grant(request).await?.into_inner())
     }
 
-    pub async fn list_revocations(&mut self, after_sequence: u64) -> Result<apb::RevocationList, SdkError> {
+    pub async fn list_revocations(
+        &mut self,
+        after_sequence: u64,
+    ) -> Result<apb::RevocationList, SdkError> {
         let request = apb::ListRevocationsRequest { after_sequence };
         Ok(self.inner.list_revocations(request).await?.into_inner())
     }
@@ -209,10 +394,32 @@ impl AuthorityClient {
     }
 }
 
+fn grant_answer(response: apb::GrantResponse) -> GrantAnswer {
+    let decision = response.decision.unwrap_or_default();
+    GrantAnswer {
+        effect: decision.effect(),
+        rule_ids: decision.rule_ids,
+        reason: decision.reason,
+        decision_id: decision.decision_id,
+        grant: (!response.grant.is_empty()).then_some(response.grant),
+        grant_id: response.grant_id,
+        expires_at_ms: response.expires_at_ms,
+        root_key_id: response.root_key_id,
+        correlation_id: response.correlation_id,
+        approval_id: response.approval_id,
+    }
+}
+
 fn key_set(set: apb::PublicKeySet) -> Result<Vec<(u32, VerifyingKey, bool)>, SdkError> {
     set.keys
         .into_iter()
-        .map(|k| Ok((k.key_id, keys::verifying_key_from_bytes(&k.public_key)?, k.active)))
+        .map(|k| {
+            Ok((
+                k.key_id,
+                keys::verifying_key_from_bytes(&k.public_key)?,
+                k.active,
+            ))
+        })
         .collect()
 }
 
@@ -226,7 +433,8 @@ pub fn root_key_provider(
             .iter()
             .find(|(k, _, _)| *k == id)
             .ok_or(biscuit_auth::error::Format::UnknownPublicKey)?;
-        crate::keys::to_biscuit_public(key).map_err(|_| biscuit_auth::error::Format::UnknownPublicKey)
+        crate::keys::to_biscuit_public(key)
+            .map_err(|_| biscuit_auth::error::Format::UnknownPublicKey)
     }
 }
 
@@ -285,13 +493,23 @@ impl ExecutorClient {
     }
 
     /// Sends a prepared (or deliberately malformed) request.
-    pub async fn send(&mut self, request: epb::ExecuteRequest) -> Result<epb::ExecuteResponse, SdkError> {
+    pub async fn send(
+        &mut self,
+        request: epb::ExecuteRequest,
+    ) -> Result<epb::ExecuteResponse, SdkError> {
         Ok(self.inner.execute(request).await?.into_inner())
     }
 
     pub async fn identity(&mut self) -> Result<(String, VerifyingKey), SdkError> {
-        let id = self.inner.get_identity(epb::GetIdentityRequest {}).await?.into_inner();
-        Ok((id.executor_id, keys::verifying_key_from_bytes(&id.public_key)?))
+        let id = self
+            .inner
+            .get_identity(epb::GetIdentityRequest {})
+            .await?
+            .into_inner();
+        Ok((
+            id.executor_id,
+            keys::verifying_key_from_bytes(&id.public_key)?,
+        ))
     }
 
     /// Every provenance entry after `after_sequence`, as JSON Lines (ending with a fresh checkpoint).

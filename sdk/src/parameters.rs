@@ -33,7 +33,9 @@ fn sha256_hex(data: &[u8]) -> String {
 pub fn redacted(op: &Operation) -> Value {
     match op {
         Operation::Read(r) => json!({"path": r.path, "offset": r.offset, "length": r.length}),
-        Operation::List(l) => json!({"path": l.path, "max_depth": l.max_depth, "max_entries": l.max_entries}),
+        Operation::List(l) => {
+            json!({"path": l.path, "max_depth": l.max_depth, "max_entries": l.max_entries})
+        }
         Operation::Search(s) => json!({"path": s.path, "pattern": s.pattern, "regex": s.regex,
             "case_insensitive": s.case_insensitive, "max_matches": s.max_matches}),
         Operation::Write(w) => json!({"path": w.path, "content_bytes": w.content.len(),
@@ -41,7 +43,9 @@ pub fn redacted(op: &Operation) -> Value {
             "create_only": w.create_only}),
         Operation::Patch(p) => json!({"path": p.path, "diff_bytes": p.diff.len(),
             "diff_sha256": sha256_hex(p.diff.as_bytes())}),
-        Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms}),
+        Operation::Run(r) => {
+            json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms})
+        }
     }
 }
 
@@ -78,7 +82,11 @@ mod tests {
     use trust_proto::executor::v1 as pb;
 
     fn write(path: &str, content: &[u8]) -> Operation {
-        Operation::Write(pb::WriteRequest { path: path.into(), content: content.to_vec(), ..Default::default() })
+        Operation::Write(pb::WriteRequest {
+            path: path.into(),
+            content: content.to_vec(),
+            ..Default::default()
+        })
     }
 
     #[test]
@@ -90,14 +98,21 @@ mod tests {
         let s = summary(&a);
         assert!(s.starts_with("fs.write {"), "{s}");
         assert!(summary_matches(&s, &digest(&a)));
-        assert!(!summary_matches(&s, &digest(&write("deploy/app.toml", b"v2"))));
+        assert!(!summary_matches(
+            &s,
+            &digest(&write("deploy/app.toml", b"v2"))
+        ));
         assert!(!summary_matches("fs.write nonsense", &digest(&a)));
         assert!(!summary_matches("", &digest(&a)));
     }
 
     #[test]
     fn digest_is_what_provenance_records() {
-        let run = Operation::Run(pb::RunRequest { command: "test".into(), cwd: String::new(), timeout_ms: 0 });
+        let run = Operation::Run(pb::RunRequest {
+            command: "test".into(),
+            cwd: String::new(),
+            timeout_ms: 0,
+        });
         assert_eq!(digest(&run), parameters_digest(&redacted(&run)));
         assert_eq!(digest(&run).len(), 64);
     }

@@ -16,6 +16,21 @@ pub struct ClusterOptions {
     pub revocation_max_staleness_secs: u64,
     pub checkpoint_every: u64,
     pub start_executor: bool,
+    /// Extra top-level TOML keys for the authority config, such as `approval_ttl_secs = 2`
+    /// (inserted before the first table).
+    pub authority_extra: String,
+    /// Extra TOML appended to the cluster's copy of the `coding` profile (approval rules).
+    pub profile_extra: String,
+    /// The `demo` workspace's profile instead of `authority/profiles/coding.toml` (see
+    /// [`coding_profile`]); `profile_extra` is appended either way.
+    pub profile: Option<String>,
+}
+
+/// The text of `authority/profiles/coding.toml`, to adapt for a test's `profile`.
+pub fn coding_profile() -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(
+        workspace_root().join("authority/profiles/coding.toml"),
+    )?)
 }
 
 impl Default for ClusterOptions {
@@ -26,6 +41,9 @@ impl Default for ClusterOptions {
             revocation_max_staleness_secs: 10,
             checkpoint_every: 16,
             start_executor: true,
+            authority_extra: String::new(),
+            profile_extra: String::new(),
+            profile: None,
         }
     }
 }
@@ -46,7 +64,13 @@ pub struct Cluster {
     pub auditor_key: SigningKey,
     pub authority_config: PathBuf,
     pub executor_config: PathBuf,
+    /// Approvers (`[[approvers]]`, signing as `approver:<name>`): `carol` and `dave`, plus
+    /// `alice` (the user's own name) and `coder-1` (the agent's) for separation-of-duty tests.
+    pub approvers: Vec<(String, SigningKey)>,
 }
+
+/// Names of the approvers every cluster configures.
+pub const APPROVERS: [&str; 4] = ["carol", "dave", "alice", "coder-1"];
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(to)?;
@@ -69,13 +93,34 @@ fn hex_public(key: &SigningKey) -> String {
 impl Cluster {
     /// Starts the authority and (unless disabled) an executor guarding a copy of the demo workspace.
     pub fn start(options: ClusterOptions) -> anyhow::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("trust-cluster-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("trust-cluster-")
+            .tempdir()?;
         let root = workspace_root();
         let workspace = dir.path().join("workspace");
         copy_dir(&root.join("examples/demo-workspace"), &workspace)?;
         let profiles = dir.path().join("profiles");
         std::fs::create_dir_all(&profiles)?;
-        std::fs::copy(root.join("authority/profiles/coding.toml"), profiles.join("coding.toml"))?;
+        let mut profile = match &options.profile {
+            Some(text) => text.clone(),
+            None => std::fs::read_to_string(root.join("authority/profiles/coding.toml"))?,
+        };
+        profile.push('\n');
+        profile.push_str(&options.profile_extra);
+        std::fs::write(profiles.join("coding.toml"), profile)?;
+        let approvers: Vec<(String, SigningKey)> = APPROVERS
+            .iter()
+            .map(|name| (name.to_string(), trust_sdk::keys::generate()))
+            .collect();
+        let approver_toml: String = approvers
+            .iter()
+            .map(|(name, key)| {
+                format!(
+                    "\n[[approvers]]\nid = \"{name}\"\npublic_key = \"{}\"\n",
+                    hex_public(key)
+                )
+            })
+            .collect();
 
         let agent_key = trust_sdk::keys::generate();
         let other_agent_key = trust_sdk::keys::generate();
@@ -89,6 +134,7 @@ impl Cluster {
 data_dir = "authority-data"
 profiles = ["profiles/coding.toml"]
 clock_window_secs = 30
+{extra}
 
 [[agents]]
 id = "coder-1"
@@ -103,10 +149,12 @@ public_key = "{other}"
 [[admins]]
 id = "ops"
 public_key = "{admin}"
+{approver_toml}
 "#,
                 agent = hex_public(&agent_key),
                 other = hex_public(&other_agent_key),
                 admin = hex_public(&admin_key),
+                extra = options.authority_extra,
             ),
         )?;
         let authority_bin = binary("trust-authority", "trust-authority")?;
@@ -161,6 +209,7 @@ public_key = "{auditor}"
             auditor_key,
             authority_config,
             executor_config,
+            approvers,
             dir,
         };
         if options.start_executor {
@@ -171,29 +220,54 @@ public_key = "{auditor}"
 
     /// Starts (or restarts) the executor process.
     pub fn start_executor(&mut self) -> anyhow::Result<()> {
+        self.start_executor_via(&self.authority.endpoint())
+    }
+
+    /// Starts (or restarts) the executor, reaching the authority at `authority_endpoint` (a
+    /// proxy a test can cut, for example).
+    pub fn start_executor_via(&mut self, authority_endpoint: &str) -> anyhow::Result<()> {
         let bin = binary("tool-executor", "tool-executor")?;
         let args = vec![
             "serve".into(),
             "--config".into(),
             self.executor_config.display().to_string(),
             "--authority".into(),
-            self.authority.endpoint(),
+            authority_endpoint.to_string(),
         ];
         match self.executor.as_mut() {
             Some(e) => e.restart(Some(args))?,
             None => {
-                self.executor = Some(ServerProcess::start(&bin, &args, &self.dir.path().join("executor.log"))?)
+                self.executor = Some(ServerProcess::start(
+                    &bin,
+                    &args,
+                    &self.dir.path().join("executor.log"),
+                )?)
             }
         }
         Ok(())
     }
 
     pub fn executor_endpoint(&self) -> String {
-        self.executor.as_ref().map(|e| e.endpoint()).unwrap_or_default()
+        self.executor
+            .as_ref()
+            .map(|e| e.endpoint())
+            .unwrap_or_default()
     }
 
     pub fn authority_endpoint(&self) -> String {
         self.authority.endpoint()
+    }
+
+    /// The signer id (`approver:<name>`) and key of approver `name` (see [`APPROVERS`]); an
+    /// unknown name gets the admin's key, which the authority does not accept for it.
+    pub fn approver(&self, name: &str) -> (String, &SigningKey) {
+        let key = self
+            .approvers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| k)
+            .unwrap_or(&self.admin_key);
+        (format!("approver:{name}"), key)
     }
 
     /// Path of a data directory inside the cluster.
@@ -210,16 +284,25 @@ public_key = "{auditor}"
     }
 
     /// Requests a grant as `coder-1` for `alice` in `demo` with the given scopes.
-    pub async fn grant(&self, task: &str, scopes: &[(&str, &str)]) -> anyhow::Result<trust_sdk::client::GrantAnswer> {
+    pub async fn grant(
+        &self,
+        task: &str,
+        scopes: &[(&str, &str)],
+    ) -> anyhow::Result<trust_sdk::client::GrantAnswer> {
         let mut client = self.authority_client().await?;
         let spec = trust_sdk::client::GrantSpec {
             user: "alice".into(),
             workspace: "demo".into(),
             task: task.into(),
             purpose: format!("test task {task}"),
-            scopes: scopes.iter().map(|(o, r)| (o.to_string(), r.to_string())).collect(),
+            scopes: scopes
+                .iter()
+                .map(|(o, r)| (o.to_string(), r.to_string()))
+                .collect(),
             ..Default::default()
         };
-        Ok(client.request_grant(&self.agent_id, &self.agent_key, &spec).await?)
+        Ok(client
+            .request_grant(&self.agent_id, &self.agent_key, &spec)
+            .await?)
     }
 }

@@ -34,7 +34,16 @@ const PROFILE_KEYS: &[&str] = &[
     "default_ttl",
     "max_ttl",
 ];
-const RULE_KEYS: &[&str] = &["id", "description", "rule", "operations", "resources"];
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "rule",
+    "operations",
+    "resources",
+    "approvals_required",
+];
+/// Most distinct approvers an `[[approval]]` rule may require.
+const MAX_APPROVALS_REQUIRED: i64 = 10;
 const PROCESS_KEYS: &[&str] = &["name", "description", "steps"];
 const STEP_KEYS: &[&str] = &["name", "operations", "approval"];
 
@@ -569,6 +578,7 @@ fn parse_rule(
         None => format!("{profile}.{kind}[{index}]"),
     };
     let description = opt_string(ctx, table, "description", &within).map(Spanned::into_inner);
+    let approvals_required = approvals_required(ctx, table, kind, &within);
     let rule_text = opt_string(ctx, table, "rule", &within);
     let has_operations = table.get("operations").is_some();
     let has_resources = table.get("resources").is_some();
@@ -679,7 +689,42 @@ fn parse_rule(
         claude_rule,
         description,
         line,
+        approvals_required,
     })
+}
+
+/// `approvals_required` (m of n): only on `[[approval]]` rules, 1 to
+/// [`MAX_APPROVALS_REQUIRED`]; 1 when absent.
+fn approvals_required(ctx: &mut Ctx<'_>, table: &DeTable<'_>, kind: RuleKind, within: &str) -> u32 {
+    let Some(value) = table.get("approvals_required") else {
+        return 1;
+    };
+    if kind != RuleKind::Approval {
+        ctx.err(
+            &value.span(),
+            format!("`approvals_required` in {within} is only allowed in [[approval]] rules"),
+        );
+        return 1;
+    }
+    match value.get_ref() {
+        DeValue::Integer(int) => match i64::from_str_radix(int.as_str(), int.radix()) {
+            Ok(n) if (1..=MAX_APPROVALS_REQUIRED).contains(&n) => u32::try_from(n).unwrap_or(1),
+            _ => {
+                ctx.err(
+                    &value.span(),
+                    format!("`approvals_required` in {within} must be between 1 and {MAX_APPROVALS_REQUIRED}"),
+                );
+                1
+            }
+        },
+        other => {
+            ctx.err(
+                &value.span(),
+                format!("`approvals_required` in {within} must be an integer, not {}", other.type_str()),
+            );
+            1
+        }
+    }
 }
 
 fn is_empty_array(value: &Value<'_>) -> bool {

@@ -460,3 +460,29 @@ fn home_globs_never_match_workspace_paths() {
         assert!(!p.is_match(path), "{path}");
     }
 }
+
+#[test]
+fn approval_rules_may_require_several_distinct_approvers() {
+    let src = format!(
+        "{MINIMAL}[[approval]]\nid = \"release\"\noperations = [\"fs.write\"]\nresources = [\"release/**\"]\n\
+         approvals_required = 2\n[[approval]]\nid = \"deploy\"\noperations = [\"fs.write\"]\nresources = [\"deploy/**\"]\n"
+    );
+    let p = parse(&src).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.approval[0].approvals_required, 2);
+    assert_eq!(p.approval[1].approvals_required, 1);
+    assert_error(
+        &format!("{MINIMAL}[[approval]]\noperations = [\"fs.write\"]\napprovals_required = 0\n"),
+        9,
+        "between 1 and 10",
+    );
+    assert_error(
+        &format!("{MINIMAL}[[approval]]\noperations = [\"fs.write\"]\napprovals_required = \"two\"\n"),
+        9,
+        "must be an integer",
+    );
+    assert_error(
+        &format!("{MINIMAL}[[deny]]\nresources = [\"a\"]\napprovals_required = 2\n"),
+        9,
+        "only allowed in [[approval]] rules",
+    );
+}

@@ -2,10 +2,12 @@
 //!
 //! One submodule per command group: `keys` (keygen, pubkey, root-keys), `grant` (request,
 //! inspect, attenuate), `exec` (structured operations on an executor), `audit` (export,
-//! verify, query provenance) and `admin` (revoke, register agents, rotate keys).
+//! verify, query provenance), `admin` (revoke, register agents, rotate keys, decision log) and
+//! `approvals` (list, approve, deny, watch, await).
 //!
 //! Exit codes: 0 success; 1 error or refusal; `grant request` uses 2 for deny and 3 for
-//! approval required; `exec run` exits with the command's own exit code.
+//! approval required (`approvals await` likewise: 2 denied or expired, 3 still pending);
+//! `exec run` exits with the command's own exit code.
 
 use std::process::ExitCode;
 
@@ -13,6 +15,8 @@ use clap::{Parser, Subcommand};
 
 #[path = "trustctl/admin.rs"]
 mod admin;
+#[path = "trustctl/approvals.rs"]
+mod approvals;
 #[path = "trustctl/audit.rs"]
 mod audit;
 #[path = "trustctl/derive.rs"]
@@ -59,6 +63,9 @@ enum Command {
     /// Administer the authority: revoke grants, register agents, rotate the root key.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Approvals: list what waits for a person and decide it (approvers); await it (agents).
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
     /// Ask a server's gRPC health service; exit 0 when SERVING (for container health checks).
     Health(health::HealthArgs),
 }
@@ -72,6 +79,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => exec::run(args).await,
         Command::Audit(command) => audit::run(command).await,
         Command::Admin(command) => admin::run(command).await,
+        Command::Approvals(command) => approvals::run(command).await,
         Command::Health(args) => health::run(args).await,
     }
 }

@@ -24,7 +24,7 @@ use trust_tests::{Cluster, ClusterOptions};
 use crate::support::*;
 
 const SECRET: &str = "TOP-SECRET-outside-the-workspace-7f3a\n";
-const MAX_TOKEN_BYTES: usize = 4096;
+const MAX_TOKEN_BYTES: usize = 8192;
 const MAX_REQUEST_BYTES: usize = 65536;
 
 const UNAUTHENTICATED: &str = "Unauthenticated";

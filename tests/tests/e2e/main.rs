@@ -1,9 +1,11 @@
 //! End-to-end tests: real authority and executor processes on 127.0.0.1, real sled, real gRPC.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
 
+mod approvals;
 mod attacks;
 mod authority;
 mod derived;
 mod executor;
+mod revocation;
 mod support;
 mod the_loop;

@@ -4,14 +4,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
-use trust_sdk::client::AuthorityClient;
+use trust_proto::authority::v1::ListDecisionsBody;
+use trust_sdk::client::{AuthorityClient, RevokeTarget};
 
 use crate::util;
 
 /// Admin commands.
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
-    /// Revoke a grant (and every grant attenuated from it) by grant id.
+    /// Revoke by grant id (with --include-derived, its whole registered lineage), by task, by
+    /// agent (which also disables the agent) or by user, with a reason.
+    ///
+    /// A revoked block id kills the grant and every grant attenuated or derived from it at
+    /// every executor within about a second of this command returning.
     Revoke(RevokeArgs),
     /// Register an agent (id, owner, public key) so it can request grants.
     RegisterAgent(RegisterAgentArgs),
@@ -21,6 +26,55 @@ pub enum AdminCommand {
     GetGrant(GetGrantArgs),
     /// List revocations after a sequence number (no signature needed).
     ListRevocations(ListRevocationsArgs),
+    /// Disable an agent (refuses its pending approvals and future requests) or re-enable it.
+    SetAgent(SetAgentArgs),
+    /// Show the decision log (decisions, approval events, revocations), newest first.
+    Decisions(DecisionsArgs),
+}
+
+/// Arguments of `trustctl admin set-agent`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("state").args(["enable", "disable"]).required(true)))]
+pub struct SetAgentArgs {
+    #[command(flatten)]
+    pub who: AdminArgs,
+    /// The agent id.
+    #[arg(long)]
+    pub agent: String,
+    /// Re-enable the agent.
+    #[arg(long)]
+    pub enable: bool,
+    /// Disable the agent.
+    #[arg(long)]
+    pub disable: bool,
+    /// Why, for the record.
+    #[arg(long, default_value = "")]
+    pub reason: String,
+}
+
+/// Arguments of `trustctl admin decisions`.
+#[derive(Args, Debug)]
+pub struct DecisionsArgs {
+    #[command(flatten)]
+    pub who: AdminArgs,
+    /// Only entries of this task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Only entries of this agent.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only entries for this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only entries of this approval.
+    #[arg(long)]
+    pub approval: Option<String>,
+    /// Only entries naming this grant (issued, approved or revoked).
+    #[arg(long)]
+    pub grant: Option<String>,
+    /// At most this many entries.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
 }
 
 /// Who acts, for the signed admin RPCs.
@@ -39,12 +93,25 @@ pub struct AdminArgs {
 
 /// Arguments of `trustctl admin revoke`.
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("target").args(["grant", "task", "agent", "user"]).required(true)))]
 pub struct RevokeArgs {
     #[command(flatten)]
     pub who: AdminArgs,
     /// Grant id to revoke (`grant id:` in `trustctl grant inspect`).
     #[arg(long)]
-    pub grant: String,
+    pub grant: Option<String>,
+    /// With --grant: also every registered grant derived from it (its lineage).
+    #[arg(long, requires = "grant")]
+    pub include_derived: bool,
+    /// Revoke every grant of this task.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Revoke every grant of this agent, disable it and refuse its pending approvals.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Revoke every grant for this user.
+    #[arg(long)]
+    pub user: Option<String>,
     /// Why, for the record.
     #[arg(long, default_value = "")]
     pub reason: String,
@@ -94,15 +161,102 @@ pub struct ListRevocationsArgs {
 pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Revoke(args) => {
+            let target = match (&args.grant, &args.task, &args.agent, &args.user) {
+                (Some(grant_id), ..) => RevokeTarget::Grant {
+                    grant_id: grant_id.clone(),
+                    include_derived: args.include_derived,
+                },
+                (_, Some(task), ..) => RevokeTarget::Task(task.clone()),
+                (_, _, Some(agent), _) => RevokeTarget::Agent(agent.clone()),
+                (_, _, _, Some(user)) => RevokeTarget::User(user.clone()),
+                _ => anyhow::bail!("give --grant, --task, --agent or --user"),
+            };
             let (mut client, key) = connect(&args.who).await?;
             let answer = client
-                .revoke_grant(&args.who.admin, &key, &args.grant, &args.reason)
+                .revoke(&args.who.admin, &key, &target, &args.reason)
+                .await
+                .map_err(util::sdk)?;
+            match &target {
+                RevokeTarget::Grant { grant_id, .. } => println!(
+                    "revoked grant {grant_id} ({} grant(s), {} revocation id(s), revocation sequence {})",
+                    answer.revoked_grant_ids.len(),
+                    answer.revoked_ids,
+                    answer.sequence
+                ),
+                _ => println!(
+                    "revoked {} grant(s) ({} revocation id(s), revocation sequence {})",
+                    answer.revoked_grant_ids.len(),
+                    answer.revoked_ids,
+                    answer.sequence
+                ),
+            }
+            for id in &answer.revoked_grant_ids {
+                println!("revoked:        {id}");
+            }
+            if let RevokeTarget::Agent(agent) = &target {
+                println!("agent {agent} is disabled until re-enabled (`trustctl admin set-agent --enable`)");
+            }
+        }
+        AdminCommand::SetAgent(args) => {
+            let (mut client, key) = connect(&args.who).await?;
+            let answer = client
+                .set_agent_enabled(
+                    &args.who.admin,
+                    &key,
+                    &args.agent,
+                    args.enable,
+                    &args.reason,
+                )
                 .await
                 .map_err(util::sdk)?;
             println!(
-                "revoked grant {} ({} revocation id(s), revocation sequence {})",
-                answer.grant_id, answer.revoked_ids, answer.sequence
+                "agent {} is {} ({} pending approval(s) refused)",
+                answer.agent_id,
+                if answer.enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
+                answer.approvals_refused
             );
+        }
+        AdminCommand::Decisions(args) => {
+            let (mut client, key) = connect(&args.who).await?;
+            let filter = ListDecisionsBody {
+                task: args.task.clone().unwrap_or_default(),
+                agent_id: args.agent.clone().unwrap_or_default(),
+                user: args.user.clone().unwrap_or_default(),
+                approval_id: args.approval.clone().unwrap_or_default(),
+                grant_id: args.grant.clone().unwrap_or_default(),
+                limit: args.limit,
+                ..Default::default()
+            };
+            let log = client
+                .list_decisions(&args.who.admin, &key, filter)
+                .await
+                .map_err(util::sdk)?;
+            for d in &log {
+                let mut line = format!(
+                    "{}\t{}\t{}",
+                    util::format_time(util::from_unix_ms(d.time_ms)),
+                    d.effect,
+                    d.reason
+                );
+                for (name, value) in [
+                    ("by", &d.actor),
+                    ("agent", &d.agent_id),
+                    ("user", &d.user),
+                    ("task", &d.task),
+                    ("grant", &d.grant_id),
+                    ("approval", &d.approval_id),
+                    ("digest", &d.parameters_digest),
+                ] {
+                    if !value.is_empty() {
+                        line.push_str(&format!("\t{name}={value}"));
+                    }
+                }
+                println!("{line}");
+            }
         }
         AdminCommand::RegisterAgent(args) => {
             let public = match (&args.agent_pubkey, &args.agent_key) {
