@@ -4,6 +4,7 @@
 //! second backend (PostgreSQL for several replicas) only has to implement this trait.
 //! Every write that precedes a response to a client is durable when the method returns.
 
+mod group_flush;
 mod sled_store;
 
 use serde::{Deserialize, Serialize};

@@ -23,6 +23,7 @@ pub struct SledRegistry {
     pending: sled::Tree,
     /// Disabled agent id → reason.
     disabled: sled::Tree,
+    group_flush: std::sync::Arc<super::group_flush::GroupFlush>,
 }
 
 const SEQUENCE_KEY: &[u8] = b"\xffsequence";
@@ -65,6 +66,7 @@ impl SledRegistry {
             approvals: db.open_tree("approvals")?,
             pending: db.open_tree("pending_approvals")?,
             disabled: db.open_tree("disabled_agents")?,
+            group_flush: Default::default(),
             db,
         };
         registry.check_integrity()?;
@@ -87,7 +89,7 @@ impl SledRegistry {
     }
 
     fn flush(&self) -> Result<(), AuthorityError> {
-        self.db.flush()?;
+        self.group_flush.flush(&self.db).map_err(AuthorityError::Storage)?;
         Ok(())
     }
 }
