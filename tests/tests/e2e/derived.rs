@@ -251,3 +251,26 @@ async fn revoking_level_one_refuses_levels_two_to_four_and_lineage_is_recorded()
     assert_eq!(deep.lineage, c.ids);
     let _ = &c.root_id;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_outside_the_narrowing_is_refused_naming_the_block() {
+    let c = chain(0, ClusterOptions::default()).await;
+    let child_key = trust_sdk::keys::generate();
+    let no_commands = Derivation {
+        narrowing: Attenuation {
+            operations: Some(vec!["fs.read".into(), "proc.run".into()]),
+            commands: Some(vec![]),
+            ..Default::default()
+        },
+        purpose: "read only, no commands".into(),
+        derived_id: None,
+    };
+    let child = derive(&c.root, &c.keys[0], &child_key.verifying_key(), &no_commands).unwrap().token;
+    let mut exec = c.cluster.executor_client().await.unwrap();
+    let err = exec.execute(&bytes(&child), &child_key, run("test")).await.unwrap_err();
+    assert_eq!(code(&err), "PermissionDenied", "{err}");
+    assert!(err.to_string().contains("block 1"), "{err}");
+    exec.execute(&bytes(&child), &child_key, read("src/calc.sh")).await.unwrap();
+    // The parent may run it.
+    exec.execute(&bytes(&c.root), &c.keys[0], run("test")).await.unwrap();
+}
