@@ -116,7 +116,29 @@ async fn main() -> anyhow::Result<()> {
     let denied = cluster.grant("fix-add", &[("fs.write", ".env")]).await?;
     println!("    asking the authority for fs.write on `.env`: {:?} by {:?}: {}", denied.effect, denied.rule_ids, denied.reason);
 
-    step(7, "Every attempt, allowed or refused, is in the hash-chained provenance log:");
+    step(7, "The agent hands a sub-agent a derived grant: read-only, `src/` only, bound to the sub-agent's key:");
+    let sub_agent = trust_sdk::keys::generate();
+    let derivation = trust_sdk::derive::Derivation {
+        narrowing: trust_sdk::attenuate::Attenuation {
+            operations: Some(vec!["fs.read".into()]),
+            prefixes: Some(vec!["src".into()]),
+            ..Default::default()
+        },
+        purpose: "review src/calc.sh".into(),
+        derived_id: None,
+    };
+    let derived = trust_sdk::derive::derive(&token, key, &sub_agent.verifying_key(), &derivation)?;
+    let child = derived.token.to_vec()?;
+    authority.register_derived(&cluster.agent_id, key, &child).await?;
+    println!("    derived grant {} (parent {}), registered with the authority", derived.derived_id, derived.parent_id);
+    exec.execute(&child, &sub_agent, Op::Read(pb::ReadRequest { path: "src/calc.sh".into(), ..Default::default() })).await?;
+    println!("    sub-agent reads src/calc.sh: allowed");
+    let run_refused = refused(exec.execute(&child, &sub_agent, Op::Run(pb::RunRequest { command: "test".into(), ..Default::default() })).await)?;
+    println!("    sub-agent runs the tests:\n      {run_refused}");
+    let parent_key_refused = refused(exec.execute(&child, key, Op::Read(pb::ReadRequest { path: "src/calc.sh".into(), ..Default::default() })).await)?;
+    println!("    the parent's key on the derived grant:\n      {parent_key_refused}");
+
+    step(8, "Every attempt, allowed or refused, is in the hash-chained provenance log:");
     let lines = exec.export_provenance(&cluster.auditor_id, &cluster.auditor_key, 0).await?;
     let (_, executor_key) = exec.identity().await?;
     let summary = trust_sdk::provenance::verify_jsonl(std::io::Cursor::new(lines.join("\n")), &executor_key, false)
