@@ -1366,3 +1366,22 @@ fn interop_biscuit_python_attenuation_is_honoured_exactly() {
     assert_refused(&kit.exec(&tests_only, &["read", "src/calc.sh"]), "PERMISSION_DENIED");
     assert_eq!(kit.exec(&tests_only, &["run", "test"]).code, 1, "the tests run (and fail: add is buggy)");
 }
+
+#[test]
+fn exec_print_digest_matches_the_sdk_and_runs_nothing() {
+    let bin = trustctl_path();
+    let run = run_bin(
+        &bin,
+        &["exec", "--executor", "http://127.0.0.1:1", "--grant", "/nonexistent", "--key", "/nonexistent",
+          "--print-digest", "write", "deploy/release.txt", "--content", "v1"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let op = trust_proto::executor::v1::invocation::Operation::Write(trust_proto::executor::v1::WriteRequest {
+        path: "deploy/release.txt".into(),
+        content: b"v1".to_vec(),
+        ..Default::default()
+    });
+    let mut lines = run.stdout.lines();
+    assert_eq!(lines.next(), Some(trust_sdk::parameters::digest(&op).as_str()));
+    assert_eq!(lines.next(), Some(trust_sdk::parameters::summary(&op).as_str()));
+}

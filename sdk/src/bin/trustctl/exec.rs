@@ -31,6 +31,10 @@ pub struct ExecArgs {
     /// Print the result as one JSON object instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Do not execute: print the operation's parameter digest and summary, which
+    /// `grant request --parameters-digest/--parameters-summary` sends for approval.
+    #[arg(long, global = true)]
+    pub print_digest: bool,
     #[command(subcommand)]
     pub operation: ExecOperation,
 }
@@ -224,9 +228,14 @@ fn run_exit_code(run: &pb::RunResult) -> ExitCode {
 }
 
 pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let operation = to_wire(&args.operation)?;
+    if args.print_digest {
+        println!("{}", trust_sdk::parameters::digest(&operation));
+        println!("{}", trust_sdk::parameters::summary(&operation));
+        return Ok(ExitCode::SUCCESS);
+    }
     let grant = util::read_grant(&args.grant)?;
     let key = util::load_key(&args.key)?;
-    let operation = to_wire(&args.operation)?;
     let mut client = ExecutorClient::connect(args.executor.clone())
         .await
         .map_err(util::sdk)?;
