@@ -32,7 +32,8 @@ pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, Authorit
         keyring: Arc::new(keyring),
         registry,
         principals,
-        replay: ReplayGuard::new(config.clock_window, 1_000_000),
+        replay: ReplayGuard::new(config.clock_window, 1_000_000)
+            .not_before(crate::service::millis(crate::service::now())),
         approvals: ApprovalDesk::new(&config.approvers, config.approval_ttl, config.approval_await_max),
         revocations: Default::default(),
     }))

@@ -61,7 +61,7 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorService>, Arc<Trust
         workspaces,
         operation_limits: config.operations.clone(),
         auditors: config.auditors.iter().cloned().collect(),
-        audit_replay: ReplayGuard::new(Duration::from_secs(60), 100_000),
+        audit_replay: ReplayGuard::new(Duration::from_secs(60), 100_000).not_before(millis(now())),
     };
     Ok((Arc::new(service), trust))
 }

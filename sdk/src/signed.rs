@@ -70,6 +70,9 @@ pub fn verify<M: Message + Default>(
 pub struct ReplayGuard {
     window: Duration,
     capacity: usize,
+    /// Bodies signed before this instant are refused: the in-memory nonce cache of a
+    /// restarted server cannot know them, so they could otherwise be replayed.
+    not_before_ms: i64,
     seen: Mutex<HashMap<(String, Vec<u8>), i64>>,
 }
 
@@ -78,8 +81,15 @@ impl ReplayGuard {
         Self {
             window,
             capacity,
+            not_before_ms: i64::MIN,
             seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Refuses bodies timestamped before `started_ms` (the server's start).
+    pub fn not_before(mut self, started_ms: i64) -> Self {
+        self.not_before_ms = started_ms;
+        self
     }
 
     /// Accepts `freshness` from `signer` at `now_ms` exactly once.
@@ -94,6 +104,9 @@ impl ReplayGuard {
             return Err(SdkError::Stale(format!(
                 "timestamp is {skew} ms away from the server clock (window {window_ms} ms)"
             )));
+        }
+        if freshness.timestamp_ms < self.not_before_ms {
+            return Err(SdkError::Stale("signed before this server started; sign it again".into()));
         }
         let mut seen = self.seen.lock().map_err(|_| SdkError::Stale("replay cache poisoned".into()))?;
         if seen.len() >= self.capacity {
@@ -142,5 +155,7 @@ mod tests {
         let future = freshness(200_000);
         assert!(matches!(guard.admit("a", Some(&future), 100_000), Err(SdkError::Stale(_))));
         assert!(guard.admit("a", None, 100_000).is_err());
+        let restarted = ReplayGuard::new(Duration::from_secs(30), 100).not_before(100_400);
+        assert!(matches!(restarted.admit("a", Some(&f), 100_500), Err(SdkError::Stale(_))));
     }
 }

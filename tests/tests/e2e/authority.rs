@@ -302,3 +302,16 @@ async fn a_malformed_profile_stops_start_up_with_every_error_listed() {
     );
     assert!(serve.is_err(), "serve must refuse a malformed profile");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
+    let mut cluster = authority_only();
+    let once = signed::sign("RequestGrant", &body("t", &[("fs.read", "")], now_ms()), "coder-1", &cluster.agent_key);
+    let mut client = cluster.authority_client().await.unwrap();
+    assert_eq!(client.send_grant_request(once.clone()).await.unwrap().effect, Effect::Allow);
+    cluster.authority.kill9();
+    cluster.authority.restart(None).unwrap();
+    let mut client = cluster.authority_client().await.unwrap();
+    let err = client.send_grant_request(once).await.unwrap_err();
+    assert_eq!(code(&err), "Unauthenticated", "{err}");
+}
