@@ -4,7 +4,14 @@
 //! [`trust_sdk::provenance`] and flushed to disk before [`ProvenanceLog::append`] returns, so a
 //! caller that only runs an operation after its intent was acknowledged can never run something
 //! that is not on record. If the write fails the append fails and the caller must refuse the
-//! operation (fail closed); the log reports itself unhealthy until a later write succeeds.
+//! operation (fail closed); the log reports itself unhealthy until it has recovered.
+//!
+//! Recovery needs no restart. sled's I/O errors are sticky for the life of an open database, so
+//! after a failed write the writer thread drops every handle it holds on the store and, every
+//! [`RECOVERY_INTERVAL`], reopens the directory, checks the chain tip as [`ProvenanceLog::open`]
+//! does and writes a signed checkpoint covering it. When that checkpoint is durable the log is
+//! healthy again. Until then appends (and [`ProvenanceLog::checkpoint_now`]) fail at once with
+//! [`ProvenanceError::Unavailable`], so an outage never queues work behind a broken disk.
 //!
 //! Storage layout (one sled database per log directory):
 //!
@@ -18,14 +25,21 @@
 //! only then acknowledges every appender of the batch.
 //!
 //! Opening a log checks its tip: the last record's hash, its link to the record before it, and
-//! the last checkpoint's signature and match with the record it covers. A full check of the
+//! the last checkpoint's signature and match with the record it covers. It also checks the tip
+//! against the tip mark ([`TIP_MARK_FILE`], next to sled's files): the sequence and hash of the
+//! last record sled acknowledged as flushed, rewritten after every flush (never before, so it
+//! never runs ahead of the log). sled recovers a damaged or truncated log file by silently
+//! dropping everything from the damage on, so a log that ends before its mark, or whose record
+//! at the mark has another hash, has lost or changed acknowledged records and is refused
+//! ([`ProvenanceError::Corrupt`]) instead of being served as if it were whole. A full check of the
 //! stored chain is [`ProvenanceLog::verify_stored`]; an auditor checks an export offline with
 //! [`trust_sdk::provenance::verify_jsonl`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
@@ -44,6 +58,25 @@ pub const EXECUTOR_KEY_KEY: &[u8] = b"provenance_executor_key";
 
 /// Most records sealed and flushed together.
 const MAX_BATCH: usize = 1024;
+
+/// How often the writer tries to reopen the store after a failed write (and how long it waits
+/// for work before checking whether it has to).
+pub const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// File in the log directory holding the tip mark: `<sequence> <hash>` of the last record known
+/// to be durable (see the module docs).
+pub const TIP_MARK_FILE: &str = "provenance.tip";
+
+/// The tip mark is written in place as one fixed-size block.
+const TIP_MARK_BYTES: usize = 128;
+
+/// sled's page cache for the log. The log is append-only and old records are read only by
+/// exports and queries, so a small cache keeps the executor's memory flat as the log grows
+/// (sled's default is 1 GiB, which a busy executor fills at the rate it appends).
+const CACHE_CAPACITY_BYTES: u64 = 32 * 1024 * 1024;
+
+/// How long [`ProvenanceLog::open`] waits for sled's file lock to be released.
+const OPEN_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// Why the log cannot do what was asked.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -151,17 +184,122 @@ impl Drop for Inner {
 }
 
 struct Shared {
-    db: sled::Db,
-    records: sled::Tree,
-    checkpoints: sled::Tree,
+    /// The sled directory, reopened by [`Shared::recover`].
+    dir: PathBuf,
+    /// The open store; `None` while the writer is reopening it after a failure (every handle
+    /// on a failed database must be gone before the directory can be opened again).
+    store: RwLock<Option<Store>>,
     signing_key: SigningKey,
     verifying_key: VerifyingKey,
     checkpoint_every: u64,
-    /// The chain tip; held by the writer for a whole batch and by `checkpoint_now`.
+    /// The chain tip; held by the writer for a whole batch, by `checkpoint_now` and by
+    /// recovery.
     head: Mutex<Head>,
     /// Copy of the durable tip's sequence, readable without the lock.
     last_sequence: AtomicU64,
+    /// False from a failed write until recovery has written a checkpoint.
     healthy: AtomicBool,
+    mark: TipMark,
+}
+
+/// The tip mark file (see the module docs).
+struct TipMark {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl TipMark {
+    /// Opens (or creates, empty) the mark in `dir` and returns what it records, if anything.
+    fn open(dir: &Path) -> Result<(Self, Option<(u64, String)>), ProvenanceError> {
+        use std::io::Read;
+        let path = dir.join(TIP_MARK_FILE);
+        let storage = |e: std::io::Error| {
+            ProvenanceError::Storage(format!("tip mark `{}`: {e}", path.display()))
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(storage)?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(|e| {
+            ProvenanceError::Corrupt(format!("tip mark `{}` is unreadable: {e}", path.display()))
+        })?;
+        let recorded = if text.trim().is_empty() {
+            None
+        } else {
+            let mut fields = text.split_whitespace();
+            let parsed = match (fields.next(), fields.next(), fields.next()) {
+                (Some(sequence), Some(hash), None) if hash.len() == 64 => {
+                    sequence.parse::<u64>().ok().map(|s| (s, hash.to_owned()))
+                }
+                _ => None,
+            };
+            Some(parsed.ok_or_else(|| {
+                ProvenanceError::Corrupt(format!(
+                    "tip mark `{}` is damaged (expected `<sequence> <hash>`)",
+                    path.display()
+                ))
+            })?)
+        };
+        Ok((Self { file, path }, recorded))
+    }
+
+    /// Records `sequence` and `hash` as durable (one in-place write of a fixed-size block).
+    fn write(&self, sequence: u64, hash: &str) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut block = format!("{sequence} {hash}");
+        let width = TIP_MARK_BYTES.saturating_sub(1).max(block.len());
+        block = format!("{block:<width$}\n");
+        self.file.write_all_at(block.as_bytes(), 0)
+    }
+
+    /// Refuses a log whose tip is behind the mark or whose record at the mark differs.
+    fn check(
+        &self,
+        store: &Store,
+        head: &Head,
+        recorded: Option<&(u64, String)>,
+    ) -> Result<(), ProvenanceError> {
+        let Some((sequence, hash)) = recorded else {
+            return Ok(());
+        };
+        let sequence = *sequence;
+        if sequence > head.sequence {
+            return Err(ProvenanceError::Corrupt(format!(
+                "the log ends at record {} but record {sequence} was durably written before \
+                 (tip mark `{}`): acknowledged records are missing (truncated or damaged store)",
+                head.sequence,
+                self.path.display()
+            )));
+        }
+        let stored = if sequence == head.sequence {
+            head.hash.clone()
+        } else if sequence == 0 {
+            GENESIS_HASH.to_owned()
+        } else {
+            store.checked_record_at(sequence)?.hash
+        };
+        if stored != *hash {
+            return Err(ProvenanceError::Corrupt(format!(
+                "record {sequence} is not the record that was written (its hash differs from \
+                 the tip mark `{}`)",
+                self.path.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Handles on one open sled database. Cheap to clone; the database closes (and releases its
+/// file lock) when the last clone and the last iterator over it are dropped.
+#[derive(Clone)]
+struct Store {
+    db: sled::Db,
+    records: sled::Tree,
+    checkpoints: sled::Tree,
 }
 
 #[derive(Debug, Clone)]
@@ -213,13 +351,60 @@ fn decode_checkpoint(sequence: u64, bytes: &[u8]) -> Result<Checkpoint, Provenan
     Ok(checkpoint)
 }
 
-impl Shared {
-    fn lock_head(&self) -> MutexGuard<'_, Head> {
-        // The head is only updated after a successful write, so it is consistent even if a
-        // holder panicked.
-        self.head
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl Store {
+    /// Opens the database in `dir` and checks the executor key it was created with, if any.
+    /// sled takes an exclusive file lock, and a database closed a moment ago (by this process,
+    /// or by one that just died) may still hold it while sled's background threads finish:
+    /// waits up to `lock_wait` for it.
+    fn open(
+        dir: &Path,
+        verifying_key: &VerifyingKey,
+        lock_wait: Duration,
+    ) -> Result<Self, ProvenanceError> {
+        let deadline = Instant::now() + lock_wait;
+        let db = loop {
+            match sled::Config::new()
+                .path(dir)
+                .cache_capacity(CACHE_CAPACITY_BYTES)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if Instant::now() < deadline
+                        && e.to_string().contains("could not acquire lock") =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let records = db.open_tree(RECORDS_TREE)?;
+        let checkpoints = db.open_tree(CHECKPOINTS_TREE)?;
+        if let Some(stored) = db.get(EXECUTOR_KEY_KEY)? {
+            if stored.as_ref() != verifying_key.as_bytes() {
+                return Err(ProvenanceError::KeyMismatch(format!(
+                    "the log in {} was created by executor key {}, not {}",
+                    dir.display(),
+                    hex::encode(&stored),
+                    hex::encode(verifying_key.as_bytes())
+                )));
+            }
+        }
+        Ok(Self {
+            db,
+            records,
+            checkpoints,
+        })
+    }
+
+    /// Records the executor key in a new log (after its checks passed).
+    fn record_key(&self, verifying_key: &VerifyingKey) -> Result<(), ProvenanceError> {
+        if self.db.get(EXECUTOR_KEY_KEY)?.is_none() {
+            self.db
+                .insert(EXECUTOR_KEY_KEY, verifying_key.as_bytes().as_slice())?;
+            self.db.flush()?;
+        }
+        Ok(())
     }
 
     fn record_at(&self, sequence: u64) -> Result<Option<ProvenanceRecord>, ProvenanceError> {
@@ -243,8 +428,8 @@ impl Shared {
     }
 
     /// Reads and checks the chain tip: the last record's hash and link, the first record's
-    /// sequence, and the last checkpoint.
-    fn read_tip(&self) -> Result<Head, ProvenanceError> {
+    /// sequence, and the last checkpoint (signed by `verifying_key`).
+    fn read_tip(&self, verifying_key: &VerifyingKey) -> Result<Head, ProvenanceError> {
         let head = match self.records.last()? {
             None => Head {
                 sequence: 0,
@@ -282,7 +467,7 @@ impl Shared {
         if let Some((checkpoint_key, bytes)) = self.checkpoints.last()? {
             let covered = decode_key(&checkpoint_key)?;
             let checkpoint = decode_checkpoint(covered, &bytes)?;
-            self.check_checkpoint(&checkpoint, &head)?;
+            self.check_checkpoint(&checkpoint, &head, verifying_key)?;
         }
         Ok(head)
     }
@@ -291,9 +476,10 @@ impl Shared {
         &self,
         checkpoint: &Checkpoint,
         head: &Head,
+        verifying_key: &VerifyingKey,
     ) -> Result<(), ProvenanceError> {
         let covered = checkpoint.sequence;
-        match checkpoint.verify_signature(&self.verifying_key) {
+        match checkpoint.verify_signature(verifying_key) {
             Ok(()) => {}
             Err(CheckpointFault::WrongExecutorKey) => {
                 return Err(ProvenanceError::KeyMismatch(format!(
@@ -326,20 +512,6 @@ impl Shared {
         Ok(())
     }
 
-    /// Rereads the tip if a failed write left it uncertain.
-    fn ensure_fresh(&self, head: &mut Head) -> Result<(), ProvenanceError> {
-        if head.stale {
-            *head = self.read_tip()?;
-            self.last_sequence.store(head.sequence, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-
-    fn fail(&self, head: &mut Head) {
-        self.healthy.store(false, Ordering::SeqCst);
-        head.stale = true;
-    }
-
     /// Inserts both batches atomically and flushes.
     fn write(&self, records: &sled::Batch, checkpoints: &sled::Batch) -> Result<(), String> {
         let applied: Result<(), TransactionError<()>> = (&self.records, &self.checkpoints)
@@ -363,17 +535,95 @@ impl Shared {
         checkpoint_keys.iter().for_each(|k| checkpoints.remove(k));
         let _ = self.write(&records, &checkpoints);
     }
+}
 
-    /// Seals, stores and flushes one batch, then acknowledges its appenders.
+fn unavailable() -> ProvenanceError {
+    ProvenanceError::Unavailable(
+        "a provenance write failed; the store is being reopened (refusing until it is)".into(),
+    )
+}
+
+impl Shared {
+    fn lock_head(&self) -> MutexGuard<'_, Head> {
+        // The head is only updated after a successful write, so it is consistent even if a
+        // holder panicked.
+        self.head
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A handle on the open store, or `Unavailable` while it is being reopened.
+    fn store(&self) -> Result<Store, ProvenanceError> {
+        let slot = self
+            .store
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        slot.clone().ok_or_else(unavailable)
+    }
+
+    fn set_store(&self, store: Option<Store>) {
+        let mut slot = self
+            .store
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The old handles drop here, after the new value is in place.
+        let _old = std::mem::replace(&mut *slot, store);
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Moves the tip mark after a flush. A failure only leaves the mark behind the log, which
+    /// weakens the check at the next open but never makes it refuse a whole log.
+    fn write_mark(&self, sequence: u64, hash: &str) {
+        if let Err(error) = self.mark.write(sequence, hash) {
+            tracing::debug!(error = %error, sequence, "cannot move the provenance tip mark");
+        }
+    }
+
+    /// Rereads the tip if a failed write left it uncertain.
+    fn ensure_fresh(&self, store: &Store, head: &mut Head) -> Result<(), ProvenanceError> {
+        if head.stale {
+            *head = store.read_tip(&self.verifying_key)?;
+            self.last_sequence.store(head.sequence, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn fail(&self, head: &mut Head) {
+        if self.healthy.swap(false, Ordering::SeqCst) {
+            tracing::error!(
+                dir = %self.dir.display(),
+                "provenance write failed: refusing appends; reopening the store every {} ms until a write succeeds",
+                RECOVERY_INTERVAL.as_millis()
+            );
+        }
+        head.stale = true;
+    }
+
+    /// Seals, stores and flushes one batch, then acknowledges its appenders. While the log
+    /// is unhealthy every appender is refused at once.
     fn commit(&self, jobs: Vec<Job>) {
         let mut head = self.lock_head();
-        if let Err(error) = self.ensure_fresh(&mut head) {
-            self.healthy.store(false, Ordering::SeqCst);
-            for job in jobs {
-                let _ = job.reply.send(Err(error.clone()));
+        let store = if self.is_healthy() {
+            self.store()
+                .and_then(|store| self.ensure_fresh(&store, &mut head).map(|()| store))
+        } else {
+            Err(unavailable())
+        };
+        let store = match store {
+            Ok(store) => store,
+            Err(error) => {
+                if !matches!(error, ProvenanceError::Unavailable(_)) {
+                    self.fail(&mut head);
+                }
+                for job in jobs {
+                    let _ = job.reply.send(Err(error.clone()));
+                }
+                return;
             }
-            return;
-        }
+        };
         let mut sequence = head.sequence;
         let mut prev = head.hash.clone();
         let mut records = sled::Batch::default();
@@ -411,19 +661,19 @@ impl Shared {
         if accepted.is_empty() {
             return;
         }
-        match self.write(&records, &checkpoints) {
+        match store.write(&records, &checkpoints) {
             Ok(()) => {
+                self.write_mark(sequence, &prev);
                 head.sequence = sequence;
                 head.hash = prev;
                 self.last_sequence.store(sequence, Ordering::SeqCst);
-                self.healthy.store(true, Ordering::SeqCst);
                 for (sequence, reply) in accepted {
                     let _ = reply.send(Ok(sequence));
                 }
             }
             Err(message) => {
                 self.fail(&mut head);
-                self.roll_back(&record_keys, &checkpoint_keys);
+                store.roll_back(&record_keys, &checkpoint_keys);
                 let error =
                     ProvenanceError::Storage(format!("writing provenance failed: {message}"));
                 for (_, reply) in accepted {
@@ -432,10 +682,90 @@ impl Shared {
             }
         }
     }
+
+    /// One recovery attempt after a failed write: drops every handle on the store, reopens
+    /// it, checks the tip as `open` does and writes a signed checkpoint covering it. Healthy
+    /// again (true) only once that checkpoint is durable. `time_ms` dates the checkpoint.
+    fn recover(&self, time_ms: i64) -> bool {
+        let mut head = self.lock_head();
+        if self.is_healthy() {
+            return true;
+        }
+        // sled keeps an I/O error for the life of the open database and allows one open at a
+        // time (a file lock), so the failed database must be closed before it is reopened. A
+        // reader still holding a handle (an export in progress) keeps it open; the reopen
+        // then fails and is retried on the next attempt.
+        self.set_store(None);
+        let attempt =
+            Store::open(&self.dir, &self.verifying_key, Duration::ZERO).and_then(|store| {
+                let tip = store.read_tip(&self.verifying_key)?;
+                let (_, recorded) = TipMark::open(&self.dir)?;
+                self.mark.check(&store, &tip, recorded.as_ref())?;
+                Ok((store, tip))
+            });
+        let (store, tip) = match attempt {
+            Ok(opened) => opened,
+            Err(error) => {
+                tracing::debug!(error = %error, "provenance store did not reopen yet");
+                return false;
+            }
+        };
+        // Reads (exports, queries) may use the reopened store even if the write below fails.
+        self.set_store(Some(store.clone()));
+        self.last_sequence.store(tip.sequence, Ordering::SeqCst);
+        let checkpoint = sign_checkpoint(&self.signing_key, tip.sequence, &tip.hash, time_ms);
+        let mut checkpoints = sled::Batch::default();
+        match serde_json::to_vec(&checkpoint) {
+            Ok(bytes) => checkpoints.insert(&key(tip.sequence), bytes),
+            Err(error) => {
+                tracing::debug!(error = %error, "cannot encode the recovery checkpoint");
+                return false;
+            }
+        }
+        match store.write(&sled::Batch::default(), &checkpoints) {
+            Ok(()) => {
+                self.write_mark(tip.sequence, &tip.hash);
+                *head = tip;
+                self.healthy.store(true, Ordering::SeqCst);
+                tracing::info!(
+                    dir = %self.dir.display(),
+                    sequence = head.sequence,
+                    "provenance store reopened and writable again: accepting appends"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::debug!(error = %error, "provenance store reopened but is not writable yet");
+                head.stale = true;
+                false
+            }
+        }
+    }
 }
 
 fn run_writer(shared: Arc<Shared>, jobs: mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
+    let mut next_recovery: Option<Instant> = None;
+    loop {
+        if shared.is_healthy() {
+            next_recovery = None;
+        } else {
+            let due = *next_recovery.get_or_insert_with(|| Instant::now() + RECOVERY_INTERVAL);
+            if Instant::now() >= due {
+                let recovered = shared.recover(trust_sdk::client::now_ms());
+                next_recovery = (!recovered).then(|| Instant::now() + RECOVERY_INTERVAL);
+                continue;
+            }
+        }
+        // Wake up at least every interval: a failed `checkpoint_now` on another thread also
+        // makes the log unhealthy, and no append may come to notice it.
+        let wait = next_recovery
+            .map(|due| due.saturating_duration_since(Instant::now()))
+            .unwrap_or(RECOVERY_INTERVAL);
+        let first = match jobs.recv_timeout(wait) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -457,44 +787,28 @@ impl ProvenanceLog {
         signing_key: SigningKey,
         checkpoint_every: u64,
     ) -> Result<Self, ProvenanceError> {
-        let db = sled::Config::new().path(dir).open()?;
-        let records = db.open_tree(RECORDS_TREE)?;
-        let checkpoints = db.open_tree(CHECKPOINTS_TREE)?;
         let verifying_key = signing_key.verifying_key();
-        match db.get(EXECUTOR_KEY_KEY)? {
-            Some(stored) if stored.as_ref() != verifying_key.as_bytes() => {
-                return Err(ProvenanceError::KeyMismatch(format!(
-                    "the log in {} was created by executor key {}, not {}",
-                    dir.display(),
-                    hex::encode(&stored),
-                    hex::encode(verifying_key.as_bytes())
-                )));
-            }
-            Some(_) => {}
-            None => {
-                db.insert(EXECUTOR_KEY_KEY, verifying_key.as_bytes().as_slice())?;
-                db.flush()?;
-            }
+        let store = Store::open(dir, &verifying_key, OPEN_LOCK_WAIT)?;
+        let head = store.read_tip(&verifying_key)?;
+        let (mark, recorded) = TipMark::open(dir)?;
+        mark.check(&store, &head, recorded.as_ref())?;
+        store.record_key(&verifying_key)?;
+        if recorded.as_ref() != Some(&(head.sequence, head.hash.clone())) {
+            mark.write(head.sequence, &head.hash).map_err(|e| {
+                ProvenanceError::Storage(format!("tip mark `{}`: {e}", mark.path.display()))
+            })?;
         }
-        let mut shared = Shared {
-            db,
-            records,
-            checkpoints,
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            store: RwLock::new(Some(store)),
             signing_key,
             verifying_key,
             checkpoint_every,
-            head: Mutex::new(Head {
-                sequence: 0,
-                hash: GENESIS_HASH.to_owned(),
-                stale: false,
-            }),
-            last_sequence: AtomicU64::new(0),
+            last_sequence: AtomicU64::new(head.sequence),
+            head: Mutex::new(head),
             healthy: AtomicBool::new(true),
-        };
-        let head = shared.read_tip()?;
-        shared.last_sequence = AtomicU64::new(head.sequence);
-        shared.head = Mutex::new(head);
-        let shared = Arc::new(shared);
+            mark,
+        });
         let (sender, receiver) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
@@ -513,8 +827,10 @@ impl ProvenanceLog {
     /// Assigns the next sequence, seals `record` into the chain (its `sequence`, `prev_hash`
     /// and `hash` are overwritten) and returns once it is durably written (flushed). Concurrent
     /// appends are committed in groups with a single flush. On a storage failure returns `Err`
-    /// (the caller must then refuse the operation) and marks the log unhealthy until a later
-    /// write succeeds. If the returned future is dropped early the record may still be written.
+    /// (the caller must then refuse the operation) and marks the log unhealthy; until the
+    /// writer has reopened the store (see the module docs) appends fail at once with
+    /// [`ProvenanceError::Unavailable`]. If the returned future is dropped early the record may
+    /// still be written.
     pub async fn append(&self, record: ProvenanceRecord) -> Result<u64, ProvenanceError> {
         let (reply, response) = oneshot::channel();
         let shared = &self.inner.shared;
@@ -535,25 +851,27 @@ impl ProvenanceLog {
     }
 
     /// Signs and durably stores a checkpoint covering the current last record (sequence 0 and
-    /// [`GENESIS_HASH`] for an empty log), made at `time_ms`. Blocks for one flush.
+    /// [`GENESIS_HASH`] for an empty log), made at `time_ms`. Blocks for one flush. Fails at
+    /// once with [`ProvenanceError::Unavailable`] while the log is unhealthy.
     pub fn checkpoint_now(&self, time_ms: i64) -> Result<Checkpoint, ProvenanceError> {
         let shared = &self.inner.shared;
         let mut head = shared.lock_head();
-        shared.ensure_fresh(&mut head).inspect_err(|_| {
-            shared.healthy.store(false, Ordering::SeqCst);
-        })?;
+        if !shared.is_healthy() {
+            return Err(unavailable());
+        }
+        let store = shared.store()?;
+        shared
+            .ensure_fresh(&store, &mut head)
+            .inspect_err(|_| shared.fail(&mut head))?;
         let checkpoint = sign_checkpoint(&shared.signing_key, head.sequence, &head.hash, time_ms);
         let bytes =
             serde_json::to_vec(&checkpoint).map_err(|e| ProvenanceError::Storage(e.to_string()))?;
-        let written = shared
+        let written = store
             .checkpoints
             .insert(key(head.sequence), bytes)
-            .and_then(|_| shared.db.flush());
+            .and_then(|_| store.db.flush());
         match written {
-            Ok(_) => {
-                shared.healthy.store(true, Ordering::SeqCst);
-                Ok(checkpoint)
-            }
+            Ok(_) => Ok(checkpoint),
             Err(e) => {
                 shared.fail(&mut head);
                 Err(ProvenanceError::Storage(format!(
@@ -563,9 +881,10 @@ impl ProvenanceLog {
         }
     }
 
-    /// False after a failed write (until a later write succeeds) or if the writer has stopped.
+    /// False after a failed write (until the writer has reopened the store and written to it)
+    /// or if the writer has stopped.
     pub fn is_healthy(&self) -> bool {
-        self.inner.shared.healthy.load(Ordering::SeqCst)
+        self.inner.shared.is_healthy()
             && self.inner.writer.as_ref().is_some_and(|w| !w.is_finished())
     }
 
@@ -583,7 +902,8 @@ impl ProvenanceLog {
     /// chain order, each checkpoint right after the record it covers (a checkpoint covering
     /// `after_sequence` itself comes first). Serialise each entry as one JSON line. To get an
     /// export that [`verify_jsonl`](trust_sdk::provenance::verify_jsonl) accepts without
-    /// `allow_unsealed_tail`, use [`export_sealed`](Self::export_sealed).
+    /// `allow_unsealed_tail`, use [`export_sealed`](Self::export_sealed). While the store is
+    /// being reopened the iterator yields one `Unavailable` error.
     pub fn export(&self, after_sequence: u64) -> ExportIter {
         self.export_until(after_sequence, self.last_sequence())
     }
@@ -602,18 +922,25 @@ impl ProvenanceLog {
     }
 
     fn export_until(&self, after_sequence: u64, until_sequence: u64) -> ExportIter {
-        let shared = &self.inner.shared;
-        let records = shared
+        let store = match self.inner.shared.store() {
+            Ok(store) => store,
+            Err(error) => {
+                return ExportIter {
+                    source: Err(Some(error)),
+                    done: false,
+                }
+            }
+        };
+        let records = store
             .records
             .range(key(after_sequence.saturating_add(1))..=key(until_sequence))
             .peekable();
-        let checkpoints = shared
+        let checkpoints = store
             .checkpoints
             .range(key(after_sequence)..=key(until_sequence))
             .peekable();
         ExportIter {
-            records,
-            checkpoints,
+            source: Ok((records, checkpoints)),
             done: after_sequence > until_sequence,
         }
     }
@@ -628,7 +955,8 @@ impl ProvenanceLog {
         if limit == 0 {
             return Ok(found);
         }
-        for item in self.inner.shared.records.iter() {
+        let store = self.inner.shared.store()?;
+        for item in store.records.iter() {
             let (k, v) = item?;
             let record = decode_record(decode_key(&k)?, &v)?;
             if filter.matches(&record) {
@@ -653,11 +981,16 @@ impl ProvenanceLog {
     }
 }
 
+type EntrySources = (
+    std::iter::Peekable<sled::Iter>,
+    std::iter::Peekable<sled::Iter>,
+);
+
 /// Iterator over exported entries; see [`ProvenanceLog::export`]. Owns its handles on the store
 /// (it keeps the database open while it lives) and is `Send`.
 pub struct ExportIter {
-    records: std::iter::Peekable<sled::Iter>,
-    checkpoints: std::iter::Peekable<sled::Iter>,
+    /// The record and checkpoint iterators, or the error to report once (store unavailable).
+    source: Result<EntrySources, Option<ProvenanceError>>,
     done: bool,
 }
 
@@ -668,7 +1001,14 @@ impl Iterator for ExportIter {
         if self.done {
             return None;
         }
-        let take_checkpoint = match (self.records.peek(), self.checkpoints.peek()) {
+        let (records, checkpoints) = match &mut self.source {
+            Ok(sources) => sources,
+            Err(error) => {
+                self.done = true;
+                return error.take().map(Err);
+            }
+        };
+        let take_checkpoint = match (records.peek(), checkpoints.peek()) {
             (_, None) => false,
             (None, Some(_)) => true,
             (Some(Err(_)), _) => false,
@@ -677,7 +1017,7 @@ impl Iterator for ExportIter {
             (Some(Ok((record, _))), Some(Ok((checkpoint, _)))) => checkpoint < record,
         };
         let item = if take_checkpoint {
-            self.checkpoints.next().map(|item| {
+            checkpoints.next().map(|item| {
                 let (k, v) = item?;
                 Ok(ProvenanceEntry::Checkpoint(decode_checkpoint(
                     decode_key(&k)?,
@@ -685,7 +1025,7 @@ impl Iterator for ExportIter {
                 )?))
             })
         } else {
-            self.records.next().map(|item| {
+            records.next().map(|item| {
                 let (k, v) = item?;
                 Ok(ProvenanceEntry::Record(decode_record(decode_key(&k)?, &v)?))
             })

@@ -19,7 +19,7 @@ use trust_tests::{Cluster, ClusterOptions};
 
 /// Grant requests per concurrency level (a time budget may stop a level earlier).
 const GRANTS_PER_LEVEL: usize = 2_000;
-const LEVEL_BUDGET: Duration = Duration::from_secs(10);
+const LEVEL_BUDGET: Duration = Duration::from_secs(6);
 const LEVELS: &[usize] = &[1, 8, 32];
 const SCOPES: &[(&str, &str)] = &[("fs.read", ""), ("proc.run", "test")];
 
@@ -175,6 +175,46 @@ fn main() -> anyhow::Result<()> {
         i += 1;
         raw_mint(&mut claims, &key, i).map(|_| ())
     })?;
+    // Where the raw floor's time goes: the builder (facts + the check source, parsed from
+    // Datalog text on every grant), build (symbols, serialize, sign), to_vec.
+    let mut parts: [Vec<Duration>; 4] = Default::default();
+    let parts_start = Instant::now();
+    while parts[0].len() < 20_000 && parts_start.elapsed() < Duration::from_secs(2) {
+        i += 1;
+        claims.grant_id = format!("0190bench-{i:012}");
+        let t = Instant::now();
+        let b = trust_sdk::vocabulary::authority_block(&claims)?.root_key_id(1);
+        let t1 = Instant::now();
+        let token = b.build(&key)?;
+        let t2 = Instant::now();
+        let bytes = token.to_vec()?;
+        let t3 = Instant::now();
+        std::hint::black_box(bytes);
+        parts[0].push(t1 - t);
+        parts[1].push(t2 - t1);
+        parts[2].push(t3 - t2);
+    }
+    // The request signature the authority checks on every RequestGrant (decode included).
+    let agent_key = trust_sdk::keys::generate();
+    let body = trust_proto::authority::v1::GrantRequestBody {
+        agent_id: "coder-1".into(),
+        user: "alice".into(),
+        workspace: "demo".into(),
+        task: "bench".into(),
+        purpose: "benchmark grant".into(),
+        ..Default::default()
+    };
+    let signed = trust_sdk::signed::sign("RequestGrant", &body, "coder-1", &agent_key);
+    let agent_vk = agent_key.verifying_key();
+    let verify_start = Instant::now();
+    while parts[3].len() < 5_000 && verify_start.elapsed() < Duration::from_secs(1) {
+        let t = Instant::now();
+        let decoded: trust_proto::authority::v1::GrantRequestBody =
+            trust_sdk::signed::verify("RequestGrant", &signed, &agent_vk)?;
+        parts[3].push(t.elapsed());
+        std::hint::black_box(decoded);
+    }
+    let parts: Vec<Stats> = parts.iter_mut().map(|p| Stats::of(p)).collect();
     let raw_n = raw_samples.len();
     let raw = Stats::of(&mut raw_samples);
     let raw_rate = per_sec(raw_n, raw_elapsed);
@@ -212,6 +252,23 @@ fn main() -> anyhow::Result<()> {
     let flush_n = flush_samples.len();
     let flush = Stats::of(&mut flush_samples);
     let flush_rate = per_sec(flush_n, flush_elapsed);
+
+    // gRPC floor: a round trip that does no work (GetPublicKeys), one client.
+    let rpc = runtime.block_on(async {
+        let mut client = cluster.authority_client().await?;
+        for _ in 0..100 {
+            client.public_keys().await?;
+        }
+        let mut samples = Vec::new();
+        let start = Instant::now();
+        while samples.len() < 5_000 && start.elapsed() < Duration::from_secs(2) {
+            let t = Instant::now();
+            client.public_keys().await?;
+            samples.push(t.elapsed());
+        }
+        let n = samples.len();
+        anyhow::Ok((Stats::of(&mut samples), per_sec(n, start.elapsed())))
+    })?;
 
     // (b) RequestGrant end to end.
     let levels = runtime.block_on(async {
@@ -251,6 +308,13 @@ fn main() -> anyhow::Result<()> {
         us(flush.p50),
         us(flush.p99)
     );
+    println!(
+        "| floor: no-op gRPC round trip (GetPublicKeys) | 1 | {} | {} | {} ms | {} ms | - |",
+        rpc.0.n,
+        rate(rpc.1),
+        ms(rpc.0.p50),
+        ms(rpc.0.p99)
+    );
     for l in &levels {
         let grants_per_sec = per_sec(l.ok, l.elapsed);
         println!(
@@ -264,6 +328,18 @@ fn main() -> anyhow::Result<()> {
             l.stats.p50.as_secs_f64() / raw.p50.as_secs_f64().max(1e-9),
         );
     }
+    println!();
+    println!("where the raw floor's time goes (p50 µs, 1 thread, same run):");
+    println!();
+    println!("| authority_block (facts + check source parsed from Datalog text) | build (symbols, serialize, ed25519 sign) | to_vec | request signature verify + decode (per RequestGrant) |");
+    println!("| ---: | ---: | ---: | ---: |");
+    println!(
+        "| {} | {} | {} | {} |",
+        us(parts[0].p50),
+        us(parts[1].p50),
+        us(parts[2].p50),
+        us(parts[3].p50)
+    );
     println!();
     for l in &levels {
         if l.errors > 0 {

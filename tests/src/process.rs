@@ -32,6 +32,11 @@ impl ServerProcess {
         format!("http://{}", self.addr)
     }
 
+    /// The child's process id while it runs (for /proc/PID/status in benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL, no chance to flush anything: what `kill -9` does.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -54,6 +54,8 @@ impl SledRegistry {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            // sled's default page cache is 1 GiB; the registry's hot set is far smaller.
+            .cache_capacity(64 * 1024 * 1024)
             .open()
             .map_err(|e| {
                 AuthorityError::Config(format!("cannot open registry `{}`: {e}", dir.display()))

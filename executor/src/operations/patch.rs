@@ -62,6 +62,9 @@ fn header_name(line: &str, prefix: &str) -> Result<Option<String>, OperationErro
 }
 
 /// `(old_len, new_len)` from `@@ -a[,b] +c[,d] @@`.
+/// Largest line number or count a hunk header may name.
+const MAX_HUNK_LINE: u64 = 100_000_000;
+
 fn hunk_lengths(line: &str) -> Result<(u64, u64), OperationError> {
     let inner = line
         .strip_prefix("@@ ")
@@ -79,11 +82,18 @@ fn hunk_lengths(line: &str) -> Result<(u64, u64), OperationError> {
             Some((start, len)) => (start, len),
             None => (range, "1"),
         };
-        start
-            .parse::<u64>()
-            .map_err(|_| bad_diff("malformed hunk range"))?;
-        len.parse::<u64>()
-            .map_err(|_| bad_diff("malformed hunk range"))
+        // Bounded well below overflow: diffy adds starts and lengths unchecked.
+        let bounded = |text: &str| -> Result<u64, OperationError> {
+            let value = text
+                .parse::<u64>()
+                .map_err(|_| bad_diff("malformed hunk range"))?;
+            if value > MAX_HUNK_LINE {
+                return Err(bad_diff("hunk range is larger than any file the executor patches"));
+            }
+            Ok(value)
+        };
+        bounded(start)?;
+        bounded(len)
     };
     Ok((len(old, '-')?, len(new, '+')?))
 }

@@ -78,9 +78,25 @@ async fn append_n(log: &ProvenanceLog, from: u64, count: u64) {
     }
 }
 
+/// Opens the log's sled database directly, waiting (bounded) for a just-closed handle to
+/// release sled's file lock.
+fn open_db(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.to_string().contains("could not acquire lock"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 /// Rewrites the stored record `sequence` (with the log closed).
 fn tamper(dir: &Path, sequence: u64, edit: impl FnOnce(&mut Option<ProvenanceRecord>)) {
-    let db = sled::open(dir).unwrap();
+    let db = open_db(dir);
     let records = db.open_tree(RECORDS_TREE).unwrap();
     let mut stored = records
         .get(sequence.to_be_bytes())
@@ -360,7 +376,7 @@ async fn open_refuses_a_garbled_record() {
     append_n(&log, 1, 3).await;
     drop(log);
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = open_db(dir.path());
         let records = db.open_tree(RECORDS_TREE).unwrap();
         records
             .insert(3u64.to_be_bytes(), &b"{\"sequence\": 3"[..])
@@ -502,4 +518,160 @@ fn handles_and_exports_can_cross_threads() {
     assert_send_sync::<ProvenanceLog>();
     assert_send::<ExportIter>();
     assert_send_sync::<ProvenanceError>();
+}
+
+/// Makes `path` (recursively) immutable while it lives: root ignores permission bits, so this
+/// is how a test makes a directory unwritable (ext4/xfs/btrfs). Clears the flag on drop.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: &Path) -> Option<Self> {
+        let ok = std::process::Command::new("chattr")
+            .args(["-R", "+i"])
+            .arg(path)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then(|| Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .args(["-R", "-i"])
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovers_by_itself_once_the_store_is_writable_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ProvenanceLog::open(dir.path(), signing_key(), 0).unwrap();
+    append_n(&log, 1, 3).await;
+    let Some(guard) = Immutable::set(dir.path()) else {
+        eprintln!("SKIP: `chattr +i` is not supported here; cannot make the store unwritable");
+        return;
+    };
+    let error = log.append(record(4, "solo")).await.unwrap_err();
+    assert!(matches!(error, ProvenanceError::Storage(_)), "{error}");
+    assert!(!log.is_healthy());
+
+    // During the outage appends fail at once (fail closed, nothing queues behind the disk),
+    // and so do checkpoints and exports.
+    let started = std::time::Instant::now();
+    let error = log.append(record(4, "solo")).await.unwrap_err();
+    assert!(matches!(error, ProvenanceError::Unavailable(_)), "{error}");
+    assert!(
+        started.elapsed() < RECOVERY_INTERVAL,
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(
+        log.checkpoint_now(1),
+        Err(ProvenanceError::Unavailable(_))
+    ));
+    // Several recovery attempts fail while the directory stays unwritable.
+    tokio::time::sleep(RECOVERY_INTERVAL * 3).await;
+    assert!(!log.is_healthy());
+    assert!(log.append(record(4, "solo")).await.is_err());
+
+    drop(guard);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !log.is_healthy() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log did not recover by itself"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The chain continues where the last durable record left it.
+    assert_eq!(log.last_sequence(), 3);
+    assert_eq!(log.append(record(4, "solo")).await.unwrap(), 4);
+    let (checkpoint, entries) = log.export_sealed(0, 1_900_000_000_000).unwrap();
+    assert_eq!(checkpoint.sequence, 4);
+    let text = to_jsonl(entries);
+    let summary = verify_jsonl(text.as_bytes(), &log.public_key(), false).unwrap();
+    assert_eq!(summary.records, 4);
+    // The recovery wrote a signed checkpoint covering the tip it found (record 3).
+    let recovery_checkpoint = text.lines().any(|line| {
+        matches!(
+            serde_json::from_str::<ProvenanceEntry>(line).unwrap(),
+            ProvenanceEntry::Checkpoint(c) if c.sequence == 3
+        )
+    });
+    assert!(recovery_checkpoint, "{text}");
+    assert_eq!(log.verify_stored().unwrap().records, 4);
+    drop(log);
+    // And the recovered directory opens normally.
+    let log = ProvenanceLog::open(dir.path(), signing_key(), 0).unwrap();
+    assert_eq!(log.last_sequence(), 4);
+}
+
+/// sled recovers a damaged log file by dropping everything from the damage on; the tip mark
+/// turns that silent loss into a refusal.
+#[tokio::test]
+async fn open_refuses_a_store_that_lost_acknowledged_records() {
+    for damage in ["truncate", "garble", "delete"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ProvenanceLog::open(dir.path(), signing_key(), 16).unwrap();
+        append_n(&log, 1, 200).await;
+        drop(log);
+        let db = dir.path().join("db");
+        let bytes = std::fs::read(&db).unwrap();
+        match damage {
+            "truncate" => std::fs::write(&db, &bytes[..bytes.len() / 2]).unwrap(),
+            "garble" => {
+                let mut garbled = bytes.clone();
+                let middle = garbled.len() / 2;
+                garbled[middle..middle + 4096]
+                    .iter_mut()
+                    .for_each(|b| *b ^= 0x5a);
+                std::fs::write(&db, garbled).unwrap();
+            }
+            _ => std::fs::remove_file(&db).unwrap(),
+        }
+        let error = ProvenanceLog::open(dir.path(), signing_key(), 16)
+            .err()
+            .unwrap_or_else(|| panic!("{damage}: a damaged store was opened"));
+        assert!(
+            matches!(&error, ProvenanceError::Corrupt(m) if m.contains("missing")),
+            "{damage}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn open_refuses_a_damaged_tip_mark_and_accepts_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ProvenanceLog::open(dir.path(), signing_key(), 0).unwrap();
+    append_n(&log, 1, 3).await;
+    drop(log);
+    let mark = dir.path().join(TIP_MARK_FILE);
+    let text = std::fs::read_to_string(&mark).unwrap();
+    assert!(text.starts_with("3 "), "{text:?}");
+    std::fs::write(&mark, b"\x00garbage").unwrap();
+    let error = ProvenanceLog::open(dir.path(), signing_key(), 0)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&error, ProvenanceError::Corrupt(m) if m.contains("damaged")),
+        "{error}"
+    );
+    // A mark naming another record 3 (a rewritten chain) is refused too.
+    std::fs::write(&mark, format!("3 {}\n", "ab".repeat(32))).unwrap();
+    let error = ProvenanceLog::open(dir.path(), signing_key(), 0)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&error, ProvenanceError::Corrupt(m) if m.contains("hash differs")),
+        "{error}"
+    );
+    // A log from before the mark existed opens and gets one.
+    std::fs::remove_file(&mark).unwrap();
+    let log = ProvenanceLog::open(dir.path(), signing_key(), 0).unwrap();
+    assert_eq!(log.append(record(4, "solo")).await.unwrap(), 4);
+    drop(log);
+    assert!(std::fs::read_to_string(&mark).unwrap().starts_with("4 "));
 }

@@ -41,8 +41,11 @@ pub fn date() -> String {
 pub fn header(title: &str) {
     println!("# {title}");
     println!();
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
     println!(
-        "machine: nproc = {}, CPU = {}, date = {}, profile = {}",
+        "machine: nproc = {}, CPU = {}, date = {}, load average at start = {load}, profile = {}",
         cores(),
         cpu_model(),
         date(),
@@ -118,16 +121,16 @@ pub fn per_sec(count: usize, elapsed: Duration) -> f64 {
 
 /// `1234.5` → `"1,235"`.
 pub fn rate(v: f64) -> String {
-    let n = v.round() as u64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
+    let digits = (v.round() as u64).to_string();
+    let mut groups: Vec<&str> = Vec::new();
+    let mut end = digits.len();
+    while end > 3 {
+        groups.push(&digits[end - 3..end]);
+        end -= 3;
     }
-    out
+    groups.push(&digits[..end]);
+    groups.reverse();
+    groups.join(",")
 }
 
 /// Runs `f` repeatedly, timing each call, until `max` calls or `budget` elapsed (at least `min`).
@@ -145,4 +148,14 @@ pub fn sample<F: FnMut() -> anyhow::Result<()>>(
         samples.push(t.elapsed());
     }
     Ok((samples, start.elapsed()))
+}
+
+/// A `kB` field (such as `VmRSS` or `VmHWM`) of /proc/PID/status, in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }
