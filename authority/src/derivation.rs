@@ -18,19 +18,28 @@ use crate::service::{millis, now, AuthorityService};
 const MAX_DERIVED_BYTES: usize = 64 * 1024;
 
 impl AuthorityService {
-    pub(crate) fn register_derivation(&self, request: &SignedRequest) -> Result<pb::DeriveGrantResponse, AuthorityError> {
+    pub(crate) fn register_derivation(
+        &self,
+        request: &SignedRequest,
+    ) -> Result<pb::DeriveGrantResponse, AuthorityError> {
         let agent_key = self.principals.agent_key(&request.signer_id)?;
         let body: pb::DeriveGrantBody = signed::verify("DeriveGrant", request, &agent_key)?;
         let now = now();
-        self.replay.admit(&request.signer_id, body.freshness.as_ref(), millis(now))?;
+        self.replay
+            .admit(&request.signer_id, body.freshness.as_ref(), millis(now))?;
         if body.derived_grant.len() > MAX_DERIVED_BYTES {
             return Err(AuthorityError::InvalidArgument(format!(
                 "derived grant is larger than {MAX_DERIVED_BYTES} bytes"
             )));
         }
         let keys = self.keyring.public_keys();
-        let token = Biscuit::from(&body.derived_grant, trust_sdk::client::root_key_provider(&keys))
-            .map_err(|e| AuthorityError::Unauthenticated(format!("derived grant does not verify: {e}")))?;
+        let token = Biscuit::from(
+            &body.derived_grant,
+            trust_sdk::client::root_key_provider(&keys),
+        )
+        .map_err(|e| {
+            AuthorityError::Unauthenticated(format!("derived grant does not verify: {e}"))
+        })?;
         let claims = trust_sdk::vocabulary::read_claims(&token)
             .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
         if claims.agent != request.signer_id {
@@ -44,13 +53,19 @@ impl AuthorityService {
             .grant(&claims.grant_id)?
             .ok_or_else(|| AuthorityError::NotFound(format!("grant `{}`", claims.grant_id)))?;
         if root.revoked {
-            return Err(AuthorityError::PermissionDenied(format!("grant `{}` is revoked", claims.grant_id)));
+            return Err(AuthorityError::PermissionDenied(format!(
+                "grant `{}` is revoked",
+                claims.grant_id
+            )));
         }
-        let links = trust_sdk::lineage::links(&token).map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
+        let links = trust_sdk::lineage::links(&token)
+            .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
         trust_sdk::lineage::current_holder(&claims.holder, &links)
             .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
         if links.is_empty() {
-            return Err(AuthorityError::InvalidArgument("the grant has no delegation block".into()));
+            return Err(AuthorityError::InvalidArgument(
+                "the grant has no delegation block".into(),
+            ));
         }
         let block_ids = token.revocation_identifiers();
         let mut parent = claims.grant_id.clone();
@@ -63,10 +78,14 @@ impl AuthorityService {
                 )));
             }
             if self.registry.grant(&link.derived_id)?.is_none() {
-                let own_block = block_ids
-                    .get(link.block)
-                    .ok_or_else(|| AuthorityError::InvalidArgument("block index out of range".into()))?;
-                let expires = link.expires_at.map(millis).unwrap_or(root.expires_at_ms).min(root.expires_at_ms);
+                let own_block = block_ids.get(link.block).ok_or_else(|| {
+                    AuthorityError::InvalidArgument("block index out of range".into())
+                })?;
+                let expires = link
+                    .expires_at
+                    .map(millis)
+                    .unwrap_or(root.expires_at_ms)
+                    .min(root.expires_at_ms);
                 entries.push(GrantEntry {
                     grant_id: link.derived_id.clone(),
                     parent_grant_id: Some(parent.clone()),

@@ -36,7 +36,9 @@ pub struct Keyring {
 
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Keyring")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,16 +51,21 @@ impl Keyring {
     pub fn open(data_dir: &Path) -> Result<Self, AuthorityError> {
         let dir = data_dir.join("keys");
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(|e| io(&dir, e))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io(&dir, e))?;
         let meta_path = dir.join("keyring.json");
         let file = if meta_path.exists() {
             let text = std::fs::read_to_string(&meta_path).map_err(|e| io(&meta_path, e))?;
-            serde_json::from_str::<KeyringFile>(&text)
-                .map_err(|e| AuthorityError::Config(format!("`{}` is corrupt: {e}", meta_path.display())))?
+            serde_json::from_str::<KeyringFile>(&text).map_err(|e| {
+                AuthorityError::Config(format!("`{}` is corrupt: {e}", meta_path.display()))
+            })?
         } else {
             let key = trust_sdk::keys::generate();
             write_secret(&dir, 1, &key)?;
-            let file = KeyringFile { active: 1, retired: vec![] };
+            let file = KeyringFile {
+                active: 1,
+                retired: vec![],
+            };
             write_meta(&dir, &file)?;
             file
         };
@@ -66,13 +73,21 @@ impl Keyring {
         for entry in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
             let entry = entry.map_err(|e| io(&dir, e))?;
             let name = entry.file_name().to_string_lossy().to_string();
-            let Some(id) = name.strip_prefix("root-").and_then(|n| n.strip_suffix(".key")) else {
+            let Some(id) = name
+                .strip_prefix("root-")
+                .and_then(|n| n.strip_suffix(".key"))
+            else {
                 continue;
             };
             let id: u32 = id
                 .parse()
                 .map_err(|_| AuthorityError::Config(format!("unexpected key file `{name}`")))?;
-            let mode = entry.metadata().map_err(|e| io(&entry.path(), e))?.permissions().mode() & 0o777;
+            let mode = entry
+                .metadata()
+                .map_err(|e| io(&entry.path(), e))?
+                .permissions()
+                .mode()
+                & 0o777;
             if mode & 0o077 != 0 {
                 return Err(AuthorityError::Config(format!(
                     "root key `{name}` is readable by others (mode {mode:o}); expected 0600"
@@ -98,7 +113,10 @@ impl Keyring {
 
     /// The key that signs new grants, as (id, Biscuit key pair).
     pub fn active(&self) -> Result<(u32, KeyPair), AuthorityError> {
-        let state = self.state.read().map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
+        let state = self
+            .state
+            .read()
+            .map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
         let (file, keys) = &*state;
         let key = keys
             .iter()
@@ -122,12 +140,18 @@ impl Keyring {
 
     /// Generates a new active key; the previous keys keep verifying.
     pub fn rotate(&self) -> Result<u32, AuthorityError> {
-        let mut state = self.state.write().map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
+        let mut state = self
+            .state
+            .write()
+            .map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
         let (file, keys) = &mut *state;
         let id = keys.iter().map(|k| k.id).max().unwrap_or(0) + 1;
         let key = trust_sdk::keys::generate();
         write_secret(&self.dir, id, &key)?;
-        let next = KeyringFile { active: id, retired: file.retired.clone() };
+        let next = KeyringFile {
+            active: id,
+            retired: file.retired.clone(),
+        };
         write_meta(&self.dir, &next)?;
         *file = next;
         keys.push(RootKey { id, signing: key });
@@ -136,10 +160,15 @@ impl Keyring {
 
     /// Stops `id` from verifying anything (it may not be the active key).
     pub fn retire(&self, id: u32) -> Result<(), AuthorityError> {
-        let mut state = self.state.write().map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
+        let mut state = self
+            .state
+            .write()
+            .map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
         let (file, _) = &mut *state;
         if file.active == id {
-            return Err(AuthorityError::InvalidArgument("cannot retire the active key; rotate first".into()));
+            return Err(AuthorityError::InvalidArgument(
+                "cannot retire the active key; rotate first".into(),
+            ));
         }
         let mut next = file.clone();
         if !next.retired.contains(&id) {
@@ -160,7 +189,8 @@ fn write_secret(dir: &Path, id: u32, key: &SigningKey) -> Result<(), AuthorityEr
 fn write_meta(dir: &Path, file: &KeyringFile) -> Result<(), AuthorityError> {
     let path = dir.join("keyring.json");
     let tmp = dir.join("keyring.json.tmp");
-    let text = serde_json::to_vec_pretty(file).map_err(|e| AuthorityError::Internal(e.to_string()))?;
+    let text =
+        serde_json::to_vec_pretty(file).map_err(|e| AuthorityError::Internal(e.to_string()))?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -168,13 +198,17 @@ fn write_meta(dir: &Path, file: &KeyringFile) -> Result<(), AuthorityError> {
         .mode(0o600)
         .open(&tmp)
         .map_err(|e| io(&tmp, e))?;
-    f.write_all(&text).and_then(|()| f.sync_all()).map_err(|e| io(&tmp, e))?;
+    f.write_all(&text)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
     sync_dir(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), AuthorityError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))
 }
 
 #[cfg(test)]
@@ -187,7 +221,10 @@ mod tests {
         let ring = Keyring::open(dir.path()).unwrap();
         let (id, first) = ring.active().unwrap();
         assert_eq!(id, 1);
-        let mode = std::fs::metadata(dir.path().join("keys/root-1.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("keys/root-1.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert_eq!(ring.rotate().unwrap(), 2);
         let reopened = Keyring::open(dir.path()).unwrap();

@@ -34,9 +34,14 @@ impl Principals {
             return Ok(p.public_key);
         }
         match self.registry.agent(id)? {
-            Some(entry) => trust_sdk::keys::verifying_key_from_hex(&entry.public_key)
-                .map_err(|e| AuthorityError::Storage(format!("agent `{id}` has a bad stored key: {e}"))),
-            None => Err(AuthorityError::Unauthenticated(format!("unknown agent `{id}`"))),
+            Some(entry) => {
+                trust_sdk::keys::verifying_key_from_hex(&entry.public_key).map_err(|e| {
+                    AuthorityError::Storage(format!("agent `{id}` has a bad stored key: {e}"))
+                })
+            }
+            None => Err(AuthorityError::Unauthenticated(format!(
+                "unknown agent `{id}`"
+            ))),
         }
     }
 
@@ -46,11 +51,18 @@ impl Principals {
             .strip_prefix(ADMIN_PREFIX)
             .and_then(|name| self.admins.get(name))
             .map(|p| p.public_key)
-            .ok_or_else(|| AuthorityError::Unauthenticated(format!("`{signer_id}` is not an admin")))
+            .ok_or_else(|| {
+                AuthorityError::Unauthenticated(format!("`{signer_id}` is not an admin"))
+            })
     }
 
     /// Registers (or re-keys) an agent at run time.
-    pub fn register(&self, agent_id: &str, owner: &str, key: &VerifyingKey) -> Result<(), AuthorityError> {
+    pub fn register(
+        &self,
+        agent_id: &str,
+        owner: &str,
+        key: &VerifyingKey,
+    ) -> Result<(), AuthorityError> {
         if self.config_agents.contains_key(agent_id) {
             return Err(AuthorityError::InvalidArgument(format!(
                 "agent `{agent_id}` is defined in configuration"

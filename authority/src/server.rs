@@ -21,11 +21,14 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// Loads profiles, keys and the registry; refuses to start on any bad input.
 pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, AuthorityError> {
-    let profiles = profile::load_profiles(&config.profiles).map_err(|e| AuthorityError::Config(e.to_string()))?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| AuthorityError::Config(format!("data dir `{}`: {e}", config.data_dir.display())))?;
+    let profiles = profile::load_profiles(&config.profiles)
+        .map_err(|e| AuthorityError::Config(e.to_string()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        AuthorityError::Config(format!("data dir `{}`: {e}", config.data_dir.display()))
+    })?;
     let keyring = Keyring::open(&config.data_dir)?;
-    let registry: Arc<dyn Registry> = Arc::new(SledRegistry::open(&config.data_dir.join("registry"))?);
+    let registry: Arc<dyn Registry> =
+        Arc::new(SledRegistry::open(&config.data_dir.join("registry"))?);
     let principals = Principals::new(&config.agents, &config.admins, Arc::clone(&registry));
     Ok(Arc::new(AuthorityService {
         profiles: Arc::new(profiles),
@@ -34,7 +37,11 @@ pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, Authorit
         principals,
         replay: ReplayGuard::new(config.clock_window, 1_000_000)
             .not_before(crate::service::millis(crate::service::now())),
-        approvals: ApprovalDesk::new(&config.approvers, config.approval_ttl, config.approval_await_max),
+        approvals: ApprovalDesk::new(
+            &config.approvers,
+            config.approval_ttl,
+            config.approval_await_max,
+        ),
         revocations: Default::default(),
     }))
 }
@@ -43,7 +50,13 @@ pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, Authorit
 pub async fn bind(
     config: &AuthorityConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, impl std::future::Future<Output = Result<(), AuthorityError>>), AuthorityError> {
+) -> Result<
+    (
+        SocketAddr,
+        impl std::future::Future<Output = Result<(), AuthorityError>>,
+    ),
+    AuthorityError,
+> {
     let service = build(config)?;
     let sweeper = crate::approvals::spawn_sweeper(Arc::clone(&service));
     let listener = TcpListener::bind(config.listen)
@@ -66,7 +79,8 @@ pub async fn bind(
         // Streams (revocation feeds, approval watches) never end by themselves.
         stopper.begin_shutdown();
     };
-    let authority = AuthorityServer::new(AuthorityApi(service)).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let authority =
+        AuthorityServer::new(AuthorityApi(service)).max_decoding_message_size(MAX_REQUEST_BYTES);
     let serve = async move {
         let result = tonic::transport::Server::builder()
             .add_service(health_service)

@@ -15,7 +15,10 @@ impl From<AuthorityError> for Status {
             AuthorityError::NotFound(m) => Status::new(Code::NotFound, m),
             AuthorityError::Storage(detail) => {
                 tracing::error!(%detail, "registry write failed");
-                Status::new(Code::Unavailable, "the registry is not writable; nothing was issued")
+                Status::new(
+                    Code::Unavailable,
+                    "the registry is not writable; nothing was issued",
+                )
             }
             AuthorityError::Config(detail) | AuthorityError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -1,5 +1,10 @@
 //! The string-test form of each deny glob (sdk `deny.rs`) denies exactly what its regex denies.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use trust_authority::profile::ResourcePattern;
 use trust_sdk::deny::{deny_check, passes};
@@ -20,11 +25,45 @@ const GLOBS: &[&str] = &[
 
 fn corpus() -> Vec<String> {
     let names = [
-        "", ".env", "env", "a.env", ".env.local", "x.pem", ".pem", "pem", "a/b.pem", "a/b.pem.bak", "a.pemx",
-        ".git/config", "a/.git/config", "a/.git/config2", "x.git/config", "~/.ssh/id", "~/.ssh", "~/.sshx/a",
-        "secrets", "secrets/a", "secrets/a/b", "secretsx/a", "a/secrets/b", "config/prod.toml", "config/prod.tomlx",
-        "id_rsa", "a/id_rsa", "a/xid_rsa", "k.key", "a/b/c.key", "build", "build/x", "src/a.rs", "src/a/b.rs",
-        "secret1.txt", "a/secret2.txt", "é/ß.pem", "a//b.pem", "src/.env",
+        "",
+        ".env",
+        "env",
+        "a.env",
+        ".env.local",
+        "x.pem",
+        ".pem",
+        "pem",
+        "a/b.pem",
+        "a/b.pem.bak",
+        "a.pemx",
+        ".git/config",
+        "a/.git/config",
+        "a/.git/config2",
+        "x.git/config",
+        "~/.ssh/id",
+        "~/.ssh",
+        "~/.sshx/a",
+        "secrets",
+        "secrets/a",
+        "secrets/a/b",
+        "secretsx/a",
+        "a/secrets/b",
+        "config/prod.toml",
+        "config/prod.tomlx",
+        "id_rsa",
+        "a/id_rsa",
+        "a/xid_rsa",
+        "k.key",
+        "a/b/c.key",
+        "build",
+        "build/x",
+        "src/a.rs",
+        "src/a/b.rs",
+        "secret1.txt",
+        "a/secret2.txt",
+        "é/ß.pem",
+        "a//b.pem",
+        "src/.env",
     ];
     names.iter().map(|s| s.to_string()).collect()
 }

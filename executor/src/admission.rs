@@ -126,20 +126,33 @@ impl Admission {
     ) -> Result<Admitted, Refusal> {
         let now_ms = millis(now);
         // 1. Size and shape, before parsing anything.
-        let total = request.grant.len() + request.invocation.len() + request.holder_key.len() + request.proof.len();
+        let total = request.grant.len()
+            + request.invocation.len()
+            + request.holder_key.len()
+            + request.proof.len();
         if total > self.limits.max_request_bytes {
             return Err(Refusal::invalid(
                 "request-size",
-                format!("request is {total} bytes, limit {}", self.limits.max_request_bytes),
+                format!(
+                    "request is {total} bytes, limit {}",
+                    self.limits.max_request_bytes
+                ),
             ));
         }
         if request.grant.is_empty() {
-            return Err(Refusal::unauthenticated("grant-present", "no grant was presented"));
+            return Err(Refusal::unauthenticated(
+                "grant-present",
+                "no grant was presented",
+            ));
         }
         if request.grant.len() > self.limits.max_token_bytes {
             return Err(Refusal::invalid(
                 "token-size",
-                format!("grant is {} bytes, limit {}", request.grant.len(), self.limits.max_token_bytes),
+                format!(
+                    "grant is {} bytes, limit {}",
+                    request.grant.len(),
+                    self.limits.max_token_bytes
+                ),
             ));
         }
         if request.holder_key.len() != 32 || request.proof.len() != 64 {
@@ -149,14 +162,21 @@ impl Admission {
             ));
         }
         // 2. The invocation: what is asked, and its freshness.
-        let invocation = pb::Invocation::decode(request.invocation.as_slice())
-            .map_err(|e| Refusal::invalid("invocation", format!("invocation does not decode: {e}")))?;
+        let invocation = pb::Invocation::decode(request.invocation.as_slice()).map_err(|e| {
+            Refusal::invalid("invocation", format!("invocation does not decode: {e}"))
+        })?;
         ctx.request_id = invocation.request_id.clone();
         if invocation.request_id.is_empty() || invocation.request_id.len() > 128 {
-            return Err(Refusal::invalid("invocation", "request id must be 1 to 128 bytes"));
+            return Err(Refusal::invalid(
+                "invocation",
+                "request id must be 1 to 128 bytes",
+            ));
         }
         if invocation.nonce.len() < 16 || invocation.nonce.len() > 64 {
-            return Err(Refusal::invalid("invocation", "nonce must be 16 to 64 bytes"));
+            return Err(Refusal::invalid(
+                "invocation",
+                "nonce must be 16 to 64 bytes",
+            ));
         }
         let wire_op = invocation
             .operation
@@ -173,7 +193,10 @@ impl Admission {
         if depth > self.limits.max_delegation_depth {
             return Err(Refusal::denied(
                 "delegation-depth",
-                format!("grant is delegated {depth} levels deep, limit {}", self.limits.max_delegation_depth),
+                format!(
+                    "grant is delegated {depth} levels deep, limit {}",
+                    self.limits.max_delegation_depth
+                ),
             ));
         }
         // 6. Holder proof over this exact grant and invocation.
@@ -212,7 +235,10 @@ impl Admission {
         if !self.served.contains(&claims.workspace) {
             return Err(Refusal::denied(
                 "workspace",
-                format!("this executor does not guard workspace `{}`", claims.workspace),
+                format!(
+                    "this executor does not guard workspace `{}`",
+                    claims.workspace
+                ),
             ));
         }
         // 8. Datalog authorization, once per resource, with ambient facts from the executor.
@@ -220,13 +246,26 @@ impl Admission {
         // What an approved grant is bound to (`trust_sdk::parameters::digest`).
         let digest = trust_sdk::provenance::parameters_digest(&ctx.parameters);
         for resource in &resources {
-            self.authorize(token, &claims.workspace, operation.name(), resource, &params, &digest, &holder, now)?;
+            self.authorize(
+                token,
+                &claims.workspace,
+                operation.name(),
+                resource,
+                &params,
+                &digest,
+                &holder,
+                now,
+            )?;
         }
         ctx.passed.push("grant-scope".into());
         // 9. The operation's own schema against the executor's limits.
         validate_against_limits(&operation, &self.operation_limits)?;
         ctx.passed.push("parameters".into());
-        Ok(Admitted { claims, operation, hidden: Arc::clone(&verified.hidden) })
+        Ok(Admitted {
+            claims,
+            operation,
+            hidden: Arc::clone(&verified.hidden),
+        })
     }
 
     /// Steps 3-5: parse, revocation ids (and the freshness of the revocation view), signatures.
@@ -253,13 +292,17 @@ impl Admission {
             return Ok(v);
         }
         // 3. Parse the token (no signature work yet).
-        let unverified = UnverifiedBiscuit::from(grant)
-            .map_err(|e| Refusal::unauthenticated("grant-format", format!("grant does not parse: {e}")))?;
+        let unverified = UnverifiedBiscuit::from(grant).map_err(|e| {
+            Refusal::unauthenticated("grant-format", format!("grant does not parse: {e}"))
+        })?;
         let block_count = unverified.block_count();
         if block_count > self.limits.max_blocks {
             return Err(Refusal::invalid(
                 "block-count",
-                format!("grant has {block_count} blocks, limit {}", self.limits.max_blocks),
+                format!(
+                    "grant has {block_count} blocks, limit {}",
+                    self.limits.max_blocks
+                ),
             ));
         }
         // 4. Revocation: cheaper than signatures, and refused when the view is stale.
@@ -270,7 +313,12 @@ impl Admission {
         let keys = self.trust.root_keys();
         let token: Biscuit = unverified
             .verify(trust_sdk::client::root_key_provider(&keys))
-            .map_err(|e| Refusal::unauthenticated("signature", format!("grant signature does not verify: {e}")))?;
+            .map_err(|e| {
+                Refusal::unauthenticated(
+                    "signature",
+                    format!("grant signature does not verify: {e}"),
+                )
+            })?;
         ctx.passed.push("signature".into());
         let claims = trust_sdk::vocabulary::read_claims(&token)
             .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
@@ -302,14 +350,24 @@ impl Admission {
     }
 
     fn compiled_denies(&self, patterns: &[String]) -> Result<Arc<Vec<regex::Regex>>, Refusal> {
-        if let Some(found) = self.compiled_denies.lock().ok().and_then(|m| m.get(patterns).cloned()) {
+        if let Some(found) = self
+            .compiled_denies
+            .lock()
+            .ok()
+            .and_then(|m| m.get(patterns).cloned())
+        {
             return Ok(found);
         }
         let compiled = patterns
             .iter()
             .map(|r| regex::Regex::new(r))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Refusal::unauthenticated("grant-claims", format!("deny pattern does not compile: {e}")))?;
+            .map_err(|e| {
+                Refusal::unauthenticated(
+                    "grant-claims",
+                    format!("deny pattern does not compile: {e}"),
+                )
+            })?;
         let compiled = Arc::new(compiled);
         if let Ok(mut m) = self.compiled_denies.lock() {
             if m.len() >= 1_000 {
@@ -321,7 +379,8 @@ impl Admission {
     }
 
     fn check_revocation(&self, ids: &[Vec<u8>], now_ms: i64) -> Result<(), Refusal> {
-        let bound = i64::try_from(self.limits.revocation_max_staleness.as_millis()).unwrap_or(i64::MAX);
+        let bound =
+            i64::try_from(self.limits.revocation_max_staleness.as_millis()).unwrap_or(i64::MAX);
         match self.trust.staleness_ms(now_ms) {
             None => {
                 return Err(Refusal::unavailable(
@@ -330,15 +389,19 @@ impl Admission {
                 ))
             }
             Some(age) if age > bound => {
+                let message = format!("revocation view is {age} ms old");
                 return Err(Refusal::unavailable(
                     "revocation-freshness",
-                    format!("revocation view is {age} ms old; refusing until the authority is reachable"),
-                ))
+                    message + "; refusing until the authority is reachable",
+                ));
             }
             Some(_) => {}
         }
         if let Some(block) = self.trust.first_revoked(ids) {
-            return Err(Refusal::unauthenticated("revocation", format!("block {block} of the grant is revoked")));
+            return Err(Refusal::unauthenticated(
+                "revocation",
+                format!("block {block} of the grant is revoked"),
+            ));
         }
         Ok(())
     }
@@ -351,16 +414,25 @@ impl Admission {
         if seen.len() >= REPLAY_CAPACITY {
             seen.retain(|_, exp| *exp >= now_ms);
             if seen.len() >= REPLAY_CAPACITY {
-                return Err(Refusal::unavailable("replay-cache", "replay cache is full; retry shortly"));
+                return Err(Refusal::unavailable(
+                    "replay-cache",
+                    "replay cache is full; retry shortly",
+                ));
             }
         }
         if seen.insert(proof.to_vec(), expires_ms).is_some() {
-            return Err(Refusal::unauthenticated("replay", "this holder proof was already used"));
+            return Err(Refusal::unauthenticated(
+                "replay",
+                "this holder proof was already used",
+            ));
         }
         Ok(())
     }
 
-    #[expect(clippy::too_many_arguments, reason = "each ambient fact is one argument")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each ambient fact is one argument"
+    )]
     fn authorize(
         &self,
         token: &Biscuit,
@@ -372,7 +444,8 @@ impl Admission {
         holder: &ed25519_dalek::VerifyingKey,
         now: SystemTime,
     ) -> Result<(), Refusal> {
-        let internal = |e: Token| Refusal::denied("authorizer", format!("cannot build authorizer: {e}"));
+        let internal =
+            |e: Token| Refusal::denied("authorizer", format!("cannot build authorizer: {e}"));
         let mut b = AuthorizerBuilder::new()
             .set_limits(self.authorizer_limits.clone())
             .fact(builder::fact("time", &[builder::date(&now)]))
@@ -381,15 +454,27 @@ impl Admission {
             .map_err(internal)?
             .fact(builder::fact("resource", &[builder::string(resource)]))
             .map_err(internal)?
-            .fact(builder::fact("holder_proof", &[builder::bytes(holder.as_bytes())]))
+            .fact(builder::fact(
+                "holder_proof",
+                &[builder::bytes(holder.as_bytes())],
+            ))
             .map_err(internal)?
-            .fact(builder::fact("served_workspace", &[builder::string(workspace)]))
+            .fact(builder::fact(
+                "served_workspace",
+                &[builder::string(workspace)],
+            ))
             .map_err(internal)?
-            .fact(builder::fact("param_digest", &[builder::string(param_digest)]))
+            .fact(builder::fact(
+                "param_digest",
+                &[builder::string(param_digest)],
+            ))
             .map_err(internal)?;
         for (name, value) in params {
             b = b
-                .fact(builder::fact("param", &[builder::string(name), Term::Integer(*value)]))
+                .fact(builder::fact(
+                    "param",
+                    &[builder::string(name), Term::Integer(*value)],
+                ))
                 .map_err(internal)?;
         }
         let mut authorizer = b
@@ -399,9 +484,17 @@ impl Admission {
             .map_err(internal)?;
         match authorizer.authorize() {
             Ok(_) => Ok(()),
-            Err(Token::FailedLogic(Logic::Unauthorized { checks, .. })) => Err(classify(&checks, resource)),
-            Err(Token::RunLimit(e)) => Err(Refusal::denied("authorizer-limits", format!("authorization exceeded its limits: {e}"))),
-            Err(e) => Err(Refusal::denied("grant-scope", format!("authorization failed: {e}"))),
+            Err(Token::FailedLogic(Logic::Unauthorized { checks, .. })) => {
+                Err(classify(&checks, resource))
+            }
+            Err(Token::RunLimit(e)) => Err(Refusal::denied(
+                "authorizer-limits",
+                format!("authorization exceeded its limits: {e}"),
+            )),
+            Err(e) => Err(Refusal::denied(
+                "grant-scope",
+                format!("authorization failed: {e}"),
+            )),
         }
     }
 }
@@ -416,21 +509,38 @@ fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
         return Refusal::denied("grant-scope", "no policy matched");
     };
     let (block, rule) = describe(first);
-    let holder = checks.iter().map(describe).find(|(_, r)| r.contains("holder_proof"));
-    let expiry = checks.iter().map(describe).find(|(_, r)| r.contains("time($"));
+    let holder = checks
+        .iter()
+        .map(describe)
+        .find(|(_, r)| r.contains("holder_proof"));
+    let expiry = checks
+        .iter()
+        .map(describe)
+        .find(|(_, r)| r.contains("time($"));
     if let Some((block, rule)) = holder {
-        return Refusal::unauthenticated("holder-binding", format!("block {block} check failed: {rule}"));
+        return Refusal::unauthenticated(
+            "holder-binding",
+            format!("block {block} check failed: {rule}"),
+        );
     }
     if let Some((block, rule)) = expiry {
-        return Refusal::unauthenticated("expiry", format!("grant expired: block {block} check failed: {rule}"));
+        return Refusal::unauthenticated(
+            "expiry",
+            format!("grant expired: block {block} check failed: {rule}"),
+        );
     }
-    if let Some((block, _)) = checks.iter().map(describe).find(|(_, r)| r.contains("param_digest")) {
+    if let Some((block, _)) = checks
+        .iter()
+        .map(describe)
+        .find(|(_, r)| r.contains("param_digest"))
+    {
         return Refusal::denied(
             "approved-parameters",
             format!("the parameters differ from the ones approved for this grant (block {block})"),
         );
     }
-    let is_deny = |(block, rule): &(u32, String)| *block == 0 && rule.starts_with("check if resource($r),");
+    let is_deny =
+        |(block, rule): &(u32, String)| *block == 0 && rule.starts_with("check if resource($r),");
     if let Some((block, _)) = checks.iter().map(describe).find(is_deny) {
         return Refusal::denied(
             "deny-rule",
@@ -446,10 +556,14 @@ fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
 fn path_refusal(e: crate::operations::OperationError) -> Refusal {
     use crate::operations::OperationError as E;
     match e {
-        E::InvalidPath { ref reason, .. } if reason.contains("nul byte") || reason.contains("longer than") => {
+        E::InvalidPath { ref reason, .. }
+            if reason.contains("nul byte") || reason.contains("longer than") =>
+        {
             Refusal::invalid("path", e.to_string())
         }
-        E::InvalidPath { .. } | E::OutsideWorkspace(_) | E::HardLink(_) => Refusal::denied("workspace-confinement", e.to_string()),
+        E::InvalidPath { .. } | E::OutsideWorkspace(_) | E::HardLink(_) => {
+            Refusal::denied("workspace-confinement", e.to_string())
+        }
         other => Refusal::invalid("invocation", other.to_string()),
     }
 }
@@ -479,8 +593,16 @@ fn to_operation(
 ) -> Result<Operation, Refusal> {
     use pb::invocation::Operation as W;
     Ok(match op {
-        W::Read(r) => Operation::Read { path: r.path.clone(), offset: r.offset, length: r.length },
-        W::List(l) => Operation::List { path: l.path.clone(), max_depth: l.max_depth, max_entries: l.max_entries },
+        W::Read(r) => Operation::Read {
+            path: r.path.clone(),
+            offset: r.offset,
+            length: r.length,
+        },
+        W::List(l) => Operation::List {
+            path: l.path.clone(),
+            max_depth: l.max_depth,
+            max_entries: l.max_entries,
+        },
         W::Search(s) => Operation::Search {
             path: s.path.clone(),
             pattern: s.pattern.clone(),
@@ -494,15 +616,26 @@ fn to_operation(
             expected_sha256: (!w.expected_sha256.is_empty()).then(|| w.expected_sha256.clone()),
             create_only: w.create_only,
         },
-        W::Patch(p) => Operation::Patch { path: p.path.clone(), diff: p.diff.clone() },
+        W::Patch(p) => Operation::Patch {
+            path: p.path.clone(),
+            diff: p.diff.clone(),
+        },
         W::Run(r) => {
             let (name, argv) = claims
                 .commands
                 .iter()
                 .find(|(name, _)| *name == r.command)
-                .ok_or_else(|| Refusal::denied("command", format!("command `{}` is not named in the grant", r.command)))?;
+                .ok_or_else(|| {
+                    Refusal::denied(
+                        "command",
+                        format!("command `{}` is not named in the grant", r.command),
+                    )
+                })?;
             if argv.is_empty() {
-                return Err(Refusal::denied("command", format!("command `{name}` has an empty argv")));
+                return Err(Refusal::denied(
+                    "command",
+                    format!("command `{name}` has an empty argv"),
+                ));
             }
             let grant_limit = claims
                 .limits
@@ -517,7 +650,10 @@ fn to_operation(
                 Duration::from_millis(u64::from(r.timeout_ms))
             };
             Operation::Run {
-                command: NamedCommand { name: name.clone(), argv: argv.clone() },
+                command: NamedCommand {
+                    name: name.clone(),
+                    argv: argv.clone(),
+                },
                 cwd: r.cwd.clone(),
                 timeout,
             }
@@ -527,17 +663,28 @@ fn to_operation(
 
 fn validate_against_limits(op: &Operation, limits: &OperationLimits) -> Result<(), Refusal> {
     match op {
-        Operation::Write { content, .. } if content.len() as u64 > limits.max_write_bytes => Err(Refusal::invalid(
-            "parameters",
-            format!("content is {} bytes, executor limit {}", content.len(), limits.max_write_bytes),
-        )),
-        Operation::Run { timeout, .. } if *timeout > limits.max_run_timeout => Err(Refusal::invalid(
-            "parameters",
-            format!("timeout {} ms exceeds the executor limit", timeout.as_millis()),
-        )),
-        Operation::Search { pattern, .. } if pattern.is_empty() || pattern.len() > 1024 => {
-            Err(Refusal::invalid("parameters", "search pattern must be 1 to 1024 bytes"))
+        Operation::Write { content, .. } if content.len() as u64 > limits.max_write_bytes => {
+            Err(Refusal::invalid(
+                "parameters",
+                format!(
+                    "content is {} bytes, executor limit {}",
+                    content.len(),
+                    limits.max_write_bytes
+                ),
+            ))
         }
+        Operation::Run { timeout, .. } if *timeout > limits.max_run_timeout => {
+            Err(Refusal::invalid(
+                "parameters",
+                format!(
+                    "timeout {} ms exceeds the executor limit",
+                    timeout.as_millis()
+                ),
+            ))
+        }
+        Operation::Search { pattern, .. } if pattern.is_empty() || pattern.len() > 1024 => Err(
+            Refusal::invalid("parameters", "search pattern must be 1 to 1024 bytes"),
+        ),
         _ => Ok(()),
     }
 }

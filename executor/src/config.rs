@@ -124,7 +124,8 @@ impl ExecutorConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| StartError::Config(format!("`{}`: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).map_err(|e| StartError::Config(format!("`{}`: {e}", path.display())))
+        Self::parse(&text, base)
+            .map_err(|e| StartError::Config(format!("`{}`: {e}", path.display())))
     }
 
     /// Parses config text; collects every problem before failing.
@@ -137,7 +138,10 @@ impl ExecutorConfig {
             .map_err(|e| errors.push(format!("listen `{}`: {e}", raw.listen)))
             .ok();
         if !(raw.authority.starts_with("http://") || raw.authority.starts_with("https://")) {
-            errors.push(format!("authority `{}` must be an http:// or https:// URL", raw.authority));
+            errors.push(format!(
+                "authority `{}` must be an http:// or https:// URL",
+                raw.authority
+            ));
         }
         if raw.workspaces.is_empty() {
             errors.push("at least one [[workspaces]] entry is required".into());
@@ -146,7 +150,11 @@ impl ExecutorConfig {
         for w in raw.workspaces {
             let root = base.join(&w.root);
             if !root.is_dir() {
-                errors.push(format!("workspace `{}`: `{}` is not a directory", w.name, root.display()));
+                errors.push(format!(
+                    "workspace `{}`: `{}` is not a directory",
+                    w.name,
+                    root.display()
+                ));
             }
             workspaces.push(WorkspaceConfig { name: w.name, root });
         }
@@ -228,7 +236,12 @@ mod tests {
             root = "/definitely/not/here"
         "#;
         let err = ExecutorConfig::parse(text, Path::new("/")).unwrap_err();
-        for needle in ["listen", "authority", "proof_window_secs", "not a directory"] {
+        for needle in [
+            "listen",
+            "authority",
+            "proof_window_secs",
+            "not a directory",
+        ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
     }

@@ -38,7 +38,11 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { config, listen, authority } => {
+        Command::Serve {
+            config,
+            listen,
+            authority,
+        } => {
             let mut config = tool_executor::config::ExecutorConfig::load(&config)?;
             if let Some(listen) = listen {
                 config.listen = listen;

@@ -153,7 +153,11 @@ impl Operation {
         trust_sdk::vocabulary::LIMIT_NAMES
             .iter()
             .map(|name| {
-                let value = own.iter().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or(0);
+                let value = own
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| *v)
+                    .unwrap_or(0);
                 (*name, value)
             })
             .collect()

@@ -34,12 +34,19 @@ fn clock_ms() -> i64 {
 }
 
 /// Opens the provenance log and trust cache and starts the revocation sync.
-pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorService>, Arc<TrustState>), StartError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| StartError::Config(format!("data dir `{}`: {e}", config.data_dir.display())))?;
+pub fn build(
+    config: &ExecutorConfig,
+) -> Result<(Arc<ExecutorService>, Arc<TrustState>), StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        StartError::Config(format!("data dir `{}`: {e}", config.data_dir.display()))
+    })?;
     let key = executor_key(config)?;
-    let provenance = ProvenanceLog::open(&config.data_dir.join("provenance"), key, config.checkpoint_every)
-        .map_err(|e| StartError::Provenance(e.to_string()))?;
+    let provenance = ProvenanceLog::open(
+        &config.data_dir.join("provenance"),
+        key,
+        config.checkpoint_every,
+    )
+    .map_err(|e| StartError::Provenance(e.to_string()))?;
     let trust = Arc::new(TrustState::open(&config.data_dir.join("trust"))?);
     let mut workspaces = HashMap::new();
     for w in &config.workspaces {
@@ -70,21 +77,38 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorService>, Arc<Trust
 pub async fn bind(
     config: &ExecutorConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, impl std::future::Future<Output = Result<(), StartError>>), StartError> {
+) -> Result<
+    (
+        SocketAddr,
+        impl std::future::Future<Output = Result<(), StartError>>,
+    ),
+    StartError,
+> {
     let (service, trust) = build(config)?;
     // First sync before serving, best effort: without it admission refuses (fails closed).
-    if let Ok(mut client) = trust_sdk::client::AuthorityClient::connect(config.authority.clone()).await {
+    if let Ok(mut client) =
+        trust_sdk::client::AuthorityClient::connect(config.authority.clone()).await
+    {
         if let Err(e) = trust.sync_once(&mut client, clock_ms).await {
             tracing::warn!(error = %e, "initial sync with the authority failed");
         }
     }
-    let sync = spawn_sync(Arc::clone(&trust), config.authority.clone(), config.revocation_poll, clock_ms);
+    let sync = spawn_sync(
+        Arc::clone(&trust),
+        config.authority.clone(),
+        config.revocation_poll,
+        clock_ms,
+    );
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
-    let addr = listener.local_addr().map_err(|e| StartError::Config(e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Config(e.to_string()))?;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<ExecutorServer<ExecutorApi>>().await;
+    health_reporter
+        .set_serving::<ExecutorServer<ExecutorApi>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trust_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -99,19 +123,26 @@ pub async fn bind(
         let mut reported: Option<String> = None;
         loop {
             let problem = trust.freshness_problem(clock_ms(), staleness).or_else(|| {
-                (!service.provenance.is_healthy()).then(|| "the provenance log is not writable".to_string())
+                (!service.provenance.is_healthy())
+                    .then(|| "the provenance log is not writable".to_string())
             });
             if problem != reported {
                 match &problem {
-                    Some(why) => tracing::warn!(reason = %why, "health: NOT_SERVING, refusing every request"),
+                    Some(why) => {
+                        tracing::warn!(reason = %why, "health: NOT_SERVING, refusing every request")
+                    }
                     None => tracing::info!("health: SERVING"),
                 }
                 reported = problem.clone();
             }
             if problem.is_none() {
-                health_reporter.set_serving::<ExecutorServer<ExecutorApi>>().await;
+                health_reporter
+                    .set_serving::<ExecutorServer<ExecutorApi>>()
+                    .await;
             } else {
-                health_reporter.set_not_serving::<ExecutorServer<ExecutorApi>>().await;
+                health_reporter
+                    .set_not_serving::<ExecutorServer<ExecutorApi>>()
+                    .await;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -34,7 +34,10 @@ pub struct ExecutorService {
 }
 
 /// The wall clock, read only here at the edge.
-#[expect(clippy::disallowed_methods, reason = "the service edge is where the clock is read")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the service edge is where the clock is read"
+)]
 pub fn now() -> SystemTime {
     SystemTime::now()
 }
@@ -98,7 +101,10 @@ impl ExecutorService {
             }
         };
         if !self.provenance.is_healthy() {
-            let r = Refusal::unavailable("provenance", "provenance log is not writable; refusing to run");
+            let r = Refusal::unavailable(
+                "provenance",
+                "provenance log is not writable; refusing to run",
+            );
             return Err(self.refuse(&ctx, millis(now), r, started).await);
         }
         // Durable intent before anything runs.
@@ -109,10 +115,17 @@ impl ExecutorService {
             Ok(seq) => seq,
             Err(e) => {
                 tracing::error!(error = %e, "cannot write intent record; refusing");
-                return Err(Refusal::unavailable("provenance", "provenance log is not writable; refusing to run").into());
+                return Err(Refusal::unavailable(
+                    "provenance",
+                    "provenance log is not writable; refusing to run",
+                )
+                .into());
             }
         };
-        let limits = OperationLimits { hidden: Arc::clone(&admitted.hidden), ..self.operation_limits.clone() };
+        let limits = OperationLimits {
+            hidden: Arc::clone(&admitted.hidden),
+            ..self.operation_limits.clone()
+        };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;
         let result = result.map(|outcome| filter_denied(outcome, &admitted.claims.deny_regexes));
         let mut record = base_record(&ctx, millis(now), RecordKind::Outcome);
@@ -132,7 +145,11 @@ impl ExecutorService {
             Ok(seq) => seq,
             Err(e) => {
                 tracing::error!(error = %e, "cannot write outcome record; not acknowledging");
-                return Err(Refusal::unavailable("provenance", "the outcome could not be recorded").into());
+                return Err(Refusal::unavailable(
+                    "provenance",
+                    "the outcome could not be recorded",
+                )
+                .into());
             }
         };
         let outcome = result.map_err(operation_refusal)?;
@@ -146,7 +163,13 @@ impl ExecutorService {
     }
 
     /// Records a refusal (best effort: the request is refused either way) and builds its status.
-    async fn refuse(&self, ctx: &AttemptContext, time_ms: i64, refusal: Refusal, started: Instant) -> Status {
+    async fn refuse(
+        &self,
+        ctx: &AttemptContext,
+        time_ms: i64,
+        refusal: Refusal,
+        started: Instant,
+    ) -> Status {
         let code = status::code(refusal.kind);
         let mut record = base_record(ctx, time_ms, RecordKind::Refusal);
         record.decision = "refuse".into();
@@ -166,12 +189,15 @@ impl ExecutorService {
         request: &SignedRequest,
         freshness: impl Fn(&M) -> Option<trust_proto::common::v1::Freshness>,
     ) -> Result<M, Status> {
-        let name = request.signer_id.strip_prefix("auditor:").unwrap_or(&request.signer_id);
-        let key = self
-            .auditors
-            .get(name)
-            .ok_or_else(|| Status::unauthenticated(format!("`{}` is not an auditor", request.signer_id)))?;
-        let body: M = signed::verify(rpc, request, key).map_err(|e| Status::unauthenticated(e.to_string()))?;
+        let name = request
+            .signer_id
+            .strip_prefix("auditor:")
+            .unwrap_or(&request.signer_id);
+        let key = self.auditors.get(name).ok_or_else(|| {
+            Status::unauthenticated(format!("`{}` is not an auditor", request.signer_id))
+        })?;
+        let body: M = signed::verify(rpc, request, key)
+            .map_err(|e| Status::unauthenticated(e.to_string()))?;
         self.audit_replay
             .admit(&request.signer_id, freshness(&body).as_ref(), millis(now()))
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
@@ -181,7 +207,10 @@ impl ExecutorService {
 
 /// Drops list entries and search matches on paths a deny rule of the grant covers.
 fn filter_denied(outcome: Outcome, deny_regexes: &[String]) -> Outcome {
-    let denies: Vec<regex::Regex> = deny_regexes.iter().filter_map(|r| regex::Regex::new(r).ok()).collect();
+    let denies: Vec<regex::Regex> = deny_regexes
+        .iter()
+        .filter_map(|r| regex::Regex::new(r).ok())
+        .collect();
     let denied = |p: &str| denies.iter().any(|r| r.is_match(p));
     match outcome {
         Outcome::List(mut l) => {
@@ -226,7 +255,11 @@ fn to_wire(outcome: Outcome) -> pb::execute_response::Result {
             matches: s
                 .matches
                 .into_iter()
-                .map(|m| pb::SearchMatch { path: m.path, line_number: m.line_number, line: m.line })
+                .map(|m| pb::SearchMatch {
+                    path: m.path,
+                    line_number: m.line_number,
+                    line: m.line,
+                })
                 .collect(),
             truncated: s.truncated,
             files_scanned: s.files_scanned,
@@ -241,7 +274,11 @@ fn to_wire(outcome: Outcome) -> pb::execute_response::Result {
             files: p
                 .files
                 .into_iter()
-                .map(|f| pb::PatchedFile { path: f.path, sha256: f.sha256, hunks: f.hunks })
+                .map(|f| pb::PatchedFile {
+                    path: f.path,
+                    sha256: f.sha256,
+                    hunks: f.hunks,
+                })
                 .collect(),
         }),
         Outcome::Run(r) => R::Run(pb::RunResult {
@@ -268,7 +305,11 @@ fn stream_lines(lines: Vec<Result<String, Status>>) -> LineStream {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         for line in lines {
-            if tx.send(line.map(|json| pb::ProvenanceLine { json })).await.is_err() {
+            if tx
+                .send(line.map(|json| pb::ProvenanceLine { json }))
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -279,10 +320,16 @@ fn stream_lines(lines: Vec<Result<String, Status>>) -> LineStream {
 #[tonic::async_trait]
 impl Executor for ExecutorApi {
     async fn execute(&self, request: Request<pb::ExecuteRequest>) -> Reply<pb::ExecuteResponse> {
-        self.0.execute(request.into_inner()).await.map(Response::new)
+        self.0
+            .execute(request.into_inner())
+            .await
+            .map(Response::new)
     }
 
-    async fn get_identity(&self, _: Request<pb::GetIdentityRequest>) -> Reply<pb::ExecutorIdentity> {
+    async fn get_identity(
+        &self,
+        _: Request<pb::GetIdentityRequest>,
+    ) -> Reply<pb::ExecutorIdentity> {
         Ok(Response::new(pb::ExecutorIdentity {
             executor_id: self.0.executor_id.clone(),
             public_key: self.0.provenance.public_key().as_bytes().to_vec(),
@@ -293,9 +340,11 @@ impl Executor for ExecutorApi {
 
     async fn export_provenance(&self, request: Request<SignedRequest>) -> Reply<LineStream> {
         let request = request.into_inner();
-        let body: pb::ExportProvenanceBody = self
-            .0
-            .authenticate_auditor("ExportProvenance", &request, |b: &pb::ExportProvenanceBody| b.freshness.clone())?;
+        let body: pb::ExportProvenanceBody = self.0.authenticate_auditor(
+            "ExportProvenance",
+            &request,
+            |b: &pb::ExportProvenanceBody| b.freshness.clone(),
+        )?;
         // Sealed by a fresh checkpoint so truncation of the export is detectable.
         let (_, entries) = self
             .0
@@ -318,9 +367,11 @@ impl Executor for ExecutorApi {
 
     async fn query_provenance(&self, request: Request<SignedRequest>) -> Reply<LineStream> {
         let request = request.into_inner();
-        let b: pb::QueryProvenanceBody = self
-            .0
-            .authenticate_auditor("QueryProvenance", &request, |b: &pb::QueryProvenanceBody| b.freshness.clone())?;
+        let b: pb::QueryProvenanceBody = self.0.authenticate_auditor(
+            "QueryProvenance",
+            &request,
+            |b: &pb::QueryProvenanceBody| b.freshness.clone(),
+        )?;
         let some = |s: String| (!s.is_empty()).then_some(s);
         let filter = ProvenanceFilter {
             grant_id: some(b.grant_id),
@@ -345,4 +396,3 @@ impl Executor for ExecutorApi {
         Ok(Response::new(stream_lines(lines)))
     }
 }
-

@@ -5,7 +5,12 @@
 //! For every level, if the executor's real admission admits a request under the derived
 //! grant proved by its holder, it must admit the same request under the parent grant proved
 //! by the parent's holder. 10,000 cases per run (`PROPTEST_CASES` overrides).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -23,7 +28,15 @@ use trust_sdk::derive::{delegation_block, derive, Derivation};
 use trust_sdk::vocabulary::{Approval, GrantClaims};
 
 const OPS: [&str; 4] = ["fs.read", "fs.list", "fs.write", "proc.run"];
-const PATHS: [&str; 7] = ["", "src", "src/a", "src/a/b.rs", "src/c.rs", "docs", "docs/x.md"];
+const PATHS: [&str; 7] = [
+    "",
+    "src",
+    "src/a",
+    "src/a/b.rs",
+    "src/c.rs",
+    "docs",
+    "docs/x.md",
+];
 const COMMANDS: [&str; 2] = ["test", "lint"];
 
 #[derive(Debug, Clone)]
@@ -46,7 +59,9 @@ struct Case {
     length: u64,
 }
 
-fn subset<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = Vec<T>> {
+fn subset<T: Clone + std::fmt::Debug + 'static>(
+    items: &'static [T],
+) -> impl Strategy<Value = Vec<T>> {
     proptest::sample::subsequence(items.to_vec(), 0..=items.len())
 }
 
@@ -58,7 +73,13 @@ fn hop() -> impl Strategy<Value = Hop> {
         proptest::option::weighted(0.3, 1i64..8192),
         proptest::bool::weighted(0.3),
     )
-        .prop_map(|(ops, prefixes, commands, limit, forced)| Hop { ops, prefixes, commands, limit, forced })
+        .prop_map(|(ops, prefixes, commands, limit, forced)| Hop {
+            ops,
+            prefixes,
+            commands,
+            limit,
+            forced,
+        })
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -83,13 +104,24 @@ fn case() -> impl Strategy<Value = Case> {
                     resource
                 } else {
                     let base = prefixes[pi.index(prefixes.len())];
-                    PATHS.iter().copied().find(|p| p.starts_with(base) && p.len() > base.len()).unwrap_or(base)
+                    PATHS
+                        .iter()
+                        .copied()
+                        .find(|p| p.starts_with(base) && p.len() > base.len())
+                        .unwrap_or(base)
                 };
                 (op, resource)
             } else {
                 (op, resource)
             };
-            Case { ops, prefixes, hops, op, resource, length }
+            Case {
+                ops,
+                prefixes,
+                hops,
+                op,
+                resource,
+                length,
+            }
         })
 }
 
@@ -105,7 +137,10 @@ fn now() -> SystemTime {
 }
 
 fn now_ms() -> i64 {
-    now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64
+    now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn world() -> World {
@@ -128,7 +163,11 @@ fn world() -> World {
         vec!["demo".into()],
         SystemTime::UNIX_EPOCH,
     );
-    World { root, admission, _dir: dir }
+    World {
+        root,
+        admission,
+        _dir: dir,
+    }
 }
 
 fn mint(world: &World, case: &Case, holder: &SigningKey, id: u64) -> Biscuit {
@@ -146,7 +185,11 @@ fn mint(world: &World, case: &Case, holder: &SigningKey, id: u64) -> Biscuit {
             .ops
             .iter()
             .filter(|o| **o != "proc.run")
-            .flat_map(|o| case.prefixes.iter().map(move |p| (o.to_string(), p.to_string())))
+            .flat_map(|o| {
+                case.prefixes
+                    .iter()
+                    .map(move |p| (o.to_string(), p.to_string()))
+            })
             .collect(),
         commands: if case.ops.contains(&"proc.run") {
             vec![("test".into(), vec!["true".into()])]
@@ -160,18 +203,28 @@ fn mint(world: &World, case: &Case, holder: &SigningKey, id: u64) -> Biscuit {
         issued_at: now(),
         expires_at: now() + Duration::from_secs(600),
     };
-    trust_sdk::vocabulary::authority_block(&claims).unwrap().root_key_id(1).build(&world.root).unwrap()
+    trust_sdk::vocabulary::authority_block(&claims)
+        .unwrap()
+        .root_key_id(1)
+        .build(&world.root)
+        .unwrap()
 }
 
 fn derivation(h: &Hop) -> Derivation {
-    let strings = |v: &Option<Vec<&str>>| v.as_ref().map(|v| v.iter().map(|s| s.to_string()).collect());
+    let strings = |v: &Option<Vec<&str>>| {
+        v.as_ref()
+            .map(|v| v.iter().map(|s| s.to_string()).collect())
+    };
     Derivation {
         narrowing: Attenuation {
             operations: strings(&h.ops),
             prefixes: strings(&h.prefixes),
             commands: strings(&h.commands),
             expires_at: None,
-            limits: h.limit.map(|l| vec![("read_bytes".to_string(), l)]).unwrap_or_default(),
+            limits: h
+                .limit
+                .map(|l| vec![("read_bytes".to_string(), l)])
+                .unwrap_or_default(),
         },
         purpose: "p".into(),
         derived_id: None,
@@ -179,10 +232,18 @@ fn derivation(h: &Hop) -> Derivation {
 }
 
 /// The next level, or None when the SDK (rightly) refuses an unforced widening.
-fn next_level(parent: &Biscuit, parent_key: &SigningKey, child: &SigningKey, h: &Hop, depth: usize) -> Option<Biscuit> {
+fn next_level(
+    parent: &Biscuit,
+    parent_key: &SigningKey,
+    child: &SigningKey,
+    h: &Hop,
+    depth: usize,
+) -> Option<Biscuit> {
     let d = derivation(h);
     if !h.forced {
-        return derive(parent, parent_key, &child.verifying_key(), &d).ok().map(|g| g.token);
+        return derive(parent, parent_key, &child.verifying_key(), &d)
+            .ok()
+            .map(|g| g.token);
     }
     let block = delegation_block(
         &parent_key.verifying_key(),
@@ -193,30 +254,67 @@ fn next_level(parent: &Biscuit, parent_key: &SigningKey, child: &SigningKey, h: 
     )
     .ok()?;
     let request = parent.third_party_request().unwrap();
-    let signed = request.create_block(&trust_sdk::keys::to_biscuit_private(parent_key).unwrap(), block).unwrap();
-    Some(parent.append_third_party(trust_sdk::keys::to_biscuit_public(&parent_key.verifying_key()).unwrap(), signed).unwrap())
+    let signed = request
+        .create_block(
+            &trust_sdk::keys::to_biscuit_private(parent_key).unwrap(),
+            block,
+        )
+        .unwrap();
+    Some(
+        parent
+            .append_third_party(
+                trust_sdk::keys::to_biscuit_public(&parent_key.verifying_key()).unwrap(),
+                signed,
+            )
+            .unwrap(),
+    )
 }
 
 fn operation(case: &Case) -> pb::invocation::Operation {
     use pb::invocation::Operation as Op;
     match case.op {
-        "fs.read" => Op::Read(pb::ReadRequest { path: case.resource.into(), offset: 0, length: case.length }),
-        "fs.list" => Op::List(pb::ListRequest { path: case.resource.into(), max_depth: 1, max_entries: 10 }),
-        "fs.write" => Op::Write(pb::WriteRequest { path: case.resource.into(), content: vec![b'x'; case.length as usize % 64], ..Default::default() }),
-        _ => Op::Run(pb::RunRequest { command: case.resource.into(), cwd: String::new(), timeout_ms: 0 }),
+        "fs.read" => Op::Read(pb::ReadRequest {
+            path: case.resource.into(),
+            offset: 0,
+            length: case.length,
+        }),
+        "fs.list" => Op::List(pb::ListRequest {
+            path: case.resource.into(),
+            max_depth: 1,
+            max_entries: 10,
+        }),
+        "fs.write" => Op::Write(pb::WriteRequest {
+            path: case.resource.into(),
+            content: vec![b'x'; case.length as usize % 64],
+            ..Default::default()
+        }),
+        _ => Op::Run(pb::RunRequest {
+            command: case.resource.into(),
+            cwd: String::new(),
+            timeout_ms: 0,
+        }),
     }
 }
 
 fn admits(world: &World, grant: &Biscuit, key: &SigningKey, op: pb::invocation::Operation) -> bool {
     let request = trust_sdk::client::prepare_execute(&grant.to_vec().unwrap(), key, op, now_ms());
-    world.admission.admit(&request, now(), &mut AttemptContext::default()).is_ok()
+    world
+        .admission
+        .admit(&request, now(), &mut AttemptContext::default())
+        .is_ok()
 }
 
 #[test]
 fn a_derived_grant_never_allows_more_than_its_parent() {
     let world = world();
-    let cases: u32 = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(10_000);
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
+    let cases: u32 = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(10_000);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    });
     let counter = std::cell::Cell::new(0u64);
     let allowed_children = std::cell::Cell::new(0u64);
     runner
@@ -226,7 +324,13 @@ fn a_derived_grant_never_allows_more_than_its_parent() {
             let mut levels = vec![mint(&world, &case, &keys[0], counter.get())];
             for (depth, h) in case.hops.iter().enumerate() {
                 let child = trust_sdk::keys::generate();
-                let Some(next) = next_level(levels.last().unwrap(), keys.last().unwrap(), &child, h, depth) else {
+                let Some(next) = next_level(
+                    levels.last().unwrap(),
+                    keys.last().unwrap(),
+                    &child,
+                    h,
+                    depth,
+                ) else {
                     break;
                 };
                 levels.push(next);
@@ -252,7 +356,10 @@ fn a_derived_grant_never_allows_more_than_its_parent() {
         counter.get(),
         allowed_children.get()
     );
-    assert!(allowed_children.get() > u64::from(cases) / 20, "the generator rarely produced an allowed request");
+    assert!(
+        allowed_children.get() > u64::from(cases) / 20,
+        "the generator rarely produced an allowed request"
+    );
 }
 
 /// Regression: `check all` fails when nothing matches, which once made a grant without deny
@@ -275,16 +382,40 @@ fn grants_without_deny_rules_or_with_one_limit_still_admit_other_operations() {
     claims.deny_globs.clear();
     claims.deny_regexes.clear();
     claims.limits.clear();
-    grant = trust_sdk::vocabulary::authority_block(&claims).unwrap().root_key_id(1).build(&world.root).unwrap();
-    assert!(admits(&world, &grant, &holder, operation(&case)), "no deny rules, no limits");
+    grant = trust_sdk::vocabulary::authority_block(&claims)
+        .unwrap()
+        .root_key_id(1)
+        .build(&world.root)
+        .unwrap();
+    assert!(
+        admits(&world, &grant, &holder, operation(&case)),
+        "no deny rules, no limits"
+    );
     let limited = trust_sdk::attenuate::attenuate(
         &grant,
-        &Attenuation { limits: vec![("read_bytes".into(), 100)], ..Default::default() },
+        &Attenuation {
+            limits: vec![("read_bytes".into(), 100)],
+            ..Default::default()
+        },
     )
     .unwrap();
-    assert!(admits(&world, &limited, &holder, operation(&case)), "a read limit must not block writes");
-    let big_read = Case { op: "fs.read", length: 4000, ..case.clone() };
-    assert!(!admits(&world, &limited, &holder, operation(&big_read)), "the read limit binds reads");
-    let small_read = Case { op: "fs.read", length: 50, ..case };
+    assert!(
+        admits(&world, &limited, &holder, operation(&case)),
+        "a read limit must not block writes"
+    );
+    let big_read = Case {
+        op: "fs.read",
+        length: 4000,
+        ..case.clone()
+    };
+    assert!(
+        !admits(&world, &limited, &holder, operation(&big_read)),
+        "the read limit binds reads"
+    );
+    let small_read = Case {
+        op: "fs.read",
+        length: 50,
+        ..case
+    };
     assert!(admits(&world, &limited, &holder, operation(&small_read)));
 }

@@ -6,7 +6,8 @@
 #![expect(clippy::all, clippy::pedantic, reason = "generated code")]
 
 /// Encoded `FileDescriptorSet` of every proto file, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/trust_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/trust_descriptor.bin"));
 
 pub mod common {
     pub mod v1 {

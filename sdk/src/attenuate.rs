@@ -44,33 +44,48 @@ pub fn check_narrows(claims: &GrantClaims, attenuation: &Attenuation) -> Result<
     }
     if let Some(ops) = &attenuation.operations {
         if let Some(op) = ops.iter().find(|op| !granted_ops.contains(&op.as_str())) {
-            return Err(SdkError::Widening(format!("operation `{op}` is not in the grant")));
+            return Err(SdkError::Widening(format!(
+                "operation `{op}` is not in the grant"
+            )));
         }
     }
     if let Some(prefixes) = &attenuation.prefixes {
         for p in prefixes {
             if p.split('/').any(|c| c == "..") || p.starts_with('/') || p.contains('\0') {
-                return Err(SdkError::InvalidRequest(format!("prefix `{p}` is not a workspace-relative path")));
+                return Err(SdkError::InvalidRequest(format!(
+                    "prefix `{p}` is not a workspace-relative path"
+                )));
             }
             if !claims.scopes.iter().any(|(_, outer)| within(p, outer)) {
-                return Err(SdkError::Widening(format!("prefix `{p}` is outside every scope of the grant")));
+                return Err(SdkError::Widening(format!(
+                    "prefix `{p}` is outside every scope of the grant"
+                )));
             }
         }
     }
     if let Some(commands) = &attenuation.commands {
-        if let Some(c) = commands.iter().find(|c| !claims.commands.iter().any(|(n, _)| n == *c)) {
-            return Err(SdkError::Widening(format!("command `{c}` is not in the grant")));
+        if let Some(c) = commands
+            .iter()
+            .find(|c| !claims.commands.iter().any(|(n, _)| n == *c))
+        {
+            return Err(SdkError::Widening(format!(
+                "command `{c}` is not in the grant"
+            )));
         }
     }
     if let Some(exp) = attenuation.expires_at {
         if exp > claims.expires_at {
-            return Err(SdkError::Widening("expiry is later than the grant's".into()));
+            return Err(SdkError::Widening(
+                "expiry is later than the grant's".into(),
+            ));
         }
     }
     for (name, value) in &attenuation.limits {
         if let Some((_, max)) = claims.limits.iter().find(|(n, _)| n == name) {
             if value > max {
-                return Err(SdkError::Widening(format!("limit `{name}` = {value} exceeds the grant's {max}")));
+                return Err(SdkError::Widening(format!(
+                    "limit `{name}` = {value} exceeds the grant's {max}"
+                )));
             }
         }
     }
@@ -101,7 +116,9 @@ pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkE
         ));
     }
     if let Some(commands) = &attenuation.commands {
-        code.push_str("check if operation($op), $op != \"proc.run\" or resource($r), {cmds}.contains($r);\n");
+        code.push_str(
+            "check if operation($op), $op != \"proc.run\" or resource($r), {cmds}.contains($r);\n",
+        );
         params.insert("cmds".into(), strings(commands));
     }
     if let Some(exp) = &attenuation.expires_at {
@@ -112,7 +129,9 @@ pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkE
         if !crate::vocabulary::LIMIT_NAMES.contains(&name.as_str()) {
             return Err(SdkError::InvalidRequest(format!("unknown limit `{name}`")));
         }
-        code.push_str(&format!("check if param({{ln{i}}}, $v), $v <= {{lv{i}}};\n"));
+        code.push_str(&format!(
+            "check if param({{ln{i}}}, $v), $v <= {{lv{i}}};\n"
+        ));
         params.insert(format!("ln{i}"), builder::string(name));
         params.insert(format!("lv{i}"), builder::int(*value));
     }

@@ -33,11 +33,17 @@ pub fn deny_check(glob: &str, regex: &str) -> DenyCheck {
         params: vec![a.to_string(), b.to_string()],
     };
     if literal(glob) {
-        return DenyCheck { body: "$r != {p0}".into(), params: vec![glob.to_string()] };
+        return DenyCheck {
+            body: "$r != {p0}".into(),
+            params: vec![glob.to_string()],
+        };
     }
     if let Some(base) = glob.strip_suffix("/**") {
         if literal(base) {
-            return DenyCheck { body: "!$r.starts_with({p0})".into(), params: vec![format!("{base}/")] };
+            return DenyCheck {
+                body: "!$r.starts_with({p0})".into(),
+                params: vec![format!("{base}/")],
+            };
         }
     }
     if let Some(name) = glob.strip_prefix("**/") {
@@ -46,11 +52,17 @@ pub fn deny_check(glob: &str, regex: &str) -> DenyCheck {
         }
         if let Some(suffix) = name.strip_prefix('*') {
             if literal(suffix) && !suffix.contains('/') {
-                return DenyCheck { body: "!$r.ends_with({p0})".into(), params: vec![suffix.to_string()] };
+                return DenyCheck {
+                    body: "!$r.ends_with({p0})".into(),
+                    params: vec![suffix.to_string()],
+                };
             }
         }
     }
-    DenyCheck { body: "!$r.matches({p0})".into(), params: vec![regex.to_string()] }
+    DenyCheck {
+        body: "!$r.matches({p0})".into(),
+        params: vec![regex.to_string()],
+    }
 }
 
 /// Evaluates a [`DenyCheck`] in Rust: true when `resource` is NOT denied (for tests).

@@ -14,9 +14,9 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use crate::attenuate::{attenuation_block, Attenuation};
 use crate::error::SdkError;
+use crate::keys;
 use crate::lineage::{self, Link};
 use crate::vocabulary::{directory_form, read_claims, GrantClaims};
-use crate::keys;
 
 /// What a parent hands down.
 #[derive(Debug, Clone, Default)]
@@ -55,12 +55,18 @@ fn within(prefix: &str, outer: &str) -> bool {
 
 impl EffectiveScope {
     pub fn of(claims: &GrantClaims, links: &[Link]) -> Self {
-        let mut operations: BTreeSet<String> = claims.scopes.iter().map(|(op, _)| op.clone()).collect();
+        let mut operations: BTreeSet<String> =
+            claims.scopes.iter().map(|(op, _)| op.clone()).collect();
         if !claims.commands.is_empty() {
             operations.insert("proc.run".into());
         }
-        let mut commands: BTreeSet<String> = claims.commands.iter().map(|(n, _)| n.clone()).collect();
-        let mut prefix_sets = vec![claims.scopes.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>()];
+        let mut commands: BTreeSet<String> =
+            claims.commands.iter().map(|(n, _)| n.clone()).collect();
+        let mut prefix_sets = vec![claims
+            .scopes
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect::<Vec<_>>()];
         let mut expires_at = claims.expires_at;
         let mut limits = claims.limits.clone();
         for link in links {
@@ -83,42 +89,60 @@ impl EffectiveScope {
                 }
             }
         }
-        Self { operations, prefix_sets, commands, expires_at, limits }
+        Self {
+            operations,
+            prefix_sets,
+            commands,
+            expires_at,
+            limits,
+        }
     }
 
     /// Refuses a narrowing that asks for anything outside this scope.
     pub fn check_narrows(&self, n: &Attenuation) -> Result<(), SdkError> {
         if let Some(ops) = &n.operations {
             if let Some(op) = ops.iter().find(|op| !self.operations.contains(*op)) {
-                return Err(SdkError::Widening(format!("operation `{op}` is not in the parent grant")));
+                return Err(SdkError::Widening(format!(
+                    "operation `{op}` is not in the parent grant"
+                )));
             }
         }
         if let Some(prefixes) = &n.prefixes {
             for p in prefixes {
                 if p.split('/').any(|c| c == "..") || p.starts_with('/') || p.contains('\0') {
-                    return Err(SdkError::InvalidRequest(format!("prefix `{p}` is not a workspace-relative path")));
+                    return Err(SdkError::InvalidRequest(format!(
+                        "prefix `{p}` is not a workspace-relative path"
+                    )));
                 }
                 for set in &self.prefix_sets {
                     if !set.iter().any(|outer| within(p, outer)) {
-                        return Err(SdkError::Widening(format!("prefix `{p}` is outside the parent grant")));
+                        return Err(SdkError::Widening(format!(
+                            "prefix `{p}` is outside the parent grant"
+                        )));
                     }
                 }
             }
         }
         if let Some(cmds) = &n.commands {
             if let Some(c) = cmds.iter().find(|c| !self.commands.contains(*c)) {
-                return Err(SdkError::Widening(format!("command `{c}` is not in the parent grant")));
+                return Err(SdkError::Widening(format!(
+                    "command `{c}` is not in the parent grant"
+                )));
             }
         }
         if let Some(exp) = n.expires_at {
             if exp > self.expires_at {
-                return Err(SdkError::Widening("expiry is later than the parent grant's".into()));
+                return Err(SdkError::Widening(
+                    "expiry is later than the parent grant's".into(),
+                ));
             }
         }
         for (name, value) in &n.limits {
             if let Some((_, max)) = self.limits.iter().find(|(l, _)| l == name) {
                 if value > max {
-                    return Err(SdkError::Widening(format!("limit `{name}` = {value} exceeds the parent's {max}")));
+                    return Err(SdkError::Widening(format!(
+                        "limit `{name}` = {value} exceeds the parent's {max}"
+                    )));
                 }
             }
         }
@@ -149,32 +173,58 @@ pub fn delegation_block(
     params.insert("parent".into(), builder::string(parent_id));
     params.insert("purpose".into(), builder::string(&derivation.purpose));
     let mut i = 0;
-    let mut fact = |code: &mut String, params: &mut HashMap<String, Term>, name: &str, terms: Vec<Term>| {
-        let names: Vec<String> = terms
-            .into_iter()
-            .map(|t| {
-                i += 1;
-                let p = format!("n{i}");
-                params.insert(p.clone(), t);
-                format!("{{{p}}}")
-            })
-            .collect();
-        code.push_str(&format!("{name}({});\n", names.join(", ")));
-    };
+    let mut fact =
+        |code: &mut String, params: &mut HashMap<String, Term>, name: &str, terms: Vec<Term>| {
+            let names: Vec<String> = terms
+                .into_iter()
+                .map(|t| {
+                    i += 1;
+                    let p = format!("n{i}");
+                    params.insert(p.clone(), t);
+                    format!("{{{p}}}")
+                })
+                .collect();
+            code.push_str(&format!("{name}({});\n", names.join(", ")));
+        };
     for op in n.operations.iter().flatten() {
-        fact(&mut code, &mut params, "narrow_operation", vec![builder::string(op)]);
+        fact(
+            &mut code,
+            &mut params,
+            "narrow_operation",
+            vec![builder::string(op)],
+        );
     }
     for p in n.prefixes.iter().flatten() {
-        fact(&mut code, &mut params, "narrow_prefix", vec![builder::string(p)]);
+        fact(
+            &mut code,
+            &mut params,
+            "narrow_prefix",
+            vec![builder::string(p)],
+        );
     }
     for c in n.commands.iter().flatten() {
-        fact(&mut code, &mut params, "narrow_command", vec![builder::string(c)]);
+        fact(
+            &mut code,
+            &mut params,
+            "narrow_command",
+            vec![builder::string(c)],
+        );
     }
     if let Some(exp) = &n.expires_at {
-        fact(&mut code, &mut params, "narrow_expiry", vec![builder::date(exp)]);
+        fact(
+            &mut code,
+            &mut params,
+            "narrow_expiry",
+            vec![builder::date(exp)],
+        );
     }
     for (name, value) in &n.limits {
-        fact(&mut code, &mut params, "narrow_limit", vec![builder::string(name), builder::int(*value)]);
+        fact(
+            &mut code,
+            &mut params,
+            "narrow_limit",
+            vec![builder::string(name), builder::int(*value)],
+        );
     }
     let mut scope_params = HashMap::new();
     scope_params.insert("to_key".to_string(), keys::to_biscuit_public(child)?);
@@ -198,15 +248,26 @@ pub fn derive(
     let links = lineage::links(parent)?;
     let holder = lineage::current_holder(&claims.holder, &links)?;
     if holder != parent_key.verifying_key() {
-        return Err(SdkError::InvalidRequest("this key does not hold the grant, so it cannot derive from it".into()));
+        return Err(SdkError::InvalidRequest(
+            "this key does not hold the grant, so it cannot derive from it".into(),
+        ));
     }
     EffectiveScope::of(&claims, &links).check_narrows(&derivation.narrowing)?;
-    let parent_id = links.last().map(|l| l.derived_id.clone()).unwrap_or_else(|| claims.grant_id.clone());
+    let parent_id = links
+        .last()
+        .map(|l| l.derived_id.clone())
+        .unwrap_or_else(|| claims.grant_id.clone());
     let derived_id = derivation
         .derived_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let block = delegation_block(&parent_key.verifying_key(), child, &derived_id, &parent_id, derivation)?;
+    let block = delegation_block(
+        &parent_key.verifying_key(),
+        child,
+        &derived_id,
+        &parent_id,
+        derivation,
+    )?;
     let request = parent
         .third_party_request()
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
@@ -214,7 +275,15 @@ pub fn derive(
         .create_block(&keys::to_biscuit_private(parent_key)?, block)
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
     let token = parent
-        .append_third_party(keys::to_biscuit_public(&parent_key.verifying_key())?, signed)
+        .append_third_party(
+            keys::to_biscuit_public(&parent_key.verifying_key())?,
+            signed,
+        )
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
-    Ok(DerivedGrant { token, derived_id, parent_id, depth: links.len() + 1 })
+    Ok(DerivedGrant {
+        token,
+        derived_id,
+        parent_id,
+        depth: links.len() + 1,
+    })
 }

@@ -49,7 +49,8 @@ pub fn load(path: &Path) -> Result<SigningKey, SdkError> {
 
 /// Parses a hex-encoded 32-byte secret key.
 pub fn signing_key_from_hex(text: &str) -> Result<SigningKey, SdkError> {
-    let bytes = hex::decode(text).map_err(|_| SdkError::InvalidKey("secret key is not hex".into()))?;
+    let bytes =
+        hex::decode(text).map_err(|_| SdkError::InvalidKey("secret key is not hex".into()))?;
     let bytes: [u8; 32] = bytes
         .try_into()
         .map_err(|_| SdkError::InvalidKey("secret key must be 32 bytes".into()))?;
@@ -58,9 +59,9 @@ pub fn signing_key_from_hex(text: &str) -> Result<SigningKey, SdkError> {
 
 /// Parses a 32-byte ed25519 public key given as raw bytes.
 pub fn verifying_key_from_bytes(bytes: &[u8]) -> Result<VerifyingKey, SdkError> {
-    let bytes: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| SdkError::InvalidKey(format!("public key must be 32 bytes, got {}", bytes.len())))?;
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| {
+        SdkError::InvalidKey(format!("public key must be 32 bytes, got {}", bytes.len()))
+    })?;
     VerifyingKey::from_bytes(&bytes)
         .map_err(|_| SdkError::InvalidKey("public key is not a valid ed25519 point".into()))
 }
@@ -69,7 +70,8 @@ pub fn verifying_key_from_bytes(bytes: &[u8]) -> Result<VerifyingKey, SdkError> 
 pub fn verifying_key_from_hex(text: &str) -> Result<VerifyingKey, SdkError> {
     let text = text.trim();
     let text = text.strip_prefix("ed25519/").unwrap_or(text);
-    let bytes = hex::decode(text).map_err(|_| SdkError::InvalidKey(format!("public key `{text}` is not hex")))?;
+    let bytes = hex::decode(text)
+        .map_err(|_| SdkError::InvalidKey(format!("public key `{text}` is not hex")))?;
     verifying_key_from_bytes(&bytes)
 }
 
@@ -99,7 +101,10 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(load(&path).unwrap().to_bytes(), key.to_bytes());
-        assert!(save(&key, &path).is_err(), "must not overwrite an existing key");
+        assert!(
+            save(&key, &path).is_err(),
+            "must not overwrite an existing key"
+        );
     }
 
     #[test]

@@ -53,14 +53,18 @@ fn query(authorizer: &mut biscuit_auth::Authorizer, rule: &str) -> Result<Vec<Fa
 fn key_of(term: &Term) -> Result<VerifyingKey, SdkError> {
     match term {
         Term::Bytes(b) => keys::verifying_key_from_bytes(b),
-        other => Err(SdkError::InvalidGrant(format!("expected a key, found `{other}`"))),
+        other => Err(SdkError::InvalidGrant(format!(
+            "expected a key, found `{other}`"
+        ))),
     }
 }
 
 fn text(term: &Term) -> Result<String, SdkError> {
     match term {
         Term::Str(s) => Ok(s.clone()),
-        other => Err(SdkError::InvalidGrant(format!("expected a string, found `{other}`"))),
+        other => Err(SdkError::InvalidGrant(format!(
+            "expected a string, found `{other}`"
+        ))),
     }
 }
 
@@ -84,7 +88,10 @@ pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
                 "found_{name}({v}) <- {name}({v}) trusting {key_text}",
                 v = vars.join(", ")
             );
-            Ok(query(&mut authorizer, &rule)?.into_iter().map(|f| f.predicate.terms).collect())
+            Ok(query(&mut authorizer, &rule)?
+                .into_iter()
+                .map(|f| f.predicate.terms)
+                .collect())
         };
         let from = keys::verifying_key_from_bytes(&key.to_bytes())?;
         let delegations: Vec<(VerifyingKey, VerifyingKey)> = scoped("delegation", 2)?
@@ -130,9 +137,12 @@ pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
             derived_id,
             parent_id,
             purpose,
-            operations: (!ops.is_empty()).then(|| ops.iter().filter_map(|t| text(&t[0]).ok()).collect()),
-            prefixes: (!prefixes.is_empty()).then(|| prefixes.iter().filter_map(|t| text(&t[0]).ok()).collect()),
-            commands: (!commands.is_empty()).then(|| commands.iter().filter_map(|t| text(&t[0]).ok()).collect()),
+            operations: (!ops.is_empty())
+                .then(|| ops.iter().filter_map(|t| text(&t[0]).ok()).collect()),
+            prefixes: (!prefixes.is_empty())
+                .then(|| prefixes.iter().filter_map(|t| text(&t[0]).ok()).collect()),
+            commands: (!commands.is_empty())
+                .then(|| commands.iter().filter_map(|t| text(&t[0]).ok()).collect()),
             expires_at: expiry.iter().find_map(|t| match &t[0] {
                 Term::Date(d) => Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(*d)),
                 _ => None,

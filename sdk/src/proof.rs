@@ -26,16 +26,28 @@ pub fn proof_input(grant: &[u8], invocation: &[u8]) -> Vec<u8> {
 
 /// Signs a proof for `invocation` under `grant` with the holder's key.
 pub fn prove(grant: &[u8], invocation: &[u8], holder: &SigningKey) -> Vec<u8> {
-    holder.sign(&proof_input(grant, invocation)).to_bytes().to_vec()
+    holder
+        .sign(&proof_input(grant, invocation))
+        .to_bytes()
+        .to_vec()
 }
 
 /// Verifies a proof made by [`prove`].
-pub fn verify(grant: &[u8], invocation: &[u8], holder: &VerifyingKey, proof: &[u8]) -> Result<(), SdkError> {
+pub fn verify(
+    grant: &[u8],
+    invocation: &[u8],
+    holder: &VerifyingKey,
+    proof: &[u8],
+) -> Result<(), SdkError> {
     let signature = Signature::from_slice(proof)
         .map_err(|_| SdkError::BadSignature("holder proof must be 64 bytes".into()))?;
     holder
         .verify_strict(&proof_input(grant, invocation), &signature)
-        .map_err(|_| SdkError::BadSignature("holder proof does not verify for this grant and invocation".into()))
+        .map_err(|_| {
+            SdkError::BadSignature(
+                "holder proof does not verify for this grant and invocation".into(),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -50,7 +62,19 @@ mod tests {
         verify(b"grant", b"invocation", &holder.verifying_key(), &proof).unwrap();
         assert!(verify(b"grant2", b"invocation", &holder.verifying_key(), &proof).is_err());
         assert!(verify(b"grant", b"invocation2", &holder.verifying_key(), &proof).is_err());
-        assert!(verify(b"grant", b"invocation", &keys::generate().verifying_key(), &proof).is_err());
-        assert!(verify(b"grant", b"invocation", &holder.verifying_key(), &proof[..10]).is_err());
+        assert!(verify(
+            b"grant",
+            b"invocation",
+            &keys::generate().verifying_key(),
+            &proof
+        )
+        .is_err());
+        assert!(verify(
+            b"grant",
+            b"invocation",
+            &holder.verifying_key(),
+            &proof[..10]
+        )
+        .is_err());
     }
 }

@@ -57,7 +57,12 @@ pub fn verify<M: Message + Default>(
     let signature = Signature::from_slice(&request.signature)
         .map_err(|_| SdkError::BadSignature("signature must be 64 bytes".into()))?;
     key.verify(&signing_input(rpc, &request.body), &signature)
-        .map_err(|_| SdkError::BadSignature(format!("signature by `{}` does not verify", request.signer_id)))?;
+        .map_err(|_| {
+            SdkError::BadSignature(format!(
+                "signature by `{}` does not verify",
+                request.signer_id
+            ))
+        })?;
     M::decode(request.body.as_slice())
         .map_err(|e| SdkError::InvalidRequest(format!("body does not decode: {e}")))
 }
@@ -93,10 +98,18 @@ impl ReplayGuard {
     }
 
     /// Accepts `freshness` from `signer` at `now_ms` exactly once.
-    pub fn admit(&self, signer: &str, freshness: Option<&Freshness>, now_ms: i64) -> Result<(), SdkError> {
-        let freshness = freshness.ok_or_else(|| SdkError::Stale("body carries no timestamp and nonce".into()))?;
+    pub fn admit(
+        &self,
+        signer: &str,
+        freshness: Option<&Freshness>,
+        now_ms: i64,
+    ) -> Result<(), SdkError> {
+        let freshness = freshness
+            .ok_or_else(|| SdkError::Stale("body carries no timestamp and nonce".into()))?;
         if freshness.nonce.len() < 16 || freshness.nonce.len() > 64 {
-            return Err(SdkError::InvalidRequest("nonce must be 16 to 64 bytes".into()));
+            return Err(SdkError::InvalidRequest(
+                "nonce must be 16 to 64 bytes".into(),
+            ));
         }
         let window_ms = i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX);
         let skew = (now_ms - freshness.timestamp_ms).abs();
@@ -106,13 +119,20 @@ impl ReplayGuard {
             )));
         }
         if freshness.timestamp_ms < self.not_before_ms {
-            return Err(SdkError::Stale("signed before this server started; sign it again".into()));
+            return Err(SdkError::Stale(
+                "signed before this server started; sign it again".into(),
+            ));
         }
-        let mut seen = self.seen.lock().map_err(|_| SdkError::Stale("replay cache poisoned".into()))?;
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| SdkError::Stale("replay cache poisoned".into()))?;
         if seen.len() >= self.capacity {
             seen.retain(|_, ts| now_ms - *ts <= window_ms);
             if seen.len() >= self.capacity {
-                return Err(SdkError::Stale("replay cache is full; retry shortly".into()));
+                return Err(SdkError::Stale(
+                    "replay cache is full; retry shortly".into(),
+                ));
             }
         }
         let key = (signer.to_string(), freshness.nonce.clone());
@@ -149,13 +169,25 @@ mod tests {
         let guard = ReplayGuard::new(Duration::from_secs(30), 100);
         let f = freshness(100_000);
         guard.admit("a", Some(&f), 100_500).unwrap();
-        assert!(matches!(guard.admit("a", Some(&f), 100_600), Err(SdkError::Stale(_))));
+        assert!(matches!(
+            guard.admit("a", Some(&f), 100_600),
+            Err(SdkError::Stale(_))
+        ));
         let old = freshness(0);
-        assert!(matches!(guard.admit("a", Some(&old), 100_000), Err(SdkError::Stale(_))));
+        assert!(matches!(
+            guard.admit("a", Some(&old), 100_000),
+            Err(SdkError::Stale(_))
+        ));
         let future = freshness(200_000);
-        assert!(matches!(guard.admit("a", Some(&future), 100_000), Err(SdkError::Stale(_))));
+        assert!(matches!(
+            guard.admit("a", Some(&future), 100_000),
+            Err(SdkError::Stale(_))
+        ));
         assert!(guard.admit("a", None, 100_000).is_err());
         let restarted = ReplayGuard::new(Duration::from_secs(30), 100).not_before(100_400);
-        assert!(matches!(restarted.admit("a", Some(&f), 100_500), Err(SdkError::Stale(_))));
+        assert!(matches!(
+            restarted.admit("a", Some(&f), 100_500),
+            Err(SdkError::Stale(_))
+        ));
     }
 }

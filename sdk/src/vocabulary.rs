@@ -30,7 +30,14 @@ pub const LIMIT_NAMES: &[&str] = &[
 ];
 
 /// Operations an executor knows. A profile may name others (`net.http`) for later executors.
-pub const OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search", "fs.write", "fs.patch", "proc.run"];
+pub const OPERATIONS: &[&str] = &[
+    "fs.read",
+    "fs.list",
+    "fs.search",
+    "fs.write",
+    "fs.patch",
+    "proc.run",
+];
 
 /// What the authority asserts about one grant (its authority block).
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +71,10 @@ pub enum Approval {
     /// No approval was needed.
     NotRequired,
     /// Approved by `approver` for the parameters whose digest is `parameters_digest`.
-    Approved { approver: String, parameters_digest: String },
+    Approved {
+        approver: String,
+        parameters_digest: String,
+    },
 }
 
 /// `"src"` → `"src/"`: the directory form of a scope prefix ("" stays "").
@@ -104,7 +114,11 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
     for (op, prefix) in &claims.scopes {
         facts.push(builder::fact(
             "scope",
-            &[builder::string(op), builder::string(prefix), builder::string(&directory_form(prefix))],
+            &[
+                builder::string(op),
+                builder::string(prefix),
+                builder::string(&directory_form(prefix)),
+            ],
         ));
     }
     for (name, argv) in &claims.commands {
@@ -112,7 +126,10 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
         facts.push(builder::fact("command", &[builder::string(name), argv]));
     }
     for (name, max) in &claims.limits {
-        facts.push(builder::fact("limit", &[builder::string(name), builder::int(*max)]));
+        facts.push(builder::fact(
+            "limit",
+            &[builder::string(name), builder::int(*max)],
+        ));
     }
     for glob in &claims.deny_globs {
         facts.push(builder::fact("deny_glob", &[builder::string(glob)]));
@@ -123,24 +140,44 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
     facts.push(match &claims.approval {
         Approval::NotRequired => builder::fact(
             "approval",
-            &[builder::string("not_required"), builder::string(""), builder::string("")],
+            &[
+                builder::string("not_required"),
+                builder::string(""),
+                builder::string(""),
+            ],
         ),
-        Approval::Approved { approver, parameters_digest } => builder::fact(
+        Approval::Approved {
+            approver,
+            parameters_digest,
+        } => builder::fact(
             "approval",
-            &[builder::string("approved"), builder::string(approver), builder::string(parameters_digest)],
+            &[
+                builder::string("approved"),
+                builder::string(approver),
+                builder::string(parameters_digest),
+            ],
         ),
     });
     for fact in facts {
-        b = b.fact(fact).map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
+        b = b
+            .fact(fact)
+            .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
     }
     // `check all` fails when nothing matches, so deny rules and limits are one plain
     // `check if` each (an executor supplies one `resource` and every `param`).
     let mut code = String::from(AUTHORITY_CHECKS);
     let mut params = HashMap::new();
     if claims.deny_globs.len() != claims.deny_regexes.len() {
-        return Err(SdkError::InvalidGrant("every deny glob needs its regex".into()));
+        return Err(SdkError::InvalidGrant(
+            "every deny glob needs its regex".into(),
+        ));
     }
-    for (i, (glob, regex)) in claims.deny_globs.iter().zip(&claims.deny_regexes).enumerate() {
+    for (i, (glob, regex)) in claims
+        .deny_globs
+        .iter()
+        .zip(&claims.deny_regexes)
+        .enumerate()
+    {
         let check = crate::deny::deny_check(glob, regex);
         let mut body = check.body.clone();
         for (j, value) in check.params.iter().enumerate() {
@@ -154,15 +191,23 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
         if !LIMIT_NAMES.contains(&name.as_str()) {
             return Err(SdkError::InvalidGrant(format!("unknown limit `{name}`")));
         }
-        code.push_str(&format!("check if param({{limit_name{i}}}, $v), $v <= {{limit_max{i}}};\n"));
+        code.push_str(&format!(
+            "check if param({{limit_name{i}}}, $v), $v <= {{limit_max{i}}};\n"
+        ));
         params.insert(format!("limit_name{i}"), builder::string(name));
         params.insert(format!("limit_max{i}"), builder::int(*max));
     }
     params.insert("exp".to_string(), builder::date(&claims.expires_at));
     params.insert("workspace".to_string(), builder::string(&claims.workspace));
-    params.insert("holder".to_string(), builder::bytes(claims.holder.as_bytes()));
+    params.insert(
+        "holder".to_string(),
+        builder::bytes(claims.holder.as_bytes()),
+    );
     let mut scope_params = HashMap::new();
-    scope_params.insert("holder_key".to_string(), keys::to_biscuit_public(&claims.holder)?);
+    scope_params.insert(
+        "holder_key".to_string(),
+        keys::to_biscuit_public(&claims.holder)?,
+    );
     let b = b
         .code_with_params(code, params, scope_params)
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
@@ -170,7 +215,9 @@ pub fn authority_block(claims: &GrantClaims) -> Result<BiscuitBuilder, SdkError>
         Approval::NotRequired => Ok(b),
         // An approved grant is good for exactly the approved parameters: the executor supplies
         // `param_digest` from the invocation it received (`crate::parameters::digest`).
-        Approval::Approved { parameters_digest, .. } => {
+        Approval::Approved {
+            parameters_digest, ..
+        } => {
             let mut params = HashMap::new();
             params.insert("digest".to_string(), builder::string(parameters_digest));
             b.code_with_params(APPROVAL_CHECK, params, HashMap::new())
@@ -196,11 +243,28 @@ pub fn read_claims(token: &Biscuit) -> Result<GrantClaims, SdkError> {
 }
 
 /// Reads claims with an authorizer already built for the token (trusting only the authority block).
-pub fn claims_from_authorizer(authorizer: &mut biscuit_auth::Authorizer) -> Result<GrantClaims, SdkError> {
+pub fn claims_from_authorizer(
+    authorizer: &mut biscuit_auth::Authorizer,
+) -> Result<GrantClaims, SdkError> {
     let mut all = Vec::new();
     for name in [
-        "grant_id", "correlation_id", "user", "agent", "holder", "workspace", "task", "purpose", "profile",
-        "issued_at", "expires_at", "scope", "command", "limit", "deny_glob", "deny_regex", "approval",
+        "grant_id",
+        "correlation_id",
+        "user",
+        "agent",
+        "holder",
+        "workspace",
+        "task",
+        "purpose",
+        "profile",
+        "issued_at",
+        "expires_at",
+        "scope",
+        "command",
+        "limit",
+        "deny_glob",
+        "deny_regex",
+        "approval",
     ] {
         let rule = authority_rule(name);
         let found: Vec<Fact> = authorizer
@@ -245,7 +309,9 @@ struct ClaimsBuilder {
 fn term_string(term: &Term) -> Result<String, SdkError> {
     match term {
         Term::Str(s) => Ok(s.clone()),
-        other => Err(SdkError::InvalidGrant(format!("expected a string, found `{other}`"))),
+        other => Err(SdkError::InvalidGrant(format!(
+            "expected a string, found `{other}`"
+        ))),
     }
 }
 
@@ -255,9 +321,14 @@ impl ClaimsBuilder {
             ("holder", [Term::Bytes(b)]) => self.holder = Some(b.clone()),
             ("issued_at", [Term::Date(d)]) => self.issued_at = Some(date(*d)),
             ("expires_at", [Term::Date(d)]) => self.expires_at = Some(date(*d)),
-            ("scope", [op, prefix, _]) => self.scopes.push((term_string(op)?, term_string(prefix)?)),
+            ("scope", [op, prefix, _]) => {
+                self.scopes.push((term_string(op)?, term_string(prefix)?))
+            }
             ("command", [n, Term::Array(argv)]) => {
-                let argv = argv.iter().map(term_string).collect::<Result<Vec<_>, _>>()?;
+                let argv = argv
+                    .iter()
+                    .map(term_string)
+                    .collect::<Result<Vec<_>, _>>()?;
                 self.commands.push((term_string(n)?, argv));
             }
             ("limit", [n, Term::Integer(v)]) => self.limits.push((term_string(n)?, *v)),
@@ -265,17 +336,26 @@ impl ClaimsBuilder {
             ("deny_regex", [r]) => self.deny_regexes.push(term_string(r)?),
             ("approval", [a, b, c]) => {
                 self.approval = Some(if term_string(a)? == "approved" {
-                    Approval::Approved { approver: term_string(b)?, parameters_digest: term_string(c)? }
+                    Approval::Approved {
+                        approver: term_string(b)?,
+                        parameters_digest: term_string(c)?,
+                    }
                 } else {
                     Approval::NotRequired
                 })
             }
             (n, [t]) => {
                 if self.strings.insert(n, term_string(t)?).is_some() {
-                    return Err(SdkError::InvalidGrant(format!("authority block states `{n}` twice")));
+                    return Err(SdkError::InvalidGrant(format!(
+                        "authority block states `{n}` twice"
+                    )));
                 }
             }
-            (n, _) => return Err(SdkError::InvalidGrant(format!("unexpected shape for `{n}`"))),
+            (n, _) => {
+                return Err(SdkError::InvalidGrant(format!(
+                    "unexpected shape for `{n}`"
+                )))
+            }
         }
         Ok(())
     }
@@ -313,12 +393,12 @@ impl ClaimsBuilder {
             deny_globs: self.deny_globs,
             deny_regexes: self.deny_regexes,
             approval: self.approval.unwrap_or(Approval::NotRequired),
-            issued_at: self
-                .issued_at
-                .ok_or_else(|| SdkError::InvalidGrant("authority block lacks `issued_at`".into()))?,
-            expires_at: self
-                .expires_at
-                .ok_or_else(|| SdkError::InvalidGrant("authority block lacks `expires_at`".into()))?,
+            issued_at: self.issued_at.ok_or_else(|| {
+                SdkError::InvalidGrant("authority block lacks `issued_at`".into())
+            })?,
+            expires_at: self.expires_at.ok_or_else(|| {
+                SdkError::InvalidGrant("authority block lacks `expires_at`".into())
+            })?,
         })
     }
 }

@@ -80,7 +80,10 @@ fn claims(holder: &SigningKey, grant_id: &str) -> anyhow::Result<GrantClaims> {
         task: "bench".into(),
         purpose: "delegation benchmark".into(),
         profile: "coding".into(),
-        scopes: vec![("fs.read".into(), String::new()), ("fs.list".into(), String::new())],
+        scopes: vec![
+            ("fs.read".into(), String::new()),
+            ("fs.list".into(), String::new()),
+        ],
         commands: vec![("test".into(), vec!["sh".into(), "run-tests.sh".into()])],
         limits: vec![
             ("read_bytes".into(), 1_048_576),
@@ -214,7 +217,10 @@ fn admit(admission: &Admission, request: &pb::ExecuteRequest) -> anyhow::Result<
         .map_err(|r| anyhow::anyhow!("admission refused: {r}"))
 }
 
-fn timed<F: FnMut() -> anyhow::Result<()>>(out: &mut Vec<Duration>, mut f: F) -> anyhow::Result<()> {
+fn timed<F: FnMut() -> anyhow::Result<()>>(
+    out: &mut Vec<Duration>,
+    mut f: F,
+) -> anyhow::Result<()> {
     let t = Instant::now();
     f()?;
     out.push(t.elapsed());
@@ -291,10 +297,20 @@ fn main() -> anyhow::Result<()> {
         let mut derive_times = Vec::new();
         let mut fresh = Vec::with_capacity(FIRST);
         for i in 0..FIRST {
-            let (bytes, holder) = chain(&keys, &format!("root-d{depth}-{i:06}"), depth, &mut derive_times)?;
+            let (bytes, holder) = chain(
+                &keys,
+                &format!("root-d{depth}-{i:06}"),
+                depth,
+                &mut derive_times,
+            )?;
             fresh.push((bytes, holder));
         }
-        let (reused, reused_holder) = chain(&keys, &format!("root-d{depth}-reused"), depth, &mut derive_times)?;
+        let (reused, reused_holder) = chain(
+            &keys,
+            &format!("root-d{depth}-reused"),
+            depth,
+            &mut derive_times,
+        )?;
         let reused_vk = reused_holder.verifying_key();
         let reused_token = Biscuit::from(&reused, keys.root_pk)?;
         let blocks = reused_token.block_count();
@@ -304,18 +320,30 @@ fn main() -> anyhow::Result<()> {
             let r = trust_sdk::client::prepare_execute(&g, &h, read_op(), now_ms());
             floor_first(&r, &h.verifying_key(), &keys, &ambient)?;
             admit(&admission, &r)?;
-            admit(&admission, &trust_sdk::client::prepare_execute(&reused, &reused_holder, read_op(), now_ms()))?;
+            admit(
+                &admission,
+                &trust_sdk::client::prepare_execute(&reused, &reused_holder, read_op(), now_ms()),
+            )?;
         }
 
         let first_requests: Vec<_> = fresh
             .iter()
-            .map(|(g, h)| (trust_sdk::client::prepare_execute(g, h, read_op(), now_ms()), h.verifying_key()))
+            .map(|(g, h)| {
+                (
+                    trust_sdk::client::prepare_execute(g, h, read_op(), now_ms()),
+                    h.verifying_key(),
+                )
+            })
             .collect();
         let repeated_requests: Vec<_> = (0..REPEATED)
-            .map(|_| trust_sdk::client::prepare_execute(&reused, &reused_holder, read_op(), now_ms()))
+            .map(|_| {
+                trust_sdk::client::prepare_execute(&reused, &reused_holder, read_op(), now_ms())
+            })
             .collect();
         let floor_requests: Vec<_> = (0..REPEATED)
-            .map(|_| trust_sdk::client::prepare_execute(&reused, &reused_holder, read_op(), now_ms()))
+            .map(|_| {
+                trust_sdk::client::prepare_execute(&reused, &reused_holder, read_op(), now_ms())
+            })
             .collect();
         let per_chunk = REPEATED / FIRST * CHUNK;
         let (mut first_floor, mut first, mut repeated_floor, mut repeated) =
@@ -335,7 +363,9 @@ fn main() -> anyhow::Result<()> {
                 timed(&mut repeated, || admit(&admission, r))?;
             }
             for r in &floor_requests[rr] {
-                timed(&mut repeated_floor, || floor_repeated(&reused_token, r, &reused_vk, &ambient))?;
+                timed(&mut repeated_floor, || {
+                    floor_repeated(&reused_token, r, &reused_vk, &ambient)
+                })?;
             }
         }
 
@@ -410,13 +440,31 @@ fn main() -> anyhow::Result<()> {
                 us(s.p50),
                 us(s.p99),
                 rate(1.0 / s.p50.as_secs_f64().max(1e-9)),
-                floor.map(|f| ratio(s, f)).unwrap_or_else(|| "1.00 (floor)".into())
+                floor
+                    .map(|f| ratio(s, f))
+                    .unwrap_or_else(|| "1.00 (floor)".into())
             )
         };
-        row("floor, first use: Biscuit::from (all signatures) + authorize + verify_strict", r.first_floor, None);
-        row("admit, first use (chain never seen)", r.first, Some(r.first_floor));
-        row("floor, repeated use: authorize + verify_strict", r.repeated_floor, None);
-        row("admit, repeated use (same token, new proof)", r.repeated, Some(r.repeated_floor));
+        row(
+            "floor, first use: Biscuit::from (all signatures) + authorize + verify_strict",
+            r.first_floor,
+            None,
+        );
+        row(
+            "admit, first use (chain never seen)",
+            r.first,
+            Some(r.first_floor),
+        );
+        row(
+            "floor, repeated use: authorize + verify_strict",
+            r.repeated_floor,
+            None,
+        );
+        row(
+            "admit, repeated use (same token, new proof)",
+            r.repeated,
+            Some(r.repeated_floor),
+        );
     }
     println!();
     println!("where the time goes (p50 µs, same run):");

@@ -40,7 +40,9 @@ use tool_executor::admission::{Admission, AttemptContext};
 use tool_executor::config::AdmissionLimits;
 use tool_executor::operations::OperationLimits;
 use tool_executor::trust_state::TrustState;
-use trust_authority::registry::{DecisionEntry, GrantEntry, Registry, RevocationEntry, SledRegistry};
+use trust_authority::registry::{
+    DecisionEntry, GrantEntry, Registry, RevocationEntry, SledRegistry,
+};
 use trust_proto::authority::v1::{Effect, Revocation};
 use trust_proto::executor::v1 as pb;
 use trust_sdk::attenuate::{attenuate, Attenuation};
@@ -287,13 +289,23 @@ fn show_mem(m: Option<Mem>) -> String {
 }
 
 /// Starts an authority from the kit, stops it, fills its registry, starts it again.
-fn authority(name: &'static str, grants: usize, revoked: usize, budget: Duration) -> anyhow::Result<Authority> {
+fn authority(
+    name: &'static str,
+    grants: usize,
+    revoked: usize,
+    budget: Duration,
+) -> anyhow::Result<Authority> {
     let mut cluster = Cluster::start(ClusterOptions {
         start_executor: false,
         ..Default::default()
     })?;
     cluster.authority.kill9();
-    let prefill = prefill(&cluster.path("authority-data").join("registry"), grants, revoked, budget)?;
+    let prefill = prefill(
+        &cluster.path("authority-data").join("registry"),
+        grants,
+        revoked,
+        budget,
+    )?;
     let t = Instant::now();
     cluster.authority.restart(None)?;
     let start_time = t.elapsed();
@@ -376,7 +388,8 @@ async fn run_level(
                     Ok(a) if a.effect == Effect::Allow && a.grant.is_some() => latencies.push(took),
                     Ok(a) => {
                         errors += 1;
-                        first_error.get_or_insert(format!("not allowed: {:?} {}", a.effect, a.reason));
+                        first_error
+                            .get_or_insert(format!("not allowed: {:?} {}", a.effect, a.reason));
                     }
                     Err(e) => {
                         errors += 1;
@@ -421,10 +434,17 @@ fn read_op() -> pb::invocation::Operation {
 /// Claims shaped like the coding profile's grant for `fs.read` on the whole workspace.
 fn claims(keys: &AdmitKeys, grant_id: &str) -> anyhow::Result<GrantClaims> {
     let now = now_system();
-    let deny_globs = [".env", "**/*.pem", "**/.git/config", "~/.ssh/**", "secrets/**"];
+    let deny_globs = [
+        ".env",
+        "**/*.pem",
+        "**/.git/config",
+        "~/.ssh/**",
+        "secrets/**",
+    ];
     let mut deny_regexes = Vec::new();
     for g in deny_globs {
-        let pattern = trust_authority::profile::ResourcePattern::new(g).map_err(anyhow::Error::msg)?;
+        let pattern =
+            trust_authority::profile::ResourcePattern::new(g).map_err(anyhow::Error::msg)?;
         deny_regexes.push(pattern.regex().to_string());
     }
     Ok(GrantClaims {
@@ -555,14 +575,20 @@ fn admission_figures(runtime: &tokio::runtime::Runtime) -> anyhow::Result<Admiss
         })
         .collect::<anyhow::Result<_>>()?;
     let reused = grant3(&keys, "scale-reused")?;
-    let prepare = |g: &[u8]| trust_sdk::client::prepare_execute(g, &keys.holder, read_op(), now_ms());
+    let prepare =
+        |g: &[u8]| trust_sdk::client::prepare_execute(g, &keys.holder, read_op(), now_ms());
     for a in &admissions {
         for _ in 0..20 {
             admit(a, &prepare(&reused))?;
         }
     }
-    let first_requests: Vec<Vec<_>> = fresh.iter().map(|set| set.iter().map(|g| prepare(g)).collect()).collect();
-    let repeated_requests: Vec<Vec<_>> = (0..2).map(|_| (0..ADMIT).map(|_| prepare(&reused)).collect()).collect();
+    let first_requests: Vec<Vec<_>> = fresh
+        .iter()
+        .map(|set| set.iter().map(|g| prepare(g)).collect())
+        .collect();
+    let repeated_requests: Vec<Vec<_>> = (0..2)
+        .map(|_| (0..ADMIT).map(|_| prepare(&reused)).collect())
+        .collect();
     let mut first = [Vec::new(), Vec::new()];
     let mut repeated = [Vec::new(), Vec::new()];
     for at in (0..ADMIT).step_by(ADMIT_CHUNK) {
@@ -665,8 +691,13 @@ fn main() -> anyhow::Result<()> {
 
     // The executor against the large authority: time to sync 100,000 revocations and admit.
     let executor_ready = runtime.block_on(async {
-        let answer = large.cluster.grant("scale-executor", &[("fs.read", "")]).await?;
-        let grant = answer.grant.context("the large authority refused a grant")?;
+        let answer = large
+            .cluster
+            .grant("scale-executor", &[("fs.read", "")])
+            .await?;
+        let grant = answer
+            .grant
+            .context("the large authority refused a grant")?;
         // Build (or confirm) the executor binary first: the kit runs cargo once per process.
         trust_tests::binaries::binary("tool-executor", "tool-executor")?;
         let t = Instant::now();
@@ -675,7 +706,10 @@ fn main() -> anyhow::Result<()> {
         let mut client = large.cluster.executor_client().await?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            match client.execute(&grant, &large.cluster.agent_key, read_op()).await {
+            match client
+                .execute(&grant, &large.cluster.agent_key, read_op())
+                .await
+            {
                 Ok(_) => break,
                 Err(e) if Instant::now() < deadline => {
                     let _ = e;
@@ -736,7 +770,14 @@ fn main() -> anyhow::Result<()> {
         let s: Vec<(usize, usize, f64, Stats)> = a
             .levels
             .iter_mut()
-            .map(|l| (l.clients, l.ok, per_sec(l.ok, l.elapsed), Stats::of(&mut l.samples)))
+            .map(|l| {
+                (
+                    l.clients,
+                    l.ok,
+                    per_sec(l.ok, l.elapsed),
+                    Stats::of(&mut l.samples),
+                )
+            })
             .collect();
         stats.push(s);
     }
@@ -792,9 +833,14 @@ fn main() -> anyhow::Result<()> {
         admission.install_time.as_millis()
     );
     println!();
-    println!("| admission | revoked ids in TrustState | n | p50 µs | p99 µs | ratio p50 to 0 revoked |");
+    println!(
+        "| admission | revoked ids in TrustState | n | p50 µs | p99 µs | ratio p50 to 0 revoked |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (label, pair) in [("first use", admission.first), ("repeated use", admission.repeated)] {
+    for (label, pair) in [
+        ("first use", admission.first),
+        ("repeated use", admission.repeated),
+    ] {
         for (s, revoked) in pair.iter().zip([0, REVOKED]) {
             println!(
                 "| {label} | {} | {} | {} | {} | {:.2} |",

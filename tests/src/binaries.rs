@@ -24,7 +24,9 @@ pub fn profile_dir() -> anyhow::Result<PathBuf> {
 pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
     let dir = profile_dir()?;
     let path = dir.join(name);
-    let mut built = BUILD.lock().map_err(|_| anyhow::anyhow!("build lock poisoned"))?;
+    let mut built = BUILD
+        .lock()
+        .map_err(|_| anyhow::anyhow!("build lock poisoned"))?;
     let skip = std::env::var_os("TRUST_SKIP_BUILD").is_some() && path.exists();
     if !skip && !built.iter().any(|b| b == name) {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -37,7 +39,11 @@ pub fn binary(package: &str, name: &str) -> anyhow::Result<PathBuf> {
         anyhow::ensure!(status.success(), "cargo build of `{name}` failed");
         built.push(name.to_string());
     }
-    anyhow::ensure!(path.exists(), "`{}` does not exist after building", path.display());
+    anyhow::ensure!(
+        path.exists(),
+        "`{}` does not exist after building",
+        path.display()
+    );
     Ok(path)
 }
 

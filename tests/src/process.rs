@@ -84,10 +84,16 @@ impl Drop for ServerProcess {
 }
 
 fn spawn(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<(Child, SocketAddr)> {
-    let stderr = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let mut child = Command::new(binary)
         .args(args)
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
@@ -115,7 +121,12 @@ fn spawn(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<(Child, S
             anyhow::bail!("`{}` did not report its address in time", binary.display());
         }
     };
-    let Some(addr) = line.trim().rsplit(' ').next().and_then(|a| a.parse::<SocketAddr>().ok()) else {
+    let Some(addr) = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+    else {
         let _ = child.kill();
         let _ = child.wait();
         let log = std::fs::read_to_string(log).unwrap_or_default();

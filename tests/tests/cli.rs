@@ -1196,10 +1196,7 @@ fn interop_biscuit_cli_inspects_and_attenuates_grants() {
     assert_refused(&kit.exec(&commands, &["run", "test"]), "PERMISSION_DENIED");
     assert_eq!(kit.exec(&commands, &["read", "README.md"]).code, 0);
 
-    let limit = hand(
-        "limit.b64",
-        r#"check if param("read_bytes", $v), $v <= 8;"#,
-    );
+    let limit = hand("limit.b64", r#"check if param("read_bytes", $v), $v <= 8;"#);
     assert_refused(
         &kit.exec(&limit, &["read", "README.md"]),
         "PERMISSION_DENIED",
@@ -1255,11 +1252,29 @@ fn health_reports_serving_for_both_services() {
     let kit = Kit::start();
     let bin = trustctl_path();
     let authority = kit.authority();
-    let run = run_bin(&bin, &["health", "--endpoint", &authority, "--service", "trust.authority.v1.Authority"]);
+    let run = run_bin(
+        &bin,
+        &[
+            "health",
+            "--endpoint",
+            &authority,
+            "--service",
+            "trust.authority.v1.Authority",
+        ],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("SERVING"), "{run:?}");
     let executor = kit.cluster.executor_endpoint();
-    let run = run_bin(&bin, &["health", "--endpoint", &executor, "--service", "trust.executor.v1.Executor"]);
+    let run = run_bin(
+        &bin,
+        &[
+            "health",
+            "--endpoint",
+            &executor,
+            "--service",
+            "trust.executor.v1.Executor",
+        ],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     let run = run_bin(&bin, &["health", "--endpoint", "http://127.0.0.1:1"]);
     assert_ne!(run.code, 0, "{run:?}");
@@ -1279,11 +1294,35 @@ fn grant_derive_narrows_rebinds_registers_and_inspect_shows_the_chain() {
         .to_string();
     let child = kit.path("child.b64").display().to_string();
     kit.ok(&[
-        "grant", "derive", "--grant", &g, "--authority", &authority, "--key", &agent_key,
-        "--child-pubkey", &child_pub, "--operation", "fs.read", "--prefix", "src",
-        "--purpose", "read the sources", "--register-as", "coder-1", "--out", &child,
+        "grant",
+        "derive",
+        "--grant",
+        &g,
+        "--authority",
+        &authority,
+        "--key",
+        &agent_key,
+        "--child-pubkey",
+        &child_pub,
+        "--operation",
+        "fs.read",
+        "--prefix",
+        "src",
+        "--purpose",
+        "read the sources",
+        "--register-as",
+        "coder-1",
+        "--out",
+        &child,
     ]);
-    let shown = kit.ok(&["grant", "inspect", "--grant", &child, "--authority", &authority]);
+    let shown = kit.ok(&[
+        "grant",
+        "inspect",
+        "--grant",
+        &child,
+        "--authority",
+        &authority,
+    ]);
     assert!(shown.stdout.contains("delegation chain:"), "{shown:?}");
     assert!(shown.stdout.contains(&child_pub), "{shown:?}");
     assert!(shown.stdout.contains("read the sources"), "{shown:?}");
@@ -1291,7 +1330,15 @@ fn grant_derive_narrows_rebinds_registers_and_inspect_shows_the_chain() {
     let executor = kit.executor();
     let ck = child_key.display().to_string();
     let exec = |op: &[&str]| {
-        let mut args = vec!["exec", "--executor", &executor, "--grant", &child, "--key", &ck];
+        let mut args = vec![
+            "exec",
+            "--executor",
+            &executor,
+            "--grant",
+            &child,
+            "--key",
+            &ck,
+        ];
         args.extend_from_slice(op);
         kit.run(&args)
     };
@@ -1299,22 +1346,44 @@ fn grant_derive_narrows_rebinds_registers_and_inspect_shows_the_chain() {
     assert_eq!(exec(&["read", "README.md"]).code, 1);
     assert_eq!(exec(&["run", "test"]).code, 1);
     // The orchestrator's key no longer works on the derived grant.
-    assert_eq!(kit.exec(&kit.path("child.b64"), &["read", "src/calc.sh"]).code, 1);
+    assert_eq!(
+        kit.exec(&kit.path("child.b64"), &["read", "src/calc.sh"])
+            .code,
+        1
+    );
     // Widening from the child is refused by the CLI.
     let grandchild = kit.path("grandchild.b64").display().to_string();
     let refused = kit.run(&[
-        "grant", "derive", "--grant", &child, "--authority", &authority, "--key", &ck,
-        "--child-pubkey", &child_pub, "--operation", "proc.run", "--out", &grandchild,
+        "grant",
+        "derive",
+        "--grant",
+        &child,
+        "--authority",
+        &authority,
+        "--key",
+        &ck,
+        "--child-pubkey",
+        &child_pub,
+        "--operation",
+        "proc.run",
+        "--out",
+        &grandchild,
     ]);
     assert_eq!(refused.code, 1, "{refused:?}");
-    assert!(refused.stderr.contains("widen") || refused.stderr.contains("not in the parent"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("widen") || refused.stderr.contains("not in the parent"),
+        "{refused:?}"
+    );
 }
 
 /// A Python interpreter with `biscuit_auth` (biscuit-python) installed, if there is one:
 /// `scripts/install-test-tools.sh` makes `target/interop-venv`.
 fn biscuit_python() -> Option<PathBuf> {
     let venv = trust_tests::binaries::workspace_root().join("target/interop-venv/bin/python");
-    let candidates = [std::env::var_os("TRUST_PYTHON").map(PathBuf::from), Some(venv)];
+    let candidates = [
+        std::env::var_os("TRUST_PYTHON").map(PathBuf::from),
+        Some(venv),
+    ];
     for python in candidates.into_iter().flatten() {
         let ok = Command::new(&python)
             .args(["-c", "import biscuit_auth"])
@@ -1337,9 +1406,15 @@ fn biscuit_python() -> Option<PathBuf> {
 
 #[test]
 fn interop_biscuit_python_attenuation_is_honoured_exactly() {
-    let Some(python) = biscuit_python() else { return };
+    let Some(python) = biscuit_python() else {
+        return;
+    };
     let kit = Kit::start();
-    let grant = kit.grant("python", &["fs.read=", "fs.patch=src/", "proc.run=test"], "py.b64");
+    let grant = kit.grant(
+        "python",
+        &["fs.read=", "fs.patch=src/", "proc.run=test"],
+        "py.b64",
+    );
     let root = kit.root_key();
     let script = trust_tests::binaries::workspace_root().join("scripts/interop_biscuit_python.py");
     let attenuate = |name: &str, block: &str| -> PathBuf {
@@ -1355,16 +1430,29 @@ fn interop_biscuit_python_attenuation_is_honoured_exactly() {
         assert!(status.success(), "biscuit-python failed on {block}");
         out
     };
-    let read_only = attenuate("py-read.b64", r#"check if operation($op), ["fs.read"].contains($op);"#);
+    let read_only = attenuate(
+        "py-read.b64",
+        r#"check if operation($op), ["fs.read"].contains($op);"#,
+    );
     assert_eq!(kit.exec(&read_only, &["read", "src/calc.sh"]).code, 0);
     assert_refused(&kit.exec(&read_only, &["run", "test"]), "PERMISSION_DENIED");
     let tests_only = attenuate(
         "py-tests.b64",
         r#"check if operation("proc.run") or resource($r), $r == "tests" || $r.starts_with("tests/");"#,
     );
-    assert_eq!(kit.exec(&tests_only, &["read", "tests/calc_test.sh"]).code, 0);
-    assert_refused(&kit.exec(&tests_only, &["read", "src/calc.sh"]), "PERMISSION_DENIED");
-    assert_eq!(kit.exec(&tests_only, &["run", "test"]).code, 1, "the tests run (and fail: add is buggy)");
+    assert_eq!(
+        kit.exec(&tests_only, &["read", "tests/calc_test.sh"]).code,
+        0
+    );
+    assert_refused(
+        &kit.exec(&tests_only, &["read", "src/calc.sh"]),
+        "PERMISSION_DENIED",
+    );
+    assert_eq!(
+        kit.exec(&tests_only, &["run", "test"]).code,
+        1,
+        "the tests run (and fail: add is buggy)"
+    );
 }
 
 #[test]
@@ -1372,16 +1460,36 @@ fn exec_print_digest_matches_the_sdk_and_runs_nothing() {
     let bin = trustctl_path();
     let run = run_bin(
         &bin,
-        &["exec", "--executor", "http://127.0.0.1:1", "--grant", "/nonexistent", "--key", "/nonexistent",
-          "--print-digest", "write", "deploy/release.txt", "--content", "v1"],
+        &[
+            "exec",
+            "--executor",
+            "http://127.0.0.1:1",
+            "--grant",
+            "/nonexistent",
+            "--key",
+            "/nonexistent",
+            "--print-digest",
+            "write",
+            "deploy/release.txt",
+            "--content",
+            "v1",
+        ],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let op = trust_proto::executor::v1::invocation::Operation::Write(trust_proto::executor::v1::WriteRequest {
-        path: "deploy/release.txt".into(),
-        content: b"v1".to_vec(),
-        ..Default::default()
-    });
+    let op = trust_proto::executor::v1::invocation::Operation::Write(
+        trust_proto::executor::v1::WriteRequest {
+            path: "deploy/release.txt".into(),
+            content: b"v1".to_vec(),
+            ..Default::default()
+        },
+    );
     let mut lines = run.stdout.lines();
-    assert_eq!(lines.next(), Some(trust_sdk::parameters::digest(&op).as_str()));
-    assert_eq!(lines.next(), Some(trust_sdk::parameters::summary(&op).as_str()));
+    assert_eq!(
+        lines.next(),
+        Some(trust_sdk::parameters::digest(&op).as_str())
+    );
+    assert_eq!(
+        lines.next(),
+        Some(trust_sdk::parameters::summary(&op).as_str())
+    );
 }

@@ -720,7 +720,10 @@ fn approvals_required(ctx: &mut Ctx<'_>, table: &DeTable<'_>, kind: RuleKind, wi
         other => {
             ctx.err(
                 &value.span(),
-                format!("`approvals_required` in {within} must be an integer, not {}", other.type_str()),
+                format!(
+                    "`approvals_required` in {within} must be an integer, not {}",
+                    other.type_str()
+                ),
             );
             1
         }

@@ -476,7 +476,9 @@ fn approval_rules_may_require_several_distinct_approvers() {
         "between 1 and 10",
     );
     assert_error(
-        &format!("{MINIMAL}[[approval]]\noperations = [\"fs.write\"]\napprovals_required = \"two\"\n"),
+        &format!(
+            "{MINIMAL}[[approval]]\noperations = [\"fs.write\"]\napprovals_required = \"two\"\n"
+        ),
         9,
         "must be an integer",
     );

@@ -25,7 +25,10 @@ pub struct GroupFlush {
 impl GroupFlush {
     /// Makes everything written before this call durable.
     pub fn flush(&self, db: &sled::Db) -> Result<(), String> {
-        let mut state = self.state.lock().map_err(|_| "flush lock poisoned".to_string())?;
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| "flush lock poisoned".to_string())?;
         state.requested += 1;
         let ticket = state.requested;
         loop {
@@ -37,7 +40,10 @@ impl GroupFlush {
                 let covers = state.requested;
                 drop(state);
                 let result = db.flush();
-                state = self.state.lock().map_err(|_| "flush lock poisoned".to_string())?;
+                state = self
+                    .state
+                    .lock()
+                    .map_err(|_| "flush lock poisoned".to_string())?;
                 state.in_progress = false;
                 if result.is_ok() {
                     state.completed = state.completed.max(covers);
@@ -48,7 +54,10 @@ impl GroupFlush {
                 }
                 continue;
             }
-            state = self.done.wait(state).map_err(|_| "flush lock poisoned".to_string())?;
+            state = self
+                .done
+                .wait(state)
+                .map_err(|_| "flush lock poisoned".to_string())?;
         }
     }
 }

@@ -91,7 +91,9 @@ impl SledRegistry {
     }
 
     fn flush(&self) -> Result<(), AuthorityError> {
-        self.group_flush.flush(&self.db).map_err(AuthorityError::Storage)?;
+        self.group_flush
+            .flush(&self.db)
+            .map_err(AuthorityError::Storage)?;
         Ok(())
     }
 }

@@ -88,7 +88,9 @@ fn hunk_lengths(line: &str) -> Result<(u64, u64), OperationError> {
                 .parse::<u64>()
                 .map_err(|_| bad_diff("malformed hunk range"))?;
             if value > MAX_HUNK_LINE {
-                return Err(bad_diff("hunk range is larger than any file the executor patches"));
+                return Err(bad_diff(
+                    "hunk range is larger than any file the executor patches",
+                ));
             }
             Ok(value)
         };

@@ -1223,11 +1223,25 @@ fn workspace_root_path_is_canonical() {
 /// addition inside diffy's parser. Such headers are refused before diffy sees them.
 #[test]
 fn a_hunk_header_with_huge_numbers_is_refused_not_a_panic() {
-    let input = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/regressions/unified_diff/hunk-start-overflow")).unwrap();
+    let input = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fuzz/regressions/unified_diff/hunk-start-overflow"
+    ))
+    .unwrap();
     let diff = String::from_utf8_lossy(&input).to_string();
-    let op = Operation::Patch { path: String::new(), diff };
+    let op = Operation::Patch {
+        path: String::new(),
+        diff,
+    };
     let _ = op.resources();
     let diff = "--- a/x\n+++ b/x\n@@ -18446744073709551615 +1,2 @@\n-a\n+b\n+c\n".to_string();
-    let op = Operation::Patch { path: String::new(), diff };
-    assert!(matches!(op.resources(), Err(OperationError::InvalidInput(_))), "{:?}", op.resources());
+    let op = Operation::Patch {
+        path: String::new(),
+        diff,
+    };
+    assert!(
+        matches!(op.resources(), Err(OperationError::InvalidInput(_))),
+        "{:?}",
+        op.resources()
+    );
 }

@@ -36,15 +36,31 @@ fn refused(result: Result<pb::ExecuteResponse, trust_sdk::SdkError>) -> anyhow::
     }
 }
 
-async fn run_tests(exec: &mut ExecutorClient, grant: &[u8], key: &ed25519_dalek::SigningKey) -> anyhow::Result<i32> {
+async fn run_tests(
+    exec: &mut ExecutorClient,
+    grant: &[u8],
+    key: &ed25519_dalek::SigningKey,
+) -> anyhow::Result<i32> {
     let out = exec
-        .execute(grant, key, Op::Run(pb::RunRequest { command: "test".into(), ..Default::default() }))
+        .execute(
+            grant,
+            key,
+            Op::Run(pb::RunRequest {
+                command: "test".into(),
+                ..Default::default()
+            }),
+        )
         .await?;
-    let Some(R::Run(run)) = out.result else { anyhow::bail!("unexpected result") };
+    let Some(R::Run(run)) = out.result else {
+        anyhow::bail!("unexpected result")
+    };
     for line in String::from_utf8_lossy(&run.stdout).lines() {
         println!("      | {line}");
     }
-    println!("      exit code {} (provenance record #{})", run.exit_code, out.provenance_sequence);
+    println!(
+        "      exit code {} (provenance record #{})",
+        run.exit_code, out.provenance_sequence
+    );
     Ok(run.exit_code)
 }
 
@@ -52,30 +68,71 @@ async fn run_tests(exec: &mut ExecutorClient, grant: &[u8], key: &ed25519_dalek:
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     println!("Trust Authority demo: an agent gets bounded, short-lived, auditable authority for one task.");
-    step(1, "Starting the authority and an executor on 127.0.0.1 (embedded sled store)...");
+    step(
+        1,
+        "Starting the authority and an executor on 127.0.0.1 (embedded sled store)...",
+    );
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(ClusterOptions::default()))
         .await?
         .context("starting the servers")?;
-    println!("    authority {}   executor {}", cluster.authority_endpoint(), cluster.executor_endpoint());
-    println!("    workspace {} (a copy of examples/demo-workspace)", cluster.workspace.display());
+    println!(
+        "    authority {}   executor {}",
+        cluster.authority_endpoint(),
+        cluster.executor_endpoint()
+    );
+    println!(
+        "    workspace {} (a copy of examples/demo-workspace)",
+        cluster.workspace.display()
+    );
 
-    step(2, "Agent `coder-1` asks for authority for task `fix-add` on behalf of `alice`:");
-    let scopes = [("fs.read", ""), ("fs.list", ""), ("fs.search", ""), ("fs.patch", "src/"), ("proc.run", "test")];
+    step(
+        2,
+        "Agent `coder-1` asks for authority for task `fix-add` on behalf of `alice`:",
+    );
+    let scopes = [
+        ("fs.read", ""),
+        ("fs.list", ""),
+        ("fs.search", ""),
+        ("fs.patch", "src/"),
+        ("proc.run", "test"),
+    ];
     println!("    scopes: {scopes:?}");
     let answer = cluster.grant("fix-add", &scopes).await?;
-    anyhow::ensure!(answer.effect == Effect::Allow, "grant refused: {}", answer.reason);
+    anyhow::ensure!(
+        answer.effect == Effect::Allow,
+        "grant refused: {}",
+        answer.reason
+    );
     let grant = answer.grant.clone().context("no grant")?;
-    println!("    {:?} by rules {:?}: {}", answer.effect, answer.rule_ids, answer.reason);
-    println!("    grant {} ({} bytes, Biscuit, bound to coder-1's key, expires in 15 min)", answer.grant_id, grant.len());
+    println!(
+        "    {:?} by rules {:?}: {}",
+        answer.effect, answer.rule_ids, answer.reason
+    );
+    println!(
+        "    grant {} ({} bytes, Biscuit, bound to coder-1's key, expires in 15 min)",
+        answer.grant_id,
+        grant.len()
+    );
 
     let key = &cluster.agent_key;
     let mut exec = cluster.executor_client().await?;
     step(3, "The agent runs the tests (proc.run `test` = [\"sh\", \"run-tests.sh\"], no shell, cleared env):");
     run_tests(&mut exec, &grant, key).await?;
 
-    step(4, "It searches and reads the code (each call carries a fresh holder proof):");
+    step(
+        4,
+        "It searches and reads the code (each call carries a fresh holder proof):",
+    );
     let found = exec
-        .execute(&grant, key, Op::Search(pb::SearchRequest { path: "src".into(), pattern: "$1 - $2".into(), ..Default::default() }))
+        .execute(
+            &grant,
+            key,
+            Op::Search(pb::SearchRequest {
+                path: "src".into(),
+                pattern: "$1 - $2".into(),
+                ..Default::default()
+            }),
+        )
         .await?;
     if let Some(R::Search(s)) = found.result {
         for m in s.matches {
@@ -83,24 +140,70 @@ async fn main() -> anyhow::Result<()> {
         }
     }
 
-    step(5, "It applies a patch to src/calc.sh (all hunks or nothing) and reruns the tests:");
+    step(
+        5,
+        "It applies a patch to src/calc.sh (all hunks or nothing) and reruns the tests:",
+    );
     let patched = exec
-        .execute(&grant, key, Op::Patch(pb::PatchRequest { path: String::new(), diff: FIX_ADD.into() }))
+        .execute(
+            &grant,
+            key,
+            Op::Patch(pb::PatchRequest {
+                path: String::new(),
+                diff: FIX_ADD.into(),
+            }),
+        )
         .await?;
     if let Some(R::Patch(p)) = patched.result {
         for f in p.files {
-            println!("      patched {} ({} hunk(s), sha256 {}..)", f.path, f.hunks, &f.sha256[..12]);
+            println!(
+                "      patched {} ({} hunk(s), sha256 {}..)",
+                f.path,
+                f.hunks,
+                &f.sha256[..12]
+            );
         }
     }
     let exit = run_tests(&mut exec, &grant, key).await?;
     anyhow::ensure!(exit == 0, "tests still fail after the patch");
 
     step(6, "Refusals, each with the check that decided:");
-    let env = refused(exec.execute(&grant, key, Op::Read(pb::ReadRequest { path: ".env".into(), ..Default::default() })).await)?;
+    let env = refused(
+        exec.execute(
+            &grant,
+            key,
+            Op::Read(pb::ReadRequest {
+                path: ".env".into(),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )?;
     println!("    read `.env` (a deny rule of the profile):\n      {env}");
-    let escape = refused(exec.execute(&grant, key, Op::Read(pb::ReadRequest { path: "../../etc/passwd".into(), ..Default::default() })).await)?;
+    let escape = refused(
+        exec.execute(
+            &grant,
+            key,
+            Op::Read(pb::ReadRequest {
+                path: "../../etc/passwd".into(),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )?;
     println!("    read `../../etc/passwd`:\n      {escape}");
-    let write = refused(exec.execute(&grant, key, Op::Write(pb::WriteRequest { path: "README.md".into(), content: b"pwned".to_vec(), ..Default::default() })).await)?;
+    let write = refused(
+        exec.execute(
+            &grant,
+            key,
+            Op::Write(pb::WriteRequest {
+                path: "README.md".into(),
+                content: b"pwned".to_vec(),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )?;
     println!("    write `README.md` (not in the grant):\n      {write}");
 
     let mut authority = cluster.authority_client().await?;
@@ -109,12 +212,38 @@ async fn main() -> anyhow::Result<()> {
     let widened = token
         .append(biscuit_auth::BlockBuilder::new().code(r#"scope("fs.write", "", "");"#)?)?
         .to_vec()?;
-    let widen = refused(exec.execute(&widened, key, Op::Write(pb::WriteRequest { path: "README.md".into(), content: b"pwned".to_vec(), ..Default::default() })).await)?;
-    println!("    a grant \"widened\" by appending `scope(\"fs.write\", \"\", \"\")`:\n      {widen}");
-    let stolen = refused(exec.execute(&grant, &cluster.other_agent_key, Op::Read(pb::ReadRequest { path: "src/calc.sh".into(), ..Default::default() })).await)?;
+    let widen = refused(
+        exec.execute(
+            &widened,
+            key,
+            Op::Write(pb::WriteRequest {
+                path: "README.md".into(),
+                content: b"pwned".to_vec(),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )?;
+    println!(
+        "    a grant \"widened\" by appending `scope(\"fs.write\", \"\", \"\")`:\n      {widen}"
+    );
+    let stolen = refused(
+        exec.execute(
+            &grant,
+            &cluster.other_agent_key,
+            Op::Read(pb::ReadRequest {
+                path: "src/calc.sh".into(),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )?;
     println!("    the same grant used by another agent's key (stolen):\n      {stolen}");
     let denied = cluster.grant("fix-add", &[("fs.write", ".env")]).await?;
-    println!("    asking the authority for fs.write on `.env`: {:?} by {:?}: {}", denied.effect, denied.rule_ids, denied.reason);
+    println!(
+        "    asking the authority for fs.write on `.env`: {:?} by {:?}: {}",
+        denied.effect, denied.rule_ids, denied.reason
+    );
 
     step(7, "The agent hands a sub-agent a derived grant: read-only, `src/` only, bound to the sub-agent's key:");
     let sub_agent = trust_sdk::keys::generate();
@@ -129,20 +258,62 @@ async fn main() -> anyhow::Result<()> {
     };
     let derived = trust_sdk::derive::derive(&token, key, &sub_agent.verifying_key(), &derivation)?;
     let child = derived.token.to_vec()?;
-    authority.register_derived(&cluster.agent_id, key, &child).await?;
-    println!("    derived grant {} (parent {}), registered with the authority", derived.derived_id, derived.parent_id);
-    exec.execute(&child, &sub_agent, Op::Read(pb::ReadRequest { path: "src/calc.sh".into(), ..Default::default() })).await?;
+    authority
+        .register_derived(&cluster.agent_id, key, &child)
+        .await?;
+    println!(
+        "    derived grant {} (parent {}), registered with the authority",
+        derived.derived_id, derived.parent_id
+    );
+    exec.execute(
+        &child,
+        &sub_agent,
+        Op::Read(pb::ReadRequest {
+            path: "src/calc.sh".into(),
+            ..Default::default()
+        }),
+    )
+    .await?;
     println!("    sub-agent reads src/calc.sh: allowed");
-    let run_refused = refused(exec.execute(&child, &sub_agent, Op::Run(pb::RunRequest { command: "test".into(), ..Default::default() })).await)?;
+    let run_refused = refused(
+        exec.execute(
+            &child,
+            &sub_agent,
+            Op::Run(pb::RunRequest {
+                command: "test".into(),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )?;
     println!("    sub-agent runs the tests:\n      {run_refused}");
-    let parent_key_refused = refused(exec.execute(&child, key, Op::Read(pb::ReadRequest { path: "src/calc.sh".into(), ..Default::default() })).await)?;
+    let parent_key_refused = refused(
+        exec.execute(
+            &child,
+            key,
+            Op::Read(pb::ReadRequest {
+                path: "src/calc.sh".into(),
+                ..Default::default()
+            }),
+        )
+        .await,
+    )?;
     println!("    the parent's key on the derived grant:\n      {parent_key_refused}");
 
-    step(8, "Every attempt, allowed or refused, is in the hash-chained provenance log:");
-    let lines = exec.export_provenance(&cluster.auditor_id, &cluster.auditor_key, 0).await?;
+    step(
+        8,
+        "Every attempt, allowed or refused, is in the hash-chained provenance log:",
+    );
+    let lines = exec
+        .export_provenance(&cluster.auditor_id, &cluster.auditor_key, 0)
+        .await?;
     let (_, executor_key) = exec.identity().await?;
-    let summary = trust_sdk::provenance::verify_jsonl(std::io::Cursor::new(lines.join("\n")), &executor_key, false)
-        .map_err(|e| anyhow::anyhow!("provenance does not verify: {e}"))?;
+    let summary = trust_sdk::provenance::verify_jsonl(
+        std::io::Cursor::new(lines.join("\n")),
+        &executor_key,
+        false,
+    )
+    .map_err(|e| anyhow::anyhow!("provenance does not verify: {e}"))?;
     println!(
         "    exported {} records and {} signed checkpoints; the chain verifies with the executor key {}",
         summary.records,
@@ -152,7 +323,11 @@ async fn main() -> anyhow::Result<()> {
 
     let files = cluster.dir.path();
     std::fs::write(files.join("grant.b64"), token.to_base64()?)?;
-    for (name, k) in [("agent.key", &cluster.agent_key), ("auditor.key", &cluster.auditor_key), ("admin.key", &cluster.admin_key)] {
+    for (name, k) in [
+        ("agent.key", &cluster.agent_key),
+        ("auditor.key", &cluster.auditor_key),
+        ("admin.key", &cluster.admin_key),
+    ] {
         trust_sdk::keys::save(k, &files.join(name)).ok();
     }
     std::fs::write(files.join("audit.jsonl"), lines.join("\n") + "\n")?;
@@ -160,7 +335,10 @@ async fn main() -> anyhow::Result<()> {
         println!("\nDemo complete.");
         return Ok(());
     }
-    println!("\nServing until Ctrl-C. Try it yourself (files are in {}):", files.display());
+    println!(
+        "\nServing until Ctrl-C. Try it yourself (files are in {}):",
+        files.display()
+    );
     let d = files.display();
     println!("  cargo run -q -p trust-sdk --bin trustctl -- grant inspect --grant {d}/grant.b64 --authority {}", cluster.authority_endpoint());
     println!("  cargo run -q -p trust-sdk --bin trustctl -- exec --executor {} --grant {d}/grant.b64 --key {d}/agent.key read src/calc.sh", cluster.executor_endpoint());

@@ -38,7 +38,15 @@ fn narrowing(ops: &[&str], prefixes: &[&str]) -> Derivation {
 async fn chain(depth: usize, options: ClusterOptions) -> Chain {
     let cluster = Cluster::start(options).unwrap();
     let answer = cluster
-        .grant("delegate", &[("fs.read", ""), ("fs.list", ""), ("fs.write", "src/"), ("proc.run", "test")])
+        .grant(
+            "delegate",
+            &[
+                ("fs.read", ""),
+                ("fs.list", ""),
+                ("fs.write", "src/"),
+                ("proc.run", "test"),
+            ],
+        )
         .await
         .unwrap();
     let mut authority = cluster.authority_client().await.unwrap();
@@ -59,14 +67,27 @@ async fn chain(depth: usize, options: ClusterOptions) -> Chain {
     ];
     for step in steps.iter().take(depth) {
         let child = trust_sdk::keys::generate();
-        let derived = derive(levels.last().unwrap(), holders.last().unwrap(), &child.verifying_key(), step).unwrap();
+        let derived = derive(
+            levels.last().unwrap(),
+            holders.last().unwrap(),
+            &child.verifying_key(),
+            step,
+        )
+        .unwrap();
         ids.push(derived.derived_id.clone());
         levels.push(derived.token);
         holders.push(child);
     }
     std::fs::create_dir_all(cluster.workspace.join("src/deep")).unwrap();
     std::fs::write(cluster.workspace.join("src/deep/notes.txt"), b"deep notes").unwrap();
-    Chain { root_id: answer.grant_id, root, keys: holders, levels, ids, cluster }
+    Chain {
+        root_id: answer.grant_id,
+        root,
+        keys: holders,
+        levels,
+        ids,
+        cluster,
+    }
 }
 
 fn bytes(t: &Biscuit) -> Vec<u8> {
@@ -78,36 +99,62 @@ async fn a_sub_agent_can_do_exactly_what_the_narrowing_allows() {
     let c = chain(1, ClusterOptions::default()).await;
     let (child, child_key) = (bytes(&c.levels[1]), &c.keys[1]);
     let mut exec = c.cluster.executor_client().await.unwrap();
-    exec.execute(&child, child_key, read("src/calc.sh")).await.unwrap();
+    exec.execute(&child, child_key, read("src/calc.sh"))
+        .await
+        .unwrap();
     exec.execute(&child, child_key, list("src")).await.unwrap();
-    exec.execute(&child, child_key, write("src/by-child.txt", b"hi")).await.unwrap();
+    exec.execute(&child, child_key, write("src/by-child.txt", b"hi"))
+        .await
+        .unwrap();
     // Operation outside the narrowing (the parent could run the tests).
-    let err = exec.execute(&child, child_key, run("test")).await.unwrap_err();
+    let err = exec
+        .execute(&child, child_key, run("test"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "PermissionDenied", "{err}");
-    assert!(err.to_string().contains("block 1"), "the failing block is named: {err}");
+    assert!(
+        err.to_string().contains("block 1"),
+        "the failing block is named: {err}"
+    );
     // Path outside the narrowing (the parent may read the whole workspace).
-    let err = exec.execute(&child, child_key, read("README.md")).await.unwrap_err();
+    let err = exec
+        .execute(&child, child_key, read("README.md"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "PermissionDenied", "{err}");
     assert!(err.to_string().contains("block 1"), "{err}");
     // The parent grant itself still works for its holder.
-    exec.execute(&bytes(&c.root), &c.keys[0], read("README.md")).await.unwrap();
+    exec.execute(&bytes(&c.root), &c.keys[0], read("README.md"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expiry_of_the_narrowing_is_enforced() {
     let c = chain(0, ClusterOptions::default()).await;
     let child_key = trust_sdk::keys::generate();
-    let soon = SystemTime::UNIX_EPOCH + Duration::from_millis(trust_sdk::client::now_ms() as u64 + 1_000);
+    let soon =
+        SystemTime::UNIX_EPOCH + Duration::from_millis(trust_sdk::client::now_ms() as u64 + 1_000);
     let d = Derivation {
-        narrowing: Attenuation { expires_at: Some(soon), ..Default::default() },
+        narrowing: Attenuation {
+            expires_at: Some(soon),
+            ..Default::default()
+        },
         purpose: "short".into(),
         derived_id: None,
     };
-    let child = derive(&c.root, &c.keys[0], &child_key.verifying_key(), &d).unwrap().token;
+    let child = derive(&c.root, &c.keys[0], &child_key.verifying_key(), &d)
+        .unwrap()
+        .token;
     let mut exec = c.cluster.executor_client().await.unwrap();
-    exec.execute(&bytes(&child), &child_key, read("src/calc.sh")).await.unwrap();
+    exec.execute(&bytes(&child), &child_key, read("src/calc.sh"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    let err = exec.execute(&bytes(&child), &child_key, read("src/calc.sh")).await.unwrap_err();
+    let err = exec
+        .execute(&bytes(&child), &child_key, read("src/calc.sh"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "Unauthenticated", "{err}");
     assert!(err.to_string().contains("expir"), "{err}");
 }
@@ -117,14 +164,24 @@ async fn keys_must_match_the_chain() {
     let c = chain(1, ClusterOptions::default()).await;
     let mut exec = c.cluster.executor_client().await.unwrap();
     // The parent's grant without the parent's proof (the sub-agent's key instead).
-    let err = exec.execute(&bytes(&c.root), &c.keys[1], read("src/calc.sh")).await.unwrap_err();
+    let err = exec
+        .execute(&bytes(&c.root), &c.keys[1], read("src/calc.sh"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "Unauthenticated", "{err}");
     // The child's grant proved with the parent's key.
-    let err = exec.execute(&bytes(&c.levels[1]), &c.keys[0], read("src/calc.sh")).await.unwrap_err();
+    let err = exec
+        .execute(&bytes(&c.levels[1]), &c.keys[0], read("src/calc.sh"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "Unauthenticated", "{err}");
     // A stranger.
     let err = exec
-        .execute(&bytes(&c.levels[1]), &trust_sdk::keys::generate(), read("src/calc.sh"))
+        .execute(
+            &bytes(&c.levels[1]),
+            &trust_sdk::keys::generate(),
+            read("src/calc.sh"),
+        )
         .await
         .unwrap_err();
     assert_eq!(code(&err), "Unauthenticated", "{err}");
@@ -135,17 +192,40 @@ async fn widening_is_refused_by_the_sdk_and_if_forced_by_the_executor() {
     let c = chain(1, ClusterOptions::default()).await;
     let grandchild = trust_sdk::keys::generate();
     let wider = narrowing(&["fs.read", "proc.run"], &["src"]);
-    let err = derive(&c.levels[1], &c.keys[1], &grandchild.verifying_key(), &wider).unwrap_err();
+    let err = derive(
+        &c.levels[1],
+        &c.keys[1],
+        &grandchild.verifying_key(),
+        &wider,
+    )
+    .unwrap_err();
     assert!(matches!(err, trust_sdk::SdkError::Widening(_)), "{err}");
     let outside = narrowing(&["fs.read"], &[""]);
     assert!(matches!(
-        derive(&c.levels[1], &c.keys[1], &grandchild.verifying_key(), &outside),
+        derive(
+            &c.levels[1],
+            &c.keys[1],
+            &grandchild.verifying_key(),
+            &outside
+        ),
         Err(trust_sdk::SdkError::Widening(_))
     ));
     let dotdot = narrowing(&["fs.read"], &["src/../README.md"]);
-    assert!(derive(&c.levels[1], &c.keys[1], &grandchild.verifying_key(), &dotdot).is_err());
+    assert!(derive(
+        &c.levels[1],
+        &c.keys[1],
+        &grandchild.verifying_key(),
+        &dotdot
+    )
+    .is_err());
     // Not the holder: the orchestrator cannot derive from the sub-agent's grant.
-    assert!(derive(&c.levels[1], &c.keys[0], &grandchild.verifying_key(), &narrowing(&["fs.read"], &["src"])).is_err());
+    assert!(derive(
+        &c.levels[1],
+        &c.keys[0],
+        &grandchild.verifying_key(),
+        &narrowing(&["fs.read"], &["src"])
+    )
+    .is_err());
 
     // Forced by hand: a delegation block that claims the whole workspace.
     let forced_block = trust_sdk::derive::delegation_block(
@@ -158,18 +238,32 @@ async fn widening_is_refused_by_the_sdk_and_if_forced_by_the_executor() {
     .unwrap();
     let request = c.levels[1].third_party_request().unwrap();
     let signed = request
-        .create_block(&trust_sdk::keys::to_biscuit_private(&c.keys[1]).unwrap(), forced_block)
+        .create_block(
+            &trust_sdk::keys::to_biscuit_private(&c.keys[1]).unwrap(),
+            forced_block,
+        )
         .unwrap();
     let forced = c.levels[1]
-        .append_third_party(trust_sdk::keys::to_biscuit_public(&c.keys[1].verifying_key()).unwrap(), signed)
+        .append_third_party(
+            trust_sdk::keys::to_biscuit_public(&c.keys[1].verifying_key()).unwrap(),
+            signed,
+        )
         .unwrap();
     let mut exec = c.cluster.executor_client().await.unwrap();
     for op in [read("README.md"), run("test")] {
-        let err = exec.execute(&bytes(&forced), &grandchild, op).await.unwrap_err();
+        let err = exec
+            .execute(&bytes(&forced), &grandchild, op)
+            .await
+            .unwrap_err();
         assert_eq!(code(&err), "PermissionDenied", "{err}");
-        assert!(err.to_string().contains("block 1"), "the parent's narrowing block still binds: {err}");
+        assert!(
+            err.to_string().contains("block 1"),
+            "the parent's narrowing block still binds: {err}"
+        );
     }
-    exec.execute(&bytes(&forced), &grandchild, read("src/calc.sh")).await.unwrap();
+    exec.execute(&bytes(&forced), &grandchild, read("src/calc.sh"))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,18 +272,33 @@ async fn four_levels_work_and_a_fifth_past_the_maximum_is_refused() {
     let mut exec = c.cluster.executor_client().await.unwrap();
     for level in 1..=4 {
         let got = exec
-            .execute(&bytes(&c.levels[level]), &c.keys[level], read("src/deep/notes.txt"))
+            .execute(
+                &bytes(&c.levels[level]),
+                &c.keys[level],
+                read("src/deep/notes.txt"),
+            )
             .await
             .unwrap_or_else(|e| panic!("level {level}: {e}"));
         assert!(got.result.is_some());
         // Each level is bound to its own key: the level above cannot use it.
         let err = exec
-            .execute(&bytes(&c.levels[level]), &c.keys[level - 1], read("src/deep/notes.txt"))
+            .execute(
+                &bytes(&c.levels[level]),
+                &c.keys[level - 1],
+                read("src/deep/notes.txt"),
+            )
             .await
             .unwrap_err();
-        assert_eq!(code(&err), "Unauthenticated", "level {level} with its parent's key: {err}");
+        assert_eq!(
+            code(&err),
+            "Unauthenticated",
+            "level {level} with its parent's key: {err}"
+        );
     }
-    let err = exec.execute(&bytes(&c.levels[5]), &c.keys[5], read("src/deep/notes.txt")).await.unwrap_err();
+    let err = exec
+        .execute(&bytes(&c.levels[5]), &c.keys[5], read("src/deep/notes.txt"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "PermissionDenied", "{err}");
     assert!(err.to_string().contains("delegation-depth"), "{err}");
 }
@@ -199,7 +308,11 @@ async fn revoking_level_one_refuses_levels_two_to_four_and_lineage_is_recorded()
     let c = chain(4, ClusterOptions::default()).await;
     let mut authority = c.cluster.authority_client().await.unwrap();
     let registered = authority
-        .register_derived(&c.cluster.agent_id, &c.cluster.agent_key, &bytes(&c.levels[4]))
+        .register_derived(
+            &c.cluster.agent_id,
+            &c.cluster.agent_key,
+            &bytes(&c.levels[4]),
+        )
         .await
         .unwrap();
     assert_eq!(registered.registered_grant_ids, c.ids[1..].to_vec());
@@ -212,10 +325,21 @@ async fn revoking_level_one_refuses_levels_two_to_four_and_lineage_is_recorded()
 
     let mut exec = c.cluster.executor_client().await.unwrap();
     for level in 1..=4 {
-        exec.execute(&bytes(&c.levels[level]), &c.keys[level], read("src/deep/notes.txt")).await.unwrap();
+        exec.execute(
+            &bytes(&c.levels[level]),
+            &c.keys[level],
+            read("src/deep/notes.txt"),
+        )
+        .await
+        .unwrap();
     }
     authority
-        .revoke_grant(&c.cluster.admin_id, &c.cluster.admin_key, &c.ids[1], "level 1 compromised")
+        .revoke_grant(
+            &c.cluster.admin_id,
+            &c.cluster.admin_key,
+            &c.ids[1],
+            "level 1 compromised",
+        )
         .await
         .unwrap();
     // Applied by the running executor's revocation sync (100 ms poll).
@@ -224,7 +348,11 @@ async fn revoking_level_one_refuses_levels_two_to_four_and_lineage_is_recorded()
         for (level, done) in refused.iter_mut().enumerate().skip(1) {
             if !*done {
                 *done = exec
-                    .execute(&bytes(&c.levels[level]), &c.keys[level], read("src/deep/notes.txt"))
+                    .execute(
+                        &bytes(&c.levels[level]),
+                        &c.keys[level],
+                        read("src/deep/notes.txt"),
+                    )
                     .await
                     .is_err();
             }
@@ -234,18 +362,33 @@ async fn revoking_level_one_refuses_levels_two_to_four_and_lineage_is_recorded()
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(refused[1..].iter().all(|r| *r), "levels still served: {refused:?}");
+    assert!(
+        refused[1..].iter().all(|r| *r),
+        "levels still served: {refused:?}"
+    );
     // The root grant is untouched.
-    exec.execute(&bytes(&c.root), &c.keys[0], read("README.md")).await.unwrap();
+    exec.execute(&bytes(&c.root), &c.keys[0], read("README.md"))
+        .await
+        .unwrap();
 
     // Provenance names the full lineage of what it saw.
-    let lines = exec.export_provenance(&c.cluster.auditor_id, &c.cluster.auditor_key, 0).await.unwrap();
+    let lines = exec
+        .export_provenance(&c.cluster.auditor_id, &c.cluster.auditor_key, 0)
+        .await
+        .unwrap();
     let deep = lines
         .iter()
-        .filter_map(|l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
-            ProvenanceEntry::Record(r) if r.kind == RecordKind::Outcome && r.grant_id.as_deref() == Some(&c.ids[4]) => Some(r),
-            _ => None,
-        })
+        .filter_map(
+            |l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
+                ProvenanceEntry::Record(r)
+                    if r.kind == RecordKind::Outcome
+                        && r.grant_id.as_deref() == Some(&c.ids[4]) =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            },
+        )
         .next()
         .expect("an outcome for the level-4 grant");
     assert_eq!(deep.lineage, c.ids);
@@ -265,12 +408,26 @@ async fn a_command_outside_the_narrowing_is_refused_naming_the_block() {
         purpose: "read only, no commands".into(),
         derived_id: None,
     };
-    let child = derive(&c.root, &c.keys[0], &child_key.verifying_key(), &no_commands).unwrap().token;
+    let child = derive(
+        &c.root,
+        &c.keys[0],
+        &child_key.verifying_key(),
+        &no_commands,
+    )
+    .unwrap()
+    .token;
     let mut exec = c.cluster.executor_client().await.unwrap();
-    let err = exec.execute(&bytes(&child), &child_key, run("test")).await.unwrap_err();
+    let err = exec
+        .execute(&bytes(&child), &child_key, run("test"))
+        .await
+        .unwrap_err();
     assert_eq!(code(&err), "PermissionDenied", "{err}");
     assert!(err.to_string().contains("block 1"), "{err}");
-    exec.execute(&bytes(&child), &child_key, read("src/calc.sh")).await.unwrap();
+    exec.execute(&bytes(&child), &child_key, read("src/calc.sh"))
+        .await
+        .unwrap();
     // The parent may run it.
-    exec.execute(&bytes(&c.root), &c.keys[0], run("test")).await.unwrap();
+    exec.execute(&bytes(&c.root), &c.keys[0], run("test"))
+        .await
+        .unwrap();
 }

@@ -1,5 +1,10 @@
 //! End-to-end tests: real authority and executor processes on 127.0.0.1, real sled, real gRPC.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod approvals;
 mod attacks;

@@ -38,9 +38,13 @@ pub struct DeriveArgs {
 pub async fn derive(args: &DeriveArgs) -> anyhow::Result<ExitCode> {
     let base = &args.narrowing;
     let bytes = util::read_grant(&base.grant)?;
-    let (token, _) = verify(&bytes, base.authority.as_deref(), base.public_key.as_deref())
-        .await?
-        .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;
+    let (token, _) = verify(
+        &bytes,
+        base.authority.as_deref(),
+        base.public_key.as_deref(),
+    )
+    .await?
+    .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;
     let key = trust_sdk::keys::load(&args.key)?;
     let child = util::parse_public_key(&args.child_pubkey)?;
     let derivation = Derivation {
@@ -66,12 +70,17 @@ pub async fn derive(args: &DeriveArgs) -> anyhow::Result<ExitCode> {
             Some(path) => trust_sdk::keys::load(path)?,
             None => key.clone(),
         };
-        let mut client = AuthorityClient::connect(endpoint).await.map_err(util::sdk)?;
+        let mut client = AuthorityClient::connect(endpoint)
+            .await
+            .map_err(util::sdk)?;
         let registered = client
             .register_derived(agent, &agent_key, &out)
             .await
             .map_err(util::sdk)?;
-        eprintln!("registered with the authority: {:?}", registered.registered_grant_ids);
+        eprintln!(
+            "registered with the authority: {:?}",
+            registered.registered_grant_ids
+        );
     }
     util::write_output(&base.out, util::encode_grant(&out).as_bytes())?;
     eprintln!(

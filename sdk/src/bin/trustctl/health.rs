@@ -24,10 +24,16 @@ pub async fn run(args: &HealthArgs) -> anyhow::Result<ExitCode> {
         .connect()
         .await?;
     let response = HealthClient::new(channel)
-        .check(HealthCheckRequest { service: args.service.clone() })
+        .check(HealthCheckRequest {
+            service: args.service.clone(),
+        })
         .await?
         .into_inner();
     let status = response.status();
     println!("{}", status.as_str_name());
-    Ok(if status == ServingStatus::Serving { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if status == ServingStatus::Serving {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
