@@ -127,7 +127,7 @@ impl ExecutorService {
             ..self.operation_limits.clone()
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;
-        let result = result.map(|outcome| filter_denied(outcome, &admitted.claims.deny_regexes));
+        let result = result.map(|outcome| filter_denied(outcome, &admitted.hidden));
         let mut record = base_record(&ctx, millis(now), RecordKind::Outcome);
         record.decision = "allow".into();
         record.reasons = ctx.passed.clone();
@@ -206,11 +206,8 @@ impl ExecutorService {
 }
 
 /// Drops list entries and search matches on paths a deny rule of the grant covers.
-fn filter_denied(outcome: Outcome, deny_regexes: &[String]) -> Outcome {
-    let denies: Vec<regex::Regex> = deny_regexes
-        .iter()
-        .filter_map(|r| regex::Regex::new(r).ok())
-        .collect();
+/// (A second layer: the walks already skip these paths; `denies` are compiled once per grant.)
+fn filter_denied(outcome: Outcome, denies: &[regex::Regex]) -> Outcome {
     let denied = |p: &str| denies.iter().any(|r| r.is_match(p));
     match outcome {
         Outcome::List(mut l) => {
