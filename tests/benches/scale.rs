@@ -15,8 +15,8 @@
 //!   after the minting rounds, from /proc/PID/status.
 //! - Admission in process (`Admission::admit`, 3-block grants) with 0 vs 100,000 revoked ids in
 //!   `TrustState` (installed through `TrustState::apply_revocations`, as the feed does), first
-//!   and repeated use, plus repeated use cycling over 1,000 vs 12,000 live grants (the executor's
-//!   verified-grant cache holds 10,000).
+//!   and repeated use, plus repeated use cycling over 1,000 vs 12,000 live grants (more than the
+//!   executor's verified-grant cache holds).
 //! - The executor process started against the large authority: time until it has synced the
 //!   100,000 revocations and admits a request, and its resident memory.
 //!
@@ -66,7 +66,7 @@ const PATH: &str = "src/calc.sh";
 /// Admission samples per case.
 const ADMIT: usize = 1_500;
 const ADMIT_CHUNK: usize = 50;
-/// Live grants cycled through for the cache-capacity case (above the executor's 10,000).
+/// Live grants cycled through for the cache-capacity case (above the executor's cache size).
 const WIDE: usize = 12_000;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -607,8 +607,8 @@ fn admission_figures(runtime: &tokio::runtime::Runtime) -> anyhow::Result<Admiss
         }
     }
 
-    // Repeated use across many live grants: 1,000 (all cached) vs 12,000 (over the cache's
-    // 10,000 entries). Each on its own admission with 100,000 revoked ids; the second pass is
+    // Repeated use across many live grants: 1,000 (all cached) vs 12,000 (more than the
+    // verified-grant cache holds). Each on its own admission with 100,000 revoked ids; the second pass is
     // measured.
     let cycle = |n: usize, tag: &str| -> anyhow::Result<Stats> {
         let admission = new_admission(&full);
@@ -861,7 +861,7 @@ fn main() -> anyhow::Result<()> {
         us(admission.narrow.p99)
     );
     println!(
-        "| repeated use cycling over {} live grants (more than the cache's 10,000) | {} | {} | {} | {} | {:.2} of the 1,000 case |",
+        "| repeated use cycling over {} live grants (more than the verified-grant cache holds) | {} | {} | {} | {} | {:.2} of the 1,000 case |",
         rate(WIDE as f64),
         rate(REVOKED as f64),
         admission.wide.n,
