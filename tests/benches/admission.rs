@@ -433,7 +433,7 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("where the time goes (p50 µs, same run):");
     println!();
-    println!("| blocks | holder proof verify (sha256 ×2 + verify_strict) | Biscuit::from (parse + block signatures) | authorizer build + authorize | Regex::new × the grant's 5 deny regexes (paid inside authorize only by `.matches()` deny checks, which this grant no longer has; `executor/src/service.rs::filter_denied` still compiles them on every Execute) | read_claims (paid once per grant, on a verified-grant cache miss) |");
+    println!("| blocks | holder proof verify (sha256 ×2 + verify_strict) | Biscuit::from (parse + block signatures) | authorizer build + authorize | Regex::new × the grant's 5 deny regexes (paid inside authorize only by `.matches()` deny checks, which this grant no longer has, and by anything that compiles them per request) | read_claims (paid once per grant, on a verified-grant cache miss) |");
     println!("| ---: | ---: | ---: | ---: | ---: | ---: |");
     for (blocks, proof, parse, authz, compile, claims_read) in &components {
         println!(

@@ -608,8 +608,8 @@ fn admission_figures(runtime: &tokio::runtime::Runtime) -> anyhow::Result<Admiss
     }
 
     // Repeated use across many live grants: 1,000 (all cached) vs 12,000 (more than the
-    // verified-grant cache holds). Each on its own admission with 100,000 revoked ids; the second pass is
-    // measured.
+    // verified-grant cache holds). Each on its own admission with 100,000 revoked ids; the
+    // second pass is measured.
     let cycle = |n: usize, tag: &str| -> anyhow::Result<Stats> {
         let admission = new_admission(&full);
         let grants: Vec<Vec<u8>> = (0..n)

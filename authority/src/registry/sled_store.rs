@@ -77,7 +77,9 @@ impl SledRegistry {
 
     /// Decodes the newest records so a damaged store is found at start, not mid-request.
     fn check_integrity(&self) -> Result<(), AuthorityError> {
-        if let Some((_, v)) = self.revocations.last()? {
+        // The newest revocation entry (the sequence counter sorts after every entry).
+        if let Some(item) = self.revocations.range(..SEQUENCE_KEY).next_back() {
+            let (_, v) = item?;
             decode::<RevocationEntry>(&v, "revocation")?;
         }
         for (tree, what) in [(&self.grants, "grant"), (&self.decisions, "decision")] {

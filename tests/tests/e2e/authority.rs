@@ -493,3 +493,34 @@ async fn a_request_captured_before_a_restart_cannot_be_replayed_after_it() {
     let err = client.send_grant_request(once).await.unwrap_err();
     assert_eq!(code(&err), "Unauthenticated", "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authority_restarts_after_revoking_and_keeps_the_revocation() {
+    let mut cluster = authority_only();
+    let answer = cluster
+        .grant("revoke-then-restart", &[("fs.read", "")])
+        .await
+        .unwrap();
+    let mut client = cluster.authority_client().await.unwrap();
+    client
+        .revoke_grant(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            &answer.grant_id,
+            "test",
+        )
+        .await
+        .unwrap();
+    cluster.authority.kill9();
+    cluster.authority.restart(None).unwrap();
+    let mut client = cluster.authority_client().await.unwrap();
+    assert_eq!(
+        client.list_revocations(0).await.unwrap().revocations.len(),
+        1
+    );
+    let record = client
+        .get_grant(&cluster.admin_id, &cluster.admin_key, &answer.grant_id)
+        .await
+        .unwrap();
+    assert!(record.revoked);
+}
