@@ -315,14 +315,11 @@ impl AuthorityClient {
         grant_id: &str,
         reason: &str,
     ) -> Result<apb::RevokeGrantResponse, SdkError> {
-        let body = apb::RevokeGrantBody {
-            freshness: Some(signed::freshness(now_ms())),
+        let target = RevokeTarget::Grant {
             grant_id: grant_id.to_string(),
-            reason: reason.to_string(),
-            ..Default::default()
+            include_derived: false,
         };
-        let request = signed::sign("RevokeGrant", &body, admin_id, admin_key);
-        Ok(self.inner.revoke_grant(request).await?.into_inner())
+        self.revoke(admin_id, admin_key, &target, reason).await
     }
 
     pub async fn list_revocations(
@@ -524,12 +521,7 @@ impl ExecutorClient {
             after_sequence,
         };
         let request = signed::sign("ExportProvenance", &body, auditor_id, auditor_key);
-        let mut stream = self.inner.export_provenance(request).await?.into_inner();
-        let mut lines = Vec::new();
-        while let Some(line) = stream.message().await? {
-            lines.push(line.json);
-        }
-        Ok(lines)
+        collect_lines(self.inner.export_provenance(request).await?.into_inner()).await
     }
 
     pub async fn query_provenance(
@@ -540,11 +532,17 @@ impl ExecutorClient {
     ) -> Result<Vec<String>, SdkError> {
         filter.freshness = Some(signed::freshness(now_ms()));
         let request = signed::sign("QueryProvenance", &filter, auditor_id, auditor_key);
-        let mut stream = self.inner.query_provenance(request).await?.into_inner();
-        let mut lines = Vec::new();
-        while let Some(line) = stream.message().await? {
-            lines.push(line.json);
-        }
-        Ok(lines)
+        collect_lines(self.inner.query_provenance(request).await?.into_inner()).await
     }
+}
+
+/// Drains a provenance stream into its JSON Lines.
+async fn collect_lines(
+    mut stream: tonic::Streaming<epb::ProvenanceLine>,
+) -> Result<Vec<String>, SdkError> {
+    let mut lines = Vec::new();
+    while let Some(line) = stream.message().await? {
+        lines.push(line.json);
+    }
+    Ok(lines)
 }

@@ -25,6 +25,14 @@ struct Cli {
 
 const FIX_ADD: &str = "--- a/src/calc.sh\n+++ b/src/calc.sh\n@@ -1,4 +1,4 @@\n # A tiny shell \"library\" the demo agent fixes: add() has a bug.\n add() {\n-  echo $(($1 - $2))\n+  echo $(($1 + $2))\n }\n";
 
+/// An `fs.read` of a whole file.
+fn read(path: &str) -> Op {
+    Op::Read(pb::ReadRequest {
+        path: path.into(),
+        ..Default::default()
+    })
+}
+
 fn step(n: u32, text: &str) {
     println!("\n[{n}] {text}");
 }
@@ -168,29 +176,9 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(exit == 0, "tests still fail after the patch");
 
     step(6, "Refusals, each with the check that decided:");
-    let env = refused(
-        exec.execute(
-            &grant,
-            key,
-            Op::Read(pb::ReadRequest {
-                path: ".env".into(),
-                ..Default::default()
-            }),
-        )
-        .await,
-    )?;
+    let env = refused(exec.execute(&grant, key, read(".env")).await)?;
     println!("    read `.env` (a deny rule of the profile):\n      {env}");
-    let escape = refused(
-        exec.execute(
-            &grant,
-            key,
-            Op::Read(pb::ReadRequest {
-                path: "../../etc/passwd".into(),
-                ..Default::default()
-            }),
-        )
-        .await,
-    )?;
+    let escape = refused(exec.execute(&grant, key, read("../../etc/passwd")).await)?;
     println!("    read `../../etc/passwd`:\n      {escape}");
     let write = refused(
         exec.execute(
@@ -228,15 +216,8 @@ async fn main() -> anyhow::Result<()> {
         "    a grant \"widened\" by appending `scope(\"fs.write\", \"\", \"\")`:\n      {widen}"
     );
     let stolen = refused(
-        exec.execute(
-            &grant,
-            &cluster.other_agent_key,
-            Op::Read(pb::ReadRequest {
-                path: "src/calc.sh".into(),
-                ..Default::default()
-            }),
-        )
-        .await,
+        exec.execute(&grant, &cluster.other_agent_key, read("src/calc.sh"))
+            .await,
     )?;
     println!("    the same grant used by another agent's key (stolen):\n      {stolen}");
     let denied = cluster.grant("fix-add", &[("fs.write", ".env")]).await?;
@@ -265,15 +246,8 @@ async fn main() -> anyhow::Result<()> {
         "    derived grant {} (parent {}), registered with the authority",
         derived.derived_id, derived.parent_id
     );
-    exec.execute(
-        &child,
-        &sub_agent,
-        Op::Read(pb::ReadRequest {
-            path: "src/calc.sh".into(),
-            ..Default::default()
-        }),
-    )
-    .await?;
+    exec.execute(&child, &sub_agent, read("src/calc.sh"))
+        .await?;
     println!("    sub-agent reads src/calc.sh: allowed");
     let run_refused = refused(
         exec.execute(
@@ -287,17 +261,7 @@ async fn main() -> anyhow::Result<()> {
         .await,
     )?;
     println!("    sub-agent runs the tests:\n      {run_refused}");
-    let parent_key_refused = refused(
-        exec.execute(
-            &child,
-            key,
-            Op::Read(pb::ReadRequest {
-                path: "src/calc.sh".into(),
-                ..Default::default()
-            }),
-        )
-        .await,
-    )?;
+    let parent_key_refused = refused(exec.execute(&child, key, read("src/calc.sh")).await)?;
     println!("    the parent's key on the derived grant:\n      {parent_key_refused}");
 
     step(
