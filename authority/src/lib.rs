@@ -2,6 +2,7 @@
 pub mod approvals;
 pub mod config;
 mod derivation;
+pub mod health;
 pub mod error;
 pub mod keyring;
 pub mod minting;

@@ -4,12 +4,14 @@
 //! second backend (PostgreSQL for several replicas) only has to implement this trait.
 //! Every write that precedes a response to a client is durable when the method returns.
 
+mod commit_mark;
 mod group_flush;
 mod sled_store;
 
 use serde::{Deserialize, Serialize};
 
-pub use sled_store::SledRegistry;
+pub use commit_mark::COMMIT_MARK_FILE;
+pub use sled_store::{SledRegistry, RECOVERY_INTERVAL};
 
 use crate::error::AuthorityError;
 
@@ -210,4 +212,8 @@ pub trait Registry: Send + Sync + 'static {
     ) -> Result<(), AuthorityError>;
     /// Why the agent is disabled, if it is.
     fn agent_disabled(&self, agent_id: &str) -> Result<Option<String>, AuthorityError>;
+    /// False while the store cannot take writes; calling it may attempt recovery.
+    fn healthy(&self) -> bool {
+        true
+    }
 }

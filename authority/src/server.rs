@@ -69,6 +69,8 @@ pub async fn bind(
     health_reporter
         .set_serving::<AuthorityServer<AuthorityApi>>()
         .await;
+    let health_watch =
+        crate::health::spawn_registry_watch(Arc::clone(&service.registry), health_reporter);
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trust_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -93,6 +95,7 @@ pub async fn bind(
             .await
             .map_err(|e| AuthorityError::Internal(e.to_string()));
         sweeper.abort();
+        health_watch.abort();
         result
     };
     Ok((addr, serve))

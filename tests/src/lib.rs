@@ -5,6 +5,7 @@
 
 pub mod binaries;
 pub mod cluster;
+pub mod faults;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterOptions};

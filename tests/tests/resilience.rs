@@ -1047,37 +1047,3 @@ async fn a_damaged_keyring_or_registry_stops_the_authority_at_start_with_a_clear
         .grant
         .unwrap();
 }
-
-/// Known gap (authority, outside the provenance log): sled recovers a damaged registry log by
-/// silently dropping everything from the damage on, and the registry's start check only decodes
-/// the newest surviving records, so an authority on a truncated registry serves without the
-/// grants and decisions it lost. The executor's provenance log refuses this case (tip mark);
-/// the registry needs the same. Run with `--ignored` to see it.
-#[ignore = "known gap: a truncated registry is served (grants lost silently); see the test's docs"]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_truncated_registry_stops_the_authority_at_start() {
-    let mut cluster = Cluster::start(ClusterOptions {
-        start_executor: false,
-        ..Default::default()
-    })
-    .unwrap();
-    for i in 0..50 {
-        cluster
-            .grant(&format!("damage-{i}"), &[("fs.read", "")])
-            .await
-            .unwrap();
-    }
-    tokio::task::block_in_place(|| cluster.authority.kill9());
-    truncate_half(&cluster.path("authority-data/registry/db"));
-    let bin = binary("trust-authority", "trust-authority").unwrap();
-    let args = vec![
-        "serve".to_string(),
-        "--config".into(),
-        cluster.authority_config.display().to_string(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-    ];
-    let (status, _, stderr) =
-        tokio::task::block_in_place(|| run_to_exit(&bin, &args, Duration::from_secs(5)));
-    assert!(!status.success(), "{stderr}");
-}

@@ -2,7 +2,8 @@
 //!
 //! A writer inserts, then calls [`GroupFlush::flush`]. It returns once a flush that *started
 //! after* the writer's call began has completed, so the writer's data is durable; many writers
-//! arriving while a flush runs are all covered by the next one.
+//! arriving while a flush runs are all covered by the next one. The flush itself is the
+//! caller's closure (the registry stamps its commit counter, flushes sled and moves its mark).
 
 use std::sync::{Condvar, Mutex};
 
@@ -23,8 +24,9 @@ pub struct GroupFlush {
 }
 
 impl GroupFlush {
-    /// Makes everything written before this call durable.
-    pub fn flush(&self, db: &sled::Db) -> Result<(), String> {
+    /// Makes everything written before this call durable: runs `flush` (or waits for a run of
+    /// it by another writer that started after this call) and returns its outcome.
+    pub fn flush(&self, flush: impl Fn() -> Result<(), String>) -> Result<(), String> {
         let mut state = self
             .state
             .lock()
@@ -39,7 +41,7 @@ impl GroupFlush {
                 state.in_progress = true;
                 let covers = state.requested;
                 drop(state);
-                let result = db.flush();
+                let result = flush();
                 state = self
                     .state
                     .lock()
@@ -49,9 +51,7 @@ impl GroupFlush {
                     state.completed = state.completed.max(covers);
                 }
                 self.done.notify_all();
-                if let Err(e) = result {
-                    return Err(e.to_string());
-                }
+                result?;
                 continue;
             }
             state = self
@@ -78,7 +78,9 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..50u32 {
                         db.insert(format!("{t}-{i}"), &i.to_be_bytes()).unwrap();
-                        group.flush(&db).unwrap();
+                        group
+                            .flush(|| db.flush().map(drop).map_err(|e| e.to_string()))
+                            .unwrap();
                     }
                 })
             })

@@ -1,18 +1,43 @@
 //! The embedded default registry on sled; every client-visible write is flushed first.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::commit_mark::{decode_commit, CommitMark, COMMIT_KEY};
+use super::group_flush::GroupFlush;
 use super::{
     AgentEntry, ApprovalEntry, ApprovalStatus, DecisionEntry, GrantEntry, Registry, RevocationEntry,
 };
 use crate::error::AuthorityError;
 
-/// Registry trees in one sled database.
-#[derive(Debug, Clone)]
+/// The registry on sled. After a failed write (disk full, unwritable directory) it refuses
+/// every call with a storage error, reports itself unhealthy and, every
+/// [`RECOVERY_INTERVAL`], reopens the database (sled stops taking writes after an I/O error),
+/// rechecks it as at start and proves it writable with a flushed commit stamp before serving
+/// again. The process never has to restart.
+#[derive(Debug)]
 pub struct SledRegistry {
+    dir: PathBuf,
+    /// `None` between a failed write and a successful recovery.
+    store: RwLock<Option<Arc<Store>>>,
+    healthy: AtomicBool,
+    next_recovery: Mutex<Instant>,
+    group_flush: GroupFlush,
+    mark: CommitMark,
+    /// The last commit number stamped into the store.
+    commit: AtomicU64,
+    /// The last commit number known durable (what the mark says).
+    durable: AtomicU64,
+}
+
+/// Registry trees in one open sled database.
+#[derive(Debug)]
+struct Store {
     db: sled::Db,
     grants: sled::Tree,
     decisions: sled::Tree,
@@ -23,10 +48,18 @@ pub struct SledRegistry {
     pending: sled::Tree,
     /// Disabled agent id → reason.
     disabled: sled::Tree,
-    group_flush: std::sync::Arc<super::group_flush::GroupFlush>,
+    /// The commit number (see `commit_mark`).
+    meta: sled::Tree,
 }
 
 const SEQUENCE_KEY: &[u8] = b"\xffsequence";
+
+/// How often a failed registry tries to reopen its database.
+pub const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long opening waits for sled's file lock (a database closed a moment ago, by this
+/// process after a failed write or by one that just died, may hold it briefly).
+const OPEN_LOCK_WAIT: Duration = Duration::from_secs(2);
 
 fn abort<T>(e: AuthorityError) -> Result<T, ConflictableTransactionError<AuthorityError>> {
     Err(ConflictableTransactionError::Abort(e))
@@ -48,19 +81,35 @@ fn tx_error(e: TransactionError<AuthorityError>) -> AuthorityError {
     }
 }
 
-impl SledRegistry {
-    /// Opens (or creates) the registry in `dir`; a corrupt database refuses to open.
-    pub fn open(dir: &Path) -> Result<Self, AuthorityError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // sled's default page cache is 1 GiB; the registry's hot set is far smaller.
-            .cache_capacity(64 * 1024 * 1024)
-            .open()
-            .map_err(|e| {
-                AuthorityError::Config(format!("cannot open registry `{}`: {e}", dir.display()))
-            })?;
-        let registry = Self {
+impl Store {
+    /// Opens the database in `dir`, waiting up to [`OPEN_LOCK_WAIT`] for its file lock.
+    fn open(dir: &Path) -> Result<Self, AuthorityError> {
+        remove_unfinished_snapshots(dir)?;
+        let deadline = Instant::now() + OPEN_LOCK_WAIT;
+        let db = loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                // sled's default page cache is 1 GiB; the registry's hot set is far smaller.
+                .cache_capacity(64 * 1024 * 1024)
+                .open();
+            match opened {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if Instant::now() < deadline
+                        && e.to_string().contains("could not acquire lock") =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    return Err(AuthorityError::Config(format!(
+                        "cannot open registry `{}`: {e}",
+                        dir.display()
+                    )))
+                }
+            }
+        };
+        let store = Self {
             grants: db.open_tree("grants")?,
             decisions: db.open_tree("decisions")?,
             revocations: db.open_tree("revocations")?,
@@ -68,11 +117,11 @@ impl SledRegistry {
             approvals: db.open_tree("approvals")?,
             pending: db.open_tree("pending_approvals")?,
             disabled: db.open_tree("disabled_agents")?,
-            group_flush: Default::default(),
+            meta: db.open_tree("meta")?,
             db,
         };
-        registry.check_integrity()?;
-        Ok(registry)
+        store.check_integrity()?;
+        Ok(store)
     }
 
     /// Decodes the newest records so a damaged store is found at start, not mid-request.
@@ -92,11 +141,144 @@ impl SledRegistry {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), AuthorityError> {
+    fn stored_commit(&self) -> Result<u64, AuthorityError> {
+        decode_commit(self.meta.get(COMMIT_KEY)?.as_deref())
+    }
+}
+
+impl SledRegistry {
+    /// Opens (or creates) the registry in `dir`. A corrupt database, or one that lost writes
+    /// it acknowledged (behind its commit mark), refuses to open with the reason.
+    pub fn open(dir: &Path) -> Result<Self, AuthorityError> {
+        let store = Store::open(dir)?;
+        let stored = store.stored_commit()?;
+        let (mark, recorded) = CommitMark::open(dir)?;
+        mark.check(stored, recorded)?;
+        let registry = Self {
+            dir: dir.to_path_buf(),
+            store: RwLock::new(Some(Arc::new(store))),
+            healthy: AtomicBool::new(true),
+            next_recovery: Mutex::new(Instant::now()),
+            group_flush: GroupFlush::default(),
+            mark,
+            commit: AtomicU64::new(stored),
+            durable: AtomicU64::new(stored),
+        };
+        // Brings the mark level with the store (and proves the directory writable).
+        registry.flush_store(&*registry.current()?)?;
+        Ok(registry)
+    }
+
+    /// False from a failed write until a recovery succeeds; also drives that recovery, so a
+    /// health probe alone brings the registry back once the fault is gone.
+    pub fn check_health(&self) -> bool {
+        if !self.healthy.load(Ordering::SeqCst) {
+            self.try_recover();
+        }
+        self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// The open store, or a storage error while it is failed (after trying to recover).
+    fn current(&self) -> Result<Arc<Store>, AuthorityError> {
+        if !self.healthy.load(Ordering::SeqCst) {
+            self.try_recover();
+        }
+        let slot = self
+            .store
+            .read()
+            .map_err(|_| AuthorityError::Internal("registry lock poisoned".into()))?;
+        match slot.as_ref() {
+            Some(store) if self.healthy.load(Ordering::SeqCst) => Ok(Arc::clone(store)),
+            _ => Err(AuthorityError::Storage(
+                "the registry failed a write and has not recovered yet".into(),
+            )),
+        }
+    }
+
+    /// Runs `op` on the open store; a storage failure closes the store for recovery.
+    fn with_store<T>(
+        &self,
+        op: impl FnOnce(&Store) -> Result<T, AuthorityError>,
+    ) -> Result<T, AuthorityError> {
+        let store = self.current()?;
+        let result = op(&store);
+        if let Err(AuthorityError::Storage(detail)) = &result {
+            self.fail(detail);
+        }
+        result
+    }
+
+    /// Like [`Self::with_store`], then makes the writes durable before returning.
+    fn write<T>(
+        &self,
+        op: impl FnOnce(&Store) -> Result<T, AuthorityError>,
+    ) -> Result<T, AuthorityError> {
+        self.with_store(|store| {
+            let value = op(store)?;
+            self.flush_store(store)?;
+            Ok(value)
+        })
+    }
+
+    /// Group flush: stamps the next commit number, flushes sled, then moves the mark.
+    fn flush_store(&self, store: &Store) -> Result<(), AuthorityError> {
         self.group_flush
-            .flush(&self.db)
-            .map_err(AuthorityError::Storage)?;
-        Ok(())
+            .flush(|| {
+                let commit = self.commit.fetch_add(1, Ordering::SeqCst) + 1;
+                store
+                    .meta
+                    .insert(COMMIT_KEY, &commit.to_be_bytes())
+                    .map_err(|e| e.to_string())?;
+                store.db.flush().map_err(|e| e.to_string())?;
+                self.durable.fetch_max(commit, Ordering::SeqCst);
+                if let Err(error) = self.mark.write(commit) {
+                    // A mark behind the store only weakens the next start's check.
+                    tracing::debug!(%error, commit, "cannot move the registry commit mark");
+                }
+                Ok(())
+            })
+            .map_err(AuthorityError::Storage)
+    }
+
+    fn fail(&self, detail: &str) {
+        if self.healthy.swap(false, Ordering::SeqCst) {
+            tracing::error!(%detail, "registry write failed; refusing until it recovers");
+        }
+        if let Ok(mut slot) = self.store.write() {
+            *slot = None;
+        }
+        if let Ok(mut next) = self.next_recovery.lock() {
+            *next = Instant::now() + RECOVERY_INTERVAL;
+        }
+    }
+
+    /// Reopens and rechecks the database, at most once per [`RECOVERY_INTERVAL`].
+    fn try_recover(&self) {
+        let Ok(mut next) = self.next_recovery.try_lock() else {
+            return; // another thread is recovering
+        };
+        if Instant::now() < *next || self.healthy.load(Ordering::SeqCst) {
+            return;
+        }
+        *next = Instant::now() + RECOVERY_INTERVAL;
+        let attempt = Store::open(&self.dir).and_then(|store| {
+            let stored = store.stored_commit()?;
+            self.mark
+                .check(stored, Some(self.durable.load(Ordering::SeqCst)))?;
+            self.commit.store(stored, Ordering::SeqCst);
+            self.flush_store(&store)?;
+            Ok(store)
+        });
+        match attempt {
+            Ok(store) => {
+                if let Ok(mut slot) = self.store.write() {
+                    *slot = Some(Arc::new(store));
+                    self.healthy.store(true, Ordering::SeqCst);
+                    tracing::info!("registry recovered; serving again");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "registry still failing"),
+        }
     }
 }
 
@@ -106,35 +288,47 @@ impl Registry for SledRegistry {
         decision: &DecisionEntry,
         grant: Option<&GrantEntry>,
     ) -> Result<(), AuthorityError> {
-        self.decisions
-            .insert(decision.decision_id.as_bytes(), encode(decision)?)?;
-        if let Some(grant) = grant {
-            self.grants
-                .insert(grant.grant_id.as_bytes(), encode(grant)?)?;
-        }
-        self.flush()
+        let decision_bytes = encode(decision)?;
+        let grant_bytes = grant.map(encode).transpose()?;
+        self.write(|s| {
+            s.decisions
+                .insert(decision.decision_id.as_bytes(), decision_bytes)?;
+            if let (Some(grant), Some(bytes)) = (grant, grant_bytes) {
+                s.grants.insert(grant.grant_id.as_bytes(), bytes)?;
+            }
+            Ok(())
+        })
     }
 
     fn record_grants(&self, grants: &[GrantEntry]) -> Result<(), AuthorityError> {
-        for grant in grants {
-            self.grants
-                .insert(grant.grant_id.as_bytes(), encode(grant)?)?;
-        }
-        self.flush()
+        let encoded = grants
+            .iter()
+            .map(|g| encode(g).map(|bytes| (g.grant_id.as_bytes(), bytes)))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(|s| {
+            for (key, bytes) in encoded {
+                s.grants.insert(key, bytes)?;
+            }
+            Ok(())
+        })
     }
 
     fn grant(&self, grant_id: &str) -> Result<Option<GrantEntry>, AuthorityError> {
-        self.grants
-            .get(grant_id.as_bytes())?
-            .map(|v| decode(&v, "grant"))
-            .transpose()
+        self.with_store(|s| {
+            s.grants
+                .get(grant_id.as_bytes())?
+                .map(|v| decode(&v, "grant"))
+                .transpose()
+        })
     }
 
     fn decision(&self, decision_id: &str) -> Result<Option<DecisionEntry>, AuthorityError> {
-        self.decisions
-            .get(decision_id.as_bytes())?
-            .map(|v| decode(&v, "decision"))
-            .transpose()
+        self.with_store(|s| {
+            s.decisions
+                .get(decision_id.as_bytes())?
+                .map(|v| decode(&v, "decision"))
+                .transpose()
+        })
     }
 
     fn revoke(
@@ -143,44 +337,26 @@ impl Registry for SledRegistry {
         reason: &str,
         now_ms: i64,
     ) -> Result<Vec<RevocationEntry>, AuthorityError> {
-        let entries = (&self.grants, &self.revocations)
-            .transaction(|(grants, revocations)| {
-                let Some(bytes) = grants.get(grant_id.as_bytes())? else {
-                    return Err(ConflictableTransactionError::Abort(
-                        AuthorityError::NotFound(format!("grant `{grant_id}`")),
-                    ));
-                };
-                let mut grant: GrantEntry =
-                    decode(&bytes, "grant").map_err(ConflictableTransactionError::Abort)?;
-                let mut next = match revocations.get(b"\xffsequence")? {
-                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-                    None => 0,
-                };
-                let mut out = Vec::new();
-                for id in &grant.revocation_ids {
-                    next += 1;
-                    let entry = RevocationEntry {
-                        sequence: next,
-                        grant_id: grant_id.to_string(),
-                        revocation_id: id.clone(),
-                        revoked_at_ms: now_ms,
-                        reason: reason.to_string(),
+        self.write(|s| {
+            (&s.grants, &s.revocations)
+                .transaction(|(grants, revocations)| {
+                    let Some(bytes) = grants.get(grant_id.as_bytes())? else {
+                        return abort(AuthorityError::NotFound(format!("grant `{grant_id}`")));
                     };
-                    let value = encode(&entry).map_err(ConflictableTransactionError::Abort)?;
-                    revocations.insert(&next.to_be_bytes(), value)?;
-                    out.push(entry);
-                }
-                revocations.insert(b"\xffsequence", &next.to_be_bytes())?;
-                grant.revoked = true;
-                grants.insert(
-                    grant_id.as_bytes(),
-                    encode(&grant).map_err(ConflictableTransactionError::Abort)?,
-                )?;
-                Ok(out)
-            })
-            .map_err(tx_error)?;
-        self.flush()?;
-        Ok(entries)
+                    let mut grant: GrantEntry =
+                        decode(&bytes, "grant").map_err(ConflictableTransactionError::Abort)?;
+                    let mut next = stored_sequence(revocations.get(SEQUENCE_KEY)?);
+                    let out = append_revocations(revocations, &grant, &mut next, reason, now_ms)?;
+                    revocations.insert(SEQUENCE_KEY, &next.to_be_bytes())?;
+                    grant.revoked = true;
+                    grants.insert(
+                        grant_id.as_bytes(),
+                        encode(&grant).map_err(ConflictableTransactionError::Abort)?,
+                    )?;
+                    Ok(out)
+                })
+                .map_err(tx_error)
+        })
     }
 
     fn revocations_after(
@@ -188,52 +364,57 @@ impl Registry for SledRegistry {
         after: u64,
         limit: usize,
     ) -> Result<(Vec<RevocationEntry>, u64), AuthorityError> {
-        let latest = match self.revocations.get(b"\xffsequence")? {
-            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-            None => 0,
-        };
-        let start = after.saturating_add(1).to_be_bytes();
-        let mut out = Vec::new();
-        for item in self.revocations.range(start..) {
-            let (k, v) = item?;
-            if k.len() != 8 || out.len() >= limit {
-                break;
+        self.with_store(|s| {
+            let latest = stored_sequence(s.revocations.get(SEQUENCE_KEY)?);
+            let start = after.saturating_add(1).to_be_bytes();
+            let mut out = Vec::new();
+            for item in s.revocations.range(start..) {
+                let (k, v) = item?;
+                if k.len() != 8 || out.len() >= limit {
+                    break;
+                }
+                out.push(decode(&v, "revocation")?);
             }
-            out.push(decode(&v, "revocation")?);
-        }
-        Ok((out, latest))
+            Ok((out, latest))
+        })
     }
 
     fn put_agent(&self, agent: &AgentEntry) -> Result<(), AuthorityError> {
-        self.agents
-            .insert(agent.agent_id.as_bytes(), encode(agent)?)?;
-        self.flush()
+        let bytes = encode(agent)?;
+        self.write(|s| {
+            s.agents.insert(agent.agent_id.as_bytes(), bytes)?;
+            Ok(())
+        })
     }
 
     fn agent(&self, agent_id: &str) -> Result<Option<AgentEntry>, AuthorityError> {
-        self.agents
-            .get(agent_id.as_bytes())?
-            .map(|v| decode(&v, "agent"))
-            .transpose()
+        self.with_store(|s| {
+            s.agents
+                .get(agent_id.as_bytes())?
+                .map(|v| decode(&v, "agent"))
+                .transpose()
+        })
     }
 
     fn grant_count(&self) -> usize {
-        self.grants.len()
+        self.with_store(|s| Ok(s.grants.len())).unwrap_or(0)
     }
 
     fn find_grants(
         &self,
         filter: &dyn Fn(&GrantEntry) -> bool,
     ) -> Result<Vec<GrantEntry>, AuthorityError> {
-        let mut out = Vec::new();
-        for item in self.grants.iter() {
-            let (_, v) = item?;
-            let grant: GrantEntry = decode(&v, "grant")?;
-            if filter(&grant) {
-                out.push(grant);
+        self.with_store(|s| {
+            let mut out = Vec::new();
+            for item in s.grants.iter() {
+                let (_, v) = item?;
+                let grant: GrantEntry = decode(&v, "grant")?;
+                if filter(&grant) {
+                    out.push(grant);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn revoke_grants(
@@ -244,45 +425,36 @@ impl Registry for SledRegistry {
         decision: &DecisionEntry,
     ) -> Result<Vec<RevocationEntry>, AuthorityError> {
         let decision_bytes = encode(decision)?;
-        let entries = (&self.grants, &self.revocations, &self.decisions)
-            .transaction(|(grants, revocations, decisions)| {
-                let mut next = match revocations.get(SEQUENCE_KEY)? {
-                    Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
-                    None => 0,
-                };
-                let mut out = Vec::new();
-                for grant_id in grant_ids {
-                    let Some(bytes) = grants.get(grant_id.as_bytes())? else {
-                        return abort(AuthorityError::NotFound(format!("grant `{grant_id}`")));
-                    };
-                    let mut grant: GrantEntry =
-                        decode(&bytes, "grant").map_err(ConflictableTransactionError::Abort)?;
-                    for id in &grant.revocation_ids {
-                        next += 1;
-                        let entry = RevocationEntry {
-                            sequence: next,
-                            grant_id: grant_id.clone(),
-                            revocation_id: id.clone(),
-                            revoked_at_ms: now_ms,
-                            reason: reason.to_string(),
+        self.write(|s| {
+            (&s.grants, &s.revocations, &s.decisions)
+                .transaction(|(grants, revocations, decisions)| {
+                    let mut next = stored_sequence(revocations.get(SEQUENCE_KEY)?);
+                    let mut out = Vec::new();
+                    for grant_id in grant_ids {
+                        let Some(bytes) = grants.get(grant_id.as_bytes())? else {
+                            return abort(AuthorityError::NotFound(format!("grant `{grant_id}`")));
                         };
-                        let value = encode(&entry).map_err(ConflictableTransactionError::Abort)?;
-                        revocations.insert(&next.to_be_bytes(), value)?;
-                        out.push(entry);
+                        let mut grant: GrantEntry =
+                            decode(&bytes, "grant").map_err(ConflictableTransactionError::Abort)?;
+                        out.extend(append_revocations(
+                            revocations,
+                            &grant,
+                            &mut next,
+                            reason,
+                            now_ms,
+                        )?);
+                        grant.revoked = true;
+                        grants.insert(
+                            grant_id.as_bytes(),
+                            encode(&grant).map_err(ConflictableTransactionError::Abort)?,
+                        )?;
                     }
-                    grant.revoked = true;
-                    grants.insert(
-                        grant_id.as_bytes(),
-                        encode(&grant).map_err(ConflictableTransactionError::Abort)?,
-                    )?;
-                }
-                revocations.insert(SEQUENCE_KEY, &next.to_be_bytes())?;
-                decisions.insert(decision.decision_id.as_bytes(), decision_bytes.clone())?;
-                Ok(out)
-            })
-            .map_err(tx_error)?;
-        self.flush()?;
-        Ok(entries)
+                    revocations.insert(SEQUENCE_KEY, &next.to_be_bytes())?;
+                    decisions.insert(decision.decision_id.as_bytes(), decision_bytes.clone())?;
+                    Ok(out)
+                })
+                .map_err(tx_error)
+        })
     }
 
     fn decisions(
@@ -290,18 +462,20 @@ impl Registry for SledRegistry {
         filter: &dyn Fn(&DecisionEntry) -> bool,
         limit: usize,
     ) -> Result<Vec<DecisionEntry>, AuthorityError> {
-        let mut out = Vec::new();
-        for item in self.decisions.iter().rev() {
-            if out.len() >= limit {
-                break;
+        self.with_store(|s| {
+            let mut out = Vec::new();
+            for item in s.decisions.iter().rev() {
+                if out.len() >= limit {
+                    break;
+                }
+                let (_, v) = item?;
+                let decision: DecisionEntry = decode(&v, "decision")?;
+                if filter(&decision) {
+                    out.push(decision);
+                }
             }
-            let (_, v) = item?;
-            let decision: DecisionEntry = decode(&v, "decision")?;
-            if filter(&decision) {
-                out.push(decision);
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn record_approval(
@@ -318,54 +492,54 @@ impl Registry for SledRegistry {
             .map(|g| encode(g).map(|b| (g.grant_id.clone(), b)))
             .transpose()?;
         let id = approval.approval_id.as_bytes();
-        (
-            &self.approvals,
-            &self.pending,
-            &self.decisions,
-            &self.grants,
-        )
-            .transaction(|(approvals, pending, decisions, grants)| {
-                approvals.insert(id, approval_bytes.clone())?;
-                if approval.status == ApprovalStatus::Pending {
-                    pending.insert(id, &[])?;
-                } else {
-                    pending.remove(id)?;
-                }
-                if let Some((key, bytes)) = &decision_bytes {
-                    decisions.insert(key.as_bytes(), bytes.clone())?;
-                }
-                if let Some((key, bytes)) = &grant_bytes {
-                    grants.insert(key.as_bytes(), bytes.clone())?;
-                }
-                Ok::<_, ConflictableTransactionError<AuthorityError>>(())
-            })
-            .map_err(tx_error)?;
-        self.flush()
+        self.write(|s| {
+            (&s.approvals, &s.pending, &s.decisions, &s.grants)
+                .transaction(|(approvals, pending, decisions, grants)| {
+                    approvals.insert(id, approval_bytes.clone())?;
+                    if approval.status == ApprovalStatus::Pending {
+                        pending.insert(id, &[])?;
+                    } else {
+                        pending.remove(id)?;
+                    }
+                    if let Some((key, bytes)) = &decision_bytes {
+                        decisions.insert(key.as_bytes(), bytes.clone())?;
+                    }
+                    if let Some((key, bytes)) = &grant_bytes {
+                        grants.insert(key.as_bytes(), bytes.clone())?;
+                    }
+                    Ok::<_, ConflictableTransactionError<AuthorityError>>(())
+                })
+                .map_err(tx_error)
+        })
     }
 
     fn approval(&self, approval_id: &str) -> Result<Option<ApprovalEntry>, AuthorityError> {
-        self.approvals
-            .get(approval_id.as_bytes())?
-            .map(|v| decode(&v, "approval"))
-            .transpose()
+        self.with_store(|s| {
+            s.approvals
+                .get(approval_id.as_bytes())?
+                .map(|v| decode(&v, "approval"))
+                .transpose()
+        })
     }
 
     fn approvals(&self, pending_only: bool) -> Result<Vec<ApprovalEntry>, AuthorityError> {
-        let mut out = Vec::new();
-        if pending_only {
-            for item in self.pending.iter() {
-                let (k, _) = item?;
-                if let Some(v) = self.approvals.get(&k)? {
+        self.with_store(|s| {
+            let mut out = Vec::new();
+            if pending_only {
+                for item in s.pending.iter() {
+                    let (k, _) = item?;
+                    if let Some(v) = s.approvals.get(&k)? {
+                        out.push(decode(&v, "approval")?);
+                    }
+                }
+            } else {
+                for item in s.approvals.iter() {
+                    let (_, v) = item?;
                     out.push(decode(&v, "approval")?);
                 }
             }
-        } else {
-            for item in self.approvals.iter() {
-                let (_, v) = item?;
-                out.push(decode(&v, "approval")?);
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn set_agent_disabled(
@@ -375,23 +549,140 @@ impl Registry for SledRegistry {
         decision: &DecisionEntry,
     ) -> Result<(), AuthorityError> {
         let decision_bytes = encode(decision)?;
-        (&self.disabled, &self.decisions)
-            .transaction(|(disabled, decisions)| {
-                match reason {
-                    Some(reason) => disabled.insert(agent_id.as_bytes(), reason.as_bytes())?,
-                    None => disabled.remove(agent_id.as_bytes())?,
-                };
-                decisions.insert(decision.decision_id.as_bytes(), decision_bytes.clone())?;
-                Ok::<_, ConflictableTransactionError<AuthorityError>>(())
-            })
-            .map_err(tx_error)?;
-        self.flush()
+        self.write(|s| {
+            (&s.disabled, &s.decisions)
+                .transaction(|(disabled, decisions)| {
+                    match reason {
+                        Some(reason) => disabled.insert(agent_id.as_bytes(), reason.as_bytes())?,
+                        None => disabled.remove(agent_id.as_bytes())?,
+                    };
+                    decisions.insert(decision.decision_id.as_bytes(), decision_bytes.clone())?;
+                    Ok::<_, ConflictableTransactionError<AuthorityError>>(())
+                })
+                .map_err(tx_error)
+        })
     }
 
     fn agent_disabled(&self, agent_id: &str) -> Result<Option<String>, AuthorityError> {
-        Ok(self
-            .disabled
-            .get(agent_id.as_bytes())?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        self.with_store(|s| {
+            Ok(s.disabled
+                .get(agent_id.as_bytes())?
+                .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        })
+    }
+
+    fn healthy(&self) -> bool {
+        self.check_health()
+    }
+}
+
+/// Deletes `snap.*.generating` files: snapshots sled started but never finished (it renames
+/// one only after syncing it), left by a crash or a full disk. sled 0.34 would pick such a
+/// file as its newest snapshot and refuse to open as corrupt; its log is the source of truth.
+fn remove_unfinished_snapshots(dir: &Path) -> Result<(), AuthorityError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // a new registry
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                AuthorityError::Storage(format!(
+                    "cannot remove unfinished snapshot `{}`: {e}",
+                    entry.path().display()
+                ))
+            })?;
+            tracing::warn!(file = %name, "removed an unfinished sled snapshot");
+        }
+    }
+    Ok(())
+}
+
+/// The revocation sequence counter's value (0 before the first revocation).
+fn stored_sequence(value: Option<sled::IVec>) -> u64 {
+    value
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+/// Appends one revocation entry per block id of `grant`, numbering from `next`.
+fn append_revocations(
+    revocations: &sled::transaction::TransactionalTree,
+    grant: &GrantEntry,
+    next: &mut u64,
+    reason: &str,
+    now_ms: i64,
+) -> Result<Vec<RevocationEntry>, ConflictableTransactionError<AuthorityError>> {
+    let mut out = Vec::new();
+    for id in &grant.revocation_ids {
+        *next += 1;
+        let entry = RevocationEntry {
+            sequence: *next,
+            grant_id: grant.grant_id.clone(),
+            revocation_id: id.clone(),
+            revoked_at_ms: now_ms,
+            reason: reason.to_string(),
+        };
+        let value = encode(&entry).map_err(ConflictableTransactionError::Abort)?;
+        revocations.insert(&next.to_be_bytes(), value)?;
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::COMMIT_MARK_FILE;
+
+    fn decision(id: &str) -> DecisionEntry {
+        DecisionEntry {
+            decision_id: id.into(),
+            effect: "allow".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_unfinished_snapshot_does_not_stop_the_registry_from_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let registry = SledRegistry::open(dir.path()).unwrap();
+            registry.record_issue(&decision("d-1"), None).unwrap();
+        }
+        // What a full disk or a crash during sled's snapshot leaves behind.
+        std::fs::write(dir.path().join("snap.FFFFFFFFFFFFFFFF.generating"), b"").unwrap();
+        let registry = SledRegistry::open(dir.path()).unwrap();
+        assert!(registry.decision("d-1").unwrap().is_some());
+        assert!(!dir.path().join("snap.FFFFFFFFFFFFFFFF.generating").exists());
+    }
+
+    #[test]
+    fn every_flush_moves_the_commit_mark_and_a_lost_commit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let registry = SledRegistry::open(dir.path()).unwrap();
+            for i in 0..3 {
+                registry
+                    .record_issue(&decision(&format!("d-{i}")), None)
+                    .unwrap();
+            }
+        }
+        let mark = std::fs::read_to_string(dir.path().join(COMMIT_MARK_FILE)).unwrap();
+        let marked: u64 = mark.trim().parse().unwrap();
+        assert!(marked >= 4, "open + 3 writes, mark says {marked}");
+        // A mark ahead of the store: writes the store no longer has.
+        std::fs::write(
+            dir.path().join(COMMIT_MARK_FILE),
+            format!("{}\n", marked + 5),
+        )
+        .unwrap();
+        let err = SledRegistry::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("acknowledged") && err.contains("missing"),
+            "{err}"
+        );
     }
 }
