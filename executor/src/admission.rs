@@ -5,7 +5,6 @@
 //! → parameter validation. The first failure refuses with the name of its check.
 //! Admission is a plain function of the request, the trusted state and the clock.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -15,8 +14,10 @@ use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, UnverifiedBiscu
 use prost::Message;
 use sha2::{Digest, Sha256};
 use trust_proto::executor::v1 as pb;
+use trust_sdk::once_cache::{OnceCache, OnceError};
 use trust_sdk::vocabulary::GrantClaims;
 
+use crate::bounded_cache::BoundedCache;
 use crate::config::AdmissionLimits;
 use crate::error::Refusal;
 use crate::operations::{NamedCommand, Operation, OperationLimits};
@@ -55,13 +56,14 @@ pub struct Admission {
     operation_limits: OperationLimits,
     served: Vec<String>,
     authorizer_limits: AuthorizerLimits,
-    replay: Mutex<HashMap<Vec<u8>, i64>>,
+    /// Holder proofs seen, until their freshness window has passed.
+    replay: Mutex<OnceCache<[u8; 64]>>,
     /// Proofs made before this process started cannot be in its (in-memory) replay
     /// cache, so they are refused: a request captured before a restart cannot be replayed.
     started_ms: i64,
-    verified: Mutex<HashMap<[u8; 32], Arc<VerifiedGrant>>>,
+    verified: Mutex<BoundedCache<[u8; 32], Arc<VerifiedGrant>>>,
     /// Compiled deny patterns by pattern list: grants of one profile share them.
-    compiled_denies: Mutex<HashMap<Vec<String>, Arc<Vec<regex::Regex>>>>,
+    compiled_denies: Mutex<BoundedCache<Vec<String>, Arc<Vec<regex::Regex>>>>,
 }
 
 /// A token whose signatures were verified under one key set, and what it states.
@@ -84,6 +86,8 @@ struct VerifiedGrant {
 const REPLAY_CAPACITY: usize = 1_000_000;
 /// Parsed grants are about 20 KiB each in memory: 2,048 of them bound the cache to ~40 MiB.
 const VERIFIED_CAPACITY: usize = 2_048;
+/// Distinct deny-pattern lists (one per profile envelope, in practice).
+const DENY_SETS_CAPACITY: usize = 1_000;
 
 fn millis(t: SystemTime) -> i64 {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -98,6 +102,8 @@ impl Admission {
         served: Vec<String>,
         started: SystemTime,
     ) -> Self {
+        let sweep_every_ms =
+            i64::try_from(limits.proof_window.as_millis() / 10).unwrap_or(i64::MAX);
         Self {
             started_ms: millis(started),
             trust,
@@ -111,9 +117,10 @@ impl Admission {
                 // catches pathological tokens (a debug build under load needs tens of ms).
                 max_time: Duration::from_millis(1_000),
             },
-            replay: Mutex::new(HashMap::new()),
-            verified: Mutex::new(HashMap::new()),
-            compiled_denies: Mutex::new(HashMap::new()),
+            // Swept every tenth of the proof window: memory tracks the rate, not uptime.
+            replay: Mutex::new(OnceCache::new(REPLAY_CAPACITY, sweep_every_ms)),
+            verified: Mutex::new(BoundedCache::new(VERIFIED_CAPACITY)),
+            compiled_denies: Mutex::new(BoundedCache::new(DENY_SETS_CAPACITY)),
         }
     }
 
@@ -281,7 +288,7 @@ impl Admission {
             .verified
             .lock()
             .ok()
-            .and_then(|m| m.get(&digest).cloned())
+            .and_then(|mut m| m.get(&digest))
             .filter(|v| v.keys_version == keys_version);
         if let Some(v) = cached {
             ctx.lineage = v.lineage.clone();
@@ -341,9 +348,6 @@ impl Admission {
             keys_version,
         });
         if let Ok(mut cache) = self.verified.lock() {
-            if cache.len() >= VERIFIED_CAPACITY {
-                cache.clear();
-            }
             cache.insert(digest, Arc::clone(&verified));
         }
         Ok(verified)
@@ -354,7 +358,7 @@ impl Admission {
             .compiled_denies
             .lock()
             .ok()
-            .and_then(|m| m.get(patterns).cloned())
+            .and_then(|mut m| m.get(&patterns.to_vec()))
         {
             return Ok(found);
         }
@@ -370,9 +374,6 @@ impl Admission {
             })?;
         let compiled = Arc::new(compiled);
         if let Ok(mut m) = self.compiled_denies.lock() {
-            if m.len() >= 1_000 {
-                m.clear();
-            }
             m.insert(patterns.to_vec(), Arc::clone(&compiled));
         }
         Ok(compiled)
@@ -407,26 +408,22 @@ impl Admission {
     }
 
     fn remember_proof(&self, proof: &[u8], expires_ms: i64, now_ms: i64) -> Result<(), Refusal> {
+        let key: [u8; 64] = proof
+            .try_into()
+            .map_err(|_| Refusal::unauthenticated("holder-proof", "proof must be 64 bytes"))?;
         let mut seen = self
             .replay
             .lock()
             .map_err(|_| Refusal::unavailable("replay-cache", "replay cache is unusable"))?;
-        if seen.len() >= REPLAY_CAPACITY {
-            seen.retain(|_, exp| *exp >= now_ms);
-            if seen.len() >= REPLAY_CAPACITY {
-                return Err(Refusal::unavailable(
-                    "replay-cache",
-                    "replay cache is full; retry shortly",
-                ));
-            }
-        }
-        if seen.insert(proof.to_vec(), expires_ms).is_some() {
-            return Err(Refusal::unauthenticated(
-                "replay",
-                "this holder proof was already used",
-            ));
-        }
-        Ok(())
+        seen.insert_once(key, expires_ms, now_ms)
+            .map_err(|e| match e {
+                OnceError::Replayed => {
+                    Refusal::unauthenticated("replay", "this holder proof was already used")
+                }
+                OnceError::Full => {
+                    Refusal::unavailable("replay-cache", "replay cache is full; retry shortly")
+                }
+            })
     }
 
     #[expect(

@@ -1,5 +1,6 @@
 //! Tool executor: admission of holder-bound grants, confined structured operations, provenance.
 pub mod admission;
+pub mod bounded_cache;
 pub mod config;
 pub mod error;
 pub mod operations;

@@ -6,6 +6,7 @@ pub mod derive;
 pub mod error;
 pub mod keys;
 pub mod lineage;
+pub mod once_cache;
 pub mod parameters;
 pub mod proof;
 pub mod provenance;

@@ -6,7 +6,6 @@
 //! Every body embeds [`Freshness`] (timestamp and a random nonce): servers refuse a body
 //! outside their clock window and remember nonces for the window to refuse replays.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use rand::RngCore;
 use trust_proto::common::v1::{Freshness, SignedRequest};
 
 use crate::error::SdkError;
+use crate::once_cache::{OnceCache, OnceError};
 
 /// Domain-separated bytes that a request signature covers.
 pub fn signing_input(rpc: &str, body: &[u8]) -> Vec<u8> {
@@ -74,20 +74,22 @@ pub fn verify<M: Message + Default>(
 #[derive(Debug)]
 pub struct ReplayGuard {
     window: Duration,
-    capacity: usize,
     /// Bodies signed before this instant are refused: the in-memory nonce cache of a
     /// restarted server cannot know them, so they could otherwise be replayed.
     not_before_ms: i64,
-    seen: Mutex<HashMap<(String, Vec<u8>), i64>>,
+    seen: Mutex<OnceCache<(String, Vec<u8>)>>,
 }
 
 impl ReplayGuard {
     pub fn new(window: Duration, capacity: usize) -> Self {
         Self {
             window,
-            capacity,
             not_before_ms: i64::MIN,
-            seen: Mutex::new(HashMap::new()),
+            // Swept every tenth of the window: memory tracks the request rate, not uptime.
+            seen: Mutex::new(OnceCache::new(
+                capacity,
+                i64::try_from(window.as_millis() / 10).unwrap_or(i64::MAX),
+            )),
         }
     }
 
@@ -127,20 +129,13 @@ impl ReplayGuard {
             .seen
             .lock()
             .map_err(|_| SdkError::Stale("replay cache poisoned".into()))?;
-        if seen.len() >= self.capacity {
-            seen.retain(|_, ts| now_ms - *ts <= window_ms);
-            if seen.len() >= self.capacity {
-                return Err(SdkError::Stale(
-                    "replay cache is full; retry shortly".into(),
-                ));
-            }
-        }
         let key = (signer.to_string(), freshness.nonce.clone());
-        if seen.contains_key(&key) {
-            return Err(SdkError::Stale("nonce was already used (replay)".into()));
-        }
-        seen.insert(key, freshness.timestamp_ms);
-        Ok(())
+        let expires_ms = freshness.timestamp_ms.saturating_add(window_ms);
+        seen.insert_once(key, expires_ms, now_ms)
+            .map_err(|e| match e {
+                OnceError::Replayed => SdkError::Stale("nonce was already used (replay)".into()),
+                OnceError::Full => SdkError::Stale("replay cache is full; retry shortly".into()),
+            })
     }
 }
 

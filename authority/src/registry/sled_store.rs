@@ -54,6 +54,11 @@ struct Store {
 
 const SEQUENCE_KEY: &[u8] = b"\xffsequence";
 
+/// sled's page cache for the registry. sled's default is 1 GiB, which a busy authority fills
+/// at the rate it issues grants; the hot set (recent grants, approvals, the revocation feed's
+/// tail) is far smaller, and a small cap keeps the authority's memory flat under load.
+const REGISTRY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// How often a failed registry tries to reopen its database.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -90,8 +95,7 @@ impl Store {
             let opened = sled::Config::new()
                 .path(dir)
                 .mode(sled::Mode::HighThroughput)
-                // sled's default page cache is 1 GiB; the registry's hot set is far smaller.
-                .cache_capacity(64 * 1024 * 1024)
+                .cache_capacity(REGISTRY_CACHE_BYTES)
                 .open();
             match opened {
                 Ok(db) => break db,
