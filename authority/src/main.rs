@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: Datalog evaluation allocates many small objects
+/// per request, and this cut authorization time by about a third (`--bench admission`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Trust Authority: evaluates agents' requests for authority and mints holder-bound grants.
 #[derive(Parser)]
 #[command(version, about)]

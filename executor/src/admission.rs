@@ -192,7 +192,8 @@ impl Admission {
         ctx.operation = operation_name(wire_op).to_string();
         ctx.parameters = redacted_parameters(wire_op);
         // 3-5. Parse, revocation, signatures: or the cached result for these exact bytes.
-        let verified = self.verified_grant(&request.grant, now_ms, ctx)?;
+        let grant_sha256: [u8; 32] = Sha256::digest(&request.grant).into();
+        let verified = self.verified_grant(&request.grant, &grant_sha256, now_ms, ctx)?;
         let token = &verified.token;
         let claims = Arc::clone(&verified.claims);
         ctx.claims = Some(Arc::clone(&claims));
@@ -210,8 +211,13 @@ impl Admission {
         let holder = trust_sdk::keys::verifying_key_from_bytes(&request.holder_key)
             .map_err(|e| Refusal::unauthenticated("holder-proof", e.to_string()))?;
         ctx.holder = Some(hex::encode(holder.as_bytes()));
-        trust_sdk::proof::verify(&request.grant, &request.invocation, &holder, &request.proof)
-            .map_err(|e| Refusal::unauthenticated("holder-proof", e.to_string()))?;
+        trust_sdk::proof::verify_for_digest(
+            &grant_sha256,
+            &request.invocation,
+            &holder,
+            &request.proof,
+        )
+        .map_err(|e| Refusal::unauthenticated("holder-proof", e.to_string()))?;
         if holder != verified.current_holder {
             return Err(Refusal::unauthenticated(
                 "holder-binding",
@@ -279,16 +285,16 @@ impl Admission {
     fn verified_grant(
         &self,
         grant: &[u8],
+        digest: &[u8; 32],
         now_ms: i64,
         ctx: &mut AttemptContext,
     ) -> Result<Arc<VerifiedGrant>, Refusal> {
-        let digest: [u8; 32] = Sha256::digest(grant).into();
         let keys_version = self.trust.keys_version();
         let cached = self
             .verified
             .lock()
             .ok()
-            .and_then(|mut m| m.get(&digest))
+            .and_then(|mut m| m.get(digest))
             .filter(|v| v.keys_version == keys_version);
         if let Some(v) = cached {
             ctx.lineage = v.lineage.clone();
@@ -348,7 +354,7 @@ impl Admission {
             keys_version,
         });
         if let Ok(mut cache) = self.verified.lock() {
-            cache.insert(digest, Arc::clone(&verified));
+            cache.insert(*digest, Arc::clone(&verified));
         }
         Ok(verified)
     }

@@ -17,9 +17,14 @@ const DOMAIN: &[u8] = b"trust.executor.v1/Execute\n";
 
 /// The bytes a holder proof signs.
 pub fn proof_input(grant: &[u8], invocation: &[u8]) -> Vec<u8> {
+    proof_input_for_digest(&Sha256::digest(grant).into(), invocation)
+}
+
+/// [`proof_input`] for a grant whose SHA-256 the caller already has.
+fn proof_input_for_digest(grant_sha256: &[u8; 32], invocation: &[u8]) -> Vec<u8> {
     let mut input = Vec::with_capacity(DOMAIN.len() + 64);
     input.extend_from_slice(DOMAIN);
-    input.extend_from_slice(&Sha256::digest(grant));
+    input.extend_from_slice(grant_sha256);
     input.extend_from_slice(&Sha256::digest(invocation));
     input
 }
@@ -39,10 +44,24 @@ pub fn verify(
     holder: &VerifyingKey,
     proof: &[u8],
 ) -> Result<(), SdkError> {
+    verify_for_digest(&Sha256::digest(grant).into(), invocation, holder, proof)
+}
+
+/// [`verify`] for a grant whose SHA-256 the caller already computed (the executor keys its
+/// verified-grant cache by it).
+pub fn verify_for_digest(
+    grant_sha256: &[u8; 32],
+    invocation: &[u8],
+    holder: &VerifyingKey,
+    proof: &[u8],
+) -> Result<(), SdkError> {
     let signature = Signature::from_slice(proof)
         .map_err(|_| SdkError::BadSignature("holder proof must be 64 bytes".into()))?;
     holder
-        .verify_strict(&proof_input(grant, invocation), &signature)
+        .verify_strict(
+            &proof_input_for_digest(grant_sha256, invocation),
+            &signature,
+        )
         .map_err(|_| {
             SdkError::BadSignature(
                 "holder proof does not verify for this grant and invocation".into(),

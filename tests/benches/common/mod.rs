@@ -6,6 +6,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Every bench measures in-process work (floors, admission) with the allocator the
+/// `trust-authority` and `tool-executor` binaries use.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Number of CPUs the process may use (what `nproc` prints).
 pub fn cores() -> usize {
     std::thread::available_parallelism()
@@ -45,7 +50,7 @@ pub fn header(title: &str) {
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default();
     println!(
-        "machine: nproc = {}, CPU = {}, date = {}, load average at start = {load}, profile = {}",
+        "machine: nproc = {}, CPU = {}, date = {}, load average at start = {load}, profile = {}, allocator = mimalloc",
         cores(),
         cpu_model(),
         date(),
