@@ -40,9 +40,7 @@ use tool_executor::admission::{Admission, AttemptContext};
 use tool_executor::config::AdmissionLimits;
 use tool_executor::operations::OperationLimits;
 use tool_executor::trust_state::TrustState;
-use trust_authority::registry::{
-    DecisionEntry, GrantEntry, Registry, RevocationEntry, SledRegistry,
-};
+use trust_authority::registry::{DecisionEntry, GrantEntry, Registry, SledRegistry};
 use trust_proto::authority::v1::{Effect, Revocation};
 use trust_proto::executor::v1 as pb;
 use trust_sdk::attenuate::{attenuate, Attenuation};
@@ -183,22 +181,6 @@ fn prefill(dir: &Path, target: usize, revoked: usize, budget: Duration) -> anyho
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let decisions = db.open_tree("decisions")?;
-        if out.revoked_ids > 0 {
-            // Work-around for a registry bug: `SledRegistry::check_integrity` decodes the
-            // last entry of the `revocations` tree as a revocation, but the last key is the
-            // 8-byte sequence counter, so an authority that ever revoked anything refuses to
-            // start ("corrupt revocation record"). A well-formed entry under a key that sorts
-            // after the counter lets it start; `revocations_after` stops before it.
-            let sentinel = RevocationEntry {
-                sequence: 0,
-                grant_id: String::new(),
-                revocation_id: String::new(),
-                revoked_at_ms: 0,
-                reason: "scale benchmark: sorts after the sequence key".into(),
-            };
-            db.open_tree("revocations")?
-                .insert(b"\xff\xffscale-bench", serde_json::to_vec(&sentinel)?)?;
-        }
         let scopes: Vec<(String, String)> = SCOPES
             .iter()
             .map(|(o, r)| (o.to_string(), r.to_string()))
