@@ -1,10 +1,11 @@
 //! A whole system on loopback: authority + executor processes, keys, configs and a workspace copy.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
 
 use crate::binaries::{binary, workspace_root};
+use crate::faults::copy_dir;
 use crate::process::ServerProcess;
 
 /// Knobs for a test cluster.
@@ -71,20 +72,6 @@ pub struct Cluster {
 
 /// Names of the approvers every cluster configures.
 pub const APPROVERS: [&str; 4] = ["carol", "dave", "alice", "coder-1"];
-
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}
 
 fn hex_public(key: &SigningKey) -> String {
     hex::encode(key.verifying_key().as_bytes())
