@@ -146,3 +146,139 @@ fn mint_with(
         revocation_ids,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::{Duration, SystemTime};
+
+    use biscuit_auth::datalog::SymbolTable;
+
+    use super::*;
+    use crate::policy;
+    use crate::profile::{Profile, ProfileSet};
+    use crate::request::Scope;
+
+    const PROFILE: &str = r#"
+[profile]
+name = "mint-test"
+workspace = "demo"
+users = ["alice"]
+agents = ["coder-1"]
+default_ttl = "15m"
+max_ttl = "1h"
+
+[limits]
+read_bytes = 4096
+write_bytes = 65536
+run_timeout_ms = 120000
+
+[commands]
+test = ["sh", "run-tests.sh", "--quiet \"x\""]
+
+[[allow]]
+id = "read-anything"
+operations = ["fs.read", "fs.list", "fs.search"]
+resources = ["**"]
+
+[[allow]]
+id = "edit-src"
+rule = "Edit(src/**)"
+
+[[allow]]
+id = "run-test"
+operations = ["proc.run"]
+resources = ["test"]
+
+[[deny]]
+id = "secrets"
+resources = [".env", "**/*.pem", "secrets/**", "**/id_rsa", "config/*.key"]
+"#;
+
+    fn envelope(scopes: &[(&str, &str)]) -> (GrantRequest, GrantEnvelope) {
+        let profile = Profile::from_toml_str(PROFILE, Path::new("mint-test.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let set = ProfileSet::new(vec![profile]).unwrap_or_else(|e| panic!("{e}"));
+        let request = GrantRequest {
+            agent_id: "coder-1".into(),
+            user: "alice".into(),
+            workspace: "demo".into(),
+            task: "T-1".into(),
+            purpose: "a \"quoted\" purpose".into(),
+            scopes: scopes.iter().map(|(o, r)| Scope::new(*o, *r)).collect(),
+            ttl: Some(Duration::from_secs(600)),
+        };
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let decision = policy::evaluate(&request, &set, now);
+        let envelope = decision
+            .envelope
+            .unwrap_or_else(|| panic!("not allowed: {}", decision.reason));
+        (request, envelope)
+    }
+
+    /// The claims `mint_with` puts in the authority block, rebuilt with the Datalog-text
+    /// construction the templates replaced: the minted block must print the same.
+    #[test]
+    fn minted_blocks_print_what_the_datalog_text_construction_prints() {
+        let root = KeyPair::new();
+        let holder = trust_sdk::keys::generate().verifying_key();
+        let context = MintContext {
+            grant_id: "g-1".into(),
+            correlation_id: "c-1".into(),
+            holder,
+        };
+        let digest = "ab".repeat(32);
+        for scopes in [
+            &[("fs.read", "")][..],
+            &[("fs.read", ""), ("fs.patch", "src/"), ("proc.run", "test")][..],
+        ] {
+            let (request, envelope) = envelope(scopes);
+            assert!(envelope.deny_globs.len() >= 5, "{:?}", envelope.deny_globs);
+            for approvers in [vec![], vec!["carol".to_string(), "dave".to_string()]] {
+                let minted = if approvers.is_empty() {
+                    mint(&request, &envelope, &context, 3, &root)
+                } else {
+                    mint_approved(&request, &envelope, &context, 3, &root, &approvers, &digest)
+                }
+                .unwrap_or_else(|e| panic!("{e}"));
+                let token = biscuit_auth::Biscuit::from(&minted.token, root.public())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let mut reference = vocabulary::authority_block_from_text(&minted.claims)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                for approver in approvers.iter().skip(1) {
+                    reference = reference
+                        .fact(builder::fact(
+                            "approval",
+                            &[
+                                builder::string("approved"),
+                                builder::string(approver),
+                                builder::string(&digest),
+                            ],
+                        ))
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+                let reference = reference
+                    .root_key_id(3)
+                    .build_with_symbols(&root, SymbolTable::new())
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let printed = token
+                    .print_block_source(0)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(
+                    printed,
+                    reference
+                        .print_block_source(0)
+                        .unwrap_or_else(|e| panic!("{e}")),
+                    "scopes {scopes:?}, approvers {approvers:?}"
+                );
+                if !approvers.is_empty() {
+                    assert!(
+                        printed.contains(&format!("check if param_digest($d), $d == \"{digest}\""))
+                    );
+                    assert!(printed
+                        .contains(&format!("approval(\"approved\", \"dave\", \"{digest}\")")));
+                }
+            }
+        }
+    }
+}

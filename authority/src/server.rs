@@ -43,6 +43,7 @@ pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, Authorit
             config.approval_await_max,
         ),
         revocations: Default::default(),
+        signing_key: Default::default(),
     }))
 }
 

@@ -2,8 +2,10 @@
 //!
 //! Handlers stay thin; every domain error becomes a `tonic::Status` in `status.rs`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
+
+use biscuit_auth::KeyPair;
 
 use tonic::{Request, Response, Status};
 use trust_proto::authority::v1 as pb;
@@ -37,6 +39,19 @@ pub struct AuthorityService {
     pub(crate) replay: ReplayGuard,
     pub(crate) approvals: ApprovalDesk,
     pub(crate) revocations: RevocationFeed,
+    pub(crate) signing_key: ActiveKeyCache,
+}
+
+/// The active root key as a Biscuit key pair, converted once per key rather than per grant:
+/// `Keyring::active` rebuilds the pair from the secret key, which derives the public key (a
+/// scalar multiplication, about as costly as a signature) on every call.
+#[derive(Default)]
+pub(crate) struct ActiveKeyCache(RwLock<Option<CachedKey>>);
+
+struct CachedKey {
+    id: u32,
+    public: Vec<u8>,
+    pair: Arc<KeyPair>,
 }
 
 /// The wall clock, read only here at the edge and passed into policy and minting.
@@ -76,6 +91,33 @@ fn effect_name(effect: &Effect) -> &'static str {
 }
 
 impl AuthorityService {
+    /// The active root key `(id, pair)`. The cached pair is used only while the keyring still
+    /// names the same id and public key as active (a rotation, from any caller, shows at once).
+    pub(crate) fn active_key(&self) -> Result<(u32, Arc<KeyPair>), AuthorityError> {
+        let active = self
+            .keyring
+            .public_keys()
+            .into_iter()
+            .find_map(|(id, key, active)| active.then(|| (id, key.to_bytes())));
+        if let Some((id, public)) = active {
+            if let Ok(cache) = self.signing_key.0.read() {
+                if let Some(c) = cache.as_ref().filter(|c| c.id == id && c.public == public) {
+                    return Ok((c.id, Arc::clone(&c.pair)));
+                }
+            }
+        }
+        let (id, pair) = self.keyring.active()?;
+        let pair = Arc::new(pair);
+        if let Ok(mut cache) = self.signing_key.0.write() {
+            *cache = Some(CachedKey {
+                id,
+                public: pair.public().to_bytes(),
+                pair: Arc::clone(&pair),
+            });
+        }
+        Ok((id, pair))
+    }
+
     pub(crate) fn authenticate_admin<M: prost::Message + Default>(
         &self,
         rpc: &str,
@@ -225,7 +267,7 @@ impl AuthorityService {
             }
         };
         let grant_id = uuid::Uuid::now_v7().to_string();
-        let (key_id, key) = self.keyring.active()?;
+        let (key_id, key) = self.active_key()?;
         let context = MintContext {
             grant_id: grant_id.clone(),
             correlation_id,

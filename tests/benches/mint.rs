@@ -65,6 +65,18 @@ fn sled_flush_floor(dir: &std::path::Path) -> anyhow::Result<(Vec<Duration>, Dur
     Ok(out)
 }
 
+/// CPU time (user + system) a process has used so far, from /proc/PID/stat (clock ticks).
+fn cpu_time(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 struct Level {
     clients: usize,
     ok: usize,
@@ -72,6 +84,9 @@ struct Level {
     first_error: Option<String>,
     elapsed: Duration,
     stats: Stats,
+    /// CPU time the authority process and this (client) process used during the level.
+    authority_cpu: Option<Duration>,
+    client_cpu: Option<Duration>,
 }
 
 async fn run_level(cluster: &Cluster, clients: usize, total: usize) -> anyhow::Result<Level> {
@@ -111,6 +126,14 @@ async fn run_level(cluster: &Cluster, clients: usize, total: usize) -> anyhow::R
             (latencies, errors, first_error)
         }));
     }
+    let authority_pid = cluster.authority.pid().map(|p| p.to_string());
+    let cpu = || {
+        (
+            authority_pid.as_deref().and_then(cpu_time),
+            cpu_time("self"),
+        )
+    };
+    let cpu_before = cpu();
     barrier.wait().await;
     let start = Instant::now();
     let mut all = Vec::new();
@@ -125,6 +148,8 @@ async fn run_level(cluster: &Cluster, clients: usize, total: usize) -> anyhow::R
         }
     }
     let elapsed = start.elapsed();
+    let cpu_after = cpu();
+    let diff = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
     let ok = all.len();
     Ok(Level {
         clients,
@@ -133,6 +158,8 @@ async fn run_level(cluster: &Cluster, clients: usize, total: usize) -> anyhow::R
         first_error,
         elapsed,
         stats: Stats::of(&mut all),
+        authority_cpu: diff(cpu_before.0, cpu_after.0),
+        client_cpu: diff(cpu_before.1, cpu_after.1),
     })
 }
 
@@ -175,9 +202,9 @@ fn main() -> anyhow::Result<()> {
         i += 1;
         raw_mint(&mut claims, &key, i).map(|_| ())
     })?;
-    // Where the raw floor's time goes: the builder (facts + the check source, parsed from
-    // Datalog text on every grant), build (symbols, serialize, sign), to_vec.
-    let mut parts: [Vec<Duration>; 4] = Default::default();
+    // Where the raw floor's time goes: the builder (facts + checks filled from templates
+    // parsed once), build (symbols, serialize, sign), to_vec.
+    let mut parts: [Vec<Duration>; 5] = Default::default();
     let parts_start = Instant::now();
     while parts[0].len() < 20_000 && parts_start.elapsed() < Duration::from_secs(2) {
         i += 1;
@@ -193,6 +220,12 @@ fn main() -> anyhow::Result<()> {
         parts[0].push(t1 - t);
         parts[1].push(t2 - t1);
         parts[2].push(t3 - t2);
+        // The authority block as it was built before the check templates (Datalog text
+        // parsed per grant), for comparison.
+        let t = Instant::now();
+        let old = trust_sdk::vocabulary::authority_block_from_text(&claims)?;
+        parts[4].push(t.elapsed());
+        std::hint::black_box(old);
     }
     // The request signature the authority checks on every RequestGrant (decode included).
     let agent_key = trust_sdk::keys::generate();
@@ -331,15 +364,40 @@ fn main() -> anyhow::Result<()> {
     println!();
     println!("where the raw floor's time goes (p50 µs, 1 thread, same run):");
     println!();
-    println!("| authority_block (facts + check source parsed from Datalog text) | build (symbols, serialize, ed25519 sign) | to_vec | request signature verify + decode (per RequestGrant) |");
-    println!("| ---: | ---: | ---: | ---: |");
+    println!("| authority_block (facts + check templates) | build (symbols, serialize, ed25519 sign) | to_vec | request signature verify + decode (per RequestGrant) | for comparison: authority_block_from_text (Datalog text parsed per grant) |");
+    println!("| ---: | ---: | ---: | ---: | ---: |");
     println!(
-        "| {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} |",
         us(parts[0].p50),
         us(parts[1].p50),
         us(parts[2].p50),
-        us(parts[3].p50)
+        us(parts[3].p50),
+        us(parts[4].p50)
     );
+    println!();
+    println!("CPU time per granted request, by process (/proc/PID/stat, 10 ms ticks; less sensitive to other load on the machine than wall-clock rates):");
+    println!();
+    println!("| clients | authority CPU µs / grant | client (bench) CPU µs / grant | authority grants per CPU-second |");
+    println!("| ---: | ---: | ---: | ---: |");
+    for l in &levels {
+        let per = |cpu: Option<Duration>| {
+            cpu.filter(|_| l.ok > 0)
+                .map(|c| format!("{:.0}", c.as_secs_f64() * 1e6 / l.ok as f64))
+                .unwrap_or_else(|| "-".into())
+        };
+        let per_cpu_sec = l
+            .authority_cpu
+            .filter(|c| !c.is_zero())
+            .map(|c| rate(l.ok as f64 / c.as_secs_f64()))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "| {} | {} | {} | {} |",
+            l.clients,
+            per(l.authority_cpu),
+            per(l.client_cpu),
+            per_cpu_sec
+        );
+    }
     println!();
     for l in &levels {
         if l.errors > 0 {
