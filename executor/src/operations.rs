@@ -484,23 +484,45 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// Reads of at most this many bytes run on the calling (async) thread: opening (`openat2`,
+/// `fstat`), a `pread` of this size and its SHA-256 take a few microseconds, less than handing
+/// the work to the blocking pool and waking the caller again.
+pub const INLINE_READ_BYTES: usize = 64 * 1024;
+
 /// Runs `op` confined to `ws` under the executor's `limits`. (The grant's own
 /// checks against [`Operation::resources`] and [`Operation::params`] happen
-/// before this.) File operations run on the blocking thread pool.
+/// before this.) File operations run on the blocking thread pool, except a read of at most
+/// [`INLINE_READ_BYTES`] (the file is opened here, and read here if the range is that small).
 pub async fn execute(
     op: &Operation,
     ws: &Workspace,
     limits: &OperationLimits,
 ) -> Result<Outcome, OperationError> {
-    if let Operation::Run {
-        command,
-        cwd,
-        timeout,
-    } = op
-    {
-        return run::run(ws, command, cwd, *timeout, limits)
-            .await
-            .map(Outcome::Run);
+    match op {
+        Operation::Run {
+            command,
+            cwd,
+            timeout,
+        } => {
+            return run::run(ws, command, cwd, *timeout, limits)
+                .await
+                .map(Outcome::Run)
+        }
+        Operation::Read {
+            path,
+            offset,
+            length,
+        } => {
+            let opened = read::open(ws, path, *offset, *length, limits)?;
+            if opened.len() <= INLINE_READ_BYTES {
+                return opened.finish().map(Outcome::Read);
+            }
+            return tokio::task::spawn_blocking(move || opened.finish())
+                .await
+                .map_err(|_| OperationError::Io("operation task failed".to_string()))?
+                .map(Outcome::Read);
+        }
+        _ => {}
     }
     let op = op.clone();
     let ws = ws.clone();

@@ -1,6 +1,6 @@
 //! The durable, append-only provenance log of the tool executor, stored in sled.
 //!
-//! Every attempt (intent, outcome or refusal) is sealed into the hash chain described in
+//! Every record (intent, outcome, read-only or refusal) is sealed into the hash chain described in
 //! [`trust_sdk::provenance`] and flushed to disk before [`ProvenanceLog::append`] returns, so a
 //! caller that only runs an operation after its intent was acknowledged can never run something
 //! that is not on record. If the write fails the append fails and the caller must refuse the
@@ -512,18 +512,28 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts both batches atomically and flushes.
-    fn write(&self, records: &sled::Batch, checkpoints: &sled::Batch) -> Result<(), String> {
-        let applied: Result<(), TransactionError<()>> = (&self.records, &self.checkpoints)
-            .transaction(|(r, c)| {
-                r.apply_batch(records)?;
-                c.apply_batch(checkpoints)?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-        applied.map_err(|e| match e {
-            TransactionError::Abort(()) => "transaction aborted".to_owned(),
-            TransactionError::Storage(e) => e.to_string(),
-        })?;
+    /// Inserts `records` and `checkpoints` atomically and flushes. Without checkpoints the
+    /// records go into their tree alone (`apply_batch` is atomic within a tree), which saves a
+    /// cross-tree transaction on most batches.
+    fn write(&self, records: sled::Batch, checkpoints: Option<sled::Batch>) -> Result<(), String> {
+        match checkpoints {
+            None => self
+                .records
+                .apply_batch(records)
+                .map_err(|e| e.to_string())?,
+            Some(checkpoints) => {
+                let applied: Result<(), TransactionError<()>> = (&self.records, &self.checkpoints)
+                    .transaction(|(r, c)| {
+                        r.apply_batch(&records)?;
+                        c.apply_batch(&checkpoints)?;
+                        Ok::<(), ConflictableTransactionError<()>>(())
+                    });
+                applied.map_err(|e| match e {
+                    TransactionError::Abort(()) => "transaction aborted".to_owned(),
+                    TransactionError::Storage(e) => e.to_string(),
+                })?;
+            }
+        }
         self.db.flush().map(drop).map_err(|e| e.to_string())
     }
 
@@ -533,7 +543,7 @@ impl Store {
         record_keys.iter().for_each(|k| records.remove(k));
         let mut checkpoints = sled::Batch::default();
         checkpoint_keys.iter().for_each(|k| checkpoints.remove(k));
-        let _ = self.write(&records, &checkpoints);
+        let _ = self.write(records, Some(checkpoints));
     }
 }
 
@@ -661,7 +671,8 @@ impl Shared {
         if accepted.is_empty() {
             return;
         }
-        match store.write(&records, &checkpoints) {
+        let checkpoints = (!checkpoint_keys.is_empty()).then_some(checkpoints);
+        match store.write(records, checkpoints) {
             Ok(()) => {
                 self.write_mark(sequence, &prev);
                 head.sequence = sequence;
@@ -722,7 +733,7 @@ impl Shared {
                 return false;
             }
         }
-        match store.write(&sled::Batch::default(), &checkpoints) {
+        match store.write(sled::Batch::default(), Some(checkpoints)) {
             Ok(()) => {
                 self.write_mark(tip.sequence, &tip.hash);
                 *head = tip;

@@ -1,7 +1,11 @@
 //! The gRPC edge of the executor: admission → intent record → run → outcome record → reply.
 //!
-//! No execution is acknowledged without its outcome record; no operation runs without
-//! a durable intent record; every refusal is recorded too.
+//! No execution is acknowledged without its durable record; no operation with side effects
+//! (`fs.write`, `fs.patch`, `proc.run`) runs without a durable intent record; every refusal is
+//! recorded too. A read-only operation ([`READ_ONLY_OPERATIONS`]) changes nothing, so it has no
+//! intent record: it runs right after admission and one `ReadOnly` record (decision, reasons and
+//! outcome) is made durable before the reply. If that record cannot be written the result is
+//! withheld (`UNAVAILABLE`), as it is when an outcome record cannot be written.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +16,9 @@ use tonic::{Request, Response, Status};
 use trust_proto::common::v1::SignedRequest;
 use trust_proto::executor::v1 as pb;
 use trust_proto::executor::v1::executor_server::Executor;
-use trust_sdk::provenance::{parameters_digest, ProvenanceEntry, ProvenanceRecord, RecordKind};
+use trust_sdk::provenance::{
+    parameters_digest, ProvenanceEntry, ProvenanceRecord, RecordKind, READ_ONLY_OPERATIONS,
+};
 use trust_sdk::signed::{self, ReplayGuard};
 
 use crate::admission::{Admission, AttemptContext};
@@ -47,25 +53,55 @@ pub fn millis(t: SystemTime) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The fields every record of this attempt shares, from a copy of its context.
 fn base_record(ctx: &AttemptContext, time_ms: i64, kind: RecordKind) -> ProvenanceRecord {
-    let claims = ctx.claims.as_deref();
+    let digest = parameters_digest(&ctx.parameters);
+    record_of(ctx.clone(), time_ms, kind, digest)
+}
+
+/// The record of an attempt, taking its context (no copies of its strings); `decision` "allow"
+/// and the checks passed as reasons, which a refusal overwrites.
+fn record_of(
+    ctx: AttemptContext,
+    time_ms: i64,
+    kind: RecordKind,
+    parameters_digest: String,
+) -> ProvenanceRecord {
+    let AttemptContext {
+        request_id,
+        operation,
+        resources,
+        claims,
+        grant_id,
+        lineage,
+        holder,
+        parameters,
+        passed,
+    } = ctx;
+    let claims = claims.as_deref();
     ProvenanceRecord {
         time_ms,
         kind,
-        request_id: ctx.request_id.clone(),
-        grant_id: ctx.grant_id.clone(),
-        lineage: ctx.lineage.clone(),
+        request_id,
+        grant_id,
+        lineage,
         correlation_id: claims.map(|c| c.correlation_id.clone()),
         agent: claims.map(|c| c.agent.clone()),
         user: claims.map(|c| c.user.clone()),
         task: claims.map(|c| c.task.clone()),
-        holder_key: ctx.holder.clone(),
-        operation: ctx.operation.clone(),
-        resources: ctx.resources.clone(),
-        parameters_digest: parameters_digest(&ctx.parameters),
-        parameters: ctx.parameters.clone(),
+        holder_key: holder,
+        operation,
+        resources,
+        parameters_digest,
+        parameters,
+        decision: "allow".into(),
+        reasons: passed,
         ..Default::default()
     }
+}
+
+fn micros_since(started: Instant) -> Option<u64> {
+    Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
 }
 
 fn operation_refusal(e: OperationError) -> Refusal {
@@ -107,19 +143,25 @@ impl ExecutorService {
             );
             return Err(self.refuse(&ctx, millis(now), r, started).await);
         }
-        // Durable intent before anything runs.
-        let mut intent = base_record(&ctx, millis(now), RecordKind::Intent);
-        intent.decision = "allow".into();
-        intent.reasons = ctx.passed.clone();
-        let intent_sequence = match self.provenance.append(intent).await {
-            Ok(seq) => seq,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot write intent record; refusing");
-                return Err(Refusal::unavailable(
-                    "provenance",
-                    "provenance log is not writable; refusing to run",
-                )
-                .into());
+        // An operation with side effects runs only after its intent is durable; a read-only
+        // one gets a single record after it ran (below), durable before the reply.
+        let read_only = READ_ONLY_OPERATIONS.contains(&admitted.operation.name());
+        let time_ms = millis(now);
+        let digest = parameters_digest(&ctx.parameters);
+        let intent_sequence = if read_only {
+            None
+        } else {
+            let intent = record_of(ctx.clone(), time_ms, RecordKind::Intent, digest.clone());
+            match self.provenance.append(intent).await {
+                Ok(seq) => Some(seq),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write intent record; refusing");
+                    return Err(Refusal::unavailable(
+                        "provenance",
+                        "provenance log is not writable; refusing to run",
+                    )
+                    .into());
+                }
             }
         };
         let limits = OperationLimits {
@@ -128,11 +170,15 @@ impl ExecutorService {
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;
         let result = result.map(|outcome| filter_denied(outcome, &admitted.hidden));
-        let mut record = base_record(&ctx, millis(now), RecordKind::Outcome);
-        record.decision = "allow".into();
-        record.reasons = ctx.passed.clone();
-        record.intent_sequence = Some(intent_sequence);
-        record.duration_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let request_id = ctx.request_id.clone();
+        let kind = if read_only {
+            RecordKind::ReadOnly
+        } else {
+            RecordKind::Outcome
+        };
+        let mut record = record_of(ctx, time_ms, kind, digest);
+        record.intent_sequence = intent_sequence;
+        record.duration_us = micros_since(started);
         match &result {
             Ok(outcome) => {
                 record.status = Some("ok".into());
@@ -153,10 +199,10 @@ impl ExecutorService {
             }
         };
         let outcome = result.map_err(operation_refusal)?;
-        tracing::info!(request_id = %ctx.request_id, operation = %ctx.operation, grant_id = %admitted.claims.grant_id,
+        tracing::info!(request_id = %request_id, operation = admitted.operation.name(), grant_id = %admitted.claims.grant_id,
             sequence, "executed");
         Ok(pb::ExecuteResponse {
-            request_id: ctx.request_id,
+            request_id,
             provenance_sequence: sequence,
             result: Some(to_wire(outcome)),
         })
@@ -175,7 +221,7 @@ impl ExecutorService {
         record.decision = "refuse".into();
         record.reasons = vec![refusal.check.to_string(), refusal.message.clone()];
         record.status = Some(format!("{code:?}"));
-        record.duration_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        record.duration_us = micros_since(started);
         if let Err(e) = self.provenance.append(record).await {
             tracing::error!(error = %e, "cannot record a refusal");
         }

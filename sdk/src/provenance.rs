@@ -1,9 +1,19 @@
 //! Tamper-evident provenance: the record format of the tool executor's log and its offline verification.
 //!
-//! The tool executor writes one [`ProvenanceRecord`] for every attempt an agent makes: an
-//! `Intent` before an allowed operation runs, an `Outcome` after it ran (pointing back to its
-//! intent through `intent_sequence`), and a `Refusal` for an attempt that was refused. The records
-//! form a hash chain:
+//! The tool executor writes a [`ProvenanceRecord`] for every attempt an agent makes
+//! ([`RecordKind`]):
+//!
+//! * an operation with side effects (`fs.write`, `fs.patch`, `proc.run`) gets an `Intent`, durable
+//!   before the operation runs, and an `Outcome` after it ran (pointing back to its intent through
+//!   `intent_sequence`), durable before the reply;
+//! * a read-only operation ([`READ_ONLY_OPERATIONS`]: `fs.read`, `fs.list`, `fs.search`) gets one
+//!   `ReadOnly` record after it ran, holding the decision, its reasons and the outcome, durable
+//!   before the reply (it changes nothing, so nothing has to be on record before it runs; if the
+//!   record cannot be written the result is not returned). [`verify_jsonl`] refuses a `read_only`
+//!   record for any other operation;
+//! * an attempt that was refused gets a `Refusal`.
+//!
+//! The records form a hash chain:
 //!
 //! * `sequence` is 1-based and contiguous;
 //! * `hash` is the hex SHA-256 of the record's [`canonical_bytes`] (computed with `hash` set to
@@ -36,7 +46,8 @@
 //! offline. The defence is freshness: the exporter writes a new checkpoint at export time, and
 //! every checkpoint carries the time it was made ([`ChainSummary::last_checkpoint_time_ms`]), so a
 //! verifier can insist that the last checkpoint is recent, or compare its sequence with one it saw
-//! earlier (the sequence of the outcome record is returned to the caller of every operation).
+//! earlier (the sequence of the outcome or read-only record is returned to the caller of every
+//! operation).
 //!
 //! # Partial exports
 //!
@@ -58,7 +69,7 @@ mod verify;
 pub use record::{
     canonical_bytes, canonical_json, checkpoint_message, parameters_digest, record_hash, seal,
     sign_checkpoint, Checkpoint, CheckpointFault, ProvenanceEntry, ProvenanceRecord, RecordKind,
-    CHECKPOINT_DOMAIN, GENESIS_HASH, RECORD_DOMAIN,
+    CHECKPOINT_DOMAIN, GENESIS_HASH, READ_ONLY_OPERATIONS, RECORD_DOMAIN,
 };
 pub use verify::{
     verify_jsonl, verify_jsonl_from, ChainAnchor, ChainError, ChainSummary, ChainVerifier,

@@ -1,5 +1,6 @@
 //! `Execute` end to end over gRPC on the real executor and authority processes: admission,
-//! a durable intent record, a 4 KiB `fs.read`, a durable outcome record, the reply.
+//! a 4 KiB `fs.read`, its durable provenance (one `read_only` record: a read has no intent
+//! record), the reply. The records written per execution are counted from the export.
 //!
 //! Floors measured in the same run: a no-op gRPC round trip on the same executor
 //! (`GetIdentity`), the raw admission floor for the same grant (parse + verify + authorize +
@@ -28,11 +29,29 @@ use trust_tests::{Cluster, ClusterOptions};
 
 const PATH: &str = "src/bench.txt";
 const FILE_BYTES: usize = 4096;
-const PER_LEVEL: usize = 2_000;
-const LEVEL_BUDGET: Duration = Duration::from_secs(6);
-const LEVELS: &[usize] = &[1, 8, 32];
+const PER_LEVEL_DEFAULT: usize = 2_000;
+const LEVEL_BUDGET_DEFAULT: Duration = Duration::from_secs(6);
+const LEVELS_DEFAULT: &[usize] = &[1, 8, 32];
 const APPEND_LEVELS: &[usize] = &[1, 8, 32, 128];
 const APPEND_BUDGET: Duration = Duration::from_secs(2);
+
+/// `name` from the environment, parsed, or `default` (for profiling runs: longer levels, one
+/// concurrency, no append section).
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Client counts to run (`EXECUTE_LEVELS=1,8,32`).
+fn levels() -> Vec<usize> {
+    std::env::var("EXECUTE_LEVELS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .filter(|l: &Vec<usize>| !l.is_empty())
+        .unwrap_or_else(|| LEVELS_DEFAULT.to_vec())
+}
 
 fn read_op() -> pb::invocation::Operation {
     pb::invocation::Operation::Read(pb::ReadRequest {
@@ -148,12 +167,12 @@ async fn run_level(
     })
 }
 
-/// A record shaped like the executor's intent record for this read.
+/// A record shaped like the executor's record of this read.
 fn record(i: usize) -> ProvenanceRecord {
     let parameters = serde_json::json!({"path": PATH, "offset": 0, "length": 0});
     ProvenanceRecord {
         time_ms: now_ms(),
-        kind: RecordKind::Intent,
+        kind: RecordKind::ReadOnly,
         request_id: format!("0190bench-{i:012}"),
         grant_id: Some("0190bench-grant".into()),
         lineage: vec!["ab".repeat(32)],
@@ -276,31 +295,59 @@ fn admission_floor(
     Ok(Stats::of(&mut samples))
 }
 
-/// Executor-side time of the fs.read executions recorded after `after`: each outcome record's
-/// `duration_us` (admission + durable intent + the read, before the outcome is written).
+/// What the executor recorded for the fs.read executions after `after`.
+struct Recorded {
+    /// Each execution's `duration_us` from the record carrying its outcome: admission (+ the
+    /// durable intent, where there is one) + the read, before that record is written.
+    durations: Stats,
+    /// Records written per execution (2 for intent + outcome, 1 for a single read-only record).
+    records_per_execution: f64,
+    /// Last sequence seen.
+    last: u64,
+}
+
 async fn server_durations(
     client: &mut ExecutorClient,
     cluster: &Cluster,
     after: u64,
-) -> anyhow::Result<(Stats, u64)> {
+) -> anyhow::Result<Recorded> {
     let lines = client
         .export_provenance(&cluster.auditor_id, &cluster.auditor_key, after)
         .await?;
     let mut samples = Vec::new();
+    let mut records = 0usize;
     let mut last = after;
     for line in lines {
         if let ProvenanceEntry::Record(r) = serde_json::from_str::<ProvenanceEntry>(&line)? {
             last = last.max(r.sequence);
-            if r.kind == RecordKind::Outcome && r.operation == "fs.read" {
-                samples.push(Duration::from_micros(r.duration_us.unwrap_or(0)));
+            if r.operation == "fs.read" && r.kind != RecordKind::Refusal {
+                records += 1;
+                if r.kind.has_outcome() {
+                    samples.push(Duration::from_micros(r.duration_us.unwrap_or(0)));
+                }
             }
         }
     }
-    Ok((Stats::of(&mut samples), last))
+    Ok(Recorded {
+        records_per_execution: records as f64 / samples.len().max(1) as f64,
+        durations: Stats::of(&mut samples),
+        last,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
     header("execute: fs.read of 4 KiB over gRPC with durable provenance vs. floors");
+    let per_level = env_or("EXECUTE_PER_LEVEL", PER_LEVEL_DEFAULT);
+    let level_budget = Duration::from_secs(env_or(
+        "EXECUTE_BUDGET_SECS",
+        LEVEL_BUDGET_DEFAULT.as_secs(),
+    ));
+    let levels_wanted = levels();
+    let append_levels: &[usize] = if env_or("EXECUTE_SKIP_APPEND", 0u8) == 1 {
+        &[]
+    } else {
+        APPEND_LEVELS
+    };
     let n_cores = cores();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(n_cores)
@@ -341,7 +388,7 @@ fn main() -> anyhow::Result<()> {
             Call::Execute,
             4,
             200,
-            LEVEL_BUDGET,
+            level_budget,
         )
         .await?;
         run_level(
@@ -351,14 +398,14 @@ fn main() -> anyhow::Result<()> {
             Call::Identity,
             4,
             200,
-            LEVEL_BUDGET,
+            level_budget,
         )
         .await?;
-        let (_, mut seen) = server_durations(&mut client, &cluster, 0).await?;
+        let mut seen = server_durations(&mut client, &cluster, 0).await?.last;
         let mut levels = Vec::new();
         let mut floors = Vec::new();
         let mut servers = Vec::new();
-        for &c in LEVELS {
+        for &c in &levels_wanted {
             levels.push(
                 run_level(
                     &endpoint,
@@ -366,13 +413,13 @@ fn main() -> anyhow::Result<()> {
                     &cluster.agent_key,
                     Call::Execute,
                     c,
-                    PER_LEVEL,
-                    LEVEL_BUDGET,
+                    per_level,
+                    level_budget,
                 )
                 .await?,
             );
-            let (server, last) = server_durations(&mut client, &cluster, seen).await?;
-            seen = last;
+            let server = server_durations(&mut client, &cluster, seen).await?;
+            seen = server.last;
             servers.push(server);
             floors.push(
                 run_level(
@@ -381,7 +428,7 @@ fn main() -> anyhow::Result<()> {
                     &cluster.agent_key,
                     Call::Identity,
                     c,
-                    PER_LEVEL,
+                    per_level,
                     Duration::from_secs(3),
                 )
                 .await?,
@@ -403,7 +450,7 @@ fn main() -> anyhow::Result<()> {
             log.append(record(i)).await?;
         }
         let mut out = Vec::new();
-        for &a in APPEND_LEVELS {
+        for &a in append_levels {
             out.push(append_level(&log, a).await?);
         }
         anyhow::Ok(out)
@@ -434,17 +481,22 @@ fn main() -> anyhow::Result<()> {
             ms(f.stats.p99)
         );
         let append = append_at(l.clients);
-        // Each execution appends two records one after the other, C executions in flight.
-        let provenance_ceiling = append.map(|a| per_sec(a.records, a.elapsed) / 2.0);
+        // Each execution appends its records one after the other, C executions in flight.
+        let per_exec = server.records_per_execution.max(1.0);
+        let provenance_ceiling = append.map(|a| per_sec(a.records, a.elapsed) / per_exec);
         let cpu_ceiling = n_cores as f64 / admission.p50.as_secs_f64().max(1e-9);
         let ceiling = [Some(f.rate()), provenance_ceiling, Some(cpu_ceiling)]
             .into_iter()
             .flatten()
             .fold(f64::INFINITY, f64::min);
-        let latency_floor =
-            f.stats.p50 + admission.p50 + append.map(|a| a.stats.p50 * 2).unwrap_or_default();
+        let latency_floor = f.stats.p50
+            + admission.p50
+            + append
+                .map(|a| a.stats.p50.mul_f64(per_exec))
+                .unwrap_or_default();
         println!(
-            "| Execute fs.read (admit, intent flush, read, outcome flush) | {} | {} | {} | {} | {} | {:.2} of ceiling {}/s; p50 = {:.1} × floor p50 {} ms |",
+            "| Execute fs.read (admit, read, {:.2} durable records each) | {} | {} | {} | {} | {} | {:.2} of ceiling {}/s; p50 = {:.1} × floor p50 {} ms |",
+            server.records_per_execution,
             l.clients,
             l.ok,
             rate(l.rate()),
@@ -456,11 +508,11 @@ fn main() -> anyhow::Result<()> {
             ms(latency_floor),
         );
         println!(
-            "| executor-side part of those (outcome record `duration_us`: admit + intent flush + read) | {} | {} | - | {} | {} | - |",
+            "| executor-side part of those (`duration_us` of the record with the outcome: admit + read, + intent flush if any) | {} | {} | - | {} | {} | - |",
             l.clients,
-            server.n,
-            ms(server.p50),
-            ms(server.p99)
+            server.durations.n,
+            ms(server.durations.p50),
+            ms(server.durations.p99)
         );
     }
     println!();
@@ -492,10 +544,10 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "notes: the grant is reused, so the executor's verified-grant cache applies and the admission floor is authorize + holder proof; \
-         ceiling = min(GetIdentity/s at the same C, provenance records/s at the same C ÷ 2, cores ÷ raw admission); \
-         latency floor = GetIdentity p50 + raw admission p50 + 2 × append p50 at the same C. \
-         Client and servers share the same {n_cores} cores. Each level stops at {PER_LEVEL} requests or {}s.",
-        LEVEL_BUDGET.as_secs()
+         ceiling = min(GetIdentity/s at the same C, provenance records/s at the same C ÷ records per execution, cores ÷ raw admission); \
+         latency floor = GetIdentity p50 + raw admission p50 + records per execution × append p50 at the same C. \
+         Client and servers share the same {n_cores} cores. Each level stops at {per_level} requests or {}s.",
+        level_budget.as_secs()
     );
     Ok(())
 }

@@ -32,7 +32,7 @@ use prost::Message;
 use trust_proto::executor::v1 as pb;
 use trust_proto::executor::v1::invocation::Operation as Op;
 use trust_sdk::client::{now_ms, prepare_execute, AuthorityClient, ExecutorClient, GrantSpec};
-use trust_sdk::provenance::{ChainAnchor, ProvenanceEntry, RecordKind};
+use trust_sdk::provenance::{ChainAnchor, ProvenanceEntry, RecordKind, READ_ONLY_OPERATIONS};
 use trust_tests::binaries::binary;
 use trust_tests::{Cluster, ClusterOptions};
 
@@ -434,7 +434,9 @@ async fn export_and_verify(cluster: &Cluster, anchor: &ChainAnchor) -> (Records,
     )
 }
 
-/// Every acknowledged execution has its outcome at the acknowledged sequence and its intent.
+/// Every acknowledged execution has its record at the acknowledged sequence: for a read-only
+/// operation one `ReadOnly` record (no intent), for any other an `Outcome` and the `Intent` it
+/// names (written before the operation ran).
 fn assert_recorded(acked: &[Acked], records: &Records, context: &str) {
     for a in acked {
         let found = records.get(&a.request_id).unwrap_or_else(|| {
@@ -443,16 +445,34 @@ fn assert_recorded(acked: &[Acked], records: &Records, context: &str) {
                 a.operation, a.request_id
             )
         });
+        let read_only = READ_ONLY_OPERATIONS.contains(&a.operation);
+        let expected = if read_only {
+            RecordKind::ReadOnly
+        } else {
+            RecordKind::Outcome
+        };
         let outcome = found
             .iter()
-            .find(|(kind, sequence, _, _)| *kind == RecordKind::Outcome && *sequence == a.sequence)
+            .find(|(kind, sequence, _, _)| *kind == expected && *sequence == a.sequence)
             .unwrap_or_else(|| {
                 panic!(
-                    "{context}: no outcome record #{} for {}: {found:?}",
-                    a.sequence, a.request_id
+                    "{context}: no {expected:?} record #{} for {} {}: {found:?}",
+                    a.sequence, a.operation, a.request_id
                 )
             });
         assert_eq!(outcome.3.as_deref(), Some("ok"), "{context}: {a:?}");
+        if read_only {
+            assert_eq!(
+                outcome.2, None,
+                "{context}: a read-only record names an intent"
+            );
+            assert!(
+                !found.iter().any(|(kind, ..)| *kind == RecordKind::Intent),
+                "{context}: read-only {} has an intent record: {found:?}",
+                a.request_id
+            );
+            continue;
+        }
         let intent = outcome.2.expect("an outcome names its intent");
         assert!(
             found

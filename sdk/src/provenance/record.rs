@@ -25,7 +25,36 @@ pub enum RecordKind {
     Outcome,
     /// An attempt was refused.
     Refusal,
+    /// A read-only operation ([`READ_ONLY_OPERATIONS`]) was allowed and ran: one record carries
+    /// the decision, its reasons and the outcome (`status`, `outcome_digest`, `outcome_size`,
+    /// `duration_us`). It has no intent record, because such an operation changes nothing that
+    /// would have to be on record before it runs; the executor still acknowledges nothing before
+    /// this record is durable. Operations with side effects always get an `Intent` and an
+    /// `Outcome`.
+    ReadOnly,
 }
+
+impl RecordKind {
+    /// The record carries an operation's outcome (an `Outcome`, or the single `ReadOnly` record).
+    pub fn has_outcome(self) -> bool {
+        matches!(self, Self::Outcome | Self::ReadOnly)
+    }
+
+    /// The name used in the record's JSON (`"intent"`, `"outcome"`, `"refusal"`, `"read_only"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Intent => "intent",
+            Self::Outcome => "outcome",
+            Self::Refusal => "refusal",
+            Self::ReadOnly => "read_only",
+        }
+    }
+}
+
+/// Operations without side effects: the executor records each of their executions as one
+/// [`RecordKind::ReadOnly`] record. A `read_only` record naming any other operation does not
+/// verify ([`ChainError::NotReadOnly`](super::ChainError::NotReadOnly)).
+pub const READ_ONLY_OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search"];
 
 /// One entry of the provenance chain. See the [module documentation](super) for the chain rules.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -168,26 +197,141 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
 }
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    // Serialising a &str cannot fail; the fallback keeps this total without a panic path.
-    match serde_json::to_vec(s) {
-        Ok(bytes) => out.extend_from_slice(&bytes),
-        Err(_) => out.extend_from_slice(s.as_bytes()),
+    // Serialising a &str into a Vec cannot fail; the fallback keeps this total without a panic
+    // path.
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, s).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(s.as_bytes());
     }
 }
 
 /// The bytes a record's `hash` is computed over: [`RECORD_DOMAIN`] followed by the
 /// [`canonical_json`] of the record with `hash` set to `""`.
+///
+/// Written field by field in sorted key order, without building a `serde_json::Value` of the
+/// record or cloning it (the writer thread hashes every record); a test checks that the bytes
+/// are those of the `Value` route for every field and kind.
 pub fn canonical_bytes(record: &ProvenanceRecord) -> Vec<u8> {
-    let mut unhashed = record.clone();
-    unhashed.hash = String::new();
-    let mut out = RECORD_DOMAIN.to_vec();
-    match serde_json::to_value(&unhashed) {
-        Ok(value) => write_canonical(&value, &mut out),
-        // Cannot happen for this struct (no maps with non-string keys, no non-finite floats in a
-        // `Value`); stay deterministic rather than panic.
-        Err(_) => out.extend_from_slice(format!("unserialisable:{unhashed:?}").as_bytes()),
-    }
+    let mut out = Vec::with_capacity(RECORD_DOMAIN.len() + 1024);
+    out.extend_from_slice(RECORD_DOMAIN);
+    write_record(record, &mut out);
     out
+}
+
+/// One `"key":value` member of the record's canonical object; keys must come in byte order.
+struct Members<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl Members<'_> {
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        write_string(key, self.out);
+        self.out.push(b':');
+        self.out
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        let out = self.key(key);
+        write_string(value, out);
+    }
+
+    fn opt_str(&mut self, key: &str, value: Option<&str>) {
+        let out = self.key(key);
+        match value {
+            Some(v) => write_string(v, out),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+
+    fn int(&mut self, key: &str, value: impl std::fmt::Display) {
+        use std::io::Write;
+        let out = self.key(key);
+        // Same decimal text as `serde_json::Number` for integers; writing to a Vec cannot fail.
+        let _ = write!(out, "{value}");
+    }
+
+    fn opt_u64(&mut self, key: &str, value: Option<u64>) {
+        match value {
+            Some(v) => self.int(key, v),
+            None => self.key(key).extend_from_slice(b"null"),
+        }
+    }
+
+    fn strings(&mut self, key: &str, values: &[String]) {
+        let out = self.key(key);
+        out.push(b'[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_string(v, out);
+        }
+        out.push(b']');
+    }
+}
+
+/// The canonical JSON of `record` with `hash` = "": every field of [`ProvenanceRecord`] in byte
+/// order of its name (destructured, so a new field does not compile until it is placed here).
+fn write_record(record: &ProvenanceRecord, out: &mut Vec<u8>) {
+    let ProvenanceRecord {
+        sequence,
+        prev_hash,
+        hash: _,
+        time_ms,
+        kind,
+        request_id,
+        grant_id,
+        lineage,
+        correlation_id,
+        agent,
+        user,
+        task,
+        holder_key,
+        operation,
+        resources,
+        parameters,
+        parameters_digest,
+        decision,
+        reasons,
+        status,
+        outcome_digest,
+        outcome_size,
+        duration_us,
+        intent_sequence,
+    } = record;
+    out.push(b'{');
+    let mut m = Members { out, first: true };
+    m.opt_str("agent", agent.as_deref());
+    m.opt_str("correlation_id", correlation_id.as_deref());
+    m.str("decision", decision);
+    m.opt_u64("duration_us", *duration_us);
+    m.opt_str("grant_id", grant_id.as_deref());
+    m.str("hash", "");
+    m.opt_str("holder_key", holder_key.as_deref());
+    m.opt_u64("intent_sequence", *intent_sequence);
+    m.str("kind", kind.as_str());
+    m.strings("lineage", lineage);
+    m.str("operation", operation);
+    m.opt_str("outcome_digest", outcome_digest.as_deref());
+    m.opt_u64("outcome_size", *outcome_size);
+    write_canonical(parameters, m.key("parameters"));
+    m.str("parameters_digest", parameters_digest);
+    m.str("prev_hash", prev_hash);
+    m.strings("reasons", reasons);
+    m.str("request_id", request_id);
+    m.strings("resources", resources);
+    m.int("sequence", sequence);
+    m.opt_str("status", status.as_deref());
+    m.opt_str("task", task.as_deref());
+    m.int("time_ms", time_ms);
+    m.opt_str("user", user.as_deref());
+    m.out.push(b'}');
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -12,10 +12,11 @@ fn other_key() -> SigningKey {
 }
 
 fn unsealed_record(i: u64) -> ProvenanceRecord {
-    let kind = match i % 3 {
+    let kind = match i % 4 {
         0 => RecordKind::Intent,
         1 => RecordKind::Outcome,
-        _ => RecordKind::Refusal,
+        2 => RecordKind::Refusal,
+        _ => RecordKind::ReadOnly,
     };
     let parameters = json!({
         "path": format!("src/file{i}.rs"),
@@ -36,7 +37,7 @@ fn unsealed_record(i: u64) -> ProvenanceRecord {
         user: Some("alice".into()),
         task: Some("task-1".into()),
         holder_key: Some("ab".repeat(32)),
-        operation: "read_file".into(),
+        operation: "fs.read".into(),
         resources: vec![format!("/ws/src/file{i}.rs")],
         parameters_digest: parameters_digest(&parameters),
         parameters,
@@ -55,9 +56,9 @@ fn unsealed_record(i: u64) -> ProvenanceRecord {
             }
             .into(),
         ),
-        outcome_digest: (kind == RecordKind::Outcome).then(|| "cd".repeat(32)),
-        outcome_size: (kind == RecordKind::Outcome).then_some(42),
-        duration_us: (kind == RecordKind::Outcome).then_some(1234),
+        outcome_digest: kind.has_outcome().then(|| "cd".repeat(32)),
+        outcome_size: kind.has_outcome().then_some(42),
+        duration_us: kind.has_outcome().then_some(1234),
         intent_sequence: (kind == RecordKind::Outcome).then(|| i.saturating_sub(1)),
     }
 }
@@ -591,4 +592,150 @@ fn arbitrary_floats_survive_a_json_round_trip_after_sealing() {
     let back: ProvenanceRecord = serde_json::from_str(&text).unwrap();
     assert_eq!(back, record);
     assert_eq!(record_hash(&back), record.hash);
+}
+
+/// The canonical bytes the way they were first defined: the record (with `hash` = "") turned into
+/// a `serde_json::Value`, then written with sorted keys. `canonical_bytes` writes the fields
+/// directly and must produce exactly these bytes, or every existing log would stop verifying.
+fn canonical_bytes_via_value(record: &ProvenanceRecord) -> Vec<u8> {
+    let mut unhashed = record.clone();
+    unhashed.hash = String::new();
+    let mut out = RECORD_DOMAIN.to_vec();
+    out.extend_from_slice(&canonical_json(&serde_json::to_value(&unhashed).unwrap()));
+    out
+}
+
+#[test]
+fn canonical_bytes_match_the_value_route_for_every_field_and_kind() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0xc0ffee);
+    let texts = [
+        "",
+        "plain",
+        "quote \" and \\ backslash",
+        "control \u{1}\u{1f}\t\r\n",
+        "ünïcødé \u{1F600}",
+        "\u{7f}\u{2028}",
+    ];
+    let text = |rng: &mut rand::rngs::StdRng| texts[rng.gen_range(0..texts.len())].to_owned();
+    for i in 0..2_000u64 {
+        let mut r = unsealed_record(i);
+        r.kind = [
+            RecordKind::Intent,
+            RecordKind::Outcome,
+            RecordKind::Refusal,
+            RecordKind::ReadOnly,
+        ][rng.gen_range(0..4)];
+        r.sequence = rng.gen();
+        r.time_ms = rng.gen();
+        r.hash = text(&mut rng);
+        r.prev_hash = text(&mut rng);
+        r.request_id = text(&mut rng);
+        r.operation = text(&mut rng);
+        r.decision = text(&mut rng);
+        r.parameters_digest = text(&mut rng);
+        let maybe = |rng: &mut rand::rngs::StdRng| rng.gen_bool(0.5).then(|| text(rng));
+        r.grant_id = maybe(&mut rng);
+        r.correlation_id = maybe(&mut rng);
+        r.agent = maybe(&mut rng);
+        r.user = maybe(&mut rng);
+        r.task = maybe(&mut rng);
+        r.holder_key = maybe(&mut rng);
+        r.status = maybe(&mut rng);
+        r.outcome_digest = maybe(&mut rng);
+        let list = |rng: &mut rand::rngs::StdRng| {
+            (0..rng.gen_range(0..3))
+                .map(|_| text(rng))
+                .collect::<Vec<_>>()
+        };
+        r.lineage = list(&mut rng);
+        r.resources = list(&mut rng);
+        r.reasons = list(&mut rng);
+        r.outcome_size = rng.gen_bool(0.5).then(|| rng.gen());
+        r.duration_us = rng.gen_bool(0.5).then(|| rng.gen());
+        r.intent_sequence = rng.gen_bool(0.5).then(|| rng.gen());
+        if rng.gen_bool(0.2) {
+            r.parameters = Value::Null;
+        }
+        assert_eq!(
+            canonical_bytes(&r),
+            canonical_bytes_via_value(&r),
+            "record {r:?}"
+        );
+    }
+}
+
+#[test]
+fn record_hash_is_stable() {
+    // Pinned: a change of the canonical form breaks every stored log and export.
+    let mut record = unsealed_record(1);
+    record.sequence = 1;
+    seal(&mut record, GENESIS_HASH);
+    let via_value = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(canonical_bytes_via_value(&record)))
+    };
+    assert_eq!(record.hash, via_value);
+    assert_eq!(record.hash, PINNED_RECORD_1_HASH);
+}
+
+const PINNED_RECORD_1_HASH: &str =
+    "ef37ade3b5df6b3b8e38b1835a47f4472f8206c57376a3dad75c9c950b54f886";
+
+/// `lines` with `edit` applied to every record, then resealed and re-signed as the executor would
+/// (so only rules other than hashes, links and signatures can catch the edit).
+fn reseal(lines: &[String], edit: impl Fn(&mut ProvenanceRecord)) -> Vec<String> {
+    let key = executor_key();
+    let mut prev = GENESIS_HASH.to_owned();
+    lines
+        .iter()
+        .map(|line| match parse(line) {
+            ProvenanceEntry::Record(mut r) => {
+                edit(&mut r);
+                seal(&mut r, &prev);
+                prev.clone_from(&r.hash);
+                entry_line(&ProvenanceEntry::Record(r))
+            }
+            ProvenanceEntry::Checkpoint(c) => entry_line(&ProvenanceEntry::Checkpoint(
+                sign_checkpoint(&key, c.sequence, &prev, c.time_ms),
+            )),
+        })
+        .collect()
+}
+
+#[test]
+fn read_only_record_for_a_side_effecting_operation_does_not_verify() {
+    // Record 3 is a read_only record (see `unsealed_record`).
+    let lines = chain(8, 4);
+    assert!(matches!(
+        parse(&lines[index_of(&lines, 3)]),
+        ProvenanceEntry::Record(r) if r.kind == RecordKind::ReadOnly
+    ));
+    for operation in ["fs.write", "fs.patch", "proc.run", "anything"] {
+        let forged = reseal(&lines, |r| {
+            if r.sequence == 3 {
+                r.operation = operation.into();
+            }
+        });
+        assert_eq!(
+            verify(&forged, false),
+            Err(ChainError::NotReadOnly {
+                line: index_of(&forged, 3) + 1,
+                sequence: 3,
+                operation: operation.into(),
+            })
+        );
+        // The same operation in an intent/outcome pair is fine.
+        let paired = reseal(&lines, |r| {
+            if r.sequence == 3 {
+                r.operation = operation.into();
+                r.kind = RecordKind::Outcome;
+            }
+        });
+        assert!(verify(&paired, false).is_ok());
+    }
+    for operation in READ_ONLY_OPERATIONS {
+        let read = reseal(&lines, |r| r.operation = (*operation).to_owned());
+        assert!(verify(&read, false).is_ok(), "{operation}");
+    }
 }

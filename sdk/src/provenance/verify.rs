@@ -4,7 +4,10 @@ use std::io::BufRead;
 
 use ed25519_dalek::VerifyingKey;
 
-use super::record::{record_hash, Checkpoint, CheckpointFault, ProvenanceEntry, ProvenanceRecord};
+use super::record::{
+    record_hash, Checkpoint, CheckpointFault, ProvenanceEntry, ProvenanceRecord, RecordKind,
+    READ_ONLY_OPERATIONS,
+};
 use super::GENESIS_HASH;
 
 /// Why an export does not verify. Line numbers are 1-based lines of the export (blank lines
@@ -28,6 +31,15 @@ pub enum ChainError {
     },
     #[error("line {line}: record {sequence} does not link to the record before it")]
     BrokenLink { line: usize, sequence: u64 },
+    #[error(
+        "line {line}: record {sequence} is a read_only record for `{operation}`, which is not a \
+         read-only operation (an operation with side effects needs an intent record)"
+    )]
+    NotReadOnly {
+        line: usize,
+        sequence: u64,
+        operation: String,
+    },
     #[error("line {line}: checkpoint names a different executor key")]
     WrongExecutorKey { line: usize },
     #[error("line {line}: checkpoint signature does not verify")]
@@ -202,6 +214,15 @@ impl ChainVerifier {
                 sequence: record.sequence,
             });
         }
+        if record.kind == RecordKind::ReadOnly
+            && !READ_ONLY_OPERATIONS.contains(&record.operation.as_str())
+        {
+            return Err(ChainError::NotReadOnly {
+                line,
+                sequence: record.sequence,
+                operation: record.operation.clone(),
+            });
+        }
         self.head_sequence = record.sequence;
         self.head_hash.clone_from(&record.hash);
         self.records += 1;
@@ -276,10 +297,11 @@ impl ChainVerifier {
 
 /// Verifies a complete JSON Lines export (starting at sequence 1) against the executor's public
 /// key. Detects any edit, deletion, insertion, reordering or truncation: every record's hash must
-/// match, links must chain, sequences must be contiguous from 1, every checkpoint must be signed
-/// by `executor_key` and match the record right before it, and the export must end with a
-/// checkpoint covering its last record unless `allow_unsealed_tail` (see the module
-/// documentation for what truncation can and cannot be detected).
+/// match, links must chain, sequences must be contiguous from 1, a `read_only` record must name a
+/// read-only operation, every checkpoint must be signed by `executor_key` and match the record
+/// right before it, and the export must end with a checkpoint covering its last record unless
+/// `allow_unsealed_tail` (see the module documentation for what truncation can and cannot be
+/// detected).
 pub fn verify_jsonl(
     reader: impl BufRead,
     executor_key: &VerifyingKey,

@@ -17,7 +17,7 @@ use trust_proto::executor::v1 as pb;
 use trust_proto::executor::v1::invocation::Operation as Op;
 use trust_sdk::attenuate::{attenuation_block, Attenuation};
 use trust_sdk::client::{now_ms, prepare_execute, root_key_provider, ExecutorClient};
-use trust_sdk::provenance::{ProvenanceEntry, ProvenanceRecord, RecordKind};
+use trust_sdk::provenance::{ProvenanceEntry, ProvenanceRecord, RecordKind, READ_ONLY_OPERATIONS};
 use trust_sdk::SdkError;
 use trust_tests::{Cluster, ClusterOptions};
 
@@ -932,8 +932,9 @@ fn rpc_error(err: &SdkError) -> (&str, &str) {
 }
 
 /// Checks that `records` are exactly the provenance of `attempts`: a refusal naming the check for
-/// each request refused at admission, an intent plus a failed outcome for each refused at
-/// execution time, an intent plus an "ok" outcome for each served one, and nothing else.
+/// each request refused at admission, an intent plus a failed outcome (one failed `read_only`
+/// record for a read-only operation) for each refused at execution time, an intent plus an "ok"
+/// outcome (one "ok" `read_only` record) for each served one, and nothing else.
 fn check_records(row: &Row, attempts: &[Attempt], records: &[ProvenanceRecord]) {
     let name = &row.name;
     let mut used = vec![false; records.len()];
@@ -947,14 +948,23 @@ fn check_records(row: &Row, attempts: &[Attempt], records: &[ProvenanceRecord]) 
         match &attempt.result {
             Ok(_) => {
                 let id = id.clone().unwrap();
-                take(&|r| r.kind == RecordKind::Intent && r.request_id == id)
-                    .unwrap_or_else(|| panic!("{name}: no intent for served request {id}"));
-                take(&|r| {
-                    r.kind == RecordKind::Outcome
+                // A read-only operation has one record; any other an intent and an outcome.
+                let single = take(&|r| {
+                    r.kind == RecordKind::ReadOnly
                         && r.request_id == id
                         && r.status.as_deref() == Some("ok")
-                })
-                .unwrap_or_else(|| panic!("{name}: no ok outcome for served request {id}"));
+                        && READ_ONLY_OPERATIONS.contains(&r.operation.as_str())
+                });
+                if single.is_none() {
+                    take(&|r| r.kind == RecordKind::Intent && r.request_id == id)
+                        .unwrap_or_else(|| panic!("{name}: no intent for served request {id}"));
+                    take(&|r| {
+                        r.kind == RecordKind::Outcome
+                            && r.request_id == id
+                            && r.status.as_deref() == Some("ok")
+                    })
+                    .unwrap_or_else(|| panic!("{name}: no ok outcome for served request {id}"));
+                }
             }
             Err(_) if row.anonymous => {
                 let i = take(&|r| r.kind == RecordKind::Refusal && r.request_id.is_empty())
@@ -976,16 +986,31 @@ fn check_records(row: &Row, attempts: &[Attempt], records: &[ProvenanceRecord]) 
                     assert!(row.checks.contains(&r.reasons[0].as_str()), "{name}: {r:?}");
                     assert_eq!(r.decision, "refuse", "{name}");
                 } else {
-                    // Admitted, then refused by the operation itself (kernel confinement, not found).
-                    take(&|r| r.kind == RecordKind::Intent && r.request_id == id).unwrap_or_else(
-                        || panic!("{name}: neither a refusal nor an intent for {id}: {records:#?}"),
-                    );
-                    let i = take(&|r| {
-                        r.kind == RecordKind::Outcome
-                            && r.request_id == id
-                            && r.status.as_deref().is_some_and(|s| s != "ok")
-                    })
-                    .unwrap_or_else(|| panic!("{name}: no failed outcome for {id}: {records:#?}"));
+                    // Admitted, then refused by the operation itself (kernel confinement, not
+                    // found): one failed read-only record, or an intent and a failed outcome.
+                    let request_id = id.as_str();
+                    let failed = |kind: RecordKind| {
+                        move |r: &ProvenanceRecord| {
+                            r.kind == kind
+                                && r.request_id == request_id
+                                && r.status.as_deref().is_some_and(|s| s != "ok")
+                        }
+                    };
+                    let i = match take(&failed(RecordKind::ReadOnly)) {
+                        Some(i) => i,
+                        None => {
+                            take(&|r| r.kind == RecordKind::Intent && r.request_id == id)
+                                .unwrap_or_else(|| {
+                                    panic!(
+                                        "{name}: neither a refusal nor an intent for {id}: \
+                                         {records:#?}"
+                                    )
+                                });
+                            take(&failed(RecordKind::Outcome)).unwrap_or_else(|| {
+                                panic!("{name}: no failed outcome for {id}: {records:#?}")
+                            })
+                        }
+                    };
                     assert!(
                         records[i].outcome_digest.is_none(),
                         "{name}: failed outcome carries a digest"

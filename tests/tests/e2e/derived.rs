@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 use trust_sdk::attenuate::Attenuation;
 use trust_sdk::client::root_key_provider;
 use trust_sdk::derive::{derive, Derivation};
-use trust_sdk::provenance::{ProvenanceEntry, RecordKind};
+use trust_sdk::provenance::ProvenanceEntry;
 use trust_tests::{Cluster, ClusterOptions};
 
 use crate::support::*;
@@ -381,8 +381,7 @@ async fn revoking_level_one_refuses_levels_two_to_four_and_lineage_is_recorded()
         .filter_map(
             |l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
                 ProvenanceEntry::Record(r)
-                    if r.kind == RecordKind::Outcome
-                        && r.grant_id.as_deref() == Some(&c.ids[4]) =>
+                    if r.kind.has_outcome() && r.grant_id.as_deref() == Some(&c.ids[4]) =>
                 {
                     Some(r)
                 }

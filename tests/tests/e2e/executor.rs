@@ -6,7 +6,7 @@ use prost::Message;
 use trust_proto::executor::v1 as pb;
 use trust_proto::executor::v1::execute_response::Result as R;
 use trust_proto::executor::v1::invocation::Operation as Op;
-use trust_sdk::provenance::{ProvenanceEntry, ProvenanceRecord, RecordKind};
+use trust_sdk::provenance::{ProvenanceEntry, ProvenanceRecord, RecordKind, READ_ONLY_OPERATIONS};
 use trust_tests::{Cluster, ClusterOptions};
 
 use crate::support::*;
@@ -37,7 +37,7 @@ fn records(entries: &[ProvenanceEntry]) -> Vec<ProvenanceRecord> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_operation_works_and_leaves_intent_and_outcome_records() {
+async fn every_operation_works_and_leaves_its_records() {
     let cluster = Cluster::start(ClusterOptions::default()).unwrap();
     let scopes = [
         ("fs.read", ""),
@@ -160,20 +160,57 @@ async fn every_operation_works_and_leaves_intent_and_outcome_records() {
         "fs.patch",
         "proc.run",
     ] {
-        let intents = records
-            .iter()
-            .filter(|r| r.operation == op && r.kind == RecordKind::Intent)
-            .count();
-        let outcomes: Vec<_> = records
-            .iter()
-            .filter(|r| r.operation == op && r.kind == RecordKind::Outcome)
-            .collect();
-        assert!(
-            intents >= 1 && intents == outcomes.len(),
-            "{op}: {intents} intents, {} outcomes",
-            outcomes.len()
+        let read_only = READ_ONLY_OPERATIONS.contains(&op);
+        let of = |kind: RecordKind| {
+            records
+                .iter()
+                .filter(|r| r.operation == op && r.kind == kind)
+                .collect::<Vec<_>>()
+        };
+        let (intents, outcomes, singles) = (
+            of(RecordKind::Intent),
+            of(RecordKind::Outcome),
+            of(RecordKind::ReadOnly),
         );
-        for o in outcomes {
+        let completed = if read_only {
+            // A read-only operation: one record per execution, never an intent/outcome pair.
+            assert!(
+                intents.is_empty() && outcomes.is_empty() && !singles.is_empty(),
+                "{op}: {} intents, {} outcomes, {} read_only records",
+                intents.len(),
+                outcomes.len(),
+                singles.len()
+            );
+            for r in &singles {
+                assert_eq!(r.intent_sequence, None, "{op}: {r:?}");
+                assert_eq!(r.decision, "allow");
+                assert!(r.status.is_some() && r.duration_us.is_some(), "{r:?}");
+            }
+            singles
+        } else {
+            // Side effects: a durable intent before running, an outcome pointing back to it.
+            assert!(
+                singles.is_empty() && !intents.is_empty() && intents.len() == outcomes.len(),
+                "{op}: {} intents, {} outcomes, {} read_only records",
+                intents.len(),
+                outcomes.len(),
+                singles.len()
+            );
+            for o in &outcomes {
+                let intent = o.intent_sequence.expect("an outcome names its intent");
+                assert!(intent < o.sequence);
+                assert!(
+                    intents
+                        .iter()
+                        .any(|i| i.sequence == intent && i.request_id == o.request_id),
+                    "{op}: outcome {} has no intent {intent}",
+                    o.sequence
+                );
+                assert!(o.duration_us.is_some());
+            }
+            outcomes
+        };
+        for o in completed {
             assert_eq!(o.grant_id.as_deref(), Some(answer.grant_id.as_str()));
             assert_eq!(o.task.as_deref(), Some("all-ops"));
             assert_eq!(o.agent.as_deref(), Some("coder-1"));
@@ -183,9 +220,14 @@ async fn every_operation_works_and_leaves_intent_and_outcome_records() {
                 "{:?}",
                 o.reasons
             );
-            assert!(o.intent_sequence.is_some() && o.duration_us.is_some());
         }
     }
+    // A successful read's record carries the digest and size of what was returned.
+    let read = records
+        .iter()
+        .find(|r| r.operation == "fs.read" && r.status.as_deref() == Some("ok"))
+        .unwrap();
+    assert!(read.outcome_digest.is_some() && read.outcome_size.is_some());
     // Written content never lands in provenance, only its size and digest.
     let write_record = records.iter().find(|r| r.operation == "fs.write").unwrap();
     assert!(write_record.parameters.get("content").is_none());
@@ -196,7 +238,7 @@ async fn every_operation_works_and_leaves_intent_and_outcome_records() {
 async fn an_acknowledged_execution_survives_kill_9_of_the_executor() {
     let mut cluster = Cluster::start(ClusterOptions::default()).unwrap();
     let grant = cluster
-        .grant("crash", &[("fs.write", "src/")])
+        .grant("crash", &[("fs.write", "src/"), ("fs.read", "src/")])
         .await
         .unwrap()
         .grant
@@ -206,17 +248,25 @@ async fn an_acknowledged_execution_survives_kill_9_of_the_executor() {
         .execute(&grant, &cluster.agent_key, write("src/crash.txt", b"acked"))
         .await
         .unwrap();
-    let acked = done.provenance_sequence;
+    let read_done = exec
+        .execute(&grant, &cluster.agent_key, read("src/crash.txt"))
+        .await
+        .unwrap();
     cluster.executor.as_mut().unwrap().kill9();
     cluster.start_executor().unwrap();
     let records = records(&export(&cluster).await);
-    let outcome = records
-        .iter()
-        .find(|r| r.sequence == acked)
-        .expect("acknowledged record lost");
-    assert_eq!(outcome.kind, RecordKind::Outcome);
-    assert_eq!(outcome.request_id, done.request_id);
-    assert_eq!(outcome.status.as_deref(), Some("ok"));
+    for (done, kind) in [
+        (&done, RecordKind::Outcome),
+        (&read_done, RecordKind::ReadOnly),
+    ] {
+        let record = records
+            .iter()
+            .find(|r| r.sequence == done.provenance_sequence)
+            .expect("acknowledged record lost");
+        assert_eq!(record.kind, kind);
+        assert_eq!(record.request_id, done.request_id);
+        assert_eq!(record.status.as_deref(), Some("ok"));
+    }
 }
 
 fn chattr(flag: &str, path: &std::path::Path) -> bool {

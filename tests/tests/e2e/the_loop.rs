@@ -76,5 +76,7 @@ async fn grant_read_patch_test_and_audit() {
     let text = lines.join("\n");
     let summary =
         trust_sdk::provenance::verify_jsonl(std::io::Cursor::new(text), &key, false).unwrap();
-    assert!(summary.records >= 9, "{summary:?}");
+    // Two runs and a patch: an intent and an outcome each; the read: one read-only record; the
+    // refused read: one refusal.
+    assert!(summary.records >= 8, "{summary:?}");
 }
