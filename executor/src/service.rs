@@ -24,7 +24,7 @@ use trust_sdk::signed::{self, ReplayGuard};
 use crate::admission::{Admission, AttemptContext};
 use crate::error::{Refusal, RefusalKind};
 use crate::operations::{self, OperationError, OperationLimits, Outcome};
-use crate::provenance_log::{ProvenanceFilter, ProvenanceLog};
+use crate::provenance_log::{Announced, ProvenanceFilter, ProvenanceLog};
 use crate::status;
 use crate::workspace::Workspace;
 
@@ -123,17 +123,24 @@ fn operation_refusal(e: OperationError) -> Refusal {
 impl ExecutorService {
     async fn execute(&self, request: pb::ExecuteRequest) -> Result<pb::ExecuteResponse, Status> {
         let started = Instant::now();
+        // This execution will append a record once admitted (or refused): the log's writer may
+        // wait briefly for it to share a flush with the records already queued.
+        let announced = self.provenance.announce();
         let now = now();
         let mut ctx = AttemptContext::default();
         let admitted = match self.admission.admit(&request, now, &mut ctx) {
             Ok(a) => a,
-            Err(refusal) => return Err(self.refuse(&ctx, millis(now), refusal, started).await),
+            Err(refusal) => {
+                return Err(self
+                    .refuse(&ctx, millis(now), refusal, started, announced)
+                    .await)
+            }
         };
         let workspace = match self.workspaces.get(&admitted.claims.workspace) {
             Some(w) => Arc::clone(w),
             None => {
                 let r = Refusal::denied("workspace", "workspace is not guarded here");
-                return Err(self.refuse(&ctx, millis(now), r, started).await);
+                return Err(self.refuse(&ctx, millis(now), r, started, announced).await);
             }
         };
         if !self.provenance.is_healthy() {
@@ -141,19 +148,22 @@ impl ExecutorService {
                 "provenance",
                 "provenance log is not writable; refusing to run",
             );
-            return Err(self.refuse(&ctx, millis(now), r, started).await);
+            return Err(self.refuse(&ctx, millis(now), r, started, announced).await);
         }
         // An operation with side effects runs only after its intent is durable; a read-only
         // one gets a single record after it ran (below), durable before the reply.
         let read_only = READ_ONLY_OPERATIONS.contains(&admitted.operation.name());
         let time_ms = millis(now);
         let digest = parameters_digest(&ctx.parameters);
-        let intent_sequence = if read_only {
-            None
+        let (intent_sequence, announced) = if read_only {
+            // A small read keeps its announcement (it appends within microseconds); a listing,
+            // a search or a large read may take a while, so the writer must not wait for it.
+            let quick = matches!(admitted.operation, operations::Operation::Read { .. });
+            (None, quick.then_some(announced))
         } else {
             let intent = record_of(ctx.clone(), time_ms, RecordKind::Intent, digest.clone());
-            match self.provenance.append(intent).await {
-                Ok(seq) => Some(seq),
+            match self.provenance.append_announced(intent, announced).await {
+                Ok(seq) => (Some(seq), None),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot write intent record; refusing");
                     return Err(Refusal::unavailable(
@@ -187,7 +197,11 @@ impl ExecutorService {
             }
             Err(e) => record.status = Some(e.to_string()),
         }
-        let sequence = match self.provenance.append(record).await {
+        let appended = match announced {
+            Some(announced) => self.provenance.append_announced(record, announced).await,
+            None => self.provenance.append(record).await,
+        };
+        let sequence = match appended {
             Ok(seq) => seq,
             Err(e) => {
                 tracing::error!(error = %e, "cannot write outcome record; not acknowledging");
@@ -215,6 +229,7 @@ impl ExecutorService {
         time_ms: i64,
         refusal: Refusal,
         started: Instant,
+        announced: Announced,
     ) -> Status {
         let code = status::code(refusal.kind);
         let mut record = base_record(ctx, time_ms, RecordKind::Refusal);
@@ -222,7 +237,7 @@ impl ExecutorService {
         record.reasons = vec![refusal.check.to_string(), refusal.message.clone()];
         record.status = Some(format!("{code:?}"));
         record.duration_us = micros_since(started);
-        if let Err(e) = self.provenance.append(record).await {
+        if let Err(e) = self.provenance.append_announced(record, announced).await {
             tracing::error!(error = %e, "cannot record a refusal");
         }
         tracing::info!(request_id = %ctx.request_id, check = refusal.check, code = ?code, "refused");

@@ -159,6 +159,39 @@ async fn concurrent_appends_get_contiguous_sequences_and_export_verifies() {
     assert_eq!(log.verify_stored().unwrap().records, 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn announced_appends_share_flushes_and_an_unkept_announcement_blocks_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = ProvenanceLog::open(dir.path(), signing_key(), 16).unwrap();
+    // An announcement nobody keeps (a request that went away): appends still complete, the
+    // writer only waits up to MAX_LINGER per batch for it.
+    let stray = log.announce();
+    let mut tasks = Vec::new();
+    for agent in 0..20 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sequences = Vec::new();
+            for n in 0..5 {
+                let announced = log.announce();
+                tokio::task::yield_now().await;
+                let record = record(n, &format!("agent-{agent}"));
+                sequences.push(log.append_announced(record, announced).await.unwrap());
+                // Withdrawn without appending: must not hold anything up either.
+                drop(log.announce());
+            }
+            sequences
+        }));
+    }
+    let mut all = BTreeSet::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    drop(stray);
+    assert_eq!(all, (1..=100).collect::<BTreeSet<u64>>());
+    assert_eq!(log.inner.shared.announced.load(Ordering::SeqCst), 0);
+    assert_eq!(log.verify_stored().unwrap().records, 100);
+}
+
 #[tokio::test]
 async fn reopened_log_continues_the_chain() {
     let dir = tempfile::tempdir().unwrap();
