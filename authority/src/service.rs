@@ -54,6 +54,33 @@ struct CachedKey {
     pair: Arc<KeyPair>,
 }
 
+/// What a `RequestGrant` still has to write after its CPU work.
+enum PendingWrite {
+    /// The decision, and the grant when one was minted.
+    Issue(Box<PendingIssue>),
+    /// An approval to open (approval required, with a parameter digest).
+    Approval(Box<PendingApproval>),
+}
+
+struct PendingIssue {
+    entry: DecisionEntry,
+    grant: Option<GrantEntry>,
+    response: pb::GrantResponse,
+}
+
+struct PendingApproval {
+    entry: DecisionEntry,
+    response: pb::GrantResponse,
+    request: GrantRequest,
+    holder: ed25519_dalek::VerifyingKey,
+    correlation_id: String,
+    parameters_digest: String,
+    parameters_summary: String,
+    rule_ids: Vec<String>,
+    reason: String,
+    now_ms: i64,
+}
+
 /// The wall clock, read only here at the edge and passed into policy and minting.
 #[expect(
     clippy::disallowed_methods,
@@ -131,10 +158,9 @@ impl AuthorityService {
         Ok(body)
     }
 
-    fn decide_and_mint(
-        &self,
-        request: &SignedRequest,
-    ) -> Result<pb::GrantResponse, AuthorityError> {
+    /// `RequestGrant`'s CPU work: the signature, policy and minting. What is left is a
+    /// registry write, which waits for a flush ([`Self::record_grant`], on a blocking thread).
+    fn decide_and_mint(&self, request: &SignedRequest) -> Result<PendingWrite, AuthorityError> {
         let agent_key = self.principals.agent_key(&request.signer_id)?;
         let body: pb::GrantRequestBody = signed::verify("RequestGrant", request, &agent_key)?;
         if body.agent_id != request.signer_id {
@@ -239,17 +265,18 @@ impl AuthorityService {
         };
 
         if decision.effect == Effect::ApprovalRequired && !body.parameters_digest.is_empty() {
-            let ask = ApprovalRequest {
-                request: &domain,
-                holder: &holder,
-                correlation_id: &correlation_id,
-                parameters_digest: &body.parameters_digest,
-                parameters_summary: &body.parameters_summary,
-                rule_ids: &decision.rule_ids,
-                reason: &decision.reason,
-            };
-            response.approval_id = self.open_approval(&ask, &mut entry, millis(now))?;
-            return Ok(response);
+            return Ok(PendingWrite::Approval(Box::new(PendingApproval {
+                entry,
+                response,
+                request: domain,
+                holder,
+                correlation_id,
+                parameters_digest: body.parameters_digest,
+                parameters_summary: body.parameters_summary,
+                rule_ids: decision.rule_ids,
+                reason: decision.reason,
+                now_ms: millis(now),
+            })));
         }
         let envelope = match (&decision.effect, &decision.envelope) {
             (Effect::Allow, Some(envelope)) => envelope,
@@ -260,10 +287,11 @@ impl AuthorityService {
                         d.reason.push_str(" (send `parameters_digest` of the exact invocation to open an approval)");
                     }
                 }
-                self.registry.record_issue(&entry, None)?;
-                tracing::info!(agent = %domain.agent_id, user = %domain.user, task = %domain.task,
-                    effect = effect_name(&decision.effect), rules = ?decision.rule_ids, "grant refused");
-                return Ok(response);
+                return Ok(PendingWrite::Issue(Box::new(PendingIssue {
+                    entry,
+                    grant: None,
+                    response,
+                })));
             }
         };
         let grant_id = uuid::Uuid::now_v7().to_string();
@@ -290,15 +318,66 @@ impl AuthorityService {
             revocation_ids: minted.revocation_ids.clone(),
             revoked: false,
         };
-        // Durable before the grant leaves the process.
-        self.registry.record_issue(&entry, Some(&grant))?;
-        tracing::info!(agent = %domain.agent_id, user = %domain.user, task = %domain.task,
-            grant_id = %grant_id, rules = ?decision.rule_ids, "grant issued");
         response.grant = minted.token;
         response.grant_id = grant_id;
         response.expires_at_ms = grant.expires_at_ms;
         response.root_key_id = key_id;
-        Ok(response)
+        Ok(PendingWrite::Issue(Box::new(PendingIssue {
+            entry,
+            grant: Some(grant),
+            response,
+        })))
+    }
+
+    /// Makes a `RequestGrant`'s decision (and grant, or approval) durable, then returns the
+    /// answer: the grant leaves the process only after this. Blocking (a registry flush).
+    fn record_grant(&self, pending: PendingWrite) -> Result<pb::GrantResponse, AuthorityError> {
+        match pending {
+            PendingWrite::Issue(issue) => {
+                let PendingIssue {
+                    entry,
+                    grant,
+                    response,
+                } = *issue;
+                self.registry.record_issue(&entry, grant.as_ref())?;
+                match &entry.grant_id {
+                    Some(grant_id) => {
+                        tracing::info!(agent = %entry.agent, user = %entry.user, task = %entry.task,
+                            grant_id = %grant_id, rules = ?entry.rule_ids, "grant issued")
+                    }
+                    None => {
+                        tracing::info!(agent = %entry.agent, user = %entry.user, task = %entry.task,
+                            effect = %entry.effect, rules = ?entry.rule_ids, "grant refused")
+                    }
+                }
+                Ok(response)
+            }
+            PendingWrite::Approval(approval) => {
+                let PendingApproval {
+                    mut entry,
+                    mut response,
+                    request,
+                    holder,
+                    correlation_id,
+                    parameters_digest,
+                    parameters_summary,
+                    rule_ids,
+                    reason,
+                    now_ms,
+                } = *approval;
+                let ask = ApprovalRequest {
+                    request: &request,
+                    holder: &holder,
+                    correlation_id: &correlation_id,
+                    parameters_digest: &parameters_digest,
+                    parameters_summary: &parameters_summary,
+                    rule_ids: &rule_ids,
+                    reason: &reason,
+                };
+                response.approval_id = self.open_approval(&ask, &mut entry, now_ms)?;
+                Ok(response)
+            }
+        }
     }
 
     /// Ends every open stream and long poll, so that a graceful shutdown does not wait for
@@ -469,9 +548,13 @@ impl Authority for AuthorityApi {
     }
 
     async fn request_grant(&self, request: Request<SignedRequest>) -> Reply<pb::GrantResponse> {
+        // The CPU work (signature, policy, minting: about 0.1 ms) runs here on the async
+        // worker; only the registry write, which waits for a flush, takes a blocking thread.
+        // So at most one request per core mints at a time, on the runtime's few threads,
+        // instead of one blocking thread per request in flight competing for the cores.
+        let pending = self.decide_and_mint(&request.into_inner())?;
         let service = Arc::clone(&self.0);
-        let request = request.into_inner();
-        let result = tokio::task::spawn_blocking(move || service.decide_and_mint(&request))
+        let result = tokio::task::spawn_blocking(move || service.record_grant(pending))
             .await
             .map_err(|e| Status::internal(format!("worker failed: {e}")))?;
         Ok(Response::new(result?))
