@@ -7,9 +7,10 @@
 //! the checks that enforce that narrowing, and the holder check re-bound to `TO`.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use biscuit_auth::builder::{Fact, Term};
+use biscuit_auth::builder::{Fact, Rule, Scope, Term};
 use biscuit_auth::{Biscuit, PublicKey};
 use ed25519_dalek::VerifyingKey;
 
@@ -44,10 +45,49 @@ fn authorizer(token: &Biscuit) -> Result<biscuit_auth::Authorizer, SdkError> {
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))
 }
 
-fn query(authorizer: &mut biscuit_auth::Authorizer, rule: &str) -> Result<Vec<Fact>, SdkError> {
+fn query(authorizer: &mut biscuit_auth::Authorizer, rule: Rule) -> Result<Vec<Fact>, SdkError> {
     authorizer
         .query_all(rule)
         .map_err(|e| SdkError::InvalidGrant(format!("cannot read lineage: {e}")))
+}
+
+/// Predicates a delegation block states, with their arity.
+const LINK_PREDICATES: [(&str, usize); 8] = [
+    ("delegation", 2),
+    ("derived_grant", 2),
+    ("subtask_purpose", 1),
+    ("narrow_operation", 1),
+    ("narrow_prefix", 1),
+    ("narrow_command", 1),
+    ("narrow_expiry", 1),
+    ("narrow_limit", 2),
+];
+
+/// The unscoped query rule for `name`, parsed once per process (parsing cost more than
+/// querying: nine rules per hop).
+fn link_rule(name: &str, arity: usize) -> Result<Rule, SdkError> {
+    static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
+    let rules = RULES
+        .get_or_init(|| {
+            LINK_PREDICATES
+                .iter()
+                .map(|(name, arity)| {
+                    let vars: Vec<String> = (0..*arity).map(|i| format!("$v{i}")).collect();
+                    let text = format!("found_{name}({v}) <- {name}({v})", v = vars.join(", "));
+                    Rule::try_from(text.as_str())
+                        .map(|rule| (*name, rule))
+                        .map_err(|e| format!("lineage rule `{text}`: {e}"))
+                })
+                .collect()
+        })
+        .as_ref()
+        .map_err(|e| SdkError::InvalidGrant(e.clone()))?;
+    rules
+        .iter()
+        .find(|(n, _)| *n == name)
+        .filter(|(_, rule)| rule.head.terms.len() == arity)
+        .map(|(_, rule)| rule.clone())
+        .ok_or_else(|| SdkError::InvalidGrant(format!("no lineage rule for `{name}`/{arity}")))
 }
 
 fn key_of(term: &Term) -> Result<VerifyingKey, SdkError> {
@@ -83,12 +123,10 @@ pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
         let Some(key) = key else { continue };
         let key_text = key.to_string();
         let mut scoped = |name: &str, arity: usize| -> Result<Vec<Vec<Term>>, SdkError> {
-            let vars: Vec<String> = (0..arity).map(|i| format!("$v{i}")).collect();
-            let rule = format!(
-                "found_{name}({v}) <- {name}({v}) trusting {key_text}",
-                v = vars.join(", ")
-            );
-            Ok(query(&mut authorizer, &rule)?
+            // `found_NAME($v0, ..) <- NAME($v0, ..) trusting KEY`, from a rule parsed once.
+            let mut rule = link_rule(name, arity)?;
+            rule.scopes = vec![Scope::PublicKey(*key)];
+            Ok(query(&mut authorizer, rule)?
                 .into_iter()
                 .map(|f| f.predicate.terms)
                 .collect())

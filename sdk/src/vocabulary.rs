@@ -497,50 +497,60 @@ pub fn read_claims(token: &Biscuit) -> Result<GrantClaims, SdkError> {
 pub fn claims_from_authorizer(
     authorizer: &mut biscuit_auth::Authorizer,
 ) -> Result<GrantClaims, SdkError> {
-    let mut all = Vec::new();
-    for name in [
-        "grant_id",
-        "correlation_id",
-        "user",
-        "agent",
-        "holder",
-        "workspace",
-        "task",
-        "purpose",
-        "profile",
-        "issued_at",
-        "expires_at",
-        "scope",
-        "command",
-        "limit",
-        "deny_glob",
-        "deny_regex",
-        "approval",
-    ] {
-        let rule = authority_rule(name);
-        let found: Vec<Fact> = authorizer
-            .query(rule.as_str())
-            .map_err(|e| SdkError::InvalidGrant(format!("cannot read `{name}`: {e}")))?;
-        all.push((name, found));
-    }
+    let rules = claim_rules()?;
     let mut claims = ClaimsBuilder::default();
-    for (name, facts) in all {
-        for fact in facts {
+    for (name, rule) in rules {
+        let found: Vec<Fact> = authorizer
+            .query(rule.clone())
+            .map_err(|e| SdkError::InvalidGrant(format!("cannot read `{name}`: {e}")))?;
+        for fact in found {
             claims.take(name, fact.predicate.terms)?;
         }
     }
     claims.finish()
 }
 
-fn authority_rule(name: &str) -> String {
-    let arity = match name {
-        "scope" => 3,
-        "approval" => 3,
-        "command" | "limit" => 2,
-        _ => 1,
-    };
-    let vars: Vec<String> = (0..arity).map(|i| format!("$v{i}")).collect();
-    format!("claim_{name}({v}) <- {name}({v})", v = vars.join(", "))
+/// Every claim predicate with its arity, in the order claims are read.
+const CLAIM_PREDICATES: [(&str, usize); 17] = [
+    ("grant_id", 1),
+    ("correlation_id", 1),
+    ("user", 1),
+    ("agent", 1),
+    ("holder", 1),
+    ("workspace", 1),
+    ("task", 1),
+    ("purpose", 1),
+    ("profile", 1),
+    ("issued_at", 1),
+    ("expires_at", 1),
+    ("scope", 3),
+    ("command", 2),
+    ("limit", 2),
+    ("deny_glob", 1),
+    ("deny_regex", 1),
+    ("approval", 3),
+];
+
+/// The query rule of each claim (`claim_NAME($v0, ..) <- NAME($v0, ..)`), parsed once per
+/// process: parsing 17 rules per grant cost more than running them.
+fn claim_rules() -> Result<&'static [(&'static str, Rule)], SdkError> {
+    static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
+    RULES
+        .get_or_init(|| {
+            CLAIM_PREDICATES
+                .iter()
+                .map(|(name, arity)| {
+                    let vars: Vec<String> = (0..*arity).map(|i| format!("$v{i}")).collect();
+                    let text = format!("claim_{name}({v}) <- {name}({v})", v = vars.join(", "));
+                    Rule::try_from(text.as_str())
+                        .map(|rule| (*name, rule))
+                        .map_err(|e| format!("claim rule `{text}`: {e}"))
+                })
+                .collect()
+        })
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(|e| SdkError::InvalidGrant(e.clone()))
 }
 
 #[derive(Default)]
