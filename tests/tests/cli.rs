@@ -770,7 +770,8 @@ fn audit_export_verifies_and_every_tampering_is_named() {
         ..Default::default()
     });
     let grant = kit.grant("audited", &["fs.read=", "proc.run=test"], "g.b64");
-    for _ in 0..5 {
+    // Ten reads (one read_only record each) and a refusal: 11 records.
+    for _ in 0..10 {
         assert_eq!(kit.exec(&grant, &["read", "src/calc.sh"]).code, 0);
     }
     assert_refused(&kit.exec(&grant, &["read", ".env"]), "PERMISSION_DENIED");
@@ -916,15 +917,19 @@ fn audit_query_by_task_returns_only_that_task() {
     let records = query(&["--task", "task-one"]);
     assert_eq!(
         records.len(),
-        4,
-        "two intents and two outcomes: {records:?}"
+        2,
+        "one read_only record per read: {records:?}"
+    );
+    assert!(
+        records.iter().all(|r| r["kind"] == "read_only"),
+        "{records:?}"
     );
     assert!(
         records.iter().all(|r| r["task"] == "task-one"),
         "{records:?}"
     );
     let records = query(&["--task", "task-two"]);
-    assert_eq!(records.len(), 3, "intent, outcome, refusal: {records:?}");
+    assert_eq!(records.len(), 2, "read_only record, refusal: {records:?}");
     assert!(
         records.iter().all(|r| r["task"] == "task-two"),
         "{records:?}"
