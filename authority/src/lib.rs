@@ -2,8 +2,8 @@
 pub mod approvals;
 pub mod config;
 mod derivation;
-pub mod health;
 pub mod error;
+pub mod health;
 pub mod keyring;
 pub mod minting;
 pub mod policy;

@@ -304,6 +304,29 @@ impl TipMark {
     }
 }
 
+/// Deletes `snap.*.generating` files: snapshots sled started but never finished (it renames
+/// one only after syncing it), left by a crash or a full disk. sled 0.34 would pick such a
+/// file as its newest snapshot and refuse to open as corrupt; its log is the source of truth.
+fn remove_unfinished_snapshots(dir: &Path) -> Result<(), ProvenanceError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // a new log
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                ProvenanceError::Storage(format!(
+                    "cannot remove unfinished snapshot `{}`: {e}",
+                    entry.path().display()
+                ))
+            })?;
+            tracing::warn!(file = %name, "removed an unfinished sled snapshot");
+        }
+    }
+    Ok(())
+}
+
 /// Handles on one open sled database. Cheap to clone; the database closes (and releases its
 /// file lock) when the last clone and the last iterator over it are dropped.
 #[derive(Clone)]
@@ -372,6 +395,7 @@ impl Store {
         verifying_key: &VerifyingKey,
         lock_wait: Duration,
     ) -> Result<Self, ProvenanceError> {
+        remove_unfinished_snapshots(dir)?;
         let deadline = Instant::now() + lock_wait;
         let db = loop {
             match sled::Config::new()

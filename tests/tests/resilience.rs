@@ -2,12 +2,13 @@
 //!
 //! * `kill -9` of the authority, then of the executor, at random moments under load: after
 //!   every restart each grant a client received is in the registry (admin `GetGrant`), each
-//!   execution a client saw acknowledged has its intent and outcome records (found by request
-//!   id and sequence in a signed export), and the chain verifies;
+//!   execution a client saw acknowledged has its records (intent and outcome for a write, the
+//!   one read-only record for a read; found by request id and sequence in a signed export), and
+//!   the chain verifies;
 //! * a full disk (a 2 MiB tmpfs) and an unwritable directory (`chattr +i`) under the
 //!   executor's provenance log: executions are refused with UNAVAILABLE, health reports
 //!   NOT_SERVING, and once space (or write access) returns the same process serves again by
-//!   itself;
+//!   itself (the same faults under the authority's registry: `authority_faults.rs`);
 //! * damaged data directories at start (provenance log, registry, keyring): the binary exits
 //!   non-zero with a clear message instead of serving.
 //!
@@ -21,9 +22,8 @@
 )]
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -34,6 +34,9 @@ use trust_proto::executor::v1::invocation::Operation as Op;
 use trust_sdk::client::{now_ms, prepare_execute, AuthorityClient, ExecutorClient, GrantSpec};
 use trust_sdk::provenance::{ChainAnchor, ProvenanceEntry, RecordKind, READ_ONLY_OPERATIONS};
 use trust_tests::binaries::binary;
+use trust_tests::faults::{
+    self, copy_dir, fill_disk, run_to_exit, truncate_half, Immutable, Tmpfs,
+};
 use trust_tests::{Cluster, ClusterOptions};
 
 /// Most requests one load worker sends in a test (a bound on every loop).
@@ -548,82 +551,17 @@ async fn kill_9_of_the_executor_under_load_loses_no_acknowledged_execution() {
 // Full disk and unwritable directory: fail closed, NOT_SERVING, recover by itself
 // ---------------------------------------------------------------------------------------------
 
-/// A tmpfs mounted on a directory while it lives (lazily unmounted on drop).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Self> {
-        std::fs::create_dir_all(dir).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        ok.then(|| Self(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// `chattr -R +i` while it lives (root ignores permission bits); `-i` on drop.
-struct Immutable(PathBuf);
-
-impl Immutable {
-    fn set(path: &Path) -> Option<Self> {
-        let ok = Command::new("chattr")
-            .args(["-R", "+i"])
-            .arg(path)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        ok.then(|| Self(path.to_path_buf()))
-    }
-}
-
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = Command::new("chattr")
-            .args(["-R", "-i"])
-            .arg(&self.0)
-            .status();
-    }
-}
+const EXECUTOR_SERVICE: &str = "trust.executor.v1.Executor";
 
 /// `trustctl health` for the executor service: "SERVING", "NOT_SERVING", ...
 fn health(endpoint: &str) -> String {
-    let trustctl = binary("trust-sdk", "trustctl").unwrap();
-    let out = Command::new(trustctl)
-        .args([
-            "health",
-            "--endpoint",
-            endpoint,
-            "--service",
-            "trust.executor.v1.Executor",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    faults::health(endpoint, EXECUTOR_SERVICE)
 }
 
 async fn wait_health(endpoint: &str, wanted: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let status = tokio::task::block_in_place(|| health(endpoint));
-        if status == wanted {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "health is {status:?}, never became {wanted}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    faults::wait_health(endpoint, EXECUTOR_SERVICE, wanted, Duration::from_secs(15))
+        .await
+        .unwrap();
 }
 
 /// What the outage tests share: refuse during the fault, then serve again in the same process.
@@ -770,19 +708,7 @@ async fn a_full_disk_refuses_executions_reports_not_serving_and_recovers_by_itse
     let mut outage = Outage::start(cluster).await;
     // Fill the disk.
     let filler = data.join("filler");
-    {
-        let mut file = std::fs::File::create(&filler).unwrap();
-        let chunk = vec![0u8; 64 * 1024];
-        for _ in 0..64 {
-            if file
-                .write_all(&chunk)
-                .and_then(|()| file.sync_data())
-                .is_err()
-            {
-                break;
-            }
-        }
-    }
+    fill_disk(&filler, 4 << 20);
     let free = Command::new("df").arg(&data).output().unwrap();
     println!(
         "disk full: {}",
@@ -819,70 +745,12 @@ async fn an_unwritable_provenance_directory_refuses_then_recovers_by_itself_with
 // Damaged data directories at start
 // ---------------------------------------------------------------------------------------------
 
-/// Runs `binary args` and waits (bounded) for it to exit. Returns its exit status, stdout and
-/// stderr; a process that is still running after `within` is serving, which fails the test.
-fn run_to_exit(
-    binary: &Path,
-    args: &[String],
-    within: Duration,
-) -> (std::process::ExitStatus, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
-    let mut child = Command::new(binary)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + within;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`{}` kept running on a damaged data directory (it is serving from bad state)\nstdout: {}\nstderr: {}",
-                binary.display(),
-                std::fs::read_to_string(&out).unwrap_or_default(),
-                std::fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status,
-        std::fs::read_to_string(&out).unwrap_or_default(),
-        std::fs::read_to_string(&err).unwrap_or_default(),
-    )
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn garble_middle(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     let middle = bytes.len() / 2;
     let end = (middle + 4096).min(bytes.len());
     bytes[middle..end].iter_mut().for_each(|b| *b ^= 0x5a);
     std::fs::write(path, bytes).unwrap();
-}
-
-fn truncate_half(path: &Path) {
-    let bytes = std::fs::read(path).unwrap();
-    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
 }
 
 /// Writes `config` with its `data_dir` line replaced (the copy of the data to start on).
@@ -928,7 +796,7 @@ async fn a_damaged_provenance_log_stops_the_executor_at_start_with_a_clear_messa
     tokio::task::block_in_place(|| cluster.executor.as_mut().unwrap().kill9());
     let bin = binary("tool-executor", "tool-executor").unwrap();
     let damages: [Damage; 5] = [
-        ("log file cut in half", "db", truncate_half),
+        ("log file cut in half", "db", |p| truncate_half(p).unwrap()),
         ("4 KiB of the log file garbled", "db", garble_middle),
         ("log file deleted", "db", |p| {
             std::fs::remove_file(p).unwrap()
@@ -943,7 +811,7 @@ async fn a_damaged_provenance_log_stops_the_executor_at_start_with_a_clear_messa
     let pristine = cluster.path("executor-data");
     for (i, (what, file, damage)) in damages.iter().enumerate() {
         let name = format!("executor-data-damaged-{i}");
-        copy_dir(&pristine, &cluster.path(&name));
+        copy_dir(&pristine, &cluster.path(&name)).unwrap();
         damage(&cluster.path(&name).join("provenance").join(file));
         let config = config_with_data_dir(
             &cluster.executor_config,
@@ -958,7 +826,8 @@ async fn a_damaged_provenance_log_stops_the_executor_at_start_with_a_clear_messa
             cluster.authority_endpoint(),
         ];
         let (status, stdout, stderr) =
-            tokio::task::block_in_place(|| run_to_exit(&bin, &args, Duration::from_secs(30)));
+            tokio::task::block_in_place(|| run_to_exit(&bin, &args, Duration::from_secs(30)))
+                .unwrap();
         assert!(!status.success(), "{what}: exit status {status}");
         assert!(
             !stdout.contains("listening"),
@@ -1021,7 +890,7 @@ async fn a_damaged_keyring_or_registry_stops_the_authority_at_start_with_a_clear
     let pristine = cluster.path("authority-data");
     for (i, (what, file, damage)) in damages.iter().enumerate() {
         let name = format!("authority-data-damaged-{i}");
-        copy_dir(&pristine, &cluster.path(&name));
+        copy_dir(&pristine, &cluster.path(&name)).unwrap();
         damage(&cluster.path(&name).join(file));
         let config = config_with_data_dir(
             &cluster.authority_config,
@@ -1036,7 +905,8 @@ async fn a_damaged_keyring_or_registry_stops_the_authority_at_start_with_a_clear
             "127.0.0.1:0".into(),
         ];
         let (status, stdout, stderr) =
-            tokio::task::block_in_place(|| run_to_exit(&bin, &args, Duration::from_secs(30)));
+            tokio::task::block_in_place(|| run_to_exit(&bin, &args, Duration::from_secs(30)))
+                .unwrap();
         assert!(!status.success(), "{what}: exit status {status}");
         assert!(
             !stdout.contains("listening"),

@@ -228,6 +228,21 @@ async fn reopened_log_continues_the_chain() {
 }
 
 #[tokio::test]
+async fn an_unfinished_snapshot_does_not_stop_the_log_from_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = ProvenanceLog::open(dir.path(), signing_key(), 0).unwrap();
+        append_n(&log, 1, 3).await;
+    }
+    // What a full disk or a crash during sled's snapshot leaves behind.
+    let unfinished = dir.path().join("snap.FFFFFFFFFFFFFFFF.generating");
+    std::fs::write(&unfinished, b"").unwrap();
+    let log = ProvenanceLog::open(dir.path(), signing_key(), 0).unwrap();
+    assert_eq!(log.last_sequence(), 3);
+    assert!(!unfinished.exists());
+}
+
+#[tokio::test]
 async fn stored_record_is_sealed_by_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let log = ProvenanceLog::open(dir.path(), signing_key(), 0).unwrap();
