@@ -55,9 +55,10 @@ struct Store {
 const SEQUENCE_KEY: &[u8] = b"\xffsequence";
 
 /// sled's page cache for the registry. sled's default is 1 GiB, which a busy authority fills
-/// at the rate it issues grants; the hot set (recent grants, approvals, the revocation feed's
-/// tail) is far smaller, and a small cap keeps the authority's memory flat under load.
-const REGISTRY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// at the rate it issues grants. 32 MiB is the measured compromise: with 16 MiB, minting against
+/// a 1,000,000-grant registry at 32 clients ran at 0.82-0.84 of a small registry's rate (index
+/// pages evicted by new leaves); 32 MiB keeps it within about 6%, and memory stays bounded.
+const REGISTRY_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How often a failed registry tries to reopen its database.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_millis(500);
