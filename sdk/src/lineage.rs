@@ -68,18 +68,7 @@ const LINK_PREDICATES: [(&str, usize); 8] = [
 fn link_rule(name: &str, arity: usize) -> Result<Rule, SdkError> {
     static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
     let rules = RULES
-        .get_or_init(|| {
-            LINK_PREDICATES
-                .iter()
-                .map(|(name, arity)| {
-                    let vars: Vec<String> = (0..*arity).map(|i| format!("$v{i}")).collect();
-                    let text = format!("found_{name}({v}) <- {name}({v})", v = vars.join(", "));
-                    Rule::try_from(text.as_str())
-                        .map(|rule| (*name, rule))
-                        .map_err(|e| format!("lineage rule `{text}`: {e}"))
-                })
-                .collect()
-        })
+        .get_or_init(|| crate::vocabulary::query_rules("found", &LINK_PREDICATES))
         .as_ref()
         .map_err(|e| SdkError::InvalidGrant(e.clone()))?;
     rules

@@ -536,21 +536,27 @@ const CLAIM_PREDICATES: [(&str, usize); 17] = [
 fn claim_rules() -> Result<&'static [(&'static str, Rule)], SdkError> {
     static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
     RULES
-        .get_or_init(|| {
-            CLAIM_PREDICATES
-                .iter()
-                .map(|(name, arity)| {
-                    let vars: Vec<String> = (0..*arity).map(|i| format!("$v{i}")).collect();
-                    let text = format!("claim_{name}({v}) <- {name}({v})", v = vars.join(", "));
-                    Rule::try_from(text.as_str())
-                        .map(|rule| (*name, rule))
-                        .map_err(|e| format!("claim rule `{text}`: {e}"))
-                })
-                .collect()
-        })
+        .get_or_init(|| query_rules("claim", &CLAIM_PREDICATES))
         .as_ref()
         .map(Vec::as_slice)
         .map_err(|e| SdkError::InvalidGrant(e.clone()))
+}
+
+/// `HEAD_NAME($v0, ..) <- NAME($v0, ..)` for each predicate and arity, parsed.
+pub(crate) fn query_rules(
+    head: &str,
+    predicates: &[(&'static str, usize)],
+) -> Result<Vec<(&'static str, Rule)>, String> {
+    predicates
+        .iter()
+        .map(|(name, arity)| {
+            let vars: Vec<String> = (0..*arity).map(|i| format!("$v{i}")).collect();
+            let text = format!("{head}_{name}({v}) <- {name}({v})", v = vars.join(", "));
+            Rule::try_from(text.as_str())
+                .map(|rule| (*name, rule))
+                .map_err(|e| format!("query rule `{text}`: {e}"))
+        })
+        .collect()
 }
 
 #[derive(Default)]
