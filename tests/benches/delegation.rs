@@ -28,7 +28,7 @@ use tool_executor::trust_state::TrustState;
 use trust_proto::executor::v1 as pb;
 use trust_sdk::attenuate::Attenuation;
 use trust_sdk::derive::{derive, Derivation};
-use trust_sdk::vocabulary::{Approval, GrantClaims};
+use trust_sdk::vocabulary::GrantClaims;
 
 const PATH: &str = "src/calc.sh";
 /// The read asks for 4 KiB: the first hop narrows `read_bytes` to 64 KiB.
@@ -54,51 +54,15 @@ fn read_op() -> pb::invocation::Operation {
     })
 }
 
-/// Claims shaped like the coding profile's grant for `fs.read` on the whole workspace.
+/// Claims shaped like the coding profile's grant for `fs.read` and `fs.list` on the whole workspace.
 fn claims(holder: &SigningKey, grant_id: &str) -> anyhow::Result<GrantClaims> {
-    let now = now_system();
-    let deny_globs = [
-        ".env",
-        "**/*.pem",
-        "**/.git/config",
-        "~/.ssh/**",
-        "secrets/**",
-    ];
-    let mut deny_regexes = Vec::new();
-    for g in deny_globs {
-        let pattern =
-            trust_authority::profile::ResourcePattern::new(g).map_err(anyhow::Error::msg)?;
-        deny_regexes.push(pattern.regex().to_string());
-    }
-    Ok(GrantClaims {
-        grant_id: grant_id.to_string(),
-        correlation_id: format!("corr-{grant_id}"),
-        user: "alice".into(),
-        agent: "orchestrator".into(),
-        holder: holder.verifying_key(),
-        workspace: "demo".into(),
-        task: "bench".into(),
-        purpose: "delegation benchmark".into(),
-        profile: "coding".into(),
-        scopes: vec![
-            ("fs.read".into(), String::new()),
-            ("fs.list".into(), String::new()),
-        ],
-        commands: vec![("test".into(), vec!["sh".into(), "run-tests.sh".into()])],
-        limits: vec![
-            ("read_bytes".into(), 1_048_576),
-            ("write_bytes".into(), 1_048_576),
-            ("list_entries".into(), 1000),
-            ("search_matches".into(), 200),
-            ("run_timeout_ms".into(), 120_000),
-            ("output_bytes".into(), 1_048_576),
-        ],
-        deny_globs: deny_globs.iter().map(|g| g.to_string()).collect(),
-        deny_regexes,
-        approval: Approval::NotRequired,
-        issued_at: now,
-        expires_at: now + Duration::from_secs(15 * 60),
-    })
+    coding_claims(
+        &holder.verifying_key(),
+        grant_id,
+        "orchestrator",
+        "delegation benchmark",
+        &[("fs.read", ""), ("fs.list", "")],
+    )
 }
 
 /// One hop's narrowing: the first hop drops `fs.list` and narrows to `src`, later hops restate it

@@ -45,7 +45,7 @@ use trust_proto::authority::v1::{Effect, Revocation};
 use trust_proto::executor::v1 as pb;
 use trust_sdk::attenuate::{attenuate, Attenuation};
 use trust_sdk::client::{AuthorityClient, GrantSpec};
-use trust_sdk::vocabulary::{Approval, GrantClaims};
+use trust_sdk::vocabulary::GrantClaims;
 use trust_tests::{Cluster, ClusterOptions};
 
 const SMALL: usize = 1_000;
@@ -415,46 +415,13 @@ fn read_op() -> pb::invocation::Operation {
 
 /// Claims shaped like the coding profile's grant for `fs.read` on the whole workspace.
 fn claims(keys: &AdmitKeys, grant_id: &str) -> anyhow::Result<GrantClaims> {
-    let now = now_system();
-    let deny_globs = [
-        ".env",
-        "**/*.pem",
-        "**/.git/config",
-        "~/.ssh/**",
-        "secrets/**",
-    ];
-    let mut deny_regexes = Vec::new();
-    for g in deny_globs {
-        let pattern =
-            trust_authority::profile::ResourcePattern::new(g).map_err(anyhow::Error::msg)?;
-        deny_regexes.push(pattern.regex().to_string());
-    }
-    Ok(GrantClaims {
-        grant_id: grant_id.to_string(),
-        correlation_id: format!("corr-{grant_id}"),
-        user: "alice".into(),
-        agent: "coder-1".into(),
-        holder: keys.holder.verifying_key(),
-        workspace: "demo".into(),
-        task: "bench".into(),
-        purpose: "scale benchmark".into(),
-        profile: "coding".into(),
-        scopes: vec![("fs.read".into(), String::new())],
-        commands: vec![("test".into(), vec!["sh".into(), "run-tests.sh".into()])],
-        limits: vec![
-            ("read_bytes".into(), 1_048_576),
-            ("write_bytes".into(), 1_048_576),
-            ("list_entries".into(), 1000),
-            ("search_matches".into(), 200),
-            ("run_timeout_ms".into(), 120_000),
-            ("output_bytes".into(), 1_048_576),
-        ],
-        deny_globs: deny_globs.iter().map(|g| g.to_string()).collect(),
-        deny_regexes,
-        approval: Approval::NotRequired,
-        issued_at: now,
-        expires_at: now + Duration::from_secs(15 * 60),
-    })
+    coding_claims(
+        &keys.holder.verifying_key(),
+        grant_id,
+        "coder-1",
+        "scale benchmark",
+        &[("fs.read", "")],
+    )
 }
 
 /// A 3-block grant: the authority block and two attenuation blocks.

@@ -164,3 +164,57 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }
+
+/// Claims shaped like the coding profile's grant (its deny rules and limits) for `agent`,
+/// bound to `holder`, with `scopes` as (operation, prefix) pairs.
+pub fn coding_claims(
+    holder: &ed25519_dalek::VerifyingKey,
+    grant_id: &str,
+    agent: &str,
+    purpose: &str,
+    scopes: &[(&str, &str)],
+) -> anyhow::Result<trust_sdk::vocabulary::GrantClaims> {
+    let now = now_system();
+    let deny_globs = [
+        ".env",
+        "**/*.pem",
+        "**/.git/config",
+        "~/.ssh/**",
+        "secrets/**",
+    ];
+    let mut deny_regexes = Vec::new();
+    for g in deny_globs {
+        let pattern =
+            trust_authority::profile::ResourcePattern::new(g).map_err(anyhow::Error::msg)?;
+        deny_regexes.push(pattern.regex().to_string());
+    }
+    Ok(trust_sdk::vocabulary::GrantClaims {
+        grant_id: grant_id.to_string(),
+        correlation_id: format!("corr-{grant_id}"),
+        user: "alice".into(),
+        agent: agent.into(),
+        holder: *holder,
+        workspace: "demo".into(),
+        task: "bench".into(),
+        purpose: purpose.into(),
+        profile: "coding".into(),
+        scopes: scopes
+            .iter()
+            .map(|(op, prefix)| (op.to_string(), prefix.to_string()))
+            .collect(),
+        commands: vec![("test".into(), vec!["sh".into(), "run-tests.sh".into()])],
+        limits: vec![
+            ("read_bytes".into(), 1_048_576),
+            ("write_bytes".into(), 1_048_576),
+            ("list_entries".into(), 1000),
+            ("search_matches".into(), 200),
+            ("run_timeout_ms".into(), 120_000),
+            ("output_bytes".into(), 1_048_576),
+        ],
+        deny_globs: deny_globs.iter().map(|g| g.to_string()).collect(),
+        deny_regexes,
+        approval: trust_sdk::vocabulary::Approval::NotRequired,
+        issued_at: now,
+        expires_at: now + Duration::from_secs(15 * 60),
+    })
+}
