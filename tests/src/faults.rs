@@ -156,6 +156,31 @@ pub fn run_to_exit(
     Ok((status, read(&out), read(&err)))
 }
 
+/// Starts `binary args` on a damaged data directory and expects it to refuse: it must exit
+/// non-zero (within `within`) without ever listening. Returns its `Error: ...` line (or the
+/// last non-empty stderr line) and exit status, or why it did not refuse.
+pub fn refused_to_start(
+    binary: &Path,
+    args: &[String],
+    within: Duration,
+) -> Result<(String, std::process::ExitStatus), String> {
+    let (status, stdout, stderr) = run_to_exit(binary, args, within)?;
+    if status.success() {
+        return Err(format!("exited with {status}\nstderr: {stderr}"));
+    }
+    if stdout.contains("listening") {
+        return Err(format!("it listened: {stdout}"));
+    }
+    // anyhow may add a backtrace after the `Error:` line when RUST_BACKTRACE is set.
+    let message = stderr
+        .lines()
+        .find(|l| l.starts_with("Error:"))
+        .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
+        .unwrap_or_default()
+        .to_string();
+    Ok((message, status))
+}
+
 /// Copies a directory tree (regular files and directories).
 pub fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
