@@ -11,6 +11,7 @@ use biscuit_auth::builder::{self, Term};
 use biscuit_auth::{Biscuit, BlockBuilder};
 
 use crate::error::SdkError;
+use crate::narrowing::EffectiveScope;
 use crate::vocabulary::{directory_form, GrantClaims};
 
 /// What to narrow; `None` / empty leaves that dimension as it is.
@@ -32,64 +33,9 @@ fn strings(items: &[String]) -> Term {
     Term::Set(items.iter().map(|s| builder::string(s)).collect())
 }
 
-fn within(prefix: &str, outer: &str) -> bool {
-    outer.is_empty() || prefix == outer || prefix.starts_with(&directory_form(outer))
-}
-
 /// Refuses an attenuation that would ask for more than `claims` grant.
 pub fn check_narrows(claims: &GrantClaims, attenuation: &Attenuation) -> Result<(), SdkError> {
-    let mut granted_ops: Vec<&str> = claims.scopes.iter().map(|(op, _)| op.as_str()).collect();
-    if !claims.commands.is_empty() {
-        granted_ops.push("proc.run");
-    }
-    if let Some(ops) = &attenuation.operations {
-        if let Some(op) = ops.iter().find(|op| !granted_ops.contains(&op.as_str())) {
-            return Err(SdkError::Widening(format!(
-                "operation `{op}` is not in the grant"
-            )));
-        }
-    }
-    if let Some(prefixes) = &attenuation.prefixes {
-        for p in prefixes {
-            if p.split('/').any(|c| c == "..") || p.starts_with('/') || p.contains('\0') {
-                return Err(SdkError::InvalidRequest(format!(
-                    "prefix `{p}` is not a workspace-relative path"
-                )));
-            }
-            if !claims.scopes.iter().any(|(_, outer)| within(p, outer)) {
-                return Err(SdkError::Widening(format!(
-                    "prefix `{p}` is outside every scope of the grant"
-                )));
-            }
-        }
-    }
-    if let Some(commands) = &attenuation.commands {
-        if let Some(c) = commands
-            .iter()
-            .find(|c| !claims.commands.iter().any(|(n, _)| n == *c))
-        {
-            return Err(SdkError::Widening(format!(
-                "command `{c}` is not in the grant"
-            )));
-        }
-    }
-    if let Some(exp) = attenuation.expires_at {
-        if exp > claims.expires_at {
-            return Err(SdkError::Widening(
-                "expiry is later than the grant's".into(),
-            ));
-        }
-    }
-    for (name, value) in &attenuation.limits {
-        if let Some((_, max)) = claims.limits.iter().find(|(n, _)| n == name) {
-            if value > max {
-                return Err(SdkError::Widening(format!(
-                    "limit `{name}` = {value} exceeds the grant's {max}"
-                )));
-            }
-        }
-    }
-    Ok(())
+    EffectiveScope::of(claims, &[]).check_narrows(attenuation)
 }
 
 /// The block of checks that expresses `attenuation` in the grant vocabulary.

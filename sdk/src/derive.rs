@@ -5,8 +5,7 @@
 //! narrowing with checks, and re-binds the holder check to the sub-agent's key. Every check
 //! of every block must pass, so a derived grant can only ever do less than its parent.
 
-use std::collections::{BTreeSet, HashMap};
-use std::time::SystemTime;
+use std::collections::HashMap;
 
 use biscuit_auth::builder::{self, Term};
 use biscuit_auth::{Biscuit, BlockBuilder};
@@ -15,8 +14,9 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use crate::attenuate::{attenuation_block, Attenuation};
 use crate::error::SdkError;
 use crate::keys;
-use crate::lineage::{self, Link};
-use crate::vocabulary::{directory_form, read_claims, GrantClaims};
+use crate::lineage;
+use crate::narrowing::EffectiveScope;
+use crate::vocabulary::read_claims;
 
 /// What a parent hands down.
 #[derive(Debug, Clone, Default)]
@@ -36,118 +36,6 @@ pub struct DerivedGrant {
     pub parent_id: String,
     /// Delegation depth of the new grant (1 for a child of an authority-minted grant).
     pub depth: usize,
-}
-
-/// The scope a grant has after every hop so far: what a new hop may narrow from.
-#[derive(Debug, Clone)]
-pub struct EffectiveScope {
-    pub operations: BTreeSet<String>,
-    /// Each hop's prefix set; a resource must lie within one prefix of every set.
-    pub prefix_sets: Vec<Vec<String>>,
-    pub commands: BTreeSet<String>,
-    pub expires_at: SystemTime,
-    pub limits: Vec<(String, i64)>,
-}
-
-fn within(prefix: &str, outer: &str) -> bool {
-    outer.is_empty() || prefix == outer || prefix.starts_with(&directory_form(outer))
-}
-
-impl EffectiveScope {
-    pub fn of(claims: &GrantClaims, links: &[Link]) -> Self {
-        let mut operations: BTreeSet<String> =
-            claims.scopes.iter().map(|(op, _)| op.clone()).collect();
-        if !claims.commands.is_empty() {
-            operations.insert("proc.run".into());
-        }
-        let mut commands: BTreeSet<String> =
-            claims.commands.iter().map(|(n, _)| n.clone()).collect();
-        let mut prefix_sets = vec![claims
-            .scopes
-            .iter()
-            .map(|(_, p)| p.clone())
-            .collect::<Vec<_>>()];
-        let mut expires_at = claims.expires_at;
-        let mut limits = claims.limits.clone();
-        for link in links {
-            if let Some(ops) = &link.operations {
-                operations = operations.intersection(ops).cloned().collect();
-            }
-            if let Some(cmds) = &link.commands {
-                commands = commands.intersection(cmds).cloned().collect();
-            }
-            if let Some(p) = &link.prefixes {
-                prefix_sets.push(p.clone());
-            }
-            if let Some(e) = link.expires_at {
-                expires_at = expires_at.min(e);
-            }
-            for (name, value) in &link.limits {
-                match limits.iter_mut().find(|(n, _)| n == name) {
-                    Some((_, v)) => *v = (*v).min(*value),
-                    None => limits.push((name.clone(), *value)),
-                }
-            }
-        }
-        Self {
-            operations,
-            prefix_sets,
-            commands,
-            expires_at,
-            limits,
-        }
-    }
-
-    /// Refuses a narrowing that asks for anything outside this scope.
-    pub fn check_narrows(&self, n: &Attenuation) -> Result<(), SdkError> {
-        if let Some(ops) = &n.operations {
-            if let Some(op) = ops.iter().find(|op| !self.operations.contains(*op)) {
-                return Err(SdkError::Widening(format!(
-                    "operation `{op}` is not in the parent grant"
-                )));
-            }
-        }
-        if let Some(prefixes) = &n.prefixes {
-            for p in prefixes {
-                if p.split('/').any(|c| c == "..") || p.starts_with('/') || p.contains('\0') {
-                    return Err(SdkError::InvalidRequest(format!(
-                        "prefix `{p}` is not a workspace-relative path"
-                    )));
-                }
-                for set in &self.prefix_sets {
-                    if !set.iter().any(|outer| within(p, outer)) {
-                        return Err(SdkError::Widening(format!(
-                            "prefix `{p}` is outside the parent grant"
-                        )));
-                    }
-                }
-            }
-        }
-        if let Some(cmds) = &n.commands {
-            if let Some(c) = cmds.iter().find(|c| !self.commands.contains(*c)) {
-                return Err(SdkError::Widening(format!(
-                    "command `{c}` is not in the parent grant"
-                )));
-            }
-        }
-        if let Some(exp) = n.expires_at {
-            if exp > self.expires_at {
-                return Err(SdkError::Widening(
-                    "expiry is later than the parent grant's".into(),
-                ));
-            }
-        }
-        for (name, value) in &n.limits {
-            if let Some((_, max)) = self.limits.iter().find(|(l, _)| l == name) {
-                if value > max {
-                    return Err(SdkError::Widening(format!(
-                        "limit `{name}` = {value} exceeds the parent's {max}"
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The delegation block's source, parameters and the holder re-binding, without widening checks.

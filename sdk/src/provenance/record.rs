@@ -51,10 +51,11 @@ impl RecordKind {
     }
 }
 
-/// Operations without side effects: the executor records each of their executions as one
-/// [`RecordKind::ReadOnly`] record. A `read_only` record naming any other operation does not
-/// verify ([`ChainError::NotReadOnly`](super::ChainError::NotReadOnly)).
-pub const READ_ONLY_OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search"];
+/// Operations without side effects ([`Operation::is_read_only`](crate::operation::Operation)):
+/// the executor records each of their executions as one [`RecordKind::ReadOnly`] record. A
+/// `read_only` record naming any other operation does not verify
+/// ([`ChainError::NotReadOnly`](super::ChainError::NotReadOnly)).
+pub use crate::operation::READ_ONLY_OPERATIONS;
 
 /// One entry of the provenance chain. See the [module documentation](super) for the chain rules.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]

@@ -1,0 +1,206 @@
+//! Reads a grant's claims back out of a verified token (trusting only the authority block).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use biscuit_auth::builder::{Fact, Rule, Term};
+use biscuit_auth::Biscuit;
+
+use super::{Approval, GrantClaims};
+use crate::error::SdkError;
+use crate::keys;
+
+/// Reads the authority block's claims back out of a verified token.
+pub fn read_claims(token: &Biscuit) -> Result<GrantClaims, SdkError> {
+    let mut authorizer = biscuit_auth::AuthorizerBuilder::new()
+        .set_limits(biscuit_auth::AuthorizerLimits {
+            max_facts: 10_000,
+            max_iterations: 100,
+            max_time: std::time::Duration::from_millis(100),
+        })
+        .build(token)
+        .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
+    claims_from_authorizer(&mut authorizer)
+}
+
+/// Reads claims with an authorizer already built for the token (trusting only the authority block).
+pub fn claims_from_authorizer(
+    authorizer: &mut biscuit_auth::Authorizer,
+) -> Result<GrantClaims, SdkError> {
+    let rules = claim_rules()?;
+    let mut claims = ClaimsBuilder::default();
+    for (name, rule) in rules {
+        let found: Vec<Fact> = authorizer
+            .query(rule.clone())
+            .map_err(|e| SdkError::InvalidGrant(format!("cannot read `{name}`: {e}")))?;
+        for fact in found {
+            claims.take(name, fact.predicate.terms)?;
+        }
+    }
+    claims.finish()
+}
+
+/// Every claim predicate with its arity, in the order claims are read.
+const CLAIM_PREDICATES: [(&str, usize); 17] = [
+    ("grant_id", 1),
+    ("correlation_id", 1),
+    ("user", 1),
+    ("agent", 1),
+    ("holder", 1),
+    ("workspace", 1),
+    ("task", 1),
+    ("purpose", 1),
+    ("profile", 1),
+    ("issued_at", 1),
+    ("expires_at", 1),
+    ("scope", 3),
+    ("command", 2),
+    ("limit", 2),
+    ("deny_glob", 1),
+    ("deny_regex", 1),
+    ("approval", 3),
+];
+
+/// The query rule of each claim (`claim_NAME($v0, ..) <- NAME($v0, ..)`), parsed once per
+/// process: parsing 17 rules per grant cost more than running them.
+fn claim_rules() -> Result<&'static [(&'static str, Rule)], SdkError> {
+    static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
+    RULES
+        .get_or_init(|| query_rules("claim", &CLAIM_PREDICATES))
+        .as_ref()
+        .map(Vec::as_slice)
+        .map_err(|e| SdkError::InvalidGrant(e.clone()))
+}
+
+/// `HEAD_NAME($v0, ..) <- NAME($v0, ..)` for each predicate and arity, parsed.
+pub(crate) fn query_rules(
+    head: &str,
+    predicates: &[(&'static str, usize)],
+) -> Result<Vec<(&'static str, Rule)>, String> {
+    predicates
+        .iter()
+        .map(|(name, arity)| {
+            let vars: Vec<String> = (0..*arity).map(|i| format!("$v{i}")).collect();
+            let text = format!("{head}_{name}({v}) <- {name}({v})", v = vars.join(", "));
+            Rule::try_from(text.as_str())
+                .map(|rule| (*name, rule))
+                .map_err(|e| format!("query rule `{text}`: {e}"))
+        })
+        .collect()
+}
+
+#[derive(Default)]
+struct ClaimsBuilder {
+    strings: HashMap<&'static str, String>,
+    holder: Option<Vec<u8>>,
+    issued_at: Option<SystemTime>,
+    expires_at: Option<SystemTime>,
+    scopes: Vec<(String, String)>,
+    commands: Vec<(String, Vec<String>)>,
+    limits: Vec<(String, i64)>,
+    deny_globs: Vec<String>,
+    deny_regexes: Vec<String>,
+    approval: Option<Approval>,
+}
+
+fn term_string(term: &Term) -> Result<String, SdkError> {
+    match term {
+        Term::Str(s) => Ok(s.clone()),
+        other => Err(SdkError::InvalidGrant(format!(
+            "expected a string, found `{other}`"
+        ))),
+    }
+}
+
+impl ClaimsBuilder {
+    fn take(&mut self, name: &'static str, terms: Vec<Term>) -> Result<(), SdkError> {
+        match (name, terms.as_slice()) {
+            ("holder", [Term::Bytes(b)]) => self.holder = Some(b.clone()),
+            ("issued_at", [Term::Date(d)]) => self.issued_at = Some(date(*d)),
+            ("expires_at", [Term::Date(d)]) => self.expires_at = Some(date(*d)),
+            ("scope", [op, prefix, _]) => {
+                self.scopes.push((term_string(op)?, term_string(prefix)?))
+            }
+            ("command", [n, Term::Array(argv)]) => {
+                let argv = argv
+                    .iter()
+                    .map(term_string)
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.commands.push((term_string(n)?, argv));
+            }
+            ("limit", [n, Term::Integer(v)]) => self.limits.push((term_string(n)?, *v)),
+            ("deny_glob", [g]) => self.deny_globs.push(term_string(g)?),
+            ("deny_regex", [r]) => self.deny_regexes.push(term_string(r)?),
+            ("approval", [a, b, c]) => {
+                self.approval = Some(if term_string(a)? == "approved" {
+                    Approval::Approved {
+                        approver: term_string(b)?,
+                        parameters_digest: term_string(c)?,
+                    }
+                } else {
+                    Approval::NotRequired
+                })
+            }
+            (n, [t]) => {
+                if self.strings.insert(n, term_string(t)?).is_some() {
+                    return Err(SdkError::InvalidGrant(format!(
+                        "authority block states `{n}` twice"
+                    )));
+                }
+            }
+            (n, _) => {
+                return Err(SdkError::InvalidGrant(format!(
+                    "unexpected shape for `{n}`"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<GrantClaims, SdkError> {
+        let mut take = |n: &'static str| {
+            self.strings
+                .remove(n)
+                .ok_or_else(|| SdkError::InvalidGrant(format!("authority block lacks `{n}`")))
+        };
+        let grant_id = take("grant_id")?;
+        let correlation_id = take("correlation_id")?;
+        let user = take("user")?;
+        let agent = take("agent")?;
+        let workspace = take("workspace")?;
+        let task = take("task")?;
+        let purpose = take("purpose")?;
+        let profile = take("profile")?;
+        let holder = self
+            .holder
+            .ok_or_else(|| SdkError::InvalidGrant("authority block lacks `holder`".into()))?;
+        Ok(GrantClaims {
+            grant_id,
+            correlation_id,
+            user,
+            agent,
+            holder: keys::verifying_key_from_bytes(&holder)?,
+            workspace,
+            task,
+            purpose,
+            profile,
+            scopes: self.scopes,
+            commands: self.commands,
+            limits: self.limits,
+            deny_globs: self.deny_globs,
+            deny_regexes: self.deny_regexes,
+            approval: self.approval.unwrap_or(Approval::NotRequired),
+            issued_at: self.issued_at.ok_or_else(|| {
+                SdkError::InvalidGrant("authority block lacks `issued_at`".into())
+            })?,
+            expires_at: self.expires_at.ok_or_else(|| {
+                SdkError::InvalidGrant("authority block lacks `expires_at`".into())
+            })?,
+        })
+    }
+}
+
+fn date(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+}
