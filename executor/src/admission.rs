@@ -11,21 +11,36 @@ use std::time::{Duration, SystemTime};
 use biscuit_auth::builder::{self, Term};
 use biscuit_auth::error::{FailedCheck, Logic, Token};
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, UnverifiedBiscuit};
-use prost::Message;
 use sha2::{Digest, Sha256};
-use trust_proto::executor::v1 as pb;
+use trust_sdk::invocation::Requested;
 use trust_sdk::once_cache::{OnceCache, OnceError};
-use trust_sdk::vocabulary::GrantClaims;
+use trust_sdk::vocabulary::{authority_check_at, AuthorityCheck, GrantClaims};
 
 use crate::bounded_cache::BoundedCache;
 use crate::config::AdmissionLimits;
 use crate::error::Refusal;
 use crate::operations::{NamedCommand, Operation, OperationLimits};
 use crate::trust_state::TrustState;
+use crate::workspace::PathReason;
 
-/// What was learned about an attempt so far; provenance records it, admitted or not.
+fn millis(t: SystemTime) -> i64 {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A request as presented: the grant, the signed invocation bytes, the holder's key and its
+/// proof over both. The proof covers these exact bytes, so they are kept as they arrived.
 #[derive(Debug, Clone, Default)]
-pub struct AttemptContext {
+pub struct ExecuteCall {
+    pub grant: Vec<u8>,
+    pub invocation: Vec<u8>,
+    pub holder_key: Vec<u8>,
+    pub proof: Vec<u8>,
+}
+
+/// What was learned about an attempt; provenance records it, admitted or not.
+#[derive(Debug, Clone, Default)]
+pub struct Attempt {
     pub request_id: String,
     pub operation: String,
     pub resources: Vec<String>,
@@ -36,17 +51,34 @@ pub struct AttemptContext {
     pub lineage: Vec<String>,
     pub holder: Option<String>,
     pub parameters: serde_json::Value,
+    /// Digest of `parameters` (computed once, when the invocation is decoded).
+    pub parameters_digest: String,
     /// Checks passed, in order, for the record of why it was allowed.
     pub passed: Vec<String>,
 }
 
-/// An admitted request: the operation to run and why it may run.
+/// An admitted request: the operation to run, why it may run, and the attempt to record.
 #[derive(Debug, Clone)]
 pub struct Admitted {
+    pub attempt: Attempt,
     pub claims: Arc<GrantClaims>,
     pub operation: Operation,
     /// The grant's deny rules, compiled: walks skip these paths entirely.
     pub hidden: Arc<Vec<regex::Regex>>,
+}
+
+/// A refused request: the check that refused it and what was learned before, for its record.
+#[derive(Debug, Clone)]
+pub struct Refused {
+    pub attempt: Attempt,
+    pub refusal: Refusal,
+}
+
+/// What the checks yield for [`Admitted`].
+struct Checked {
+    claims: Arc<GrantClaims>,
+    operation: Operation,
+    hidden: Arc<Vec<regex::Regex>>,
 }
 
 /// The admission pipeline with its caches.
@@ -89,11 +121,6 @@ const VERIFIED_CAPACITY: usize = 2_048;
 /// Distinct deny-pattern lists (one per profile envelope, in practice).
 const DENY_SETS_CAPACITY: usize = 1_000;
 
-fn millis(t: SystemTime) -> i64 {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl Admission {
     pub fn new(
         trust: Arc<TrustState>,
@@ -124,13 +151,32 @@ impl Admission {
         }
     }
 
-    /// Runs every admission check on `request` at time `now`, filling `ctx` as it goes.
-    pub fn admit(
+    /// Runs every admission check on `call` at time `now`: what to run, or why not, each with
+    /// the attempt as far as it got.
+    pub fn admit(&self, call: &ExecuteCall, now: SystemTime) -> Result<Admitted, Box<Refused>> {
+        let mut attempt = Attempt::default();
+        match self.check(call, now, &mut attempt) {
+            Ok(Checked {
+                claims,
+                operation,
+                hidden,
+            }) => Ok(Admitted {
+                attempt,
+                claims,
+                operation,
+                hidden,
+            }),
+            Err(refusal) => Err(Box::new(Refused { attempt, refusal })),
+        }
+    }
+
+    /// The checks in order; `ctx` collects what the record of the attempt states.
+    fn check(
         &self,
-        request: &pb::ExecuteRequest,
+        request: &ExecuteCall,
         now: SystemTime,
-        ctx: &mut AttemptContext,
-    ) -> Result<Admitted, Refusal> {
+        ctx: &mut Attempt,
+    ) -> Result<Checked, Refusal> {
         let now_ms = millis(now);
         // 1. Size and shape, before parsing anything.
         let total = request.grant.len()
@@ -169,10 +215,11 @@ impl Admission {
             ));
         }
         // 2. The invocation: what is asked, and its freshness.
-        let invocation = pb::Invocation::decode(request.invocation.as_slice()).map_err(|e| {
-            Refusal::invalid("invocation", format!("invocation does not decode: {e}"))
-        })?;
-        ctx.request_id = invocation.request_id.clone();
+        let decoded = trust_sdk::invocation::decode(&request.invocation);
+        ctx.request_id = decoded.request_id;
+        let invocation = decoded
+            .result
+            .map_err(|e| Refusal::invalid("invocation", e.to_string()))?;
         if invocation.request_id.is_empty() || invocation.request_id.len() > 128 {
             return Err(Refusal::invalid(
                 "invocation",
@@ -185,12 +232,10 @@ impl Admission {
                 "nonce must be 16 to 64 bytes",
             ));
         }
-        let wire_op = invocation
-            .operation
-            .as_ref()
-            .ok_or_else(|| Refusal::invalid("invocation", "no operation given"))?;
-        ctx.operation = operation_name(wire_op).to_string();
-        ctx.parameters = redacted_parameters(wire_op);
+        let requested = &invocation.requested;
+        ctx.operation = requested.operation().as_str().to_string();
+        ctx.parameters = invocation.parameters.clone();
+        ctx.parameters_digest = invocation.parameters_digest.clone();
         // 3-5. Parse, revocation, signatures: or the cached result for these exact bytes.
         let grant_sha256: [u8; 32] = Sha256::digest(&request.grant).into();
         let verified = self.verified_grant(&request.grant, &grant_sha256, now_ms, ctx)?;
@@ -242,7 +287,7 @@ impl Admission {
         // 7. Replay cache keyed by the proof.
         self.remember_proof(&request.proof, invocation.timestamp_ms + window, now_ms)?;
         // Domain operation (argv of a named command comes from the grant, never the caller).
-        let operation = to_operation(wire_op, &claims, &self.operation_limits)?;
+        let operation = to_operation(requested, &claims, &self.operation_limits)?;
         let resources = operation.resources().map_err(path_refusal)?;
         ctx.resources = resources.clone();
         if !self.served.contains(&claims.workspace) {
@@ -257,15 +302,15 @@ impl Admission {
         // 8. Datalog authorization, once per resource, with ambient facts from the executor.
         let params = operation.all_params(&self.operation_limits);
         // What an approved grant is bound to (`trust_sdk::parameters::digest`).
-        let digest = trust_sdk::provenance::parameters_digest(&ctx.parameters);
+        let digest = &invocation.parameters_digest;
         for resource in &resources {
             self.authorize(
                 token,
-                &claims.workspace,
+                &claims,
                 operation.name(),
                 resource,
                 &params,
-                &digest,
+                digest,
                 &holder,
                 now,
             )?;
@@ -274,7 +319,7 @@ impl Admission {
         // 9. The operation's own schema against the executor's limits.
         validate_against_limits(&operation, &self.operation_limits)?;
         ctx.passed.push("parameters".into());
-        Ok(Admitted {
+        Ok(Checked {
             claims,
             operation,
             hidden: Arc::clone(&verified.hidden),
@@ -287,7 +332,7 @@ impl Admission {
         grant: &[u8],
         digest: &[u8; 32],
         now_ms: i64,
-        ctx: &mut AttemptContext,
+        ctx: &mut Attempt,
     ) -> Result<Arc<VerifiedGrant>, Refusal> {
         let keys_version = self.trust.keys_version();
         let cached = self
@@ -439,7 +484,7 @@ impl Admission {
     fn authorize(
         &self,
         token: &Biscuit,
-        workspace: &str,
+        claims: &GrantClaims,
         operation: &str,
         resource: &str,
         params: &[(&'static str, i64)],
@@ -464,7 +509,7 @@ impl Admission {
             .map_err(internal)?
             .fact(builder::fact(
                 "served_workspace",
-                &[builder::string(workspace)],
+                &[builder::string(&claims.workspace)],
             ))
             .map_err(internal)?
             .fact(builder::fact(
@@ -488,7 +533,7 @@ impl Admission {
         match authorizer.authorize() {
             Ok(_) => Ok(()),
             Err(Token::FailedLogic(Logic::Unauthorized { checks, .. })) => {
-                Err(classify(&checks, resource))
+                Err(classify(&checks, resource, claims))
             }
             Err(Token::RunLimit(e)) => Err(Refusal::denied(
                 "authorizer-limits",
@@ -502,8 +547,59 @@ impl Admission {
     }
 }
 
-/// Names the first failed check; expiry and holder binding make the grant itself bad.
-fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
+/// What a failed check enforced, as far as the refusal is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailedRole {
+    HolderBinding,
+    Expiry,
+    ApprovedParameters,
+    Deny,
+    Scope,
+}
+
+/// The role of one failed check. The authority block's checks are named by their position
+/// ([`authority_check_at`]: the vocabulary wrote them in that order). A later block (an
+/// attenuation or delegation, possibly written by another tool) is named by the predicates its
+/// failed check reads, parsed back into a check: `holder_proof`/`delegation` bind the holder,
+/// `time` is an expiry, `param_digest` an approval binding; anything else narrows scope.
+fn failed_role(check: &FailedCheck, claims: &GrantClaims) -> FailedRole {
+    match check {
+        FailedCheck::Block(b) if b.block_id == 0 => {
+            let position = usize::try_from(b.check_id).unwrap_or(usize::MAX);
+            match authority_check_at(position, claims) {
+                Some(AuthorityCheck::HolderBinding) => FailedRole::HolderBinding,
+                Some(AuthorityCheck::Expiry) => FailedRole::Expiry,
+                Some(AuthorityCheck::ApprovedParameters) => FailedRole::ApprovedParameters,
+                Some(AuthorityCheck::Deny(_)) => FailedRole::Deny,
+                _ => FailedRole::Scope,
+            }
+        }
+        FailedCheck::Block(b) => {
+            let Ok(parsed) = builder::Check::try_from(b.rule.as_str()) else {
+                return FailedRole::Scope;
+            };
+            let reads = |name: &str| {
+                parsed
+                    .queries
+                    .iter()
+                    .any(|q| q.body.iter().any(|p| p.name == name))
+            };
+            if reads("holder_proof") || reads("delegation") {
+                FailedRole::HolderBinding
+            } else if reads("time") {
+                FailedRole::Expiry
+            } else if reads("param_digest") {
+                FailedRole::ApprovedParameters
+            } else {
+                FailedRole::Scope
+            }
+        }
+        FailedCheck::Authorizer(_) => FailedRole::Scope,
+    }
+}
+
+/// Names the decisive failed check; expiry and holder binding make the grant itself bad.
+fn classify(checks: &[FailedCheck], resource: &str, claims: &GrantClaims) -> Refusal {
     let describe = |c: &FailedCheck| match c {
         FailedCheck::Block(b) => (b.block_id, b.rule.clone()),
         FailedCheck::Authorizer(a) => (u32::MAX, a.rule.clone()),
@@ -511,45 +607,37 @@ fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
     let Some(first) = checks.first() else {
         return Refusal::denied("grant-scope", "no policy matched");
     };
-    let (block, rule) = describe(first);
-    let holder = checks
-        .iter()
-        .map(describe)
-        .find(|(_, r)| r.contains("holder_proof"));
-    let expiry = checks
-        .iter()
-        .map(describe)
-        .find(|(_, r)| r.contains("time($"));
-    if let Some((block, rule)) = holder {
+    let find = |role: FailedRole| {
+        checks
+            .iter()
+            .find(|c| failed_role(c, claims) == role)
+            .map(describe)
+    };
+    if let Some((block, rule)) = find(FailedRole::HolderBinding) {
         return Refusal::unauthenticated(
             "holder-binding",
             format!("block {block} check failed: {rule}"),
         );
     }
-    if let Some((block, rule)) = expiry {
+    if let Some((block, rule)) = find(FailedRole::Expiry) {
         return Refusal::unauthenticated(
             "expiry",
             format!("grant expired: block {block} check failed: {rule}"),
         );
     }
-    if let Some((block, _)) = checks
-        .iter()
-        .map(describe)
-        .find(|(_, r)| r.contains("param_digest"))
-    {
+    if let Some((block, _)) = find(FailedRole::ApprovedParameters) {
         return Refusal::denied(
             "approved-parameters",
             format!("the parameters differ from the ones approved for this grant (block {block})"),
         );
     }
-    let is_deny =
-        |(block, rule): &(u32, String)| *block == 0 && rule.starts_with("check if resource($r),");
-    if let Some((block, _)) = checks.iter().map(describe).find(is_deny) {
+    if let Some((block, _)) = find(FailedRole::Deny) {
         return Refusal::denied(
             "deny-rule",
             format!("`{resource}` matches a deny rule carried by the grant (block {block})"),
         );
     }
+    let (block, rule) = describe(first);
     Refusal::denied(
         "grant-scope",
         format!("`{resource}` is outside the grant: block {block} check failed: {rule}"),
@@ -559,11 +647,10 @@ fn classify(checks: &[FailedCheck], resource: &str) -> Refusal {
 fn path_refusal(e: crate::operations::OperationError) -> Refusal {
     use crate::operations::OperationError as E;
     match e {
-        E::InvalidPath { ref reason, .. }
-            if reason.contains("nul byte") || reason.contains("longer than") =>
-        {
-            Refusal::invalid("path", e.to_string())
-        }
+        E::InvalidPath {
+            reason: PathReason::Lexical(lexical),
+            ..
+        } if lexical.is_malformed() => Refusal::invalid("path", e.to_string()),
         E::InvalidPath { .. } | E::OutsideWorkspace(_) | E::HardLink(_) => {
             Refusal::denied("workspace-confinement", e.to_string())
         }
@@ -571,67 +658,71 @@ fn path_refusal(e: crate::operations::OperationError) -> Refusal {
     }
 }
 
-/// The wire name of an invocation's operation.
-pub fn operation_name(op: &pb::invocation::Operation) -> &'static str {
-    use pb::invocation::Operation as W;
-    match op {
-        W::Read(_) => "fs.read",
-        W::List(_) => "fs.list",
-        W::Search(_) => "fs.search",
-        W::Write(_) => "fs.write",
-        W::Patch(_) => "fs.patch",
-        W::Run(_) => "proc.run",
-    }
-}
-
-/// Parameters as recorded in provenance: contents are replaced by their size and digest.
-pub fn redacted_parameters(op: &pb::invocation::Operation) -> serde_json::Value {
-    trust_sdk::parameters::redacted(op)
-}
-
 fn to_operation(
-    op: &pb::invocation::Operation,
+    requested: &Requested,
     claims: &GrantClaims,
     limits: &OperationLimits,
 ) -> Result<Operation, Refusal> {
-    use pb::invocation::Operation as W;
-    Ok(match op {
-        W::Read(r) => Operation::Read {
-            path: r.path.clone(),
-            offset: r.offset,
-            length: r.length,
+    Ok(match requested {
+        Requested::Read {
+            path,
+            offset,
+            length,
+        } => Operation::Read {
+            path: path.clone(),
+            offset: *offset,
+            length: *length,
         },
-        W::List(l) => Operation::List {
-            path: l.path.clone(),
-            max_depth: l.max_depth,
-            max_entries: l.max_entries,
+        Requested::List {
+            path,
+            max_depth,
+            max_entries,
+        } => Operation::List {
+            path: path.clone(),
+            max_depth: *max_depth,
+            max_entries: *max_entries,
         },
-        W::Search(s) => Operation::Search {
-            path: s.path.clone(),
-            pattern: s.pattern.clone(),
-            regex: s.regex,
-            case_insensitive: s.case_insensitive,
-            max_matches: s.max_matches,
+        Requested::Search {
+            path,
+            pattern,
+            regex,
+            case_insensitive,
+            max_matches,
+        } => Operation::Search {
+            path: path.clone(),
+            pattern: pattern.clone(),
+            regex: *regex,
+            case_insensitive: *case_insensitive,
+            max_matches: *max_matches,
         },
-        W::Write(w) => Operation::Write {
-            path: w.path.clone(),
-            content: w.content.clone(),
-            expected_sha256: (!w.expected_sha256.is_empty()).then(|| w.expected_sha256.clone()),
-            create_only: w.create_only,
+        Requested::Write {
+            path,
+            content,
+            expected_sha256,
+            create_only,
+        } => Operation::Write {
+            path: path.clone(),
+            content: content.clone(),
+            expected_sha256: (!expected_sha256.is_empty()).then(|| expected_sha256.clone()),
+            create_only: *create_only,
         },
-        W::Patch(p) => Operation::Patch {
-            path: p.path.clone(),
-            diff: p.diff.clone(),
+        Requested::Patch { path, diff } => Operation::Patch {
+            path: path.clone(),
+            diff: diff.clone(),
         },
-        W::Run(r) => {
+        Requested::Run {
+            command,
+            cwd,
+            timeout_ms,
+        } => {
             let (name, argv) = claims
                 .commands
                 .iter()
-                .find(|(name, _)| *name == r.command)
+                .find(|(name, _)| name == command)
                 .ok_or_else(|| {
                     Refusal::denied(
                         "command",
-                        format!("command `{}` is not named in the grant", r.command),
+                        format!("command `{command}` is not named in the grant"),
                     )
                 })?;
             if argv.is_empty() {
@@ -647,17 +738,17 @@ fn to_operation(
                 .and_then(|(_, v)| u64::try_from(*v).ok())
                 .map(Duration::from_millis)
                 .unwrap_or(limits.max_run_timeout);
-            let timeout = if r.timeout_ms == 0 {
+            let timeout = if *timeout_ms == 0 {
                 grant_limit.min(limits.max_run_timeout)
             } else {
-                Duration::from_millis(u64::from(r.timeout_ms))
+                Duration::from_millis(u64::from(*timeout_ms))
             };
             Operation::Run {
                 command: NamedCommand {
                     name: name.clone(),
                     argv: argv.clone(),
                 },
-                cwd: r.cwd.clone(),
+                cwd: cwd.clone(),
                 timeout,
             }
         }

@@ -19,6 +19,22 @@ pub enum RefusalKind {
     Internal,
 }
 
+impl RefusalKind {
+    /// The name of the gRPC code this kind maps to, as provenance records it (`rpc::status`
+    /// chooses the code itself; a test keeps the two in step).
+    pub fn code_name(self) -> &'static str {
+        match self {
+            RefusalKind::Unauthenticated => "Unauthenticated",
+            RefusalKind::PermissionDenied => "PermissionDenied",
+            RefusalKind::InvalidArgument => "InvalidArgument",
+            RefusalKind::Unavailable => "Unavailable",
+            RefusalKind::NotFound => "NotFound",
+            RefusalKind::FailedPrecondition => "FailedPrecondition",
+            RefusalKind::Internal => "Internal",
+        }
+    }
+}
+
 /// A refused or failed request, naming the check that decided.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{check}: {message}")]

@@ -1,12 +1,15 @@
 //! Tool executor: admission of holder-bound grants, confined structured operations, provenance.
+//!
+//! `rpc` is the one wire edge; everything else is domain code that names no generated type.
 pub mod admission;
 pub mod bounded_cache;
 pub mod config;
 pub mod error;
+pub mod execution;
 pub mod operations;
 pub mod provenance_log;
-pub mod server;
-pub mod service;
-mod status;
+pub mod rpc;
 pub mod trust_state;
 pub mod workspace;
+
+pub use rpc::server;

@@ -8,8 +8,10 @@
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use trust_sdk::operation::Operation as Kind;
 
-use crate::workspace::{normalize_relative, Workspace};
+pub use crate::workspace::EntryKind;
+use crate::workspace::{normalize_relative, PathReason, Workspace, WorkspaceError};
 
 mod list;
 mod patch;
@@ -70,16 +72,21 @@ pub struct NamedCommand {
 }
 
 impl Operation {
+    /// The operation's kind ([`trust_sdk::operation::Operation`]).
+    pub fn kind(&self) -> Kind {
+        match self {
+            Operation::Read { .. } => Kind::FsRead,
+            Operation::List { .. } => Kind::FsList,
+            Operation::Search { .. } => Kind::FsSearch,
+            Operation::Write { .. } => Kind::FsWrite,
+            Operation::Patch { .. } => Kind::FsPatch,
+            Operation::Run { .. } => Kind::ProcRun,
+        }
+    }
+
     /// The operation's name as grants spell it.
     pub fn name(&self) -> &'static str {
-        match self {
-            Operation::Read { .. } => "fs.read",
-            Operation::List { .. } => "fs.list",
-            Operation::Search { .. } => "fs.search",
-            Operation::Write { .. } => "fs.write",
-            Operation::Patch { .. } => "fs.patch",
-            Operation::Run { .. } => "proc.run",
-        }
+        self.kind().as_str()
     }
 
     /// Normalized resources this operation touches, each checked against the
@@ -230,7 +237,7 @@ impl Default for OperationLimits {
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum OperationError {
     #[error("invalid path `{path}`: {reason}")]
-    InvalidPath { path: String, reason: String },
+    InvalidPath { path: String, reason: PathReason },
     #[error("invalid input: {0}")]
     InvalidInput(String),
     #[error("not found: {0}")]
@@ -251,6 +258,22 @@ pub enum OperationError {
     Io(String),
 }
 
+impl From<WorkspaceError> for OperationError {
+    fn from(e: WorkspaceError) -> Self {
+        use WorkspaceError as W;
+        match e {
+            W::InvalidPath { path, reason } => OperationError::InvalidPath { path, reason },
+            W::InvalidInput(m) => OperationError::InvalidInput(m),
+            W::NotFound(m) => OperationError::NotFound(m),
+            W::OutsideWorkspace(m) => OperationError::OutsideWorkspace(m),
+            W::HardLink(m) => OperationError::HardLink(m),
+            W::PreconditionFailed(m) => OperationError::PreconditionFailed(m),
+            W::TooLarge(m) => OperationError::TooLarge(m),
+            W::Io(m) => OperationError::Io(m),
+        }
+    }
+}
+
 impl OperationError {
     /// A stable snake_case name of the variant (for status mapping and logs).
     pub fn kind(&self) -> &'static str {
@@ -266,14 +289,6 @@ impl OperationError {
             OperationError::Io(_) => "io",
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum EntryKind {
-    File,
-    Directory,
-    Symlink,
-    Other,
 }
 
 impl EntryKind {
@@ -410,14 +425,14 @@ impl Outcome {
         let mut e;
         match self {
             Outcome::Read(r) => {
-                e = Encoder::new("fs.read");
+                e = Encoder::new(Kind::FsRead.as_str());
                 e.bytes(&r.data);
                 e.u64(r.file_size);
                 e.bool(r.truncated);
                 e.str(&r.sha256);
             }
             Outcome::List(l) => {
-                e = Encoder::new("fs.list");
+                e = Encoder::new(Kind::FsList.as_str());
                 e.u64(l.entries.len() as u64);
                 for entry in &l.entries {
                     e.str(&entry.path);
@@ -427,7 +442,7 @@ impl Outcome {
                 e.bool(l.truncated);
             }
             Outcome::Search(s) => {
-                e = Encoder::new("fs.search");
+                e = Encoder::new(Kind::FsSearch.as_str());
                 e.u64(s.matches.len() as u64);
                 for m in &s.matches {
                     e.str(&m.path);
@@ -439,13 +454,13 @@ impl Outcome {
                 e.u64(s.binary_files_skipped);
             }
             Outcome::Write(w) => {
-                e = Encoder::new("fs.write");
+                e = Encoder::new(Kind::FsWrite.as_str());
                 e.str(&w.sha256);
                 e.u64(w.bytes_written);
                 e.bool(w.created);
             }
             Outcome::Patch(p) => {
-                e = Encoder::new("fs.patch");
+                e = Encoder::new(Kind::FsPatch.as_str());
                 e.u64(p.files.len() as u64);
                 for f in &p.files {
                     e.str(&f.path);
@@ -454,7 +469,7 @@ impl Outcome {
                 }
             }
             Outcome::Run(r) => {
-                e = Encoder::new("proc.run");
+                e = Encoder::new(Kind::ProcRun.as_str());
                 e.i64(i64::from(r.exit_code));
                 e.i64(i64::from(r.signal));
                 e.bytes(&r.stdout);

@@ -10,15 +10,24 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
-use trust_sdk::client::AuthorityClient;
 
 use crate::error::StartError;
 
-type RootKeys = Vec<(u32, VerifyingKey, bool)>;
+/// Root keys as (key id, key, active).
+pub type RootKeys = Vec<(u32, VerifyingKey, bool)>;
+
+/// One revocation as the feed delivers it: every block id is revoked at a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationEntry {
+    pub sequence: u64,
+    pub revocation_id: Vec<u8>,
+    pub grant_id: String,
+    pub reason: String,
+}
 
 /// Root keys and revoked block ids, with the time of the last successful sync.
 pub struct TrustState {
@@ -134,88 +143,16 @@ impl TrustState {
         self.cursor.load(Ordering::Acquire)
     }
 
-    /// Fetches keys and every revocation after the cursor; persists them before using them.
-    pub async fn sync_once(
-        &self,
-        client: &mut AuthorityClient,
-        now_ms: impl Fn() -> i64,
-    ) -> Result<(), String> {
-        let keys = client.public_keys().await.map_err(|e| e.to_string())?;
-        let stored: Vec<(u32, String, bool)> = keys
-            .iter()
-            .map(|(id, k, active)| (*id, hex::encode(k.as_bytes()), *active))
-            .collect();
-        self.db
-            .insert("root_keys", serde_json::to_vec(&stored).map_err(storage)?)
-            .map_err(storage)?;
-        let tree = self.db.open_tree("revoked").map_err(storage)?;
-        loop {
-            let cursor = self.cursor.load(Ordering::Acquire);
-            let list = client
-                .list_revocations(cursor)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut next = cursor;
-            for r in &list.revocations {
-                tree.insert(&r.revocation_id, &r.sequence.to_be_bytes())
-                    .map_err(storage)?;
-                next = next.max(r.sequence);
-            }
-            self.db
-                .insert("cursor", &next.to_be_bytes())
-                .map_err(storage)?;
-            self.db.flush_async().await.map_err(storage)?;
-            if let Ok(mut revoked) = self.revoked.write() {
-                for r in &list.revocations {
-                    revoked.insert(r.revocation_id.clone());
-                }
-            }
-            self.cursor.store(next, Ordering::Release);
-            if list.revocations.is_empty() || next >= list.latest_sequence {
-                break;
-            }
-        }
-        self.set_keys(keys);
-        self.last_sync_ms.store(now_ms(), Ordering::Release);
-        Ok(())
+    /// Marks the revocation view confirmed as of `now_ms` (a heartbeat, or a completed sync).
+    pub fn confirm_view(&self, now_ms: i64) {
+        self.last_sync_ms.store(now_ms, Ordering::Release);
     }
-}
-
-/// Keeps `state` in sync with the authority at `endpoint`, forever.
-///
-/// Revocations come from the `WatchRevocations` stream, resumed from the durable cursor on
-/// every (re)connection, so revocations recorded while the executor was cut off are applied
-/// as soon as it is back. The authority sends a heartbeat (sequence 0) every `poll`; each
-/// one confirms the revocation view (see [`TrustState::staleness_ms`]). A stream that stays
-/// silent for five heartbeats (at least a second) is treated as lost and reopened. Root keys
-/// are re-read every `poll` on the same connection.
-pub fn spawn_sync(
-    state: Arc<TrustState>,
-    endpoint: String,
-    poll: Duration,
-    now_ms: fn() -> i64,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let retry = poll.clamp(Duration::from_millis(50), Duration::from_secs(1));
-        let mut lost = false;
-        loop {
-            let e = state.follow_feed(&endpoint, poll, now_ms, &mut lost).await;
-            if !lost {
-                tracing::warn!(error = %e, "revocation feed lost; serving on the cached view until the staleness bound, reconnecting");
-            }
-            lost = true;
-            tokio::time::sleep(retry).await;
-        }
-    })
 }
 
 impl TrustState {
     /// Applies revocations from the feed: in memory at once (refusals start immediately),
     /// then durably, then the cursor advances. Entries at or below the cursor are repeats.
-    pub async fn apply_revocations(
-        &self,
-        revocations: &[trust_proto::authority::v1::Revocation],
-    ) -> Result<(), String> {
+    pub async fn apply_revocations(&self, revocations: &[RevocationEntry]) -> Result<(), String> {
         let cursor = self.cursor.load(Ordering::Acquire);
         let fresh: Vec<_> = revocations
             .iter()
@@ -242,9 +179,8 @@ impl TrustState {
         Ok(())
     }
 
-    /// Re-reads and persists the root keys.
-    async fn refresh_keys(&self, client: &mut AuthorityClient) -> Result<(), String> {
-        let keys = client.public_keys().await.map_err(|e| e.to_string())?;
+    /// Persists `keys` as the trusted root keys, then trusts them.
+    pub fn store_keys(&self, keys: RootKeys) -> Result<(), String> {
         let stored: Vec<(u32, String, bool)> = keys
             .iter()
             .map(|(id, k, active)| (*id, hex::encode(k.as_bytes()), *active))
@@ -265,70 +201,6 @@ impl TrustState {
                 "the revocation feed has been silent for {age} ms (bound {bound_ms} ms): the authority is unreachable"
             )),
             Some(_) => None,
-        }
-    }
-
-    /// One connection: keys, then the feed from the cursor until it fails. Returns why it ended.
-    async fn follow_feed(
-        &self,
-        endpoint: &str,
-        heartbeat: Duration,
-        now_ms: fn() -> i64,
-        lost: &mut bool,
-    ) -> String {
-        let mut client = match AuthorityClient::connect(endpoint.to_string()).await {
-            Ok(c) => c,
-            Err(e) => return e.to_string(),
-        };
-        if let Err(e) = self.refresh_keys(&mut client).await {
-            return e;
-        }
-        let from = self.revocation_cursor();
-        let mut stream = match client.watch_revocations(from, heartbeat).await {
-            Ok(s) => s,
-            Err(e) => return e.to_string(),
-        };
-        let silence = (heartbeat * 5).max(Duration::from_secs(1));
-        let mut last_message = tokio::time::Instant::now();
-        let mut keys = tokio::time::interval(heartbeat.max(Duration::from_millis(250)));
-        keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        keys.tick().await;
-        loop {
-            tokio::select! {
-                // `Streaming::message` is cancel-safe: losing the race to a timer drops nothing.
-                message = stream.message() => {
-                    last_message = tokio::time::Instant::now();
-                    let revocation = match message {
-                        Err(status) => return status.to_string(),
-                        Ok(None) => return "the authority closed the revocation feed".into(),
-                        Ok(Some(r)) => r,
-                    };
-                    if revocation.sequence == 0 {
-                        // Heartbeat: everything the authority recorded before it has arrived.
-                        self.last_sync_ms.store(now_ms(), Ordering::Release);
-                        if *lost {
-                            tracing::info!(cursor = self.revocation_cursor(), resumed_from = from,
-                                "revocation feed is back; revocation view is current");
-                            *lost = false;
-                        }
-                    } else if let Err(e) = self.apply_revocations(std::slice::from_ref(&revocation)).await {
-                        return e;
-                    } else {
-                        tracing::info!(sequence = revocation.sequence, grant_id = %revocation.grant_id,
-                            reason = %revocation.reason, "revocation applied");
-                    }
-                }
-                _ = tokio::time::sleep_until(last_message + silence) => {
-                    return format!("no heartbeat for {} ms", silence.as_millis());
-                }
-                _ = keys.tick() => {
-                    match tokio::time::timeout(silence, self.refresh_keys(&mut client)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => return e,
-                        Err(_) => return "the authority did not answer for its keys".into(),
-                    }
-                }
-            }
         }
     }
 }

@@ -24,12 +24,9 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use crate::operations::{EntryKind, OperationError};
+use trust_sdk::path::PathError;
 
-/// Longest accepted relative path, in bytes.
-pub const MAX_PATH_BYTES: usize = 4096;
-/// Longest accepted path component, in bytes.
-pub const MAX_COMPONENT_BYTES: usize = 255;
+pub use trust_sdk::path::{MAX_COMPONENT_BYTES, MAX_PATH_BYTES};
 
 /// Prefix of the temporary files created next to a write target.
 const TEMP_PREFIX: &str = ".ta-write-";
@@ -67,45 +64,74 @@ pub(crate) fn display_path(path: &str) -> String {
     out
 }
 
-fn invalid(path: &str, reason: &str) -> OperationError {
-    OperationError::InvalidPath {
-        path: display_path(path),
-        reason: reason.to_string(),
+/// Why a path could not be used, lexically or at the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathReason {
+    /// The lexical check ([`normalize_relative`]) refused it.
+    #[error("{0}")]
+    Lexical(PathError),
+    /// The kernel or the operation refused it, for the reason given.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<PathError> for PathReason {
+    fn from(e: PathError) -> Self {
+        PathReason::Lexical(e)
     }
 }
 
-/// Checks a workspace-relative path lexically and returns its normal form.
-///
-/// Refused: NUL bytes, backslashes, absolute paths, any `..` component, paths
-/// longer than [`MAX_PATH_BYTES`] and components longer than
-/// [`MAX_COMPONENT_BYTES`]. `.` components and repeated or trailing slashes are
-/// dropped. `""` and `"."` name the root and normalize to `""`. Percent
-/// encoding is not decoded: `%2e%2e` is an ordinary name.
-pub fn normalize_relative(path: &str) -> Result<String, OperationError> {
-    if path.len() > MAX_PATH_BYTES {
-        return Err(invalid(path, "path is longer than 4096 bytes"));
+impl From<String> for PathReason {
+    fn from(s: String) -> Self {
+        PathReason::Other(s)
     }
-    if path.contains('\0') {
-        return Err(invalid(path, "path contains a nul byte"));
+}
+
+impl From<&str> for PathReason {
+    fn from(s: &str) -> Self {
+        PathReason::Other(s.to_string())
     }
-    if path.contains('\\') {
-        return Err(invalid(path, "path contains a backslash"));
-    }
-    if path.starts_with('/') {
-        return Err(invalid(path, "path is absolute"));
-    }
-    let mut components: Vec<&str> = Vec::new();
-    for component in path.split('/') {
-        match component {
-            "" | "." => {}
-            ".." => return Err(invalid(path, "path contains a `..` component")),
-            c if c.len() > MAX_COMPONENT_BYTES => {
-                return Err(invalid(path, "path component is longer than 255 bytes"))
-            }
-            c => components.push(c),
-        }
-    }
-    Ok(components.join("/"))
+}
+
+/// Why a workspace access failed. The operations above wrap it in their own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("invalid path `{path}`: {reason}")]
+    InvalidPath { path: String, reason: PathReason },
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The kernel refused the resolution (`EXDEV`/`ELOOP` from `openat2`) or the target is a
+    /// symbolic link.
+    #[error("outside workspace: {0}")]
+    OutsideWorkspace(String),
+    #[error("hard link refused: {0}")]
+    HardLink(String),
+    #[error("precondition failed: {0}")]
+    PreconditionFailed(String),
+    #[error("too large: {0}")]
+    TooLarge(String),
+    #[error("i/o error: {0}")]
+    Io(String),
+}
+
+/// The kind of a directory entry, as the kernel reports it (symbolic links are not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+/// Checks a workspace-relative path lexically ([`trust_sdk::path::normalize_relative`]) and
+/// returns its normal form, or an error that shows the input safely.
+pub fn normalize_relative(path: &str) -> Result<String, WorkspaceError> {
+    trust_sdk::path::normalize_relative(path).map_err(|e| WorkspaceError::InvalidPath {
+        path: display_path(path),
+        reason: e.into(),
+    })
 }
 
 /// Joins a normalized base directory and a normalized relative path.
@@ -127,31 +153,31 @@ pub(crate) fn shown(rel: &str) -> String {
 }
 
 /// Maps an errno from a lookup or file operation on `rel` to an error.
-pub(crate) fn map_errno(err: Errno, rel: &str) -> OperationError {
+pub(crate) fn map_errno(err: Errno, rel: &str) -> WorkspaceError {
     let p = shown(rel);
     match err {
-        Errno::NOENT => OperationError::NotFound(p),
-        Errno::XDEV => OperationError::OutsideWorkspace(format!(
+        Errno::NOENT => WorkspaceError::NotFound(p),
+        Errno::XDEV => WorkspaceError::OutsideWorkspace(format!(
             "{p} resolves outside the workspace or across a mount point"
         )),
         Errno::LOOP => {
-            OperationError::OutsideWorkspace(format!("{p} resolves through a symbolic link"))
+            WorkspaceError::OutsideWorkspace(format!("{p} resolves through a symbolic link"))
         }
-        Errno::NOTDIR => OperationError::InvalidPath {
+        Errno::NOTDIR => WorkspaceError::InvalidPath {
             path: display_path(rel),
-            reason: "a path component is not a directory".to_string(),
+            reason: "a path component is not a directory".into(),
         },
-        Errno::ISDIR => OperationError::InvalidInput(format!("{p} is a directory")),
-        Errno::NAMETOOLONG => OperationError::InvalidPath {
+        Errno::ISDIR => WorkspaceError::InvalidInput(format!("{p} is a directory")),
+        Errno::NAMETOOLONG => WorkspaceError::InvalidPath {
             path: display_path(rel),
-            reason: "path is too long".to_string(),
+            reason: "path is too long".into(),
         },
-        Errno::ACCESS | Errno::PERM => OperationError::Io(format!("permission denied on {p}")),
-        Errno::NOSPC | Errno::DQUOT => OperationError::Io(format!("no space left writing {p}")),
+        Errno::ACCESS | Errno::PERM => WorkspaceError::Io(format!("permission denied on {p}")),
+        Errno::NOSPC | Errno::DQUOT => WorkspaceError::Io(format!("no space left writing {p}")),
         Errno::NOSYS => {
-            OperationError::Io("the kernel does not support openat2 confinement".to_string())
+            WorkspaceError::Io("the kernel does not support openat2 confinement".to_string())
         }
-        other => OperationError::Io(format!("{p}: {}", errno_text(other))),
+        other => WorkspaceError::Io(format!("{p}: {}", errno_text(other))),
     }
 }
 
@@ -161,10 +187,10 @@ pub(crate) fn errno_text(err: Errno) -> String {
 }
 
 /// Maps a `std::io::Error` (from reading or writing an open file) to an error.
-pub(crate) fn map_io(err: &std::io::Error, rel: &str) -> OperationError {
+pub(crate) fn map_io(err: &std::io::Error, rel: &str) -> WorkspaceError {
     match err.raw_os_error() {
         Some(code) => map_errno(Errno::from_raw_os_error(code), rel),
-        None => OperationError::Io(format!(
+        None => WorkspaceError::Io(format!(
             "{}: {}",
             shown(rel),
             err.to_string().to_lowercase()
@@ -259,23 +285,23 @@ struct Inner {
 
 impl Workspace {
     /// Opens `root` (which must be an existing directory) as the workspace root.
-    pub fn open(root: &Path) -> Result<Workspace, OperationError> {
+    pub fn open(root: &Path) -> Result<Workspace, WorkspaceError> {
         let fd = rustix::fs::open(
             root,
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
         .map_err(|e| match e {
-            Errno::NOENT => OperationError::NotFound("workspace root".to_string()),
+            Errno::NOENT => WorkspaceError::NotFound("workspace root".to_string()),
             Errno::NOTDIR => {
-                OperationError::InvalidInput("workspace root is not a directory".to_string())
+                WorkspaceError::InvalidInput("workspace root is not a directory".to_string())
             }
             other => {
-                OperationError::Io(format!("cannot open workspace root: {}", errno_text(other)))
+                WorkspaceError::Io(format!("cannot open workspace root: {}", errno_text(other)))
             }
         })?;
         let root_path = std::fs::canonicalize(root).map_err(|e| {
-            OperationError::Io(format!(
+            WorkspaceError::Io(format!(
                 "cannot resolve workspace root: {}",
                 e.to_string().to_lowercase()
             ))
@@ -300,7 +326,7 @@ impl Workspace {
     }
 
     /// Resolves a normalized relative path with `openat2` below the root.
-    fn resolve(&self, rel: &str, oflags: OFlags) -> Result<OwnedFd, OperationError> {
+    fn resolve(&self, rel: &str, oflags: OFlags) -> Result<OwnedFd, WorkspaceError> {
         let target = if rel.is_empty() { "." } else { rel };
         openat2_confined(self.root_fd(), target, oflags, Mode::empty())
             .map_err(|e| map_errno(e, rel))
@@ -308,7 +334,7 @@ impl Workspace {
 
     /// `lstat` of a workspace path (a symbolic link is reported as such, not
     /// followed). `Ok(None)` if it does not exist.
-    pub fn stat(&self, path: &str) -> Result<Option<FileInfo>, OperationError> {
+    pub fn stat(&self, path: &str) -> Result<Option<FileInfo>, WorkspaceError> {
         let rel = normalize_relative(path)?;
         // With O_PATH|O_NOFOLLOW, openat2 returns a descriptor for a trailing
         // symbolic link itself even under RESOLVE_NO_SYMLINKS.
@@ -317,14 +343,14 @@ impl Workspace {
                 let st = rustix::fs::fstat(&fd).map_err(|e| map_errno(e, &rel))?;
                 Ok(Some(FileInfo::from_stat(&st)))
             }
-            Err(OperationError::NotFound(_)) => Ok(None),
+            Err(WorkspaceError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Opens a regular file for reading. Refuses directories, devices, FIFOs,
     /// symbolic links anywhere in the path and files with more than one link.
-    pub fn open_read(&self, path: &str) -> Result<(File, FileInfo), OperationError> {
+    pub fn open_read(&self, path: &str) -> Result<(File, FileInfo), WorkspaceError> {
         let rel = normalize_relative(path)?;
         open_regular_at(
             self.root_fd(),
@@ -335,18 +361,18 @@ impl Workspace {
 
     /// Opens a directory (readable, for iteration and as a base for `*_at`
     /// lookups).
-    pub fn open_dir(&self, path: &str) -> Result<OwnedFd, OperationError> {
+    pub fn open_dir(&self, path: &str) -> Result<OwnedFd, WorkspaceError> {
         let rel = normalize_relative(path)?;
         self.resolve(&rel, OFlags::RDONLY | OFlags::DIRECTORY)
     }
 
     /// Reads a whole regular file, refusing it if it is larger than `max_bytes`.
     /// `Ok(None)` if it does not exist.
-    pub fn read_file(&self, path: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, OperationError> {
+    pub fn read_file(&self, path: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, WorkspaceError> {
         let rel = normalize_relative(path)?;
         match self.open_read(&rel) {
             Ok((file, info)) => read_whole(file, info, max_bytes, &rel).map(Some),
-            Err(OperationError::NotFound(_)) => Ok(None),
+            Err(WorkspaceError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -355,10 +381,13 @@ impl Workspace {
     /// returns it with the final component. With `create_missing`, missing
     /// parent directories are created one component at a time with `mkdirat`
     /// through directory descriptors.
-    pub fn parent(&self, path: &str, create_missing: bool) -> Result<ParentDir, OperationError> {
+    pub fn parent(&self, path: &str, create_missing: bool) -> Result<ParentDir, WorkspaceError> {
         let rel = normalize_relative(path)?;
         if rel.is_empty() {
-            return Err(invalid(path, "the workspace root is not a file"));
+            return Err(WorkspaceError::InvalidPath {
+                path: display_path(path),
+                reason: "the workspace root is not a file".into(),
+            });
         }
         let (dir_rel, name) = match rel.rsplit_once('/') {
             Some((d, n)) => (d.to_string(), n.to_string()),
@@ -404,7 +433,7 @@ impl Workspace {
         path: &str,
         content: &[u8],
         mode: ReplaceMode,
-    ) -> Result<bool, OperationError> {
+    ) -> Result<bool, WorkspaceError> {
         let parent = self.parent(path, true)?;
         let existed = parent.stat_target()?;
         if let Some(info) = existed {
@@ -421,7 +450,7 @@ fn open_regular_at<P: rustix::path::Arg + Copy>(
     dir: BorrowedFd<'_>,
     path: P,
     rel: &str,
-) -> Result<(File, FileInfo), OperationError> {
+) -> Result<(File, FileInfo), WorkspaceError> {
     // O_NONBLOCK keeps a FIFO from blocking the open; it is refused below.
     let fd = openat2_confined(
         dir,
@@ -435,20 +464,20 @@ fn open_regular_at<P: rustix::path::Arg + Copy>(
     match info.kind {
         EntryKind::File => {}
         EntryKind::Directory => {
-            return Err(OperationError::InvalidInput(format!(
+            return Err(WorkspaceError::InvalidInput(format!(
                 "{} is a directory",
                 shown(rel)
             )))
         }
         _ => {
-            return Err(OperationError::InvalidInput(format!(
+            return Err(WorkspaceError::InvalidInput(format!(
                 "{} is not a regular file",
                 shown(rel)
             )))
         }
     }
     if info.nlink > 1 {
-        return Err(OperationError::HardLink(format!(
+        return Err(WorkspaceError::HardLink(format!(
             "{} has {} hard links",
             shown(rel),
             info.nlink
@@ -463,10 +492,10 @@ fn read_whole(
     info: FileInfo,
     max_bytes: u64,
     rel: &str,
-) -> Result<Vec<u8>, OperationError> {
+) -> Result<Vec<u8>, WorkspaceError> {
     use std::io::Read;
     if info.size > max_bytes {
-        return Err(OperationError::TooLarge(format!(
+        return Err(WorkspaceError::TooLarge(format!(
             "{} is {} bytes, more than the limit of {max_bytes}",
             shown(rel),
             info.size
@@ -478,7 +507,7 @@ fn read_whole(
         .read_to_end(&mut data)
         .map_err(|e| map_io(&e, rel))?;
     if data.len() as u64 > max_bytes {
-        return Err(OperationError::TooLarge(format!(
+        return Err(WorkspaceError::TooLarge(format!(
             "{} is larger than the limit of {max_bytes} bytes",
             shown(rel)
         )));
@@ -489,7 +518,7 @@ fn read_whole(
 /// Reads the entries of a directory through its descriptor (never by path),
 /// sorted by name, without `.` and `..`. Entries are `lstat`ed through the
 /// descriptor; an entry that vanished meanwhile is skipped.
-pub fn read_dir(dir: BorrowedFd<'_>, rel: &str) -> Result<Vec<DirEntryInfo>, OperationError> {
+pub fn read_dir(dir: BorrowedFd<'_>, rel: &str) -> Result<Vec<DirEntryInfo>, WorkspaceError> {
     let mut stream = rustix::fs::Dir::read_from(dir).map_err(|e| map_errno(e, rel))?;
     let mut entries = Vec::new();
     while let Some(entry) = stream.read() {
@@ -514,7 +543,7 @@ pub fn read_dir(dir: BorrowedFd<'_>, rel: &str) -> Result<Vec<DirEntryInfo>, Ope
 
 /// Opens the subdirectory `name` of `dir` (no symbolic links, no mount
 /// crossing). `rel` names it in errors.
-pub fn open_subdir(dir: BorrowedFd<'_>, name: &CStr, rel: &str) -> Result<OwnedFd, OperationError> {
+pub fn open_subdir(dir: BorrowedFd<'_>, name: &CStr, rel: &str) -> Result<OwnedFd, WorkspaceError> {
     openat2_confined(dir, name, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())
         .map_err(|e| map_errno(e, rel))
 }
@@ -525,7 +554,7 @@ pub fn open_file_in(
     dir: BorrowedFd<'_>,
     name: &CStr,
     rel: &str,
-) -> Result<(File, FileInfo), OperationError> {
+) -> Result<(File, FileInfo), WorkspaceError> {
     open_regular_at(dir, name, rel)
 }
 
@@ -549,7 +578,7 @@ impl ParentDir {
     }
 
     /// `lstat` of the target through the parent descriptor; `None` if absent.
-    pub fn stat_target(&self) -> Result<Option<FileInfo>, OperationError> {
+    pub fn stat_target(&self) -> Result<Option<FileInfo>, WorkspaceError> {
         match rustix::fs::statat(&self.fd, self.name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some(FileInfo::from_stat(&st))),
             Err(Errno::NOENT) => Ok(None),
@@ -559,21 +588,21 @@ impl ParentDir {
 
     /// Refuses to replace directories, symbolic links, special files and
     /// hard-linked files.
-    pub fn check_replaceable(&self, info: &FileInfo) -> Result<(), OperationError> {
+    pub fn check_replaceable(&self, info: &FileInfo) -> Result<(), WorkspaceError> {
         let p = shown(&self.rel);
         match info.kind {
-            EntryKind::File if info.nlink > 1 => Err(OperationError::HardLink(format!(
+            EntryKind::File if info.nlink > 1 => Err(WorkspaceError::HardLink(format!(
                 "{p} has {} hard links",
                 info.nlink
             ))),
             EntryKind::File => Ok(()),
             EntryKind::Directory => {
-                Err(OperationError::InvalidInput(format!("{p} is a directory")))
+                Err(WorkspaceError::InvalidInput(format!("{p} is a directory")))
             }
-            EntryKind::Symlink => Err(OperationError::OutsideWorkspace(format!(
+            EntryKind::Symlink => Err(WorkspaceError::OutsideWorkspace(format!(
                 "{p} is a symbolic link"
             ))),
-            EntryKind::Other => Err(OperationError::InvalidInput(format!(
+            EntryKind::Other => Err(WorkspaceError::InvalidInput(format!(
                 "{p} is not a regular file"
             ))),
         }
@@ -581,17 +610,17 @@ impl ParentDir {
 
     /// Opens the current target for reading (no symbolic links, regular file,
     /// single link); `None` if absent.
-    pub fn open_target(&self) -> Result<Option<(File, FileInfo)>, OperationError> {
+    pub fn open_target(&self) -> Result<Option<(File, FileInfo)>, WorkspaceError> {
         match open_regular_at(self.fd.as_fd(), self.name.as_str(), &self.rel) {
             Ok(opened) => Ok(Some(opened)),
-            Err(OperationError::NotFound(_)) => Ok(None),
+            Err(WorkspaceError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Reads the current target completely (see [`ParentDir::open_target`]),
     /// refusing more than `max_bytes`; `None` if absent.
-    pub fn read_target(&self, max_bytes: u64) -> Result<Option<Vec<u8>>, OperationError> {
+    pub fn read_target(&self, max_bytes: u64) -> Result<Option<Vec<u8>>, WorkspaceError> {
         match self.open_target()? {
             Some((file, info)) => read_whole(file, info, max_bytes, &self.rel).map(Some),
             None => Ok(None),
@@ -603,7 +632,7 @@ impl ParentDir {
     /// written, synced and renamed over the target within the same directory,
     /// then the directory is synced. Whatever is at the target name (even a
     /// symbolic link swapped in meanwhile) is replaced, never followed.
-    pub fn replace_target(&self, content: &[u8], mode: ReplaceMode) -> Result<(), OperationError> {
+    pub fn replace_target(&self, content: &[u8], mode: ReplaceMode) -> Result<(), WorkspaceError> {
         let (tmp_name, tmp_fd) = self.create_temp()?;
         let result = self.fill_and_rename(&tmp_name, tmp_fd, content, mode);
         if result.is_err() {
@@ -613,7 +642,7 @@ impl ParentDir {
         result
     }
 
-    fn create_temp(&self) -> Result<(String, OwnedFd), OperationError> {
+    fn create_temp(&self) -> Result<(String, OwnedFd), WorkspaceError> {
         use rand::Rng;
         let mut attempts = 0;
         loop {
@@ -638,7 +667,7 @@ impl ParentDir {
         tmp_fd: OwnedFd,
         content: &[u8],
         mode: ReplaceMode,
-    ) -> Result<(), OperationError> {
+    ) -> Result<(), WorkspaceError> {
         // The umask may have narrowed the creation mode.
         rustix::fs::fchmod(&tmp_fd, Mode::from_raw_mode(0o644))
             .map_err(|e| map_errno(e, &self.rel))?;
@@ -686,8 +715,8 @@ impl ParentDir {
         Ok(())
     }
 
-    fn already_exists(&self) -> OperationError {
-        OperationError::PreconditionFailed(format!("{} already exists", shown(&self.rel)))
+    fn already_exists(&self) -> WorkspaceError {
+        WorkspaceError::PreconditionFailed(format!("{} already exists", shown(&self.rel)))
     }
 }
 
@@ -723,7 +752,7 @@ mod tests {
         ] {
             let err = normalize_relative(bad).unwrap_err();
             assert!(
-                matches!(err, OperationError::InvalidPath { .. }),
+                matches!(err, WorkspaceError::InvalidPath { .. }),
                 "{bad:?}: {err:?}"
             );
         }
@@ -758,7 +787,7 @@ mod tests {
             .replace_target(b"two", ReplaceMode::CreateNew)
             .unwrap_err();
         assert!(
-            matches!(err, OperationError::PreconditionFailed(_)),
+            matches!(err, WorkspaceError::PreconditionFailed(_)),
             "{err:?}"
         );
         assert_eq!(std::fs::read(dir.path().join("a/b.txt")).unwrap(), b"one");
@@ -773,7 +802,7 @@ mod tests {
         assert_eq!(ws.read_file("a/b.txt", 100).unwrap().unwrap(), b"three");
         assert!(matches!(
             ws.read_file("a/b.txt", 2),
-            Err(OperationError::TooLarge(_))
+            Err(WorkspaceError::TooLarge(_))
         ));
         assert_eq!(ws.read_file("a/none", 100).unwrap(), None);
     }
@@ -804,7 +833,7 @@ mod tests {
         assert_eq!(ws.stat("zz").unwrap(), None);
         assert!(matches!(
             ws.open_dir("c"),
-            Err(OperationError::OutsideWorkspace(_))
+            Err(WorkspaceError::OutsideWorkspace(_))
         ));
     }
 
@@ -812,7 +841,7 @@ mod tests {
     fn open_refuses_missing_root() {
         let dir = tempfile::tempdir().unwrap();
         let err = Workspace::open(&dir.path().join("missing")).unwrap_err();
-        assert!(matches!(err, OperationError::NotFound(_)));
+        assert!(matches!(err, WorkspaceError::NotFound(_)));
         assert!(!err.to_string().contains(dir.path().to_str().unwrap()));
     }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 use biscuit_auth::{Biscuit, KeyPair};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
-use tool_executor::admission::{Admission, AttemptContext};
+use tool_executor::admission::Admission;
 use tool_executor::config::AdmissionLimits;
 use tool_executor::operations::OperationLimits;
 use tool_executor::trust_state::TrustState;
@@ -300,7 +300,7 @@ fn admits(world: &World, grant: &Biscuit, key: &SigningKey, op: pb::invocation::
     let request = trust_sdk::client::prepare_execute(&grant.to_vec().unwrap(), key, op, now_ms());
     world
         .admission
-        .admit(&request, now(), &mut AttemptContext::default())
+        .admit(&tool_executor::rpc::execute_call(request), now())
         .is_ok()
 }
 

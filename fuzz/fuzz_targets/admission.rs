@@ -15,7 +15,7 @@ use std::cell::RefCell;
 
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
-use tool_executor::admission::{Admission, AttemptContext};
+use tool_executor::admission::Admission;
 use tool_executor::operations::Operation;
 use trust_fuzz::{denied, now, request, Fixture, NOW_MS};
 use trust_proto::executor::v1 as pb;
@@ -106,9 +106,9 @@ fuzz_target!(|data: &[u8]| {
                 request(&state.grant, &invocation.encode_to_vec())
             }
         };
-        let mut ctx = AttemptContext::default();
-        if let Ok(admitted) = state.admission.admit(&req, now(), &mut ctx) {
-            check_admitted(&admitted.operation, &ctx.resources);
+        let call = tool_executor::rpc::execute_call(req);
+        if let Ok(admitted) = state.admission.admit(&call, now()) {
+            check_admitted(&admitted.operation, &admitted.attempt.resources);
         }
     });
 });

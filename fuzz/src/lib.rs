@@ -159,7 +159,6 @@ pub fn denied(resource: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tool_executor::admission::AttemptContext;
 
     fn read(path: &str) -> Op {
         Op::Read(pb::ReadRequest {
@@ -177,12 +176,11 @@ mod tests {
         let admission = fixture.admission();
         let token = grant("test-grant");
         let allowed = request(&token, &invocation(read("src/calc.sh"), "r1"));
-        let mut ctx = AttemptContext::default();
-        let admitted = admission.admit(&allowed, now(), &mut ctx);
+        let admitted = admission.admit(&tool_executor::rpc::execute_call(allowed), now());
         assert!(admitted.is_ok(), "{:?}", admitted.err());
         let denied_read = request(&token, &invocation(read(".env"), "r2"));
         assert!(admission
-            .admit(&denied_read, now(), &mut AttemptContext::default())
+            .admit(&tool_executor::rpc::execute_call(denied_read), now())
             .is_err());
         let write = Op::Write(pb::WriteRequest {
             path: "README.md".into(),
@@ -190,7 +188,7 @@ mod tests {
         });
         let outside = request(&token, &invocation(write, "r3"));
         assert!(admission
-            .admit(&outside, now(), &mut AttemptContext::default())
+            .admit(&tool_executor::rpc::execute_call(outside), now())
             .is_err());
         assert!(denied("secrets/a") && denied("x/key.pem") && !denied("src/calc.sh"));
     }

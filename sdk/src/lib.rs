@@ -4,6 +4,7 @@ pub mod client;
 pub mod deny;
 pub mod derive;
 pub mod error;
+pub mod invocation;
 pub mod keys;
 pub mod lineage;
 pub mod narrowing;

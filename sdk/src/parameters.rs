@@ -15,14 +15,16 @@ use crate::provenance::{canonical_json, parameters_digest};
 
 /// The wire name of an invocation's operation (`fs.read`, ..., `proc.run`).
 pub fn operation_name(op: &Operation) -> &'static str {
+    use crate::operation::Operation as Kind;
     match op {
-        Operation::Read(_) => "fs.read",
-        Operation::List(_) => "fs.list",
-        Operation::Search(_) => "fs.search",
-        Operation::Write(_) => "fs.write",
-        Operation::Patch(_) => "fs.patch",
-        Operation::Run(_) => "proc.run",
+        Operation::Read(_) => Kind::FsRead,
+        Operation::List(_) => Kind::FsList,
+        Operation::Search(_) => Kind::FsSearch,
+        Operation::Write(_) => Kind::FsWrite,
+        Operation::Patch(_) => Kind::FsPatch,
+        Operation::Run(_) => Kind::ProcRun,
     }
+    .as_str()
 }
 
 fn sha256_hex(data: &[u8]) -> String {

@@ -16,7 +16,7 @@ use biscuit_auth::builder;
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, KeyPair, PublicKey};
 use common::*;
 use ed25519_dalek::SigningKey;
-use tool_executor::admission::{Admission, AttemptContext};
+use tool_executor::admission::Admission;
 use tool_executor::config::AdmissionLimits;
 use tool_executor::operations::{Operation, OperationLimits};
 use tool_executor::trust_state::TrustState;
@@ -160,11 +160,11 @@ fn time_each<T, F: FnMut(&T) -> anyhow::Result<()>>(
 }
 
 fn admit(admission: &Admission, request: &pb::ExecuteRequest) -> anyhow::Result<()> {
-    let mut ctx = AttemptContext::default();
+    let call = tool_executor::rpc::execute_call(request.clone());
     admission
-        .admit(request, now_system(), &mut ctx)
+        .admit(&call, now_system())
         .map(|_| ())
-        .map_err(|r| anyhow::anyhow!("admission refused: {r}"))
+        .map_err(|r| anyhow::anyhow!("admission refused: {}", r.refusal))
 }
 
 struct Row {

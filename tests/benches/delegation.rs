@@ -21,7 +21,7 @@ use biscuit_auth::builder;
 use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, KeyPair, PublicKey};
 use common::*;
 use ed25519_dalek::SigningKey;
-use tool_executor::admission::{Admission, AttemptContext};
+use tool_executor::admission::Admission;
 use tool_executor::config::AdmissionLimits;
 use tool_executor::operations::{Operation, OperationLimits};
 use tool_executor::trust_state::TrustState;
@@ -174,11 +174,11 @@ fn floor_repeated(
 }
 
 fn admit(admission: &Admission, request: &pb::ExecuteRequest) -> anyhow::Result<()> {
-    let mut ctx = AttemptContext::default();
+    let call = tool_executor::rpc::execute_call(request.clone());
     admission
-        .admit(request, now_system(), &mut ctx)
+        .admit(&call, now_system())
         .map(|_| ())
-        .map_err(|r| anyhow::anyhow!("admission refused: {r}"))
+        .map_err(|r| anyhow::anyhow!("admission refused: {}", r.refusal))
 }
 
 fn timed<F: FnMut() -> anyhow::Result<()>>(
@@ -229,9 +229,9 @@ fn main() -> anyhow::Result<()> {
             length: 4096,
         }
         .all_params(&operation_limits),
-        digest: trust_sdk::provenance::parameters_digest(
-            &tool_executor::admission::redacted_parameters(&read_op()),
-        ),
+        digest: trust_sdk::provenance::parameters_digest(&trust_sdk::parameters::redacted(
+            &read_op(),
+        )),
         limits: AuthorizerLimits {
             max_facts: 2_000,
             max_iterations: 200,

@@ -36,12 +36,13 @@ use biscuit_auth::KeyPair;
 use common::*;
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
-use tool_executor::admission::{Admission, AttemptContext};
+use tool_executor::admission::Admission;
 use tool_executor::config::AdmissionLimits;
 use tool_executor::operations::OperationLimits;
+use tool_executor::trust_state::RevocationEntry;
 use tool_executor::trust_state::TrustState;
 use trust_authority::registry::{DecisionEntry, GrantEntry, Registry, SledRegistry};
-use trust_proto::authority::v1::{Effect, Revocation};
+use trust_proto::authority::v1::Effect;
 use trust_proto::executor::v1 as pb;
 use trust_sdk::attenuate::{attenuate, Attenuation};
 use trust_sdk::client::{AuthorityClient, GrantSpec};
@@ -468,11 +469,11 @@ fn new_admission(trust: &Arc<TrustState>) -> Admission {
 }
 
 fn admit(admission: &Admission, request: &pb::ExecuteRequest) -> anyhow::Result<()> {
-    let mut ctx = AttemptContext::default();
+    let call = tool_executor::rpc::execute_call(request.clone());
     admission
-        .admit(request, now_system(), &mut ctx)
+        .admit(&call, now_system())
         .map(|_| ())
-        .map_err(|r| anyhow::anyhow!("admission refused: {r}"))
+        .map_err(|r| anyhow::anyhow!("admission refused: {}", r.refusal))
 }
 
 struct AdmissionFigures {
@@ -497,12 +498,11 @@ fn admission_figures(runtime: &tokio::runtime::Runtime) -> anyhow::Result<Admiss
     let full = Arc::new(TrustState::open(&dir.path().join("trust-full"))?);
     full.install(vec![(1, keys.root_vk, true)], now_ms());
     // 100,000 revoked ids through the feed's own entry point (in memory, then durably).
-    let revocations: Vec<Revocation> = (0..REVOKED)
-        .map(|i| Revocation {
+    let revocations: Vec<RevocationEntry> = (0..REVOKED)
+        .map(|i| RevocationEntry {
             sequence: i as u64 + 1,
             grant_id: format!("revoked-{i}"),
             revocation_id: revocation_id("executor", i),
-            revoked_at_ms: now_ms(),
             reason: "scale benchmark".into(),
         })
         .collect();

@@ -11,6 +11,7 @@
 use super::{sha256_hex, OperationError, OperationLimits, PatchOutcome, PatchedFile};
 use crate::workspace::{
     display_path, join_normalized, normalize_relative, shown, ReplaceMode, Workspace,
+    WorkspaceError,
 };
 
 /// At most this many files per patch.
@@ -55,7 +56,7 @@ fn header_name(line: &str, prefix: &str) -> Result<Option<String>, OperationErro
     if normalized.is_empty() {
         return Err(OperationError::InvalidPath {
             path: display_path(name),
-            reason: "a diff must name a file".to_string(),
+            reason: "a diff must name a file".into(),
         });
     }
     Ok(Some(normalized))
@@ -143,7 +144,7 @@ pub(crate) fn parse_diff(base: &str, diff: &str) -> Result<Vec<FilePatch>, Opera
         if target.len() > crate::workspace::MAX_PATH_BYTES {
             return Err(OperationError::InvalidPath {
                 path: display_path(&target),
-                reason: "path is longer than 4096 bytes".to_string(),
+                reason: trust_sdk::path::PathError::TooLong.into(),
             });
         }
         i += 2;
@@ -262,8 +263,8 @@ pub(crate) fn patch(
         let p = shown(&file.target);
         let parent = match ws.parent(&file.target, false) {
             Ok(parent) => Some(parent),
-            Err(OperationError::NotFound(_)) if file.create => None,
-            Err(e) => return Err(e),
+            Err(WorkspaceError::NotFound(_)) if file.create => None,
+            Err(e) => return Err(e.into()),
         };
         let current = match &parent {
             Some(parent) => {

@@ -79,7 +79,7 @@ impl OpenRead {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(map_io(&e, &rel)),
+                Err(e) => return Err(map_io(&e, &rel).into()),
             }
         }
         data.truncate(filled);

@@ -5,7 +5,9 @@ use std::io::Read;
 use sha2::{Digest, Sha256};
 
 use super::{sha256_hex, OperationError, OperationLimits, WriteOutcome};
-use crate::workspace::{map_io, normalize_relative, shown, ParentDir, ReplaceMode, Workspace};
+use crate::workspace::{
+    map_io, normalize_relative, shown, ParentDir, ReplaceMode, Workspace, WorkspaceError,
+};
 
 /// Validates an expected SHA-256 and returns it in lowercase.
 pub(crate) fn parse_sha256(expected: &str) -> Result<String, OperationError> {
@@ -30,7 +32,7 @@ fn current_sha256(parent: &ParentDir) -> Result<Option<String>, OperationError> 
             Ok(0) => break,
             Ok(n) => hasher.update(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(map_io(&e, parent.rel())),
+            Err(e) => return Err(map_io(&e, parent.rel()).into()),
         }
     }
     Ok(Some(hex::encode(hasher.finalize())))
@@ -56,8 +58,8 @@ pub(crate) fn write(
     // Check preconditions before creating any missing parent directory.
     let parent = match ws.parent(&rel, false) {
         Ok(parent) => Some(parent),
-        Err(OperationError::NotFound(_)) => None,
-        Err(e) => return Err(e),
+        Err(WorkspaceError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
     };
     let existing = match &parent {
         Some(parent) => parent.stat_target()?,

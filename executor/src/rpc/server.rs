@@ -9,12 +9,15 @@ use tokio::net::TcpListener;
 use trust_proto::executor::v1::executor_server::ExecutorServer;
 use trust_sdk::signed::ReplayGuard;
 
+use super::audit::AuditDesk;
+use super::authority_feed::{spawn_sync, sync_once};
+use super::service::{millis, now, ExecutorApi, ExecutorState};
 use crate::admission::Admission;
 use crate::config::ExecutorConfig;
 use crate::error::StartError;
+use crate::execution::Execution;
 use crate::provenance_log::ProvenanceLog;
-use crate::service::{millis, now, ExecutorApi, ExecutorService};
-use crate::trust_state::{spawn_sync, TrustState};
+use crate::trust_state::TrustState;
 use crate::workspace::Workspace;
 
 /// Loads (or creates, 0600) the executor's checkpoint signing key.
@@ -34,9 +37,7 @@ fn clock_ms() -> i64 {
 }
 
 /// Opens the provenance log and trust cache and starts the revocation sync.
-pub fn build(
-    config: &ExecutorConfig,
-) -> Result<(Arc<ExecutorService>, Arc<TrustState>), StartError> {
+pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustState>), StartError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         StartError::Config(format!("data dir `{}`: {e}", config.data_dir.display()))
     })?;
@@ -61,14 +62,18 @@ pub fn build(
         config.workspaces.iter().map(|w| w.name.clone()).collect(),
         now(),
     );
-    let service = ExecutorService {
+    let service = ExecutorState {
         executor_id: config.executor_id.clone(),
-        admission,
-        provenance,
-        workspaces,
-        operation_limits: config.operations.clone(),
-        auditors: config.auditors.iter().cloned().collect(),
-        audit_replay: ReplayGuard::new(Duration::from_secs(60), 100_000).not_before(millis(now())),
+        execution: Execution {
+            admission,
+            provenance,
+            workspaces,
+            operation_limits: config.operations.clone(),
+        },
+        audit: AuditDesk {
+            auditors: config.auditors.iter().cloned().collect(),
+            replay: ReplayGuard::new(Duration::from_secs(60), 100_000).not_before(millis(now())),
+        },
     };
     Ok((Arc::new(service), trust))
 }
@@ -89,7 +94,7 @@ pub async fn bind(
     if let Ok(mut client) =
         trust_sdk::client::AuthorityClient::connect(config.authority.clone()).await
     {
-        if let Err(e) = trust.sync_once(&mut client, clock_ms).await {
+        if let Err(e) = sync_once(&trust, &mut client, clock_ms).await {
             tracing::warn!(error = %e, "initial sync with the authority failed");
         }
     }
@@ -123,7 +128,7 @@ pub async fn bind(
         let mut reported: Option<String> = None;
         loop {
             let problem = trust.freshness_problem(clock_ms(), staleness).or_else(|| {
-                (!service.provenance.is_healthy())
+                (!service.execution.provenance.is_healthy())
                     .then(|| "the provenance log is not writable".to_string())
             });
             if problem != reported {

@@ -1,0 +1,236 @@
+//! One execution: admission → intent record → run → outcome record, and the record of every
+//! refusal.
+//!
+//! No execution is acknowledged without its durable record; no operation with side effects
+//! (`fs.write`, `fs.patch`, `proc.run`) runs without a durable intent record; every refusal is
+//! recorded too. A read-only operation ([`Operation::is_read_only`]) changes nothing, so it has
+//! no intent record: it runs right after admission and one `ReadOnly` record (decision, reasons
+//! and outcome) is made durable before the reply. If that record cannot be written the result
+//! is withheld (`UNAVAILABLE`), as it is when an outcome record cannot be written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use trust_sdk::provenance::{ProvenanceRecord, RecordKind};
+
+use crate::admission::{Admission, Attempt, ExecuteCall, Refused};
+use crate::error::{Refusal, RefusalKind};
+use crate::operations::{self, OperationError, OperationLimits, Outcome};
+use crate::provenance_log::{Announced, ProvenanceLog};
+use crate::workspace::Workspace;
+
+/// What the executor needs to run one request.
+pub struct Execution {
+    pub admission: Admission,
+    pub provenance: ProvenanceLog,
+    pub workspaces: HashMap<String, Arc<Workspace>>,
+    pub operation_limits: OperationLimits,
+}
+
+/// An acknowledged execution: its outcome and the sequence of its durable record.
+#[derive(Debug)]
+pub struct Executed {
+    pub request_id: String,
+    pub sequence: u64,
+    pub outcome: Outcome,
+}
+
+fn millis(t: SystemTime) -> i64 {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The record of an attempt, taking it (no copies of its strings); `decision` "allow" and the
+/// checks passed as reasons, which a refusal overwrites.
+fn record_of(attempt: Attempt, time_ms: i64, kind: RecordKind) -> ProvenanceRecord {
+    let Attempt {
+        request_id,
+        operation,
+        resources,
+        claims,
+        grant_id,
+        lineage,
+        holder,
+        parameters,
+        parameters_digest,
+        passed,
+    } = attempt;
+    let claims = claims.as_deref();
+    ProvenanceRecord {
+        time_ms,
+        kind,
+        request_id,
+        grant_id,
+        lineage,
+        correlation_id: claims.map(|c| c.correlation_id.clone()),
+        agent: claims.map(|c| c.agent.clone()),
+        user: claims.map(|c| c.user.clone()),
+        task: claims.map(|c| c.task.clone()),
+        holder_key: holder,
+        operation,
+        resources,
+        parameters_digest,
+        parameters,
+        decision: "allow".into(),
+        reasons: passed,
+        ..Default::default()
+    }
+}
+
+fn micros_since(started: Instant) -> Option<u64> {
+    Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The refusal an operation's failure becomes.
+fn operation_refusal(e: OperationError) -> Refusal {
+    use OperationError as E;
+    let message = e.to_string();
+    match e {
+        E::InvalidPath { .. } | E::OutsideWorkspace(_) | E::HardLink(_) => {
+            Refusal::denied("workspace-confinement", message)
+        }
+        E::InvalidInput(_) | E::TooLarge(_) => Refusal::invalid("parameters", message),
+        E::NotFound(_) => Refusal::new(RefusalKind::NotFound, "operation", message),
+        E::PreconditionFailed(_) | E::PatchRejected(_) => {
+            Refusal::new(RefusalKind::FailedPrecondition, "operation", message)
+        }
+        E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
+    }
+}
+
+/// The refusal when provenance cannot be written: nothing runs or is acknowledged.
+fn provenance_unavailable(message: &'static str) -> Refusal {
+    Refusal::unavailable("provenance", message)
+}
+
+impl Execution {
+    /// Admits `call` at `now`, runs it inside its bounds and records it; or refuses it, recorded.
+    pub async fn execute(&self, call: &ExecuteCall, now: SystemTime) -> Result<Executed, Refusal> {
+        let started = Instant::now();
+        // This execution will append a record once admitted (or refused): the log's writer may
+        // wait briefly for it to share a flush with the records already queued.
+        let announced = self.provenance.announce();
+        let time_ms = millis(now);
+        let admitted = match self.admission.admit(call, now) {
+            Ok(a) => a,
+            Err(refused) => return Err(self.refuse(*refused, time_ms, started, announced).await),
+        };
+        let Some(workspace) = self.workspaces.get(&admitted.claims.workspace).cloned() else {
+            let refusal = Refusal::denied("workspace", "workspace is not guarded here");
+            let refused = Refused {
+                attempt: admitted.attempt,
+                refusal,
+            };
+            return Err(self.refuse(refused, time_ms, started, announced).await);
+        };
+        if !self.provenance.is_healthy() {
+            let refused = Refused {
+                attempt: admitted.attempt,
+                refusal: provenance_unavailable("provenance log is not writable; refusing to run"),
+            };
+            return Err(self.refuse(refused, time_ms, started, announced).await);
+        }
+        // An operation with side effects runs only after its intent is durable; a read-only
+        // one gets a single record after it ran (below), durable before the reply.
+        let read_only = admitted.operation.kind().is_read_only();
+        let (intent_sequence, announced) = if read_only {
+            // A small read keeps its announcement (it appends within microseconds); a listing,
+            // a search or a large read may take a while, so the writer must not wait for it.
+            let quick = matches!(admitted.operation, operations::Operation::Read { .. });
+            (None, quick.then_some(announced))
+        } else {
+            let intent = record_of(admitted.attempt.clone(), time_ms, RecordKind::Intent);
+            match self.provenance.append_announced(intent, announced).await {
+                Ok(seq) => (Some(seq), None),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot write intent record; refusing");
+                    return Err(provenance_unavailable(
+                        "provenance log is not writable; refusing to run",
+                    ));
+                }
+            }
+        };
+        let limits = OperationLimits {
+            hidden: Arc::clone(&admitted.hidden),
+            ..self.operation_limits.clone()
+        };
+        let result = operations::execute(&admitted.operation, &workspace, &limits).await;
+        let result = result.map(|outcome| filter_denied(outcome, &admitted.hidden));
+        let request_id = admitted.attempt.request_id.clone();
+        let kind = if read_only {
+            RecordKind::ReadOnly
+        } else {
+            RecordKind::Outcome
+        };
+        let mut record = record_of(admitted.attempt, time_ms, kind);
+        record.intent_sequence = intent_sequence;
+        record.duration_us = micros_since(started);
+        match &result {
+            Ok(outcome) => {
+                record.status = Some("ok".into());
+                record.outcome_digest = Some(outcome.digest());
+                record.outcome_size = Some(outcome.size());
+            }
+            Err(e) => record.status = Some(e.to_string()),
+        }
+        let appended = match announced {
+            Some(announced) => self.provenance.append_announced(record, announced).await,
+            None => self.provenance.append(record).await,
+        };
+        let sequence = match appended {
+            Ok(seq) => seq,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write outcome record; not acknowledging");
+                return Err(provenance_unavailable("the outcome could not be recorded"));
+            }
+        };
+        let outcome = result.map_err(operation_refusal)?;
+        tracing::info!(request_id = %request_id, operation = admitted.operation.name(),
+            grant_id = %admitted.claims.grant_id, sequence, "executed");
+        Ok(Executed {
+            request_id,
+            sequence,
+            outcome,
+        })
+    }
+
+    /// Records a refusal (best effort: the request is refused either way) and returns it.
+    async fn refuse(
+        &self,
+        refused: Refused,
+        time_ms: i64,
+        started: Instant,
+        announced: Announced,
+    ) -> Refusal {
+        let Refused { attempt, refusal } = refused;
+        let request_id = attempt.request_id.clone();
+        let mut record = record_of(attempt, time_ms, RecordKind::Refusal);
+        record.decision = "refuse".into();
+        record.reasons = vec![refusal.check.to_string(), refusal.message.clone()];
+        record.status = Some(refusal.kind.code_name().to_string());
+        record.duration_us = micros_since(started);
+        if let Err(e) = self.provenance.append_announced(record, announced).await {
+            tracing::error!(error = %e, "cannot record a refusal");
+        }
+        tracing::info!(request_id = %request_id, check = refusal.check, kind = ?refusal.kind, "refused");
+        refusal
+    }
+}
+
+/// Drops list entries and search matches on paths a deny rule of the grant covers.
+/// (A second layer: the walks already skip these paths; `denies` are compiled once per grant.)
+fn filter_denied(outcome: Outcome, denies: &[regex::Regex]) -> Outcome {
+    let denied = |p: &str| denies.iter().any(|r| r.is_match(p));
+    match outcome {
+        Outcome::List(mut l) => {
+            l.entries.retain(|e| !denied(&e.path));
+            Outcome::List(l)
+        }
+        Outcome::Search(mut s) => {
+            s.matches.retain(|m| !denied(&m.path));
+            Outcome::Search(s)
+        }
+        other => other,
+    }
+}

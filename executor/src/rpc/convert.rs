@@ -1,0 +1,116 @@
+//! Proto ↔ domain conversions for the executor's RPCs.
+
+use trust_proto::executor::v1 as pb;
+
+use crate::admission::ExecuteCall;
+use crate::execution::Executed;
+use crate::operations::{EntryKind, Outcome};
+use crate::provenance_log::ProvenanceFilter;
+
+/// The presented request, bytes as they arrived (the holder proof covers them).
+pub fn execute_call(request: pb::ExecuteRequest) -> ExecuteCall {
+    ExecuteCall {
+        grant: request.grant,
+        invocation: request.invocation,
+        holder_key: request.holder_key,
+        proof: request.proof,
+    }
+}
+
+/// The reply to an acknowledged execution.
+pub fn execute_response(executed: Executed) -> pb::ExecuteResponse {
+    pb::ExecuteResponse {
+        request_id: executed.request_id,
+        provenance_sequence: executed.sequence,
+        result: Some(outcome(executed.outcome)),
+    }
+}
+
+/// An auditor's query as a filter ("" and 0 mean "any").
+pub fn provenance_filter(b: pb::QueryProvenanceBody) -> ProvenanceFilter {
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    ProvenanceFilter {
+        grant_id: some(b.grant_id),
+        task: some(b.task),
+        agent: some(b.agent),
+        user: some(b.user),
+        operation: some(b.operation),
+        resource_prefix: some(b.resource_prefix),
+        since_ms: (b.since_ms > 0).then_some(b.since_ms),
+        until_ms: (b.until_ms > 0).then_some(b.until_ms),
+        limit: (b.limit > 0).then_some(b.limit as usize),
+    }
+}
+
+fn entry_kind(kind: EntryKind) -> pb::EntryKind {
+    match kind {
+        EntryKind::File => pb::EntryKind::File,
+        EntryKind::Directory => pb::EntryKind::Directory,
+        EntryKind::Symlink => pb::EntryKind::Symlink,
+        EntryKind::Other => pb::EntryKind::Other,
+    }
+}
+
+fn outcome(outcome: Outcome) -> pb::execute_response::Result {
+    use pb::execute_response::Result as R;
+    match outcome {
+        Outcome::Read(r) => R::Read(pb::ReadResult {
+            data: r.data,
+            file_size: r.file_size,
+            truncated: r.truncated,
+            sha256: r.sha256,
+        }),
+        Outcome::List(l) => R::List(pb::ListResult {
+            entries: l
+                .entries
+                .into_iter()
+                .map(|e| pb::ListEntry {
+                    path: e.path,
+                    kind: entry_kind(e.kind) as i32,
+                    size: e.size,
+                })
+                .collect(),
+            truncated: l.truncated,
+        }),
+        Outcome::Search(s) => R::Search(pb::SearchResult {
+            matches: s
+                .matches
+                .into_iter()
+                .map(|m| pb::SearchMatch {
+                    path: m.path,
+                    line_number: m.line_number,
+                    line: m.line,
+                })
+                .collect(),
+            truncated: s.truncated,
+            files_scanned: s.files_scanned,
+            binary_files_skipped: s.binary_files_skipped,
+        }),
+        Outcome::Write(w) => R::Write(pb::WriteResult {
+            sha256: w.sha256,
+            bytes_written: w.bytes_written,
+            created: w.created,
+        }),
+        Outcome::Patch(p) => R::Patch(pb::PatchResult {
+            files: p
+                .files
+                .into_iter()
+                .map(|f| pb::PatchedFile {
+                    path: f.path,
+                    sha256: f.sha256,
+                    hunks: f.hunks,
+                })
+                .collect(),
+        }),
+        Outcome::Run(r) => R::Run(pb::RunResult {
+            exit_code: r.exit_code,
+            signal: r.signal,
+            stdout: r.stdout,
+            stderr: r.stderr,
+            stdout_truncated: r.stdout_truncated,
+            stderr_truncated: r.stderr_truncated,
+            timed_out: r.timed_out,
+            duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+        }),
+    }
+}

@@ -1,0 +1,133 @@
+//! The `trust.executor.v1.Executor` service: thin handlers that convert, call the domain and
+//! convert back.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use trust_proto::common::v1::SignedRequest;
+use trust_proto::executor::v1 as pb;
+use trust_proto::executor::v1::executor_server::Executor;
+use trust_sdk::provenance::ProvenanceEntry;
+
+use super::audit::AuditDesk;
+use super::{convert, status};
+use crate::execution::Execution;
+
+/// Everything the service's handlers reach.
+pub struct ExecutorState {
+    pub executor_id: String,
+    pub execution: Execution,
+    pub audit: AuditDesk,
+}
+
+/// The wall clock, read only here at the edge.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the service edge is where the clock is read"
+)]
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+pub fn millis(t: SystemTime) -> i64 {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+type LineStream = ReceiverStream<Result<pb::ProvenanceLine, Status>>;
+
+/// The tonic service: a cheap handle on the shared state.
+#[derive(Clone)]
+pub struct ExecutorApi(pub Arc<ExecutorState>);
+
+fn stream_lines(lines: Vec<Result<String, Status>>) -> LineStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        for line in lines {
+            if tx
+                .send(line.map(|json| pb::ProvenanceLine { json }))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
+/// One JSON line of an export or a query; a serialization failure is internal.
+fn json_line<T: serde::Serialize>(value: &T) -> Result<String, Status> {
+    serde_json::to_string(value).map_err(|e| status::internal("provenance line", &e))
+}
+
+#[tonic::async_trait]
+impl Executor for ExecutorApi {
+    async fn execute(&self, request: Request<pb::ExecuteRequest>) -> Reply<pb::ExecuteResponse> {
+        let call = convert::execute_call(request.into_inner());
+        match self.0.execution.execute(&call, now()).await {
+            Ok(executed) => Ok(Response::new(convert::execute_response(executed))),
+            Err(refusal) => Err(status::refused(refusal)),
+        }
+    }
+
+    async fn get_identity(
+        &self,
+        _: Request<pb::GetIdentityRequest>,
+    ) -> Reply<pb::ExecutorIdentity> {
+        Ok(Response::new(pb::ExecutorIdentity {
+            executor_id: self.0.executor_id.clone(),
+            public_key: self.0.execution.provenance.public_key().as_bytes().to_vec(),
+        }))
+    }
+
+    type ExportProvenanceStream = LineStream;
+
+    async fn export_provenance(&self, request: Request<SignedRequest>) -> Reply<LineStream> {
+        let request = request.into_inner();
+        let body: pb::ExportProvenanceBody = self.0.audit.authenticate(
+            "ExportProvenance",
+            &request,
+            |b: &pb::ExportProvenanceBody| b.freshness.clone(),
+            millis(now()),
+        )?;
+        // Sealed by a fresh checkpoint so truncation of the export is detectable.
+        let (_, entries) = self
+            .0
+            .execution
+            .provenance
+            .export_sealed(body.after_sequence, millis(now()))
+            .map_err(|e| status::unavailable("the provenance log", &e))?;
+        let lines = entries
+            .map(|entry| {
+                entry
+                    .map_err(|e| status::unavailable("the provenance log", &e))
+                    .and_then(|e: ProvenanceEntry| json_line(&e))
+            })
+            .collect();
+        Ok(Response::new(stream_lines(lines)))
+    }
+
+    type QueryProvenanceStream = LineStream;
+
+    async fn query_provenance(&self, request: Request<SignedRequest>) -> Reply<LineStream> {
+        let request = request.into_inner();
+        let body: pb::QueryProvenanceBody = self.0.audit.authenticate(
+            "QueryProvenance",
+            &request,
+            |b: &pb::QueryProvenanceBody| b.freshness.clone(),
+            millis(now()),
+        )?;
+        let records = self
+            .0
+            .execution
+            .provenance
+            .query(&convert::provenance_filter(body))
+            .map_err(|e| status::unavailable("the provenance log", &e))?;
+        let lines = records.iter().map(json_line).collect();
+        Ok(Response::new(stream_lines(lines)))
+    }
+}
