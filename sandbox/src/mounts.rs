@@ -220,7 +220,7 @@ pub(crate) fn build(policy: &SandboxPolicy) -> Result<View, String> {
         let real = fs::canonicalize(p).map_err(|e| err("resolving", p, e))?;
         system_source(&real, &mut sources, &mut links)?;
     }
-    let whole_ws_writable = writable_ws.iter().any(|w| *w == root);
+    let whole_ws_writable = writable_ws.contains(&root);
     sources.push(Source {
         fd: open_path(&root)?,
         target: root.clone(),

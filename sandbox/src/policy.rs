@@ -233,7 +233,6 @@ pub(crate) fn hidden_matcher(globs: &[String]) -> Result<GlobSet, SandboxError> 
 
 #[cfg(test)]
 mod tests {
-    #![expect(clippy::unwrap_used, reason = "tests")]
     use super::*;
 
     #[test]

@@ -61,10 +61,7 @@ pub(super) fn main() -> i32 {
 
 fn launcher_gone(socket: &UnixStream) -> bool {
     let mut fds = [PollFd::new(socket.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, PollTimeout::ZERO) {
-        Ok(0) => false,
-        _ => true,
-    }
+    !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
 }
 
 fn run(socket: &UnixStream, request: &LaunchRequest) -> i32 {
