@@ -120,6 +120,7 @@ pub(crate) fn detect(problems: &mut Vec<String>) -> Option<CgroupSupport> {
                 pids: true,
             };
             if try_leaf(&support, problems) {
+                sweep_stale(&support);
                 return Some(support);
             }
             return None;
@@ -132,7 +133,39 @@ pub(crate) fn detect(problems: &mut Vec<String>) -> Option<CgroupSupport> {
         return None;
     }
     let support = CgroupSupport::V1 { memory, pids };
-    try_leaf(&support, problems).then_some(support)
+    if !try_leaf(&support, problems) {
+        return None;
+    }
+    sweep_stale(&support);
+    Some(support)
+}
+
+/// Removes leaves left by an executor that died (their owner's pid is gone); a leaf that still
+/// holds processes is left alone.
+pub(crate) fn sweep_stale(support: &CgroupSupport) {
+    let bases: Vec<&PathBuf> = match support {
+        CgroupSupport::V1 { memory, pids } => [memory, pids].into_iter().flatten().collect(),
+        CgroupSupport::V2 { base, .. } => vec![base],
+    };
+    for base in bases {
+        let Ok(entries) = std::fs::read_dir(base) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(owner) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("trust-sandbox-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new("/proc").join(owner.to_string()).exists() {
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+    }
 }
 
 /// Creates and removes a leaf to prove the hierarchy is writable.

@@ -114,7 +114,8 @@ pub(crate) fn landlock(abi_level: u8, writable: &[PathBuf]) -> Result<(), String
 }
 
 /// System calls a build or a test never needs: tracing others, mounts and namespaces, kernel
-/// modules and kexec, bpf and perf, keyrings, reboot, swap, clocks, raw I/O ports, file handles.
+/// modules and kexec, bpf and perf, keyrings, reboot, swap, clocks, raw I/O ports, file handles,
+/// and `io_uring` (whose operations bypass this filter).
 fn denied_syscalls() -> Vec<i64> {
     let mut v = vec![
         libc::SYS_ptrace,
@@ -162,6 +163,9 @@ fn denied_syscalls() -> Vec<i64> {
         libc::SYS_fanotify_init,
         libc::SYS_sethostname,
         libc::SYS_setdomainname,
+        libc::SYS_io_uring_setup,
+        libc::SYS_io_uring_enter,
+        libc::SYS_io_uring_register,
     ];
     #[cfg(target_arch = "x86_64")]
     v.extend([libc::SYS_iopl, libc::SYS_ioperm, libc::SYS_uselib]);

@@ -218,6 +218,10 @@ pub(crate) fn build(policy: &SandboxPolicy) -> Result<View, String> {
     }
     for p in &policy.extra_ro_paths {
         let real = fs::canonicalize(p).map_err(|e| err("resolving", p, e))?;
+        if root.starts_with(&real) {
+            // It would show the workspace's siblings (other workspaces, the data directory).
+            return Err(err("extra read-only path", &real, "contains the workspace"));
+        }
         system_source(&real, &mut sources, &mut links)?;
     }
     let whole_ws_writable = writable_ws.contains(&root);

@@ -469,6 +469,85 @@ async fn nothing_survives_a_cancelled_request() {
     assert!(gone, "{:?}", processes_with("sleep 303"));
 }
 
+/// Set in the copy of this test binary that plays an executor which is then killed.
+const FAKE_EXECUTOR: &str = "TRUST_SANDBOX_FAKE_EXECUTOR_WORKSPACE";
+
+#[tokio::test]
+async fn nothing_survives_the_executor_being_killed() {
+    if let Some(ws) = std::env::var_os(FAKE_EXECUTOR) {
+        // The fake executor: starts a long command and is killed while it runs.
+        let _ = sandbox()
+            .run(
+                &SandboxPolicy::new(PathBuf::from(ws)),
+                &[
+                    "sh".into(),
+                    "-c".into(),
+                    "setsid sleep 3041 & (sleep 3042 &) & sleep 3043".into(),
+                ],
+                Duration::from_secs(300),
+                OUTPUT,
+            )
+            .await;
+        return;
+    }
+    let f = Fixture::new();
+    let mut executor = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "nothing_survives_the_executor_being_killed",
+            "--test-threads=1",
+        ])
+        .env(FAKE_EXECUTOR, &f.ws)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let markers = ["sleep 3041", "sleep 3042", "sleep 3043"];
+    let up = wait_until(Duration::from_secs(20), || {
+        markers.iter().all(|m| !processes_with(m).is_empty())
+    })
+    .await;
+    assert!(up, "the fake executor's command never started");
+    executor.kill().unwrap();
+    executor.wait().unwrap();
+    let gone = wait_until(Duration::from_secs(5), || {
+        markers.iter().all(|m| processes_with(m).is_empty())
+    })
+    .await;
+    assert!(gone, "{:?}", processes_with("sleep 304"));
+    // The next start sweeps the dead executor's cgroup leaves.
+    let _ = sandbox();
+    let leftover = format!("trust-sandbox-{}-", executor.id());
+    let found = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(" - cgroup"))
+        .filter_map(|l| l.split(' ').nth(4).map(PathBuf::from))
+        .flat_map(|mount| walk_dirs(&mount, 3))
+        .filter(|d| {
+            d.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&leftover)
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(found, Vec::<PathBuf>::new());
+}
+
+fn walk_dirs(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if depth == 0 {
+        return out;
+    }
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            out.push(e.path());
+            out.extend(walk_dirs(&e.path(), depth - 1));
+        }
+    }
+    out
+}
+
 #[tokio::test]
 async fn memory_above_the_limit_is_an_oom_kill() {
     let f = Fixture::new();
@@ -658,6 +737,16 @@ async fn setup_failures_and_missing_programs_are_exact_errors() {
         .unwrap_err();
     assert_eq!(err, SandboxError::ProgramNotFound("no-such-program".into()));
     let mut p = f.policy();
+    p.extra_ro_paths = vec![f.ws.parent().unwrap().to_path_buf()];
+    let err = sandbox
+        .run(&p, &["true".into()], TIMEOUT, OUTPUT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Setup(r) if r.ends_with("contains the workspace")),
+        "{err}"
+    );
+    let mut p = f.policy();
     p.cwd = "../x".into();
     assert!(matches!(
         sandbox.run(&p, &["true".into()], TIMEOUT, OUTPUT).await,
@@ -678,7 +767,8 @@ async fn environment_working_directory_and_output_cap() {
             &[
                 "sh".into(),
                 "-c".into(),
-                "echo $GREETING; pwd; env | sort | cut -d= -f1 | tr '\\n' ' '; head -c 5000 /dev/zero"
+                "echo $GREETING; pwd; env | sort | cut -d= -f1 | tr '\\n' ' '; echo >/dev/stdout; \
+                 echo e >/dev/stderr; head -c 5000 /dev/zero"
                     .into(),
             ],
             TIMEOUT,
@@ -691,8 +781,8 @@ async fn environment_working_directory_and_output_cap() {
         stdout.starts_with(&format!("hello\n{}\n", f.ws.join("src").display())),
         "{stdout}"
     );
-    assert!(stdout.contains("GREETING PATH PWD"), "{stdout}");
+    assert!(stdout.contains("GREETING PATH PWD \n"), "{stdout}");
+    assert_eq!(text(&out.stderr), "e\n");
     assert_eq!(out.stdout.len(), 100);
     assert!(out.stdout_truncated);
-    let _ = Path::new("/");
 }
