@@ -65,7 +65,7 @@ fn main() {
         assert!(status.success());
         plain.push(t.elapsed());
     }
-    let mut run = |policy: &SandboxPolicy| {
+    let run = |policy: &SandboxPolicy| {
         let mut samples = Vec::new();
         for _ in 0..RUNS {
             let t = Instant::now();
