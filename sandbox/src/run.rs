@@ -221,8 +221,9 @@ impl Sandbox {
         })?;
         let control = tokio::net::UnixStream::from_std(ours).map_err(io)?;
         let (read_half, mut write_half) = control.into_split();
-        // A launcher that died early shows in its messages and status; keep going.
-        let _ = write_half.write_all(&line).await;
+        // A launcher that died early shows in its messages and status; keep going. The write
+        // counts against the timeout like everything else.
+        let _ = tokio::time::timeout(timeout, write_half.write_all(&line)).await;
         let mut write_half = Some(write_half);
         let mut messages = BufReader::new(read_half).lines();
 
