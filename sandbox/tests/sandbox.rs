@@ -284,18 +284,30 @@ async fn env_files_keys_and_denied_folders_are_not_visible() {
 async fn the_executor_data_directory_is_not_visible() {
     let f = Fixture::new();
     let sandbox = sandbox();
+    // Links in the workspace resolve inside the view: to nothing, or to the masked file.
+    std::os::unix::fs::symlink(&f.data, f.ws.join("src/data-link")).unwrap();
+    std::os::unix::fs::symlink("../.env", f.ws.join("src/env-link")).unwrap();
     let script = format!(
-        "cat {d}/signing.key; echo rc=$?; ls {d}; echo rc=$?; ls ..; echo rc=$?",
+        "cat {d}/signing.key; echo rc=$?; ls {d}; echo rc=$?; ls ..; echo rc=$?; \
+         cat src/data-link/signing.key; echo rc=$?; cat src/env-link; echo rc=$?",
         d = f.data.display()
     );
     let out = sh(&sandbox, &f.policy(), &script).await;
     assert_eq!(
         text(&out.stdout),
-        "rc=1\nrc=2\nws\nrc=0\n",
+        "rc=1\nrc=2\nws\nrc=0\nrc=1\nrc=0\n",
         "{}",
         text(&out.stderr)
     );
-    assert!(text(&out.stderr).contains("signing.key: No such file or directory"));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("signing.key: No such file or directory"),
+        "{err}"
+    );
+    assert!(
+        err.contains("src/data-link/signing.key: No such file or directory"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
