@@ -10,7 +10,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use trust_sandbox::{Launcher, RequiredLevel, Sandbox, SandboxPolicy, SENSITIVE_GLOBS};
+use trust_sandbox::{Launcher, Part, RequiredLevel, Sandbox, SandboxPolicy, SENSITIVE_GLOBS};
 
 const RUNS: usize = 60;
 
@@ -65,7 +65,13 @@ fn main() {
         assert!(status.success());
         plain.push(t.elapsed());
     }
-    let run = |policy: &SandboxPolicy| {
+    let no_cgroup = Sandbox::new(
+        Launcher::new(env!("CARGO_BIN_EXE_trust-sandbox-launch"), Vec::new()),
+        RequiredLevel::parse("no-cgroup").unwrap(),
+    )
+    .without(Part::CgroupMemory)
+    .without(Part::CgroupPids);
+    let run = |sandbox: &Sandbox, policy: &SandboxPolicy| {
         let mut samples = Vec::new();
         for _ in 0..RUNS {
             let t = Instant::now();
@@ -77,8 +83,9 @@ fn main() {
         }
         samples
     };
-    let sandboxed = run(&plain_policy);
-    let walked = run(&walked_policy);
+    let sandboxed = run(&sandbox, &plain_policy);
+    let without_cgroup = run(&no_cgroup, &plain_policy);
+    let walked = run(&sandbox, &walked_policy);
 
     let (pm, p9) = stats(plain);
     println!(
@@ -99,6 +106,10 @@ fn main() {
     );
     for (name, samples) in [
         ("sandboxed, empty workspace", sandboxed),
+        (
+            "sandboxed, level no-cgroup (no cgroup leaf)",
+            without_cgroup,
+        ),
         ("sandboxed, 2,000 files walked, 40 masked", walked),
     ] {
         let (m, p) = stats(samples);
