@@ -51,6 +51,8 @@ const ETC_ENTRIES: &[&str] = &[
 ];
 /// Device nodes bound from the host into the private `/dev`.
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom"];
+/// Parts of `/proc` that write to the kernel as a whole; made read-only.
+const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
 /// Where the new root is assembled (inside the private mount namespace only).
 const STAGING: &str = "/tmp";
 /// The empty read-only file bound over hidden files.
@@ -308,6 +310,32 @@ pub(crate) fn build(policy: &SandboxPolicy) -> Result<View, String> {
         nodev | MsFlags::MS_NOEXEC,
         None,
     )?;
+    // The executor's uid is root inside: without this, global sysctls owned by it would be
+    // writable through /proc/sys (Landlock denies it too; this holds at `no-landlock` as well).
+    for sub in PROC_READ_ONLY {
+        let p = proc.join(sub);
+        if p.exists() {
+            let source = p.to_string_lossy().into_owned();
+            mnt(
+                Some(source.as_str()),
+                &p,
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )?;
+            mnt(
+                None,
+                &p,
+                None,
+                MsFlags::MS_BIND
+                    | MsFlags::MS_REMOUNT
+                    | MsFlags::MS_RDONLY
+                    | nodev
+                    | MsFlags::MS_NOEXEC,
+                None,
+            )?;
+        }
+    }
 
     for (path, to) in &links {
         let dest = staged(path);

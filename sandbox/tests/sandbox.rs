@@ -193,13 +193,15 @@ async fn a_missing_required_part_refuses_the_command_and_a_named_weaker_level_ac
     ] {
         let weaker = Sandbox::new(launcher(), RequiredLevel::parse(name).unwrap()).without(part);
         let script = format!(
-            "cat .env; cat {o}; echo rc=$?; echo x > src/x; echo rc=$?",
+            "cat .env; cat {o}; echo rc=$?; echo x > src/x; echo rc=$?; \
+             v=$(cat /proc/sys/kernel/printk_ratelimit); \
+             echo $v > /proc/sys/kernel/printk_ratelimit; echo rc=$?",
             o = f.outside.display()
         );
         let out = sh(&weaker, &f.policy(), &script).await;
         assert_eq!(
             text(&out.stdout),
-            "rc=1\nrc=2\n",
+            "rc=1\nrc=2\nrc=2\n",
             "{name}: {}",
             text(&out.stderr)
         );
@@ -723,18 +725,24 @@ async fn kernel_interfaces_a_build_never_needs_are_refused() {
         &sandbox,
         &f.policy(),
         "unshare -U true; echo rc=$?; mount -t tmpfs none build; echo rc=$?; \
-         echo x > /proc/1/mem; echo rc=$?; hostname",
+         echo x > /proc/1/mem; echo rc=$?; hostname; \
+         v=$(cat /proc/sys/kernel/printk_ratelimit); echo $v > /proc/sys/kernel/printk_ratelimit; \
+         echo rc=$?",
     )
     .await;
     assert_eq!(
         text(&out.stdout),
-        "rc=1\nrc=32\nrc=2\nsandbox\n",
+        "rc=1\nrc=32\nrc=2\nsandbox\nrc=2\n",
         "{}",
         text(&out.stderr)
     );
     let err = text(&out.stderr);
     assert!(
         err.contains("unshare failed: Operation not permitted"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/proc/sys/kernel/printk_ratelimit: Read-only file system"),
         "{err}"
     );
     assert!(err.contains("/proc/1/mem: Permission denied"), "{err}");
