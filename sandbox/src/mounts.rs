@@ -53,6 +53,18 @@ const ETC_ENTRIES: &[&str] = &[
 const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom"];
 /// Parts of `/proc` that write to the kernel as a whole; made read-only.
 const PROC_READ_ONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+/// Files of `/proc` that expose kernel memory, logs or keys; `/dev/null` is bound over them.
+const PROC_MASKED: &[&str] = &[
+    "kcore",
+    "kmsg",
+    "kallsyms",
+    "keys",
+    "timer_list",
+    "sched_debug",
+    "kpagecount",
+    "kpageflags",
+    "kpagecgroup",
+];
 /// Where the new root is assembled (inside the private mount namespace only).
 const STAGING: &str = "/tmp";
 /// The empty read-only file bound over hidden files.
@@ -310,6 +322,15 @@ pub(crate) fn build(policy: &SandboxPolicy) -> Result<View, String> {
         nodev | MsFlags::MS_NOEXEC,
         None,
     )?;
+    // Kernel memory and logs: closed to a user namespace anyway, masked for `no-userns`.
+    let null = dev.join("null");
+    let null_source = null.to_string_lossy().into_owned();
+    for sub in PROC_MASKED {
+        let p = proc.join(sub);
+        if p.exists() && null.exists() {
+            mnt(Some(null_source.as_str()), &p, None, MsFlags::MS_BIND, None)?;
+        }
+    }
     // The executor's uid is root inside: without this, global sysctls owned by it would be
     // writable through /proc/sys (Landlock denies it too; this holds at `no-landlock` as well).
     for sub in PROC_READ_ONLY {

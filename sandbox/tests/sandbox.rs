@@ -195,13 +195,14 @@ async fn a_missing_required_part_refuses_the_command_and_a_named_weaker_level_ac
         let script = format!(
             "cat .env; cat {o}; echo rc=$?; echo x > src/x; echo rc=$?; \
              v=$(cat /proc/sys/kernel/printk_ratelimit); \
-             echo $v > /proc/sys/kernel/printk_ratelimit; echo rc=$?",
+             echo $v > /proc/sys/kernel/printk_ratelimit; echo rc=$?; \
+             head -c 16 /proc/kcore | wc -c; head -c 16 /proc/kallsyms | wc -c",
             o = f.outside.display()
         );
         let out = sh(&weaker, &f.policy(), &script).await;
         assert_eq!(
             text(&out.stdout),
-            "rc=1\nrc=2\nrc=2\n",
+            "rc=1\nrc=2\nrc=2\n0\n0\n",
             "{name}: {}",
             text(&out.stderr)
         );
