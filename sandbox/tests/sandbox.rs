@@ -320,12 +320,19 @@ async fn writes_go_only_to_the_writable_part_of_the_workspace() {
     let script = format!(
         "echo x > src/new.rs; echo rc=$?; echo x > {o}; echo rc=$?; echo x > /usr/new; echo rc=$?; \
          echo x > /new; echo rc=$?; echo x >> /etc/hosts; echo rc=$?; echo ok > build/out; echo rc=$?; \
-         echo t > /tmp/t; cat /tmp/t",
-        o = f.outside.display()
+         echo t > /tmp/t; cat /tmp/t; echo x > {d}/new.key; echo rc=$?; \
+         echo x > /root/trust-sandbox-new; echo rc=$?",
+        o = f.outside.display(),
+        d = f.data.display()
     );
     let out = sh(&sandbox, &f.policy(), &script).await;
     // The host path of the outside file is beneath /tmp: the write lands in the private /tmp.
-    assert_eq!(text(&out.stdout), "rc=2\nrc=0\nrc=2\nrc=2\nrc=2\nrc=0\nt\n");
+    assert_eq!(
+        text(&out.stdout),
+        "rc=2\nrc=0\nrc=2\nrc=2\nrc=2\nrc=0\nt\nrc=2\nrc=2\n"
+    );
+    assert!(!f.data.join("new.key").exists());
+    assert!(!Path::new("/root/trust-sandbox-new").exists());
     let err = text(&out.stderr);
     assert!(err.contains("src/new.rs: Read-only file system"), "{err}");
     assert!(err.contains("/usr/new: Read-only file system"), "{err}");
