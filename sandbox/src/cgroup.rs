@@ -52,20 +52,18 @@ impl CgroupSupport {
     }
 }
 
-/// Finds a writable cgroup hierarchy with the `memory` and `pids` controllers; reports why not.
-pub(crate) fn detect(problems: &mut Vec<String>) -> Option<CgroupSupport> {
-    let mountinfo = match std::fs::read_to_string("/proc/self/mountinfo") {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(format!("cgroup: reading mountinfo: {}", io_text(&e)));
-            return None;
-        }
-    };
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mut v2_mount = None;
-    let mut v1_memory = None;
-    let mut v1_pids = None;
-    for line in mountinfo.lines() {
+/// Where the cgroup hierarchies are mounted.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Mounts {
+    v2: Option<PathBuf>,
+    v1_memory: Option<PathBuf>,
+    v1_pids: Option<PathBuf>,
+}
+
+/// Reads the cgroup mounts from `/proc/self/mountinfo`.
+fn parse_mountinfo(text: &str) -> Mounts {
+    let mut mounts = Mounts::default();
+    for line in text.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
         let Some(dash) = fields.iter().position(|f| *f == "-") else {
             continue;
@@ -77,24 +75,47 @@ pub(crate) fn detect(problems: &mut Vec<String>) -> Option<CgroupSupport> {
         };
         let opts: Vec<&str> = opts.split(',').collect();
         match *fstype {
-            "cgroup2" => v2_mount = Some(PathBuf::from(mount_point)),
-            "cgroup" if opts.contains(&"memory") => v1_memory = Some(PathBuf::from(mount_point)),
-            "cgroup" if opts.contains(&"pids") => v1_pids = Some(PathBuf::from(mount_point)),
+            "cgroup2" => mounts.v2 = Some(PathBuf::from(mount_point)),
+            "cgroup" if opts.contains(&"memory") => {
+                mounts.v1_memory = Some(PathBuf::from(mount_point))
+            }
+            "cgroup" if opts.contains(&"pids") => mounts.v1_pids = Some(PathBuf::from(mount_point)),
             _ => {}
         }
     }
-    let own_path = |controller: &str| -> Option<String> {
-        own.lines().find_map(|l| {
-            let mut it = l.splitn(3, ':');
-            let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
-            let matches = if controller.is_empty() {
-                ctrls.is_empty()
-            } else {
-                ctrls.split(',').any(|c| c == controller)
-            };
-            matches.then(|| path.trim_start_matches('/').to_string())
-        })
+    mounts
+}
+
+/// This process's cgroup (relative) for `controller` in `/proc/self/cgroup` text (`""` = v2).
+fn own_cgroup(text: &str, controller: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let mut it = l.splitn(3, ':');
+        let (_, ctrls, path) = (it.next()?, it.next()?, it.next()?);
+        let matches = if controller.is_empty() {
+            ctrls.is_empty()
+        } else {
+            ctrls.split(',').any(|c| c == controller)
+        };
+        matches.then(|| path.trim_start_matches('/').to_string())
+    })
+}
+
+/// Finds a writable cgroup hierarchy with the `memory` and `pids` controllers; reports why not.
+pub(crate) fn detect(problems: &mut Vec<String>) -> Option<CgroupSupport> {
+    let mountinfo = match std::fs::read_to_string("/proc/self/mountinfo") {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(format!("cgroup: reading mountinfo: {}", io_text(&e)));
+            return None;
+        }
     };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Mounts {
+        v2: v2_mount,
+        v1_memory,
+        v1_pids,
+    } = parse_mountinfo(&mountinfo);
+    let own_path = |controller: &str| own_cgroup(&own, controller);
     if let (Some(mount), Some(path)) = (&v2_mount, own_path("")) {
         let base = mount.join(path);
         let controllers =
@@ -403,5 +424,47 @@ impl Drop for CgroupLeaf {
                 std::thread::sleep(Duration::from_millis(10));
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hybrid_mountinfo_and_own_cgroups_are_read() {
+        let mountinfo = "\
+30 24 0:26 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+35 30 0:31 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 30 0:35 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 30 0:36 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu";
+        assert_eq!(
+            parse_mountinfo(mountinfo),
+            Mounts {
+                v2: Some("/sys/fs/cgroup/unified".into()),
+                v1_memory: Some("/sys/fs/cgroup/memory".into()),
+                v1_pids: Some("/sys/fs/cgroup/pids".into()),
+            }
+        );
+        let own = "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/abc\n0::/";
+        assert_eq!(
+            own_cgroup(own, "memory").as_deref(),
+            Some("process_api/abc")
+        );
+        assert_eq!(own_cgroup(own, "pids").as_deref(), Some(""));
+        assert_eq!(own_cgroup(own, "").as_deref(), Some(""));
+        assert_eq!(own_cgroup("0::/system.slice/x.service", "memory"), None);
+    }
+
+    #[test]
+    fn event_counters_are_read_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("memory.events");
+        std::fs::write(&f, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n").unwrap();
+        assert_eq!(counter(&f, "oom_kill"), 2);
+        assert_eq!(counter(&f, "max"), 3);
+        assert_eq!(counter(&f, "absent"), 0);
+        assert_eq!(counter(&dir.path().join("missing"), "max"), 0);
     }
 }
