@@ -295,7 +295,8 @@ impl Sandbox {
         let (exit_code, signal) = match report.final_status() {
             Some(Message::Exited(c)) => (Some(c), None),
             Some(Message::Signaled(s)) => (None, Some(s)),
-            _ if timed_out => (None, Some(SIGKILL)),
+            // The OOM killer may pick the namespace's init: the tree died of its memory.
+            _ if timed_out || events.oom_kills > 0 => (None, Some(SIGKILL)),
             _ => {
                 return Err(SandboxError::Setup(format!(
                     "the sandbox ended before the command did (init {}, launcher {})",
