@@ -7,7 +7,7 @@ use globset::GlobSet;
 use nix::mount::{mount, MsFlags};
 
 use crate::mounts::MASK_FILE;
-use crate::policy::{MAX_MASKS, MAX_WALK_ENTRIES};
+use crate::policy::MAX_MASKS;
 
 fn mnt(
     source: Option<&str>,
@@ -23,7 +23,11 @@ fn mnt(
 /// Walks the workspace (inside the view, never following links, bounded) and masks every match.
 /// Returns how many entries were masked. Links are left alone: they resolve inside the view,
 /// where their targets are masked if they match.
-pub(crate) fn apply(workspace: &Path, hidden: &GlobSet) -> Result<usize, String> {
+pub(crate) fn apply(
+    workspace: &Path,
+    hidden: &GlobSet,
+    max_entries: usize,
+) -> Result<usize, String> {
     if hidden.is_empty() {
         return Ok(0);
     }
@@ -37,9 +41,9 @@ pub(crate) fn apply(workspace: &Path, hidden: &GlobSet) -> Result<usize, String>
         for entry in entries {
             let entry = entry.map_err(|e| format!("walking `{}`: {e}", dir.display()))?;
             seen += 1;
-            if seen > MAX_WALK_ENTRIES {
+            if seen > max_entries {
                 return Err(format!(
-                    "workspace has more than {MAX_WALK_ENTRIES} entries to check for hidden files"
+                    "workspace has more than {max_entries} entries to check for hidden files"
                 ));
             }
             let child_rel = rel.join(entry.file_name());

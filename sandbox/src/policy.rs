@@ -29,8 +29,7 @@ pub const SENSITIVE_GLOBS: &[&str] = &[
     ".pypirc",
 ];
 
-/// Most workspace entries examined when looking for files to hide; a larger workspace is refused
-/// rather than partly masked.
+/// Default for [`SandboxPolicy::max_walk_entries`].
 pub const MAX_WALK_ENTRIES: usize = 200_000;
 /// Most masks (hidden files and folders) in one sandbox.
 pub const MAX_MASKS: usize = 4_096;
@@ -56,6 +55,9 @@ pub struct SandboxPolicy {
     pub network: NetworkPolicy,
     /// The command's whole environment (nothing is inherited). `PATH` defaults to the system's.
     pub env: Vec<(String, String)>,
+    /// Most workspace entries examined when looking for entries to hide (about 5 µs each); a
+    /// larger workspace is refused rather than partly masked.
+    pub max_walk_entries: usize,
 }
 
 /// Resource caps for one command's whole process tree.
@@ -110,6 +112,7 @@ impl SandboxPolicy {
             limits: ResourceLimits::default(),
             network: NetworkPolicy::None,
             env: Vec::new(),
+            max_walk_entries: MAX_WALK_ENTRIES,
         }
     }
 

@@ -798,6 +798,16 @@ async fn setup_failures_and_missing_programs_are_exact_errors() {
         "{err}"
     );
     let mut p = f.policy();
+    p.max_walk_entries = 5;
+    let err = sandbox
+        .run(&p, &["true".into()], TIMEOUT, OUTPUT)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SandboxError::Setup("workspace has more than 5 entries to check for hidden files".into())
+    );
+    let mut p = f.policy();
     p.cwd = "../x".into();
     assert!(matches!(
         sandbox.run(&p, &["true".into()], TIMEOUT, OUTPUT).await,

@@ -103,7 +103,7 @@ fn confine_and_start(request: &LaunchRequest) -> Result<Pid, Failure> {
     }
     let hidden = hidden_matcher(&policy.hidden).map_err(|e| setup(e.to_string()))?;
     let view = mounts::build(policy).map_err(setup)?;
-    masks::apply(&view.workspace, &hidden).map_err(setup)?;
+    masks::apply(&view.workspace, &hidden, policy.max_walk_entries).map_err(setup)?;
     mounts::seal(&view).map_err(setup)?;
     if !layers.rlimits {
         return Err(setup("rlimits are required".to_string()));
