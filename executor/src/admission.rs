@@ -65,6 +65,8 @@ pub struct Admitted {
     pub operation: Operation,
     /// The grant's deny rules, compiled: walks skip these paths entirely.
     pub hidden: Arc<Vec<regex::Regex>>,
+    /// Workspace prefixes a child process of this grant may write.
+    pub writable: Arc<Vec<String>>,
 }
 
 /// A refused request: the check that refused it and what was learned before, for its record.
@@ -79,6 +81,7 @@ struct Checked {
     claims: Arc<GrantClaims>,
     operation: Operation,
     hidden: Arc<Vec<regex::Regex>>,
+    writable: Arc<Vec<String>>,
 }
 
 /// The admission pipeline with its caches.
@@ -113,6 +116,38 @@ struct VerifiedGrant {
     lineage: Vec<String>,
     /// The key that must prove possession: the holder, or the last delegate.
     current_holder: ed25519_dalek::VerifyingKey,
+    /// Workspace prefixes a child process may write ([`writable_prefixes`]).
+    writable: Arc<Vec<String>>,
+}
+
+/// Workspace prefixes a child process of this grant may write: the authority block's
+/// `fs.write`/`fs.patch` scopes, narrowed by every delegation hop (a prefix is kept only where
+/// every hop's prefixes hold it). Attenuation blocks written by other tools state no prefixes
+/// the executor can read back, so they do not narrow this (their checks still bound `fs.*`).
+fn writable_prefixes(claims: &GrantClaims, links: &[trust_sdk::lineage::Link]) -> Vec<String> {
+    use trust_sdk::path::within;
+    let scope = trust_sdk::narrowing::EffectiveScope::of(claims, links);
+    let writes = |op: &str| op == "fs.write" || op == "fs.patch";
+    if !scope.operations.iter().any(|op| writes(op)) {
+        return Vec::new();
+    }
+    let granted: Vec<&String> = claims
+        .scopes
+        .iter()
+        .filter(|(op, _)| writes(op))
+        .map(|(_, prefix)| prefix)
+        .collect();
+    let hops = scope.prefix_sets.get(1..).unwrap_or_default();
+    let mut out: Vec<String> = granted
+        .iter()
+        .map(|p| p.to_string())
+        .chain(hops.iter().flatten().cloned())
+        .filter(|c| granted.iter().any(|g| within(c, g)))
+        .filter(|c| hops.iter().all(|set| set.iter().any(|s| within(c, s))))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 const REPLAY_CAPACITY: usize = 1_000_000;
@@ -160,11 +195,13 @@ impl Admission {
                 claims,
                 operation,
                 hidden,
+                writable,
             }) => Ok(Admitted {
                 attempt,
                 claims,
                 operation,
                 hidden,
+                writable,
             }),
             Err(refusal) => Err(Box::new(Refused { attempt, refusal })),
         }
@@ -323,6 +360,7 @@ impl Admission {
             claims,
             operation,
             hidden: Arc::clone(&verified.hidden),
+            writable: Arc::clone(&verified.writable),
         })
     }
 
@@ -389,9 +427,11 @@ impl Admission {
         ctx.lineage = lineage.clone();
         ctx.grant_id = lineage.last().cloned();
         let hidden = self.compiled_denies(&claims.deny_regexes)?;
+        let writable = Arc::new(writable_prefixes(&claims, &links));
         let verified = Arc::new(VerifiedGrant {
             lineage,
             current_holder,
+            writable,
             token,
             hidden,
             claims: Arc::new(claims),

@@ -34,6 +34,13 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     auditors: Vec<RawAuditor>,
+    /// `full`, or a named weaker level such as `no-cgroup` (see `docs/sandbox.md`).
+    #[serde(default = "default_sandbox_level")]
+    sandbox_level: String,
+}
+
+fn default_sandbox_level() -> String {
+    "full".into()
 }
 
 fn default_id() -> String {
@@ -82,6 +89,12 @@ struct RawLimits {
     max_run_timeout_ms: Option<u64>,
     max_output_bytes: Option<u64>,
     env_allowlist: Option<Vec<String>>,
+    max_run_memory_bytes: Option<u64>,
+    max_run_processes: Option<u64>,
+    max_run_file_bytes: Option<u64>,
+    max_run_open_files: Option<u64>,
+    max_run_cpu_secs: Option<u64>,
+    run_read_only_paths: Option<Vec<PathBuf>>,
 }
 
 /// Admission limits checked before a token is parsed.
@@ -116,6 +129,8 @@ pub struct ExecutorConfig {
     pub admission: AdmissionLimits,
     pub operations: OperationLimits,
     pub auditors: Vec<(String, VerifyingKey)>,
+    /// The sandbox level every child process needs (`full` unless a weaker one is named).
+    pub sandbox_level: trust_sandbox::RequiredLevel,
 }
 
 impl ExecutorConfig {
@@ -194,6 +209,28 @@ impl ExecutorConfig {
         if let Some(v) = l.env_allowlist {
             operations.env_allowlist = v;
         }
+        let run = &mut operations.run_limits;
+        for (value, slot) in [
+            (l.max_run_memory_bytes, &mut run.memory_bytes),
+            (l.max_run_processes, &mut run.max_processes),
+            (l.max_run_file_bytes, &mut run.max_file_bytes),
+            (l.max_run_open_files, &mut run.max_open_files),
+            (l.max_run_cpu_secs, &mut run.cpu_secs),
+        ] {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        if let Some(paths) = l.run_read_only_paths {
+            operations.run_read_only_paths = paths;
+        }
+        let sandbox_level = match trust_sandbox::RequiredLevel::parse(&raw.sandbox_level) {
+            Ok(level) => Some(level),
+            Err(e) => {
+                errors.push(format!("sandbox_level: {e}"));
+                None
+            }
+        };
         let admission = AdmissionLimits {
             max_token_bytes: l.max_token_bytes.unwrap_or(16 * 1024),
             max_blocks: l.max_blocks.unwrap_or(16),
@@ -202,8 +239,8 @@ impl ExecutorConfig {
             revocation_max_staleness: Duration::from_secs(raw.revocation_max_staleness_secs),
             max_delegation_depth: raw.max_delegation_depth,
         };
-        match listen {
-            Some(listen) if errors.is_empty() => Ok(Self {
+        match (listen, sandbox_level) {
+            (Some(listen), Some(sandbox_level)) if errors.is_empty() => Ok(Self {
                 listen,
                 data_dir: base.join(raw.data_dir),
                 executor_id: raw.executor_id,
@@ -214,6 +251,7 @@ impl ExecutorConfig {
                 admission,
                 operations,
                 auditors,
+                sandbox_level,
             }),
             _ => Err(errors.join("; ")),
         }

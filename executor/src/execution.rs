@@ -96,6 +96,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
             Refusal::new(RefusalKind::FailedPrecondition, "operation", message)
         }
         E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
+        E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
     }
 }
 
@@ -105,6 +106,13 @@ fn provenance_unavailable(message: &'static str) -> Refusal {
 }
 
 impl Execution {
+    /// What a child process must not see: the grant's deny globs and the sensitive class.
+    fn hidden_globs(&self, deny_globs: &[String]) -> Arc<Vec<String>> {
+        let mut globs: Vec<String> = deny_globs.to_vec();
+        globs.extend(trust_sandbox::SENSITIVE_GLOBS.iter().map(|g| g.to_string()));
+        Arc::new(globs)
+    }
+
     /// Admits `call` at `now`, runs it inside its bounds and records it; or refuses it, recorded.
     pub async fn execute(&self, call: &ExecuteCall, now: SystemTime) -> Result<Executed, Refusal> {
         let started = Instant::now();
@@ -131,6 +139,16 @@ impl Execution {
             };
             return Err(self.refuse(refused, time_ms, started, announced).await);
         }
+        let mut admitted = admitted;
+        if let (operations::Operation::Run { .. }, Some(sandbox)) =
+            (&admitted.operation, &self.operation_limits.sandbox)
+        {
+            // The record says what the kernel enforces for this child.
+            admitted
+                .attempt
+                .passed
+                .push(format!("sandbox {}", sandbox.report()));
+        }
         // An operation with side effects runs only after its intent is durable; a read-only
         // one gets a single record after it ran (below), durable before the reply.
         let read_only = admitted.operation.kind().is_read_only();
@@ -153,6 +171,8 @@ impl Execution {
         };
         let limits = OperationLimits {
             hidden: Arc::clone(&admitted.hidden),
+            writable: Arc::clone(&admitted.writable),
+            hidden_globs: Arc::clone(&self.hidden_globs(&admitted.claims.deny_globs)),
             ..self.operation_limits.clone()
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;

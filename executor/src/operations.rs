@@ -203,6 +203,17 @@ pub struct OperationLimits {
     /// opening, counting nor descending into them: the grant's deny rules.
     /// Skipping before reading keeps a search from being an oracle on them.
     pub hidden: std::sync::Arc<Vec<regex::Regex>>,
+    /// Where every child process runs; `None` refuses every `proc.run` (never unconfined).
+    pub sandbox: Option<std::sync::Arc<trust_sandbox::Sandbox>>,
+    /// Caps of a child process tree (memory, processes, file size, open files, CPU).
+    pub run_limits: trust_sandbox::ResourceLimits,
+    /// Absolute paths a child may read beyond the system's (a toolchain outside `/usr`).
+    pub run_read_only_paths: Vec<std::path::PathBuf>,
+    /// Per grant: workspace prefixes a child may write (the grant's `fs.write`/`fs.patch`
+    /// scopes); empty = the workspace is read-only to it.
+    pub writable: std::sync::Arc<Vec<String>>,
+    /// Per grant: globs a child must not see (the grant's deny rules and the sensitive class).
+    pub hidden_globs: std::sync::Arc<Vec<String>>,
 }
 
 impl OperationLimits {
@@ -228,6 +239,11 @@ impl Default for OperationLimits {
                 .map(|s| s.to_string())
                 .collect(),
             hidden: std::sync::Arc::new(Vec::new()),
+            sandbox: None,
+            run_limits: trust_sandbox::ResourceLimits::default(),
+            run_read_only_paths: Vec::new(),
+            writable: std::sync::Arc::new(Vec::new()),
+            hidden_globs: std::sync::Arc::new(Vec::new()),
         }
     }
 }
@@ -256,6 +272,9 @@ pub enum OperationError {
     PatchRejected(String),
     #[error("i/o error: {0}")]
     Io(String),
+    /// The sandbox could not be applied (or is not configured): the command did not run.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
 }
 
 impl From<WorkspaceError> for OperationError {
@@ -287,6 +306,7 @@ impl OperationError {
             OperationError::TooLarge(_) => "too_large",
             OperationError::PatchRejected(_) => "patch_rejected",
             OperationError::Io(_) => "io",
+            OperationError::Sandbox(_) => "sandbox",
         }
     }
 }
@@ -376,6 +396,12 @@ pub struct RunOutcome {
     pub stderr_truncated: bool,
     pub timed_out: bool,
     pub duration: Duration,
+    /// The limit that killed the tree (`memory`, `cpu`, `file-size`, ...), if one did.
+    pub killed_by: Option<String>,
+    /// Limits the tree ran into without being killed (a refused fork, say).
+    pub limits_hit: Vec<String>,
+    /// What the kernel enforced for this run (the sandbox's report).
+    pub sandbox: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -477,6 +503,12 @@ impl Outcome {
                 e.bool(r.stdout_truncated);
                 e.bool(r.stderr_truncated);
                 e.bool(r.timed_out);
+                e.str(r.killed_by.as_deref().unwrap_or(""));
+                e.u64(r.limits_hit.len() as u64);
+                for hit in &r.limits_hit {
+                    e.str(hit);
+                }
+                e.str(&r.sandbox);
                 e.u64(u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX));
             }
         }

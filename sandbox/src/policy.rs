@@ -172,31 +172,12 @@ impl SandboxPolicy {
     }
 }
 
-/// `a/./b/` → `a/b`; `""` and `"."` → `""`. Refuses absolute paths and `..`.
+/// `a/./b/` → `a/b`; `""` and `"."` → `""`: the one lexical check
+/// ([`trust_sdk::path::normalize_relative`]), refusing absolute paths, `..`, NUL and backslashes.
 pub fn normalize_relative(path: &str) -> Result<String, SandboxError> {
-    if path.starts_with('/') {
-        return Err(SandboxError::InvalidPolicy(format!(
-            "path `{path}` is absolute, a workspace-relative path is required"
-        )));
-    }
-    if path.contains('\0') {
-        return Err(SandboxError::InvalidPolicy(
-            "path contains a nul byte".to_string(),
-        ));
-    }
-    let mut parts = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                return Err(SandboxError::InvalidPolicy(format!(
-                    "path `{path}` leaves the workspace"
-                )))
-            }
-            p => parts.push(p),
-        }
-    }
-    Ok(parts.join("/"))
+    trust_sdk::path::normalize_relative(path).map_err(|e| {
+        SandboxError::InvalidPolicy(format!("workspace-relative path `{path}` is refused: {e}"))
+    })
 }
 
 /// `root` joined with a normalized relative path.

@@ -111,6 +111,9 @@ fn outcome(outcome: Outcome) -> pb::execute_response::Result {
             stderr_truncated: r.stderr_truncated,
             timed_out: r.timed_out,
             duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+            killed_by: r.killed_by.unwrap_or_default(),
+            limits_hit: r.limits_hit,
+            sandbox: r.sandbox,
         }),
     }
 }

@@ -62,13 +62,29 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
         config.workspaces.iter().map(|w| w.name.clone()).collect(),
         now(),
     );
+    // Probe once what the kernel enforces for child processes; a command is refused whenever
+    // the required level is not met (never run unconfined).
+    let launcher = trust_sandbox::Launcher::current_exe()
+        .map_err(|e| StartError::Config(format!("cannot locate the sandbox launcher: {e}")))?;
+    let sandbox = trust_sandbox::Sandbox::new(launcher, config.sandbox_level.clone());
+    let sandbox_report = sandbox.report();
+    match sandbox.check() {
+        Ok(()) => tracing::info!(sandbox = %sandbox_report, "sandbox probed"),
+        Err(e) => {
+            tracing::warn!(sandbox = %sandbox_report, problems = ?sandbox.enforcement().problems,
+            "sandbox level not met: every proc.run will be refused: {e}")
+        }
+    }
+    let mut operation_limits = config.operations.clone();
+    operation_limits.sandbox = Some(Arc::new(sandbox));
     let service = ExecutorState {
         executor_id: config.executor_id.clone(),
+        sandbox_report,
         execution: Execution {
             admission,
             provenance,
             workspaces,
-            operation_limits: config.operations.clone(),
+            operation_limits,
         },
         audit: AuditDesk {
             auditors: config.auditors.iter().cloned().collect(),

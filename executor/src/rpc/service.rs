@@ -18,6 +18,8 @@ use crate::execution::Execution;
 /// Everything the service's handlers reach.
 pub struct ExecutorState {
     pub executor_id: String,
+    /// What the kernel enforces for child processes, and the level required.
+    pub sandbox_report: String,
     pub execution: Execution,
     pub audit: AuditDesk,
 }
@@ -81,6 +83,7 @@ impl Executor for ExecutorApi {
         Ok(Response::new(pb::ExecutorIdentity {
             executor_id: self.0.executor_id.clone(),
             public_key: self.0.execution.provenance.public_key().as_bytes().to_vec(),
+            sandbox: self.0.sandbox_report.clone(),
         }))
     }
 
