@@ -1,8 +1,10 @@
 //! Trust Authority SDK: grant vocabulary, holder proofs, attenuation, clients and provenance verification.
 pub mod attenuate;
 pub mod client;
+pub mod clock;
 pub mod deny;
 pub mod derive;
+pub mod duration;
 pub mod error;
 pub mod keys;
 pub mod lineage;
@@ -10,6 +12,7 @@ pub mod once_cache;
 pub mod parameters;
 pub mod proof;
 pub mod provenance;
+pub mod revocation_target;
 pub mod signed;
 pub mod vocabulary;
 

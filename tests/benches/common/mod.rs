@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Every bench measures in-process work (floors, admission) with the allocator the
 /// `trust-authority` and `tool-executor` binaries use.
@@ -63,15 +63,7 @@ pub fn header(title: &str) {
     println!();
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    trust_sdk::client::now_ms()
-}
-
-/// The wall clock as a `SystemTime` (read through the SDK's edge clock).
-pub fn now_system() -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms()).unwrap_or(0))
-}
+pub use trust_sdk::clock::{now as now_system, now_ms};
 
 /// Percentiles of a set of latency samples.
 #[derive(Debug, Clone, Copy)]
