@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Every bench measures in-process work (floors, admission) with the allocator the
 /// `trust-authority` and `tool-executor` binaries use.
@@ -63,7 +63,15 @@ pub fn header(title: &str) {
     println!();
 }
 
-pub use trust_sdk::clock::{now as now_system, now_ms};
+/// Milliseconds since the Unix epoch (the SDK's clock).
+pub fn now_ms() -> i64 {
+    trust_sdk::clock::now_ms()
+}
+
+/// The wall clock (the SDK's clock).
+pub fn now_system() -> SystemTime {
+    trust_sdk::clock::now()
+}
 
 /// Percentiles of a set of latency samples.
 #[derive(Debug, Clone, Copy)]
