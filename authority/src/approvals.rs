@@ -16,28 +16,23 @@
 //!
 //! State changes are serialized by one lock (there are few, and each is one sled
 //! transaction), and published on a broadcast channel that feeds watchers and waiters.
+//! Who may approve is [`crate::principals`]' business; the desk receives the approver's name.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ed25519_dalek::VerifyingKey;
-use tokio::sync::broadcast;
-use tonic::Status;
-use trust_proto::authority::v1 as pb;
-use trust_proto::common::v1::SignedRequest;
-use trust_sdk::signed;
+use tokio::sync::{broadcast, watch};
+use trust_sdk::clock::{millis, now};
 
-use crate::config::Principal;
-use crate::error::AuthorityError;
-use crate::minting::{self, MintContext};
+use crate::answer::{GrantAnswer, IssuedGrant};
+use crate::error::{AuthorityError, InternalError};
+use crate::issuer::{GrantIssuer, Issue};
 use crate::policy::{self, Effect};
-use crate::registry::{ApprovalEntry, ApprovalStatus, DecisionEntry, GrantEntry};
+use crate::profile::ProfileSet;
+use crate::registry::{ApprovalEntry, ApprovalStatus, DecisionEntry, Registry};
 use crate::request::{GrantRequest, Scope};
-use crate::service::{millis, now, AuthorityService};
 
-/// Signer ids of approvers are `approver:<name>`.
-pub const APPROVER_PREFIX: &str = "approver:";
 /// Rule id of an `AwaitApproval` answer for a denied approval.
 pub const APPROVAL_DENIED: &str = "approval-denied";
 /// Rule id of an `AwaitApproval` answer for an expired approval.
@@ -50,59 +45,40 @@ pub const AGENT_DISABLED: &str = "agent-disabled";
 const MAX_SUMMARY: usize = 4096;
 const MAX_COMMENT: usize = 2048;
 
-/// The approvers, the approval settings, and the change feed.
+/// The approvals: their settings, their records, and the change feed.
 pub struct ApprovalDesk {
-    approvers: HashMap<String, VerifyingKey>,
+    registry: Arc<dyn Registry>,
     ttl: Duration,
     await_max: Duration,
     lock: Mutex<()>,
     updates: broadcast::Sender<ApprovalEntry>,
     /// Set when the server shuts down: watches and long polls end.
-    stopping: tokio::sync::watch::Sender<bool>,
+    stopping: watch::Sender<bool>,
 }
 
-impl ApprovalDesk {
-    pub fn new(approvers: &[Principal], ttl: Duration, await_max: Duration) -> Self {
-        let (updates, _) = broadcast::channel(1024);
-        let (stopping, _) = tokio::sync::watch::channel(false);
-        Self {
-            stopping,
-            approvers: approvers
-                .iter()
-                .map(|p| (p.id.clone(), p.public_key))
-                .collect(),
-            ttl,
-            await_max,
-            lock: Mutex::new(()),
-            updates,
-        }
-    }
+/// What a requester needs to open an approval, beyond the policy decision.
+#[derive(Debug, Clone)]
+pub struct ApprovalOpening {
+    pub request: GrantRequest,
+    pub holder: VerifyingKey,
+    pub correlation_id: String,
+    pub parameters_digest: String,
+    pub parameters_summary: String,
+    pub rule_ids: Vec<String>,
+    pub reason: String,
+    pub now_ms: i64,
+}
 
-    /// The approver name of signer `approver:<name>` and its key.
-    fn approver(&self, signer_id: &str) -> Result<(String, VerifyingKey), AuthorityError> {
-        signer_id
-            .strip_prefix(APPROVER_PREFIX)
-            .and_then(|name| self.approvers.get(name).map(|k| (name.to_string(), *k)))
-            .ok_or_else(|| {
-                AuthorityError::Unauthenticated(format!("`{signer_id}` is not an approver"))
-            })
-    }
-
-    fn guard(&self) -> Result<std::sync::MutexGuard<'_, ()>, AuthorityError> {
-        self.lock
-            .lock()
-            .map_err(|_| AuthorityError::Internal("approval lock poisoned".into()))
-    }
-
-    /// Ends every open watch and long poll (the server is shutting down).
-    pub fn stop(&self) {
-        self.stopping.send_replace(true);
-    }
-
-    fn publish(&self, approval: &ApprovalEntry) {
-        // No receivers is fine: nobody is watching.
-        let _ = self.updates.send(approval.clone());
-    }
+/// One approver's decision on one approval.
+#[derive(Debug, Clone)]
+pub struct Vote<'a> {
+    /// The approver's name.
+    pub approver: &'a str,
+    /// The signer id (`approver:<name>`), recorded as the actor.
+    pub signer_id: &'a str,
+    pub approval_id: &'a str,
+    pub approve: bool,
+    pub comment: &'a str,
 }
 
 /// Checks a requested parameter digest (hex SHA-256) and summary.
@@ -127,46 +103,6 @@ pub(crate) fn validate_parameters(digest: &str, summary: &str) -> Result<(), Aut
 
 fn same_principal(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
-}
-
-/// What the requester needs to open an approval, beyond the policy decision.
-pub(crate) struct ApprovalRequest<'a> {
-    pub request: &'a GrantRequest,
-    pub holder: &'a VerifyingKey,
-    pub correlation_id: &'a str,
-    pub parameters_digest: &'a str,
-    pub parameters_summary: &'a str,
-    pub rule_ids: &'a [String],
-    pub reason: &'a str,
-}
-
-pub fn to_proto(a: &ApprovalEntry) -> pb::Approval {
-    pb::Approval {
-        approval_id: a.approval_id.clone(),
-        requester_agent: a.requester_agent.clone(),
-        user: a.user.clone(),
-        workspace: a.workspace.clone(),
-        task: a.task.clone(),
-        scopes: a
-            .scopes
-            .iter()
-            .map(|(operation, resource)| pb::Scope {
-                operation: operation.clone(),
-                resource: resource.clone(),
-            })
-            .collect(),
-        parameters_digest: a.parameters_digest.clone(),
-        parameters_summary: a.parameters_summary.clone(),
-        reason: a.reason.clone(),
-        rule_ids: a.rule_ids.clone(),
-        requested_at_ms: a.requested_at_ms,
-        expires_at_ms: a.expires_at_ms,
-        approvals_needed: a.approvals_needed,
-        approved_by: a.approved_by.clone(),
-        status: a.status.as_str().to_string(),
-        comment: a.comment.clone(),
-        grant_id: a.grant_id.clone().unwrap_or_default(),
-    }
 }
 
 fn event(
@@ -195,49 +131,98 @@ fn event(
     }
 }
 
-impl AuthorityService {
+/// The approvals needed for `opening`: the largest `approvals_required` of the approval
+/// rules that matched (1 when none says).
+fn approvals_needed(opening: &ApprovalOpening, profiles: &ProfileSet) -> u32 {
+    profiles
+        .for_workspace(&opening.request.workspace)
+        .map(|p| {
+            p.approval
+                .iter()
+                .filter(|r| opening.rule_ids.contains(&r.id))
+                .map(|r| r.approvals_required)
+                .max()
+                .unwrap_or(1)
+        })
+        .unwrap_or(1)
+}
+
+/// Runs blocking registry work off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AuthorityError> + Send + 'static,
+) -> Result<T, AuthorityError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| InternalError::Worker(e.to_string()))?
+}
+
+impl ApprovalDesk {
+    pub fn new(registry: Arc<dyn Registry>, ttl: Duration, await_max: Duration) -> Self {
+        let (updates, _) = broadcast::channel(1024);
+        let (stopping, _) = watch::channel(false);
+        Self {
+            registry,
+            stopping,
+            ttl,
+            await_max,
+            lock: Mutex::new(()),
+            updates,
+        }
+    }
+
+    fn guard(&self) -> Result<std::sync::MutexGuard<'_, ()>, AuthorityError> {
+        self.lock
+            .lock()
+            .map_err(|_| InternalError::Poisoned("approval").into())
+    }
+
+    /// Ends every open watch and long poll (the server is shutting down).
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Every change from now on, and the shutdown signal.
+    pub fn subscribe(&self) -> (broadcast::Receiver<ApprovalEntry>, watch::Receiver<bool>) {
+        (self.updates.subscribe(), self.stopping.subscribe())
+    }
+
+    fn publish(&self, approval: &ApprovalEntry) {
+        // No receivers is fine: nobody is watching.
+        let _ = self.updates.send(approval.clone());
+    }
+
     /// Opens a pending approval for an approval-required decision and records both (the
     /// decision entry gets the approval id). Returns the approval id.
-    pub(crate) fn open_approval(
+    pub fn open(
         &self,
-        ask: &ApprovalRequest<'_>,
+        opening: &ApprovalOpening,
         decision: &mut DecisionEntry,
-        now_ms: i64,
+        profiles: &ProfileSet,
     ) -> Result<String, AuthorityError> {
-        let needed = self
-            .profiles
-            .for_workspace(&ask.request.workspace)
-            .map(|p| {
-                p.approval
-                    .iter()
-                    .filter(|r| ask.rule_ids.contains(&r.id))
-                    .map(|r| r.approvals_required)
-                    .max()
-                    .unwrap_or(1)
-            })
-            .unwrap_or(1);
-        let ttl_ms = i64::try_from(self.approvals.ttl.as_millis()).unwrap_or(i64::MAX);
+        let needed = approvals_needed(opening, profiles);
+        let now_ms = opening.now_ms;
+        let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
+        let request = &opening.request;
         let approval = ApprovalEntry {
             approval_id: uuid::Uuid::now_v7().to_string(),
             decision_id: decision.decision_id.clone(),
-            requester_agent: ask.request.agent_id.clone(),
-            user: ask.request.user.clone(),
-            workspace: ask.request.workspace.clone(),
-            task: ask.request.task.clone(),
-            purpose: ask.request.purpose.clone(),
-            scopes: ask
-                .request
+            requester_agent: request.agent_id.clone(),
+            user: request.user.clone(),
+            workspace: request.workspace.clone(),
+            task: request.task.clone(),
+            purpose: request.purpose.clone(),
+            scopes: request
                 .scopes
                 .iter()
                 .map(|s| (s.operation.clone(), s.resource.clone()))
                 .collect(),
-            ttl_secs: ask.request.ttl.map(|t| t.as_secs()),
-            holder_key: hex::encode(ask.holder.as_bytes()),
-            correlation_id: ask.correlation_id.to_string(),
-            parameters_digest: ask.parameters_digest.to_string(),
-            parameters_summary: ask.parameters_summary.to_string(),
-            reason: ask.reason.to_string(),
-            rule_ids: ask.rule_ids.to_vec(),
+            ttl_secs: request.ttl.map(|t| t.as_secs()),
+            holder_key: hex::encode(opening.holder.as_bytes()),
+            correlation_id: opening.correlation_id.clone(),
+            parameters_digest: opening.parameters_digest.clone(),
+            parameters_summary: opening.parameters_summary.clone(),
+            reason: opening.reason.clone(),
+            rule_ids: opening.rule_ids.clone(),
             requested_at_ms: now_ms,
             expires_at_ms: now_ms.saturating_add(ttl_ms),
             approvals_needed: needed,
@@ -253,11 +238,11 @@ impl AuthorityService {
         decision.approval_id = Some(approval.approval_id.clone());
         decision.parameters_digest = approval.parameters_digest.clone();
         {
-            let _guard = self.approvals.guard()?;
+            let _guard = self.guard()?;
             self.registry
                 .record_approval(&approval, Some(decision), None)?;
         }
-        self.approvals.publish(&approval);
+        self.publish(&approval);
         tracing::info!(approval_id = %approval.approval_id, agent = %approval.requester_agent, user = %approval.user,
             task = %approval.task, digest = %approval.parameters_digest, needed, rules = ?approval.rule_ids,
             "approval requested");
@@ -280,7 +265,7 @@ impl AuthorityService {
         let entry = event(approval, effect, actor, reason, now_ms);
         self.registry
             .record_approval(approval, Some(&entry), None)?;
-        self.approvals.publish(approval);
+        self.publish(approval);
         tracing::info!(approval_id = %approval.approval_id, status = status.as_str(), actor, "approval closed");
         Ok(())
     }
@@ -310,8 +295,8 @@ impl AuthorityService {
     }
 
     /// Expires every pending approval past its expiry; returns how many.
-    pub(crate) fn expire_due_approvals(&self, now_ms: i64) -> Result<usize, AuthorityError> {
-        let _guard = self.approvals.guard()?;
+    pub fn expire_due(&self, now_ms: i64) -> Result<usize, AuthorityError> {
+        let _guard = self.guard()?;
         let mut expired = 0;
         for mut approval in self.registry.approvals(true)? {
             if now_ms >= approval.expires_at_ms {
@@ -323,14 +308,14 @@ impl AuthorityService {
     }
 
     /// Refuses every pending approval of `agent_id` (it was disabled or revoked).
-    pub(crate) fn cancel_agent_approvals(
+    pub fn cancel_agent(
         &self,
         agent_id: &str,
         actor: &str,
         why: &str,
         now_ms: i64,
     ) -> Result<u32, AuthorityError> {
-        let _guard = self.approvals.guard()?;
+        let _guard = self.guard()?;
         let mut cancelled = 0;
         for mut approval in self.registry.approvals(true)? {
             if approval.requester_agent == agent_id {
@@ -349,76 +334,48 @@ impl AuthorityService {
         Ok(cancelled)
     }
 
-    /// `ListApprovals`, signed by an approver or an admin.
-    pub(crate) fn list_approvals(
+    /// The approvals (only pending ones with `pending_only`), after expiring those due.
+    pub fn list(
         &self,
-        request: &SignedRequest,
-    ) -> Result<pb::ApprovalList, AuthorityError> {
-        let body: pb::ListApprovalsBody =
-            self.authenticate_overseer("ListApprovals", request, |b: &pb::ListApprovalsBody| {
-                b.freshness.clone()
-            })?;
-        self.expire_due_approvals(millis(now()))?;
-        let approvals = self.registry.approvals(body.pending_only)?;
-        Ok(pb::ApprovalList {
-            approvals: approvals.iter().map(to_proto).collect(),
-        })
+        pending_only: bool,
+        now_ms: i64,
+    ) -> Result<Vec<ApprovalEntry>, AuthorityError> {
+        self.expire_due(now_ms)?;
+        self.registry.approvals(pending_only)
     }
 
-    /// Verifies a body signed by an approver or an admin.
-    pub(crate) fn authenticate_overseer<M: prost::Message + Default>(
+    /// Records one approver's vote: a denial closes the approval, the last needed approval
+    /// mints its grant. Returns the approval as it now stands.
+    pub fn decide(
         &self,
-        rpc: &str,
-        request: &SignedRequest,
-        freshness: impl Fn(&M) -> Option<trust_proto::common::v1::Freshness>,
-    ) -> Result<M, AuthorityError> {
-        let key = match self.approvals.approver(&request.signer_id) {
-            Ok((_, key)) => key,
-            Err(_) => self.principals.admin_key(&request.signer_id).map_err(|_| {
-                AuthorityError::Unauthenticated(format!(
-                    "`{}` is neither an approver nor an admin",
-                    request.signer_id
-                ))
-            })?,
-        };
-        let body: M = signed::verify(rpc, request, &key)?;
-        self.replay
-            .admit(&request.signer_id, freshness(&body).as_ref(), millis(now()))?;
-        Ok(body)
-    }
-
-    /// `DecideApproval`, signed by an approver.
-    pub(crate) fn decide_approval(
-        &self,
-        request: &SignedRequest,
-    ) -> Result<pb::Approval, AuthorityError> {
-        let (name, key) = self.approvals.approver(&request.signer_id)?;
-        let body: pb::DecideApprovalBody = signed::verify("DecideApproval", request, &key)?;
-        let now = now();
+        vote: &Vote<'_>,
+        profiles: &ProfileSet,
+        issuer: &GrantIssuer,
+        now: SystemTime,
+    ) -> Result<ApprovalEntry, AuthorityError> {
         let now_ms = millis(now);
-        self.replay
-            .admit(&request.signer_id, body.freshness.as_ref(), now_ms)?;
-        if body.comment.len() > MAX_COMMENT || body.comment.contains('\0') {
+        let name = vote.approver;
+        if vote.comment.len() > MAX_COMMENT || vote.comment.contains('\0') {
             return Err(AuthorityError::InvalidArgument(format!(
                 "`comment` must be at most {MAX_COMMENT} bytes without NUL"
             )));
         }
-        let _guard = self.approvals.guard()?;
+        let _guard = self.guard()?;
         let mut approval = self
             .registry
-            .approval(&body.approval_id)?
-            .ok_or_else(|| AuthorityError::NotFound(format!("approval `{}`", body.approval_id)))?;
+            .approval(vote.approval_id)?
+            .ok_or_else(|| AuthorityError::NotFound(format!("approval `{}`", vote.approval_id)))?;
         self.expire_if_due(&mut approval, now_ms)?;
-        let refuse = |why: String| -> Result<pb::Approval, AuthorityError> {
+        let refuse = |why: String| -> Result<ApprovalEntry, AuthorityError> {
             let entry = event(
                 &approval,
                 "approval_refused",
-                &request.signer_id,
+                vote.signer_id,
                 why.clone(),
                 now_ms,
             );
             self.registry.record_issue(&entry, None)?;
-            tracing::warn!(approval_id = %approval.approval_id, by = %request.signer_id, %why, "approval decision refused");
+            tracing::warn!(approval_id = %approval.approval_id, by = %vote.signer_id, %why, "approval decision refused");
             Err(AuthorityError::PermissionDenied(why))
         };
         if approval.status != ApprovalStatus::Pending {
@@ -428,60 +385,53 @@ impl AuthorityService {
                 approval.status.as_str()
             ));
         }
-        if same_principal(&name, &approval.requester_agent) || same_principal(&name, &approval.user)
-        {
+        if same_principal(name, &approval.requester_agent) || same_principal(name, &approval.user) {
             return refuse(format!(
                 "separation of duties: `{}` cannot decide a request made by or for themselves (agent `{}`, user `{}`)",
-                request.signer_id, approval.requester_agent, approval.user
+                vote.signer_id, approval.requester_agent, approval.user
             ));
         }
-        if approval.approved_by.contains(&name) {
+        if approval.approved_by.iter().any(|a| a == name) {
             return refuse(format!(
                 "`{}` already approved; {} distinct approvers are required",
-                request.signer_id, approval.approvals_needed
+                vote.signer_id, approval.approvals_needed
             ));
         }
-        if !body.comment.is_empty() {
+        if !vote.comment.is_empty() {
             if !approval.comment.is_empty() {
                 approval.comment.push_str("; ");
             }
             approval
                 .comment
-                .push_str(&format!("{name}: {}", body.comment));
+                .push_str(&format!("{name}: {}", vote.comment));
         }
-        if !body.approve {
-            let reason = format!("denied by `{name}`: {}", body.comment);
+        if !vote.approve {
+            let reason = format!("denied by `{name}`: {}", vote.comment);
             self.close(
                 &mut approval,
                 ApprovalStatus::Denied,
                 "denied",
-                &request.signer_id,
+                vote.signer_id,
                 reason,
                 now_ms,
             )?;
-            return Ok(to_proto(&approval));
+            return Ok(approval);
         }
-        approval.approved_by.push(name.clone());
+        approval.approved_by.push(name.to_string());
         let have = u32::try_from(approval.approved_by.len()).unwrap_or(u32::MAX);
         if have < approval.approvals_needed {
             let reason = format!(
                 "approved by `{name}` ({have} of {} distinct approvals)",
                 approval.approvals_needed
             );
-            let entry = event(
-                &approval,
-                "approval_vote",
-                &request.signer_id,
-                reason,
-                now_ms,
-            );
+            let entry = event(&approval, "approval_vote", vote.signer_id, reason, now_ms);
             self.registry
                 .record_approval(&approval, Some(&entry), None)?;
-            self.approvals.publish(&approval);
-            return Ok(to_proto(&approval));
+            self.publish(&approval);
+            return Ok(approval);
         }
-        self.mint_approved_grant(&mut approval, &request.signer_id, now)?;
-        Ok(to_proto(&approval))
+        self.mint_approved_grant(&mut approval, vote.signer_id, profiles, issuer, now)?;
+        Ok(approval)
     }
 
     /// Mints the grant of a fully approved approval (or cancels it if its agent was disabled
@@ -490,7 +440,9 @@ impl AuthorityService {
         &self,
         approval: &mut ApprovalEntry,
         actor: &str,
-        now: std::time::SystemTime,
+        profiles: &ProfileSet,
+        issuer: &GrantIssuer,
+        now: SystemTime,
     ) -> Result<(), AuthorityError> {
         let now_ms = millis(now);
         if let Some(why) = self.registry.agent_disabled(&approval.requester_agent)? {
@@ -520,8 +472,7 @@ impl AuthorityService {
                 .collect(),
             ttl: approval.ttl_secs.map(Duration::from_secs),
         };
-        let decision =
-            policy::evaluate_with_approvals(&request, &self.profiles, now, &approval.rule_ids);
+        let decision = policy::evaluate_with_approvals(&request, profiles, now, &approval.rule_ids);
         let envelope = match (decision.effect, &decision.envelope) {
             (Effect::Allow, Some(envelope)) => envelope,
             _ => {
@@ -543,22 +494,15 @@ impl AuthorityService {
             trust_sdk::keys::verifying_key_from_hex(&approval.holder_key).map_err(|e| {
                 AuthorityError::Storage(format!("approval holds a bad holder key: {e}"))
             })?;
-        let grant_id = uuid::Uuid::now_v7().to_string();
-        let (key_id, key) = self.keyring.active()?;
-        let context = MintContext {
-            grant_id: grant_id.clone(),
-            correlation_id: approval.correlation_id.clone(),
-            holder,
-        };
-        let minted = minting::mint_approved(
-            &request,
+        let decision_id = uuid::Uuid::now_v7().to_string();
+        let issued = issuer.issue(&Issue {
+            request: &request,
             envelope,
-            &context,
-            key_id,
-            &key,
-            &approval.approved_by,
-            &approval.parameters_digest,
-        )?;
+            holder,
+            correlation_id: &approval.correlation_id,
+            decision_id: &decision_id,
+            approved: Some((&approval.approved_by, &approval.parameters_digest)),
+        })?;
         let reason = format!(
             "approved by {} for parameters {}: {}",
             approval
@@ -572,49 +516,36 @@ impl AuthorityService {
         );
         approval.status = ApprovalStatus::Approved;
         approval.decided_at_ms = Some(now_ms);
-        approval.grant_id = Some(grant_id.clone());
-        approval.grant = Some(hex::encode(&minted.token));
-        approval.grant_expires_at_ms = millis(envelope.expires_at);
-        approval.root_key_id = key_id;
+        approval.grant_id = Some(issued.entry.grant_id.clone());
+        approval.grant = Some(hex::encode(&issued.token));
+        approval.grant_expires_at_ms = issued.entry.expires_at_ms;
+        approval.root_key_id = issued.entry.root_key_id;
         let mut entry = event(approval, "approved", actor, reason, now_ms);
+        entry.decision_id = decision_id;
         entry.rule_ids = decision.rule_ids.clone();
-        let grant = GrantEntry {
-            grant_id: grant_id.clone(),
-            parent_grant_id: None,
-            agent: request.agent_id.clone(),
-            user: request.user.clone(),
-            workspace: envelope.workspace.clone(),
-            task: request.task.clone(),
-            correlation_id: context.correlation_id.clone(),
-            decision_id: entry.decision_id.clone(),
-            issued_at_ms: millis(envelope.issued_at),
-            expires_at_ms: millis(envelope.expires_at),
-            root_key_id: key_id,
-            revocation_ids: minted.revocation_ids.clone(),
-            revoked: false,
-        };
         // Durable before anyone can collect it.
         self.registry
-            .record_approval(approval, Some(&entry), Some(&grant))?;
-        self.approvals.publish(approval);
-        tracing::info!(approval_id = %approval.approval_id, grant_id = %grant_id, approvers = ?approval.approved_by,
+            .record_approval(approval, Some(&entry), Some(&issued.entry))?;
+        self.publish(approval);
+        tracing::info!(approval_id = %approval.approval_id, grant_id = %issued.entry.grant_id, approvers = ?approval.approved_by,
             digest = %approval.parameters_digest, "approval granted; grant issued");
         Ok(())
     }
 
     /// The `AwaitApproval` answer for the approval's current state.
-    fn approval_answer(
-        &self,
-        approval: &ApprovalEntry,
-    ) -> Result<pb::GrantResponse, AuthorityError> {
-        let mut response = pb::GrantResponse {
+    pub fn answer(approval: &ApprovalEntry) -> Result<GrantAnswer, AuthorityError> {
+        let mut answer = GrantAnswer {
+            effect: Effect::Deny,
+            rule_ids: Vec::new(),
+            reason: String::new(),
+            decision_id: approval.decision_id.clone(),
             correlation_id: approval.correlation_id.clone(),
+            grant: None,
             approval_id: approval.approval_id.clone(),
-            ..Default::default()
         };
         let (effect, rule_ids, reason) = match approval.status {
             ApprovalStatus::Pending => (
-                pb::Effect::ApprovalRequired,
+                Effect::ApprovalRequired,
                 approval.rule_ids.clone(),
                 format!(
                     "waiting for {} more approval(s): {}",
@@ -634,12 +565,14 @@ impl AuthorityService {
                     .ok_or_else(|| {
                         AuthorityError::Storage("approved approval holds no grant".into())
                     })?;
-                response.grant = token;
-                response.grant_id = approval.grant_id.clone().unwrap_or_default();
-                response.expires_at_ms = approval.grant_expires_at_ms;
-                response.root_key_id = approval.root_key_id;
+                answer.grant = Some(IssuedGrant {
+                    token,
+                    grant_id: approval.grant_id.clone().unwrap_or_default(),
+                    expires_at_ms: approval.grant_expires_at_ms,
+                    root_key_id: approval.root_key_id,
+                });
                 (
-                    pb::Effect::Allow,
+                    Effect::Allow,
                     approval.rule_ids.clone(),
                     format!(
                         "approved by {} for parameters {}",
@@ -649,173 +582,113 @@ impl AuthorityService {
                 )
             }
             ApprovalStatus::Denied => (
-                pb::Effect::Deny,
+                Effect::Deny,
                 vec![APPROVAL_DENIED.to_string()],
                 format!("approval denied: {}", approval.comment),
             ),
             ApprovalStatus::Expired => (
-                pb::Effect::Deny,
+                Effect::Deny,
                 vec![APPROVAL_EXPIRED.to_string()],
                 "approval expired before enough approvers decided".to_string(),
             ),
             ApprovalStatus::Cancelled => (
-                pb::Effect::Deny,
+                Effect::Deny,
                 vec![APPROVAL_CANCELLED.to_string()],
                 "approval was cancelled (agent disabled or policy changed)".to_string(),
             ),
         };
-        response.decision = Some(pb::Decision {
-            effect: effect as i32,
-            rule_ids,
-            reason,
-            decision_id: approval.decision_id.clone(),
-        });
-        Ok(response)
+        answer.effect = effect;
+        answer.rule_ids = rule_ids;
+        answer.reason = reason;
+        Ok(answer)
     }
 
-    /// Authenticates an `AwaitApproval` body: only the requesting agent may collect.
-    fn authenticate_waiter(
+    /// The approval `approval_id` if `agent` requested it (only the requester may collect).
+    fn requested_by(
         &self,
-        request: &SignedRequest,
-    ) -> Result<(pb::AwaitApprovalBody, ApprovalEntry), AuthorityError> {
-        let agent_key = self.principals.agent_key(&request.signer_id)?;
-        let body: pb::AwaitApprovalBody = signed::verify("AwaitApproval", request, &agent_key)?;
-        self.replay
-            .admit(&request.signer_id, body.freshness.as_ref(), millis(now()))?;
+        agent: &str,
+        approval_id: &str,
+    ) -> Result<ApprovalEntry, AuthorityError> {
         let approval = self
             .registry
-            .approval(&body.approval_id)?
-            .ok_or_else(|| AuthorityError::NotFound(format!("approval `{}`", body.approval_id)))?;
-        if approval.requester_agent != request.signer_id {
+            .approval(approval_id)?
+            .ok_or_else(|| AuthorityError::NotFound(format!("approval `{approval_id}`")))?;
+        if approval.requester_agent != agent {
             return Err(AuthorityError::PermissionDenied(format!(
-                "approval `{}` was requested by another agent",
-                body.approval_id
+                "approval `{approval_id}` was requested by another agent"
             )));
         }
-        Ok((body, approval))
+        Ok(approval)
     }
 
     /// The approval's state now, expiring it first if it is due.
-    fn current_approval(&self, approval_id: &str) -> Result<ApprovalEntry, AuthorityError> {
-        let _guard = self.approvals.guard()?;
+    fn current(&self, approval_id: &str, now_ms: i64) -> Result<ApprovalEntry, AuthorityError> {
+        let _guard = self.guard()?;
         let mut approval = self
             .registry
             .approval(approval_id)?
             .ok_or_else(|| AuthorityError::NotFound(format!("approval `{approval_id}`")))?;
-        self.expire_if_due(&mut approval, millis(now()))?;
+        self.expire_if_due(&mut approval, now_ms)?;
         Ok(approval)
     }
-}
 
-async fn blocking<T: Send + 'static>(
-    service: &Arc<AuthorityService>,
-    f: impl FnOnce(&AuthorityService) -> Result<T, AuthorityError> + Send + 'static,
-) -> Result<T, Status> {
-    let service = Arc::clone(service);
-    tokio::task::spawn_blocking(move || f(&service))
-        .await
-        .map_err(|e| Status::internal(format!("worker failed: {e}")))?
-        .map_err(Status::from)
-}
-
-/// `AwaitApproval`: answers as soon as the approval is decided, expires, or the (capped)
-/// timeout passes, whichever is first.
-pub(crate) async fn await_approval(
-    service: Arc<AuthorityService>,
-    request: SignedRequest,
-) -> Result<pb::GrantResponse, Status> {
-    let mut updates = service.approvals.updates.subscribe();
-    let mut stopping = service.approvals.stopping.subscribe();
-    let (body, _) = blocking(&service, move |s| s.authenticate_waiter(&request)).await?;
-    let wait = Duration::from_millis(u64::from(body.timeout_ms)).min(service.approvals.await_max);
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let id = body.approval_id.clone();
-        let approval = blocking(&service, move |s| s.current_approval(&id)).await?;
-        if approval.status != ApprovalStatus::Pending {
-            return service.approval_answer(&approval).map_err(Status::from);
-        }
-        let until_expiry =
-            u64::try_from(approval.expires_at_ms.saturating_sub(millis(now())).max(0)).unwrap_or(0);
-        let wake = deadline.min(tokio::time::Instant::now() + Duration::from_millis(until_expiry));
-        if tokio::time::Instant::now() >= deadline || *stopping.borrow() {
-            return service.approval_answer(&approval).map_err(Status::from);
-        }
-        // Wake on any change to this approval, on expiry, at the deadline, or at shutdown.
+    /// `AwaitApproval` for `agent`: answers as soon as the approval is decided, expires, or
+    /// the (capped) `timeout` passes, whichever is first.
+    pub async fn await_decision(
+        self: Arc<Self>,
+        agent: String,
+        approval_id: String,
+        timeout: Duration,
+    ) -> Result<GrantAnswer, AuthorityError> {
+        let (mut updates, mut stopping) = self.subscribe();
+        let desk = Arc::clone(&self);
+        let id = approval_id.clone();
+        blocking(move || desk.requested_by(&agent, &id)).await?;
+        let wait = timeout.min(self.await_max);
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let update = tokio::select! {
-                update = tokio::time::timeout_at(wake, updates.recv()) => update,
-                _ = stopping.changed() => break,
-            };
-            match update {
-                Ok(Ok(update)) if update.approval_id != body.approval_id => continue,
-                Ok(Err(broadcast::error::RecvError::Closed)) => {
-                    return Err(Status::unavailable("the authority is shutting down"));
+            let desk = Arc::clone(&self);
+            let id = approval_id.clone();
+            let approval = blocking(move || desk.current(&id, millis(now()))).await?;
+            if approval.status != ApprovalStatus::Pending {
+                return Self::answer(&approval);
+            }
+            let until_expiry =
+                u64::try_from(approval.expires_at_ms.saturating_sub(millis(now())).max(0))
+                    .unwrap_or(0);
+            let wake =
+                deadline.min(tokio::time::Instant::now() + Duration::from_millis(until_expiry));
+            if tokio::time::Instant::now() >= deadline || *stopping.borrow() {
+                return Self::answer(&approval);
+            }
+            // Wake on any change to this approval, on expiry, at the deadline, or at shutdown.
+            loop {
+                let update = tokio::select! {
+                    update = tokio::time::timeout_at(wake, updates.recv()) => update,
+                    _ = stopping.changed() => break,
+                };
+                match update {
+                    Ok(Ok(update)) if update.approval_id != approval_id => continue,
+                    Ok(Err(broadcast::error::RecvError::Closed)) => {
+                        return Err(AuthorityError::ShuttingDown);
+                    }
+                    // This approval changed, updates were lost (lagged), or time is up: look again.
+                    _ => break,
                 }
-                // This approval changed, updates were lost (lagged), or time is up: look again.
-                _ => break,
             }
         }
     }
-}
-
-/// `WatchApprovals`: the pending approvals, then every change (new, voted, decided, expired).
-pub(crate) async fn watch_approvals(
-    service: Arc<AuthorityService>,
-    request: SignedRequest,
-) -> Result<tokio_stream::wrappers::ReceiverStream<Result<pb::Approval, Status>>, Status> {
-    let mut updates = service.approvals.updates.subscribe();
-    let mut stopping = service.approvals.stopping.subscribe();
-    let pending = blocking(&service, move |s| {
-        let _: pb::WatchApprovalsBody =
-            s.authenticate_overseer("WatchApprovals", &request, |b: &pb::WatchApprovalsBody| {
-                b.freshness.clone()
-            })?;
-        s.expire_due_approvals(millis(now()))?;
-        s.registry.approvals(true)
-    })
-    .await?;
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    tokio::spawn(async move {
-        for approval in &pending {
-            if tx.send(Ok(to_proto(approval))).await.is_err() {
-                return;
-            }
-        }
-        loop {
-            tokio::select! {
-                update = updates.recv() => match update {
-                    Ok(approval) => {
-                        if tx.send(Ok(to_proto(&approval))).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let _ = tx.send(Err(Status::data_loss("watcher fell behind; watch again"))).await;
-                        return;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                _ = tx.closed() => return,
-                _ = stopping.changed() => {
-                    let _ = tx.send(Err(Status::unavailable("the authority is shutting down"))).await;
-                    return;
-                }
-            }
-        }
-    });
-    Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 /// Expires due approvals every second, so that expiry lands in the decision log (and reaches
 /// watchers) even when nobody asks.
-pub fn spawn_sweeper(service: Arc<AuthorityService>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_sweeper(desk: Arc<ApprovalDesk>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            let s = Arc::clone(&service);
-            match tokio::task::spawn_blocking(move || s.expire_due_approvals(millis(now()))).await {
+            let d = Arc::clone(&desk);
+            match tokio::task::spawn_blocking(move || d.expire_due(millis(now()))).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!(expired = n, "approvals expired"),
                 Ok(Err(e)) => tracing::error!(error = %e, "cannot expire approvals"),

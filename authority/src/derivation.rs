@@ -5,111 +5,112 @@
 //! caller is the agent the root grant was issued to, and records each hop, so that
 //! revocation by grant id (and lineage queries) can follow it.
 
+use std::time::SystemTime;
+
 use biscuit_auth::Biscuit;
-use trust_proto::authority::v1 as pb;
-use trust_proto::common::v1::SignedRequest;
-use trust_sdk::signed;
+use trust_sdk::clock::millis;
 
 use crate::error::AuthorityError;
-use crate::registry::GrantEntry;
-use crate::service::{millis, now, AuthorityService};
+use crate::keyring::Keyring;
+use crate::registry::{GrantEntry, Registry};
 
 /// Largest derived grant accepted for registration.
 const MAX_DERIVED_BYTES: usize = 64 * 1024;
 
-impl AuthorityService {
-    pub(crate) fn register_derivation(
-        &self,
-        request: &SignedRequest,
-    ) -> Result<pb::DeriveGrantResponse, AuthorityError> {
-        let agent_key = self.principals.agent_key(&request.signer_id)?;
-        let body: pb::DeriveGrantBody = signed::verify("DeriveGrant", request, &agent_key)?;
-        let now = now();
-        self.replay
-            .admit(&request.signer_id, body.freshness.as_ref(), millis(now))?;
-        if body.derived_grant.len() > MAX_DERIVED_BYTES {
-            return Err(AuthorityError::InvalidArgument(format!(
-                "derived grant is larger than {MAX_DERIVED_BYTES} bytes"
-            )));
-        }
-        let keys = self.keyring.public_keys();
-        let token = Biscuit::from(
-            &body.derived_grant,
-            trust_sdk::client::root_key_provider(&keys),
-        )
-        .map_err(|e| {
+/// What a registration recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    /// The hops registered now (hops registered before are skipped).
+    pub registered_grant_ids: Vec<String>,
+    pub depth: u32,
+}
+
+/// Registers the lineage of `derived_grant` for `agent` (who must hold its root grant).
+pub fn register(
+    derived_grant: &[u8],
+    agent: &str,
+    now: SystemTime,
+    keyring: &Keyring,
+    registry: &dyn Registry,
+) -> Result<Derived, AuthorityError> {
+    if derived_grant.len() > MAX_DERIVED_BYTES {
+        return Err(AuthorityError::InvalidArgument(format!(
+            "derived grant is larger than {MAX_DERIVED_BYTES} bytes"
+        )));
+    }
+    let keys = keyring.public_keys();
+    let token =
+        Biscuit::from(derived_grant, trust_sdk::client::root_key_provider(&keys)).map_err(|e| {
             AuthorityError::Unauthenticated(format!("derived grant does not verify: {e}"))
         })?;
-        let claims = trust_sdk::vocabulary::read_claims(&token)
-            .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
-        if claims.agent != request.signer_id {
-            return Err(AuthorityError::PermissionDenied(format!(
-                "grant `{}` was issued to `{}`, not `{}`",
-                claims.grant_id, claims.agent, request.signer_id
-            )));
-        }
-        let root = self
-            .registry
-            .grant(&claims.grant_id)?
-            .ok_or_else(|| AuthorityError::NotFound(format!("grant `{}`", claims.grant_id)))?;
-        if root.revoked {
-            return Err(AuthorityError::PermissionDenied(format!(
-                "grant `{}` is revoked",
-                claims.grant_id
-            )));
-        }
-        let links = trust_sdk::lineage::links(&token)
-            .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
-        trust_sdk::lineage::current_holder(&claims.holder, &links)
-            .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
-        if links.is_empty() {
-            return Err(AuthorityError::InvalidArgument(
-                "the grant has no delegation block".into(),
-            ));
-        }
-        let block_ids = token.revocation_identifiers();
-        let mut parent = claims.grant_id.clone();
-        let mut entries = Vec::new();
-        for link in &links {
-            if link.derived_id.is_empty() || link.parent_id != parent {
-                return Err(AuthorityError::InvalidArgument(format!(
-                    "block {} names parent `{}`, expected `{parent}`",
-                    link.block, link.parent_id
-                )));
-            }
-            if self.registry.grant(&link.derived_id)?.is_none() {
-                let own_block = block_ids.get(link.block).ok_or_else(|| {
-                    AuthorityError::InvalidArgument("block index out of range".into())
-                })?;
-                let expires = link
-                    .expires_at
-                    .map(millis)
-                    .unwrap_or(root.expires_at_ms)
-                    .min(root.expires_at_ms);
-                entries.push(GrantEntry {
-                    grant_id: link.derived_id.clone(),
-                    parent_grant_id: Some(parent.clone()),
-                    agent: format!("{}>{}", root.agent, hex::encode(link.to.as_bytes())),
-                    user: root.user.clone(),
-                    workspace: root.workspace.clone(),
-                    task: root.task.clone(),
-                    correlation_id: root.correlation_id.clone(),
-                    decision_id: root.decision_id.clone(),
-                    issued_at_ms: millis(now),
-                    expires_at_ms: expires,
-                    root_key_id: root.root_key_id,
-                    // Its own delegation block: revoking it kills this grant and every descendant.
-                    revocation_ids: vec![hex::encode(own_block)],
-                    revoked: false,
-                });
-            }
-            parent = link.derived_id.clone();
-        }
-        self.registry.record_grants(&entries)?;
-        tracing::info!(root = %claims.grant_id, registered = entries.len(), depth = links.len(), "derived grants registered");
-        Ok(pb::DeriveGrantResponse {
-            registered_grant_ids: entries.into_iter().map(|e| e.grant_id).collect(),
-            depth: u32::try_from(links.len()).unwrap_or(u32::MAX),
-        })
+    let claims = trust_sdk::vocabulary::read_claims(&token)
+        .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
+    if claims.agent != agent {
+        return Err(AuthorityError::PermissionDenied(format!(
+            "grant `{}` was issued to `{}`, not `{}`",
+            claims.grant_id, claims.agent, agent
+        )));
     }
+    let root = registry
+        .grant(&claims.grant_id)?
+        .ok_or_else(|| AuthorityError::NotFound(format!("grant `{}`", claims.grant_id)))?;
+    if root.revoked {
+        return Err(AuthorityError::PermissionDenied(format!(
+            "grant `{}` is revoked",
+            claims.grant_id
+        )));
+    }
+    let links = trust_sdk::lineage::links(&token)
+        .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
+    trust_sdk::lineage::current_holder(&claims.holder, &links)
+        .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
+    if links.is_empty() {
+        return Err(AuthorityError::InvalidArgument(
+            "the grant has no delegation block".into(),
+        ));
+    }
+    let block_ids = token.revocation_identifiers();
+    let mut parent = claims.grant_id.clone();
+    let mut entries = Vec::new();
+    for link in &links {
+        if link.derived_id.is_empty() || link.parent_id != parent {
+            return Err(AuthorityError::InvalidArgument(format!(
+                "block {} names parent `{}`, expected `{parent}`",
+                link.block, link.parent_id
+            )));
+        }
+        if registry.grant(&link.derived_id)?.is_none() {
+            let own_block = block_ids.get(link.block).ok_or_else(|| {
+                AuthorityError::InvalidArgument("block index out of range".into())
+            })?;
+            let expires = link
+                .expires_at
+                .map(millis)
+                .unwrap_or(root.expires_at_ms)
+                .min(root.expires_at_ms);
+            entries.push(GrantEntry {
+                grant_id: link.derived_id.clone(),
+                parent_grant_id: Some(parent.clone()),
+                agent: format!("{}>{}", root.agent, hex::encode(link.to.as_bytes())),
+                user: root.user.clone(),
+                workspace: root.workspace.clone(),
+                task: root.task.clone(),
+                correlation_id: root.correlation_id.clone(),
+                decision_id: root.decision_id.clone(),
+                issued_at_ms: millis(now),
+                expires_at_ms: expires,
+                root_key_id: root.root_key_id,
+                // Its own delegation block: revoking it kills this grant and every descendant.
+                revocation_ids: vec![hex::encode(own_block)],
+                revoked: false,
+            });
+        }
+        parent = link.derived_id.clone();
+    }
+    registry.record_grants(&entries)?;
+    tracing::info!(root = %claims.grant_id, registered = entries.len(), depth = links.len(), "derived grants registered");
+    Ok(Derived {
+        registered_grant_ids: entries.into_iter().map(|e| e.grant_id).collect(),
+        depth: u32::try_from(links.len()).unwrap_or(u32::MAX),
+    })
 }

@@ -14,7 +14,7 @@ use biscuit_auth::KeyPair;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::error::AuthorityError;
+use crate::error::{AuthorityError, InternalError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 struct KeyringFile {
@@ -116,12 +116,12 @@ impl Keyring {
         let state = self
             .state
             .read()
-            .map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
+            .map_err(|_| InternalError::Poisoned("keyring"))?;
         let (file, keys) = &*state;
         let key = keys
             .iter()
             .find(|k| k.id == file.active)
-            .ok_or_else(|| AuthorityError::Internal("active key vanished".into()))?;
+            .ok_or(InternalError::Invariant("the active key vanished"))?;
         let private = trust_sdk::keys::to_biscuit_private(&key.signing)?;
         Ok((key.id, KeyPair::from(&private)))
     }
@@ -143,7 +143,7 @@ impl Keyring {
         let mut state = self
             .state
             .write()
-            .map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
+            .map_err(|_| InternalError::Poisoned("keyring"))?;
         let (file, keys) = &mut *state;
         let id = keys.iter().map(|k| k.id).max().unwrap_or(0) + 1;
         let key = trust_sdk::keys::generate();
@@ -163,7 +163,7 @@ impl Keyring {
         let mut state = self
             .state
             .write()
-            .map_err(|_| AuthorityError::Internal("keyring lock".into()))?;
+            .map_err(|_| InternalError::Poisoned("keyring"))?;
         let (file, _) = &mut *state;
         if file.active == id {
             return Err(AuthorityError::InvalidArgument(
@@ -189,8 +189,10 @@ fn write_secret(dir: &Path, id: u32, key: &SigningKey) -> Result<(), AuthorityEr
 fn write_meta(dir: &Path, file: &KeyringFile) -> Result<(), AuthorityError> {
     let path = dir.join("keyring.json");
     let tmp = dir.join("keyring.json.tmp");
-    let text =
-        serde_json::to_vec_pretty(file).map_err(|e| AuthorityError::Internal(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(file).map_err(|e| InternalError::Serialize {
+        what: "keyring",
+        detail: e.to_string(),
+    })?;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -1,9 +1,12 @@
 //! Trust Authority: principals, profiles, explainable policy, holder-bound grants, durable registry.
+pub mod agents;
+pub mod answer;
 pub mod approvals;
 pub mod config;
+pub mod decision;
 mod derivation;
 pub mod error;
-pub mod health;
+pub mod issuer;
 pub mod keyring;
 pub mod minting;
 pub mod policy;
@@ -12,6 +15,6 @@ pub mod profile;
 pub mod registry;
 pub mod request;
 pub mod revocation;
-pub mod server;
-pub mod service;
-mod status;
+pub mod rpc;
+
+pub use rpc::server;

@@ -7,7 +7,7 @@ use biscuit_auth::KeyPair;
 use ed25519_dalek::VerifyingKey;
 use trust_sdk::vocabulary::{self, Approval, GrantClaims};
 
-use crate::error::AuthorityError;
+use crate::error::{AuthorityError, InternalError};
 use crate::policy::GrantEnvelope;
 use crate::request::GrantRequest;
 
@@ -53,9 +53,9 @@ pub fn mint_approved(
     parameters_digest: &str,
 ) -> Result<MintedGrant, AuthorityError> {
     if approvers.is_empty() || parameters_digest.is_empty() {
-        return Err(AuthorityError::Internal(
-            "an approved grant needs approvers and a digest".into(),
-        ));
+        return Err(
+            InternalError::Invariant("an approved grant needs approvers and a digest").into(),
+        );
     }
     mint_with(
         request,
@@ -125,20 +125,21 @@ fn mint_with(
                     builder::string(parameters_digest),
                 ],
             ))
-            .map_err(|e| AuthorityError::Internal(format!("minting failed: {e}")))?;
+            .map_err(|e| InternalError::Minting(e.to_string()))?;
     }
     let token = block
         .root_key_id(key_id)
         .build(key)
-        .map_err(|e| AuthorityError::Internal(format!("minting failed: {e}")))?;
+        .map_err(|e| InternalError::Minting(e.to_string()))?;
     let revocation_ids = token
         .revocation_identifiers()
         .iter()
         .map(hex::encode)
         .collect();
-    let bytes = token
-        .to_vec()
-        .map_err(|e| AuthorityError::Internal(format!("serializing grant: {e}")))?;
+    let bytes = token.to_vec().map_err(|e| InternalError::Serialize {
+        what: "grant",
+        detail: e.to_string(),
+    })?;
     Ok(MintedGrant {
         token: bytes,
         claims,

@@ -1,4 +1,5 @@
-//! Who may sign requests: agents (from config or registered at run time) and admins.
+//! Who may sign requests: agents (from config or registered at run time), admins and
+//! approvers, and which key each role's signer id names.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,21 +12,90 @@ use crate::registry::{AgentEntry, Registry};
 
 /// Signer ids of operators are `admin:<name>`.
 pub const ADMIN_PREFIX: &str = "admin:";
+/// Signer ids of approvers are `approver:<name>`.
+pub const APPROVER_PREFIX: &str = "approver:";
+
+/// The kind of principal a request must be signed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Agent,
+    Admin,
+    Approver,
+    /// An approver or an admin (reading approvals).
+    Overseer,
+}
+
+/// A signer whose id names a principal of the requested role, with that principal's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub signer_id: String,
+    /// The approver's name (`<name>` of `approver:<name>`) when an approver signed.
+    pub approver: Option<String>,
+    pub key: VerifyingKey,
+}
 
 /// Looks up the public key for a signer id.
 pub struct Principals {
     config_agents: HashMap<String, Principal>,
     admins: HashMap<String, Principal>,
+    approvers: HashMap<String, VerifyingKey>,
     registry: Arc<dyn Registry>,
 }
 
 impl Principals {
-    pub fn new(agents: &[Principal], admins: &[Principal], registry: Arc<dyn Registry>) -> Self {
+    pub fn new(
+        agents: &[Principal],
+        admins: &[Principal],
+        approvers: &[Principal],
+        registry: Arc<dyn Registry>,
+    ) -> Self {
         Self {
             config_agents: agents.iter().map(|p| (p.id.clone(), p.clone())).collect(),
             admins: admins.iter().map(|p| (p.id.clone(), p.clone())).collect(),
+            approvers: approvers
+                .iter()
+                .map(|p| (p.id.clone(), p.public_key))
+                .collect(),
             registry,
         }
+    }
+
+    /// The principal `signer_id` names in `role`; anyone else is an authentication failure.
+    pub fn caller(&self, role: Role, signer_id: &str) -> Result<Caller, AuthorityError> {
+        let caller = |key, approver| Caller {
+            signer_id: signer_id.to_string(),
+            approver,
+            key,
+        };
+        match role {
+            Role::Agent => Ok(caller(self.agent_key(signer_id)?, None)),
+            Role::Admin => Ok(caller(self.admin_key(signer_id)?, None)),
+            Role::Approver => {
+                let (name, key) = self.approver(signer_id)?;
+                Ok(caller(key, Some(name)))
+            }
+            Role::Overseer => match self.approver(signer_id) {
+                Ok((name, key)) => Ok(caller(key, Some(name))),
+                Err(_) => {
+                    let key = self.admin_key(signer_id).map_err(|_| {
+                        AuthorityError::Unauthenticated(format!(
+                            "`{signer_id}` is neither an approver nor an admin"
+                        ))
+                    })?;
+                    Ok(caller(key, None))
+                }
+            },
+        }
+    }
+
+    /// The approver name of signer `approver:<name>` and its key.
+    fn approver(&self, signer_id: &str) -> Result<(String, VerifyingKey), AuthorityError> {
+        signer_id
+            .strip_prefix(APPROVER_PREFIX)
+            .and_then(|name| self.approvers.get(name).map(|k| (name.to_string(), *k)))
+            .ok_or_else(|| {
+                AuthorityError::Unauthenticated(format!("`{signer_id}` is not an approver"))
+            })
     }
 
     /// The key of agent `id`; unknown agents are an authentication failure.

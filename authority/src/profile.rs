@@ -10,7 +10,6 @@
 //! all files, each with its file and line.
 
 mod claude_rules;
-mod duration;
 mod glob;
 mod parse;
 #[cfg(test)]
@@ -22,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use claude_rules::{parse_claude_rule, ClaudeRule};
-pub use duration::{format_duration, parse_duration};
 pub use glob::ResourcePattern;
+pub use trust_sdk::duration::{format_duration, parse_duration};
 
 use crate::request::Operation;
 

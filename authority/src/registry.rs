@@ -63,6 +63,40 @@ pub struct DecisionEntry {
     pub revoked_grant_ids: Vec<String>,
 }
 
+/// Which decision-log entries a `ListDecisions` wants (empty fields match anything).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecisionQuery {
+    pub task: String,
+    pub agent: String,
+    pub user: String,
+    pub approval_id: String,
+    /// Entries that issued, approved or revoked this grant.
+    pub grant_id: String,
+    /// At most this many entries (0: the cap, 10,000).
+    pub limit: u32,
+}
+
+impl DecisionQuery {
+    pub fn matches(&self, d: &DecisionEntry) -> bool {
+        (self.task.is_empty() || d.task == self.task)
+            && (self.agent.is_empty() || d.agent == self.agent)
+            && (self.user.is_empty() || d.user == self.user)
+            && (self.approval_id.is_empty()
+                || d.approval_id.as_deref() == Some(self.approval_id.as_str()))
+            && (self.grant_id.is_empty()
+                || d.grant_id.as_deref() == Some(self.grant_id.as_str())
+                || d.revoked_grant_ids.contains(&self.grant_id))
+    }
+
+    /// The number of entries to return, capped at 10,000.
+    pub fn limit(&self) -> usize {
+        match self.limit {
+            0 => 10_000,
+            n => usize::try_from(n).unwrap_or(10_000).min(10_000),
+        }
+    }
+}
+
 /// Where an approval stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

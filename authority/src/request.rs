@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::AuthorityError;
+
 /// A request for a short-lived grant, made by one agent on behalf of one user, for one task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRequest {
@@ -26,6 +28,24 @@ pub struct GrantRequest {
     pub scopes: Vec<Scope>,
     /// Requested lifetime; `None` means the profile's default TTL.
     pub ttl: Option<Duration>,
+}
+
+/// Longest accepted identifier (agent, user, workspace, task).
+pub const MAX_ID: usize = 256;
+
+/// Refuses a field longer than `max` bytes or holding a NUL byte.
+pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), AuthorityError> {
+    if value.len() > max {
+        return Err(AuthorityError::InvalidArgument(format!(
+            "`{field}` is longer than {max} bytes"
+        )));
+    }
+    if value.chars().any(|c| c == '\0') {
+        return Err(AuthorityError::InvalidArgument(format!(
+            "`{field}` contains a NUL byte"
+        )));
+    }
+    Ok(())
 }
 
 /// One requested capability: an operation on a resource.

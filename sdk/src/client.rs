@@ -1,6 +1,6 @@
 //! Async clients for the authority and the executor: sign, send, and return typed results.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use prost::Message;
@@ -12,17 +12,8 @@ use trust_proto::executor::v1 as epb;
 use crate::error::SdkError;
 use crate::{keys, proof, signed};
 
-/// Milliseconds since the Unix epoch, read at the client edge.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "clients read the clock at the edge"
-)]
-pub fn now_ms() -> i64 {
-    let since = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
+pub use crate::clock::now_ms;
+pub use crate::revocation_target::RevocationTarget;
 
 /// What an agent asks for.
 #[derive(Debug, Clone, Default)]
@@ -50,22 +41,6 @@ impl GrantSpec {
         self.parameters_summary = Some(crate::parameters::summary(operation));
         self
     }
-}
-
-/// What `RevokeGrant` revokes (with a reason).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RevokeTarget {
-    /// One grant; with `include_derived`, also every registered grant derived from it.
-    Grant {
-        grant_id: String,
-        include_derived: bool,
-    },
-    /// Every grant of a task.
-    Task(String),
-    /// Every grant of an agent; the agent is disabled and its pending approvals refused.
-    Agent(String),
-    /// Every grant for a user.
-    User(String),
 }
 
 /// The authority's answer: a decision, and a grant when it allowed.
@@ -224,7 +199,7 @@ impl AuthorityClient {
         &mut self,
         admin_id: &str,
         admin_key: &SigningKey,
-        target: &RevokeTarget,
+        target: &RevocationTarget,
         reason: &str,
     ) -> Result<apb::RevokeGrantResponse, SdkError> {
         let mut body = apb::RevokeGrantBody {
@@ -233,16 +208,16 @@ impl AuthorityClient {
             ..Default::default()
         };
         match target {
-            RevokeTarget::Grant {
+            RevocationTarget::Grant {
                 grant_id,
                 include_derived,
             } => {
                 body.grant_id = grant_id.clone();
                 body.include_derived = *include_derived;
             }
-            RevokeTarget::Task(task) => body.task = task.clone(),
-            RevokeTarget::Agent(agent) => body.agent_id = agent.clone(),
-            RevokeTarget::User(user) => body.user = user.clone(),
+            RevocationTarget::Task(task) => body.task = task.clone(),
+            RevocationTarget::Agent(agent) => body.agent_id = agent.clone(),
+            RevocationTarget::User(user) => body.user = user.clone(),
         }
         let request = signed::sign("RevokeGrant", &body, admin_id, admin_key);
         Ok(self.inner.revoke_grant(request).await?.into_inner())
@@ -315,7 +290,7 @@ impl AuthorityClient {
         grant_id: &str,
         reason: &str,
     ) -> Result<apb::RevokeGrantResponse, SdkError> {
-        let target = RevokeTarget::Grant {
+        let target = RevocationTarget::Grant {
             grant_id: grant_id.to_string(),
             include_derived: false,
         };

@@ -1,8 +1,10 @@
 //! Trust Authority SDK: grant vocabulary, holder proofs, attenuation, clients and provenance verification.
 pub mod attenuate;
 pub mod client;
+pub mod clock;
 pub mod deny;
 pub mod derive;
+pub mod duration;
 pub mod error;
 pub mod invocation;
 pub mod keys;
@@ -14,6 +16,7 @@ pub mod parameters;
 pub mod path;
 pub mod proof;
 pub mod provenance;
+pub mod revocation_target;
 pub mod signed;
 pub mod vocabulary;
 

@@ -22,7 +22,7 @@ use anyhow::Context;
 use common::*;
 use trust_proto::authority::v1::Effect;
 use trust_proto::executor::v1 as pb;
-use trust_sdk::client::{GrantSpec, RevokeTarget};
+use trust_sdk::client::{GrantSpec, RevocationTarget};
 use trust_tests::{Cluster, ClusterOptions};
 
 const REVOCATIONS: usize = 1_000;
@@ -101,7 +101,7 @@ fn main() -> anyhow::Result<()> {
         let run = Instant::now();
         for (grant_id, grant) in &grants {
             let t0 = Instant::now();
-            let target = RevokeTarget::Grant { grant_id: grant_id.clone(), include_derived: false };
+            let target = RevocationTarget::Grant { grant_id: grant_id.clone(), include_derived: false };
             authority.revoke(&cluster.admin_id, &cluster.admin_key, &target, "benchmark").await?;
             let acked = Instant::now();
             loop {

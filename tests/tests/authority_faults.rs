@@ -6,7 +6,9 @@
 //!   serves again by itself; every grant acknowledged before, during and after is in the
 //!   registry, also after a restart;
 //! * a truncated registry (acknowledged writes lost): the authority refuses to start and says
-//!   why, instead of serving without the grants, decisions and revocations it lost.
+//!   why, instead of serving without the grants, decisions and revocations it lost;
+//! * an internal failure (a key store that cannot be written): the client gets a generic
+//!   message with a correlation id, and only the authority's log has the detail, under that id.
 //!
 //! Mounting a tmpfs and `chattr` need root: those tests print SKIP and pass where they cannot
 //! inject the fault.
@@ -274,4 +276,54 @@ async fn a_truncated_registry_stops_the_authority_at_start_with_a_clear_message(
         "unclear message: {message}"
     );
     println!("truncated registry: refused to start ({status}): {message}");
+}
+
+/// The key store is replaced by a plain file, so `RotateRootKey` cannot write its new key: an
+/// internal failure. The admin sees `INTERNAL` with a correlation id and nothing about the
+/// file system; the authority's log names the same id with the detail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_internal_failure_reaches_the_client_as_a_correlation_id_and_the_log_has_the_detail() {
+    let cluster = cluster_without_executor();
+    let keys = cluster.path("authority-data/keys");
+    std::fs::rename(&keys, cluster.path("authority-data/keys-moved")).unwrap();
+    std::fs::write(&keys, b"not a directory").unwrap();
+    let mut client = cluster.authority_client().await.unwrap();
+    let err = client
+        .rotate_root_key(&cluster.admin_id, &cluster.admin_key)
+        .await
+        .unwrap_err();
+    let SdkError::Rpc { code, message } = &err else {
+        panic!("not an rpc error: {err}");
+    };
+    assert_eq!(code, "Internal", "{message}");
+    let id = message
+        .strip_prefix("internal error (correlation id ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a generic message with a correlation id: {message}"));
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "{message}");
+    for detail in ["root-2.key", "keys", "directory", "os error"] {
+        assert!(
+            !message.contains(detail),
+            "detail `{detail}` sent: {message}"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let log = cluster.authority.log();
+        if let Some(line) = log.lines().find(|l| l.contains(id)) {
+            break line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "correlation id {id} not logged:\n{}",
+            log_tail(&cluster)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        line.contains("root-2.key") && line.contains("internal error"),
+        "the log line lacks the detail: {line}"
+    );
+    // The authority still serves: a grant request is answered.
+    cluster.grant("after", &[("fs.read", "")]).await.unwrap();
 }

@@ -10,7 +10,6 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::claude_rules::{parse_claude_rule, resolve};
-use super::duration::{format_duration, parse_duration};
 use super::glob::ResourcePattern;
 use super::{
     Limits, ProcessDef, ProcessStep, Profile, ProfileError, Rule, RuleKind, DEFAULT_DEFAULT_TTL,
@@ -18,6 +17,7 @@ use super::{
 };
 use crate::policy::RESERVED_RULE_IDS;
 use crate::request::Operation;
+use trust_sdk::duration::{format_duration, parse_duration};
 
 type Value<'i> = Spanned<DeValue<'i>>;
 

@@ -13,7 +13,7 @@ use super::group_flush::GroupFlush;
 use super::{
     AgentEntry, ApprovalEntry, ApprovalStatus, DecisionEntry, GrantEntry, Registry, RevocationEntry,
 };
-use crate::error::AuthorityError;
+use crate::error::{AuthorityError, InternalError};
 
 /// The registry on sled. After a failed write (disk full, unwritable directory) it refuses
 /// every call with a storage error, reports itself unhealthy and, every
@@ -72,7 +72,12 @@ fn abort<T>(e: AuthorityError) -> Result<T, ConflictableTransactionError<Authori
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, AuthorityError> {
-    serde_json::to_vec(value).map_err(|e| AuthorityError::Internal(e.to_string()))
+    serde_json::to_vec(value).map_err(|e| {
+        AuthorityError::from(InternalError::Serialize {
+            what: "registry record",
+            detail: e.to_string(),
+        })
+    })
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, AuthorityError> {
@@ -191,7 +196,7 @@ impl SledRegistry {
         let slot = self
             .store
             .read()
-            .map_err(|_| AuthorityError::Internal("registry lock poisoned".into()))?;
+            .map_err(|_| InternalError::Poisoned("registry"))?;
         match slot.as_ref() {
             Some(store) if self.healthy.load(Ordering::SeqCst) => Ok(Arc::clone(store)),
             _ => Err(AuthorityError::Storage(

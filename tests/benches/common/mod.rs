@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 /// Every bench measures in-process work (floors, admission) with the allocator the
 /// `trust-authority` and `tool-executor` binaries use.
@@ -63,14 +63,14 @@ pub fn header(title: &str) {
     println!();
 }
 
-/// Milliseconds since the Unix epoch.
+/// Milliseconds since the Unix epoch (the SDK's clock).
 pub fn now_ms() -> i64 {
-    trust_sdk::client::now_ms()
+    trust_sdk::clock::now_ms()
 }
 
-/// The wall clock as a `SystemTime` (read through the SDK's edge clock).
+/// The wall clock (the SDK's clock).
 pub fn now_system() -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(now_ms()).unwrap_or(0))
+    trust_sdk::clock::now()
 }
 
 /// Percentiles of a set of latency samples.

@@ -63,7 +63,7 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     requests: u64,
     /// Stop after this long (such as 60s, 10m, 1500ms).
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = trust_sdk::duration::parse_duration_or_seconds)]
     duration: Duration,
     /// Requests in flight at once (one client connection pair per worker).
     #[arg(long, default_value_t = 8)]
@@ -79,42 +79,20 @@ struct Args {
     )]
     mix: String,
     /// One `proc.run` (the workspace's `test` command) at most this often; 0s disables it.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = trust_sdk::duration::parse_duration_or_seconds)]
     run_every: Duration,
     /// Derive offline only; do not register derived grants with the authority.
     #[arg(long)]
     no_register: bool,
     /// Give up on one request after this long (counted as DeadlineExceeded).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = trust_sdk::duration::parse_duration_or_seconds)]
     request_timeout: Duration,
     /// Sample the services' resident memory this often.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = trust_sdk::duration::parse_duration_or_seconds)]
     sample_every: Duration,
     /// Exit with status 1 if any request failed.
     #[arg(long)]
     fail_on_error: bool,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 60s, 10m or 500ms"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
-    };
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(format!("`{text}` is not a duration"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -11,7 +11,7 @@ use ed25519_dalek::SigningKey;
 use trust_proto::authority::v1 as apb;
 use trust_proto::authority::v1::Effect;
 use trust_sdk::attenuate::Attenuation;
-use trust_sdk::client::{root_key_provider, ExecutorClient, GrantSpec, RevokeTarget};
+use trust_sdk::client::{root_key_provider, ExecutorClient, GrantSpec, RevocationTarget};
 use trust_sdk::derive::{derive, Derivation};
 use trust_tests::cluster::coding_profile;
 use trust_tests::{Cluster, ClusterOptions};
@@ -97,7 +97,11 @@ async fn all_work(exec: &mut ExecutorClient, grants: &[&Held]) {
     }
 }
 
-async fn revoke(cluster: &Cluster, target: RevokeTarget, reason: &str) -> apb::RevokeGrantResponse {
+async fn revoke(
+    cluster: &Cluster,
+    target: RevocationTarget,
+    reason: &str,
+) -> apb::RevokeGrantResponse {
     let mut authority = cluster.authority_client().await.unwrap();
     authority
         .revoke(&cluster.admin_id, &cluster.admin_key, &target, reason)
@@ -199,10 +203,10 @@ async fn each_revocation_level_refuses_exactly_its_grants_at_a_running_executor(
 
     let mut alive: Vec<Held> = held.clone();
     let mut timings = Vec::new();
-    let levels: Vec<(&str, RevokeTarget, Vec<&str>)> = vec![
+    let levels: Vec<(&str, RevocationTarget, Vec<&str>)> = vec![
         (
             "grant",
-            RevokeTarget::Grant {
+            RevocationTarget::Grant {
                 grant_id: by("by-grant").grant_id,
                 include_derived: false,
             },
@@ -210,18 +214,22 @@ async fn each_revocation_level_refuses_exactly_its_grants_at_a_running_executor(
         ),
         (
             "task",
-            RevokeTarget::Task("t-task".into()),
+            RevocationTarget::Task("t-task".into()),
             vec!["by-task-1", "by-task-2"],
         ),
         (
             "agent",
-            RevokeTarget::Agent("intruder".into()),
+            RevocationTarget::Agent("intruder".into()),
             vec!["by-agent"],
         ),
-        ("user", RevokeTarget::User("bob".into()), vec!["by-user"]),
+        (
+            "user",
+            RevocationTarget::User("bob".into()),
+            vec!["by-user"],
+        ),
         (
             "lineage",
-            RevokeTarget::Grant {
+            RevocationTarget::Grant {
                 grant_id: by("lineage-child").grant_id,
                 include_derived: true,
             },
@@ -358,7 +366,7 @@ async fn each_revocation_level_refuses_exactly_its_grants_at_a_running_executor(
         .revoke(
             "admin:ops",
             &cluster.agent_key,
-            &RevokeTarget::User("alice".into()),
+            &RevocationTarget::User("alice".into()),
             "no",
         )
         .await
@@ -497,7 +505,7 @@ async fn with_the_authority_stopped_the_executor_serves_to_the_bound_refuses_the
     cluster.authority.restart(Some(args)).unwrap();
     revoke(
         &cluster,
-        RevokeTarget::Grant {
+        RevocationTarget::Grant {
             grant_id: doomed.grant_id.clone(),
             include_derived: false,
         },
@@ -598,7 +606,7 @@ async fn revocations_issued_while_the_executor_was_cut_off_are_applied_on_reconn
     // One revocation through the live feed, so the executor's cursor is not at zero.
     revoke(
         &cluster,
-        RevokeTarget::Grant {
+        RevocationTarget::Grant {
             grant_id: held[0].grant_id.clone(),
             include_derived: false,
         },
@@ -612,13 +620,13 @@ async fn revocations_issued_while_the_executor_was_cut_off_are_applied_on_reconn
     tokio::time::sleep(Duration::from_millis(500)).await;
     revoke(
         &cluster,
-        RevokeTarget::Task("cut-b".into()),
+        RevocationTarget::Task("cut-b".into()),
         "while cut off",
     )
     .await;
     revoke(
         &cluster,
-        RevokeTarget::Grant {
+        RevocationTarget::Grant {
             grant_id: held[2].grant_id.clone(),
             include_derived: false,
         },
@@ -640,7 +648,7 @@ async fn revocations_issued_while_the_executor_was_cut_off_are_applied_on_reconn
     cluster.executor.as_mut().unwrap().kill9();
     revoke(
         &cluster,
-        RevokeTarget::User("alice".into()),
+        RevocationTarget::User("alice".into()),
         "while the executor was down",
     )
     .await;

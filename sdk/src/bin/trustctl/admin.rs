@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
 use trust_proto::authority::v1::ListDecisionsBody;
-use trust_sdk::client::{AuthorityClient, RevokeTarget};
+use trust_sdk::client::{AuthorityClient, RevocationTarget};
 
 use crate::util;
 
@@ -162,13 +162,13 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Revoke(args) => {
             let target = match (&args.grant, &args.task, &args.agent, &args.user) {
-                (Some(grant_id), ..) => RevokeTarget::Grant {
+                (Some(grant_id), ..) => RevocationTarget::Grant {
                     grant_id: grant_id.clone(),
                     include_derived: args.include_derived,
                 },
-                (_, Some(task), ..) => RevokeTarget::Task(task.clone()),
-                (_, _, Some(agent), _) => RevokeTarget::Agent(agent.clone()),
-                (_, _, _, Some(user)) => RevokeTarget::User(user.clone()),
+                (_, Some(task), ..) => RevocationTarget::Task(task.clone()),
+                (_, _, Some(agent), _) => RevocationTarget::Agent(agent.clone()),
+                (_, _, _, Some(user)) => RevocationTarget::User(user.clone()),
                 _ => anyhow::bail!("give --grant, --task, --agent or --user"),
             };
             let (mut client, key) = connect(&args.who).await?;
@@ -177,7 +177,7 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(util::sdk)?;
             match &target {
-                RevokeTarget::Grant { grant_id, .. } => println!(
+                RevocationTarget::Grant { grant_id, .. } => println!(
                     "revoked grant {grant_id} ({} grant(s), {} revocation id(s), revocation sequence {})",
                     answer.revoked_grant_ids.len(),
                     answer.revoked_ids,
@@ -193,7 +193,7 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
             for id in &answer.revoked_grant_ids {
                 println!("revoked:        {id}");
             }
-            if let RevokeTarget::Agent(agent) = &target {
+            if let RevocationTarget::Agent(agent) = &target {
                 println!("agent {agent} is disabled until re-enabled (`trustctl admin set-agent --enable`)");
             }
         }
@@ -238,7 +238,7 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
             for d in &log {
                 let mut line = format!(
                     "{}\t{}\t{}",
-                    util::format_time(util::from_unix_ms(d.time_ms)),
+                    util::format_time(trust_sdk::clock::from_millis(d.time_ms)),
                     d.effect,
                     d.reason
                 );
@@ -294,7 +294,7 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
                 .get_grant(&args.who.admin, &key, &args.grant)
                 .await
                 .map_err(util::sdk)?;
-            let at = |ms: i64| util::format_time(util::from_unix_ms(ms));
+            let at = |ms: i64| util::format_time(trust_sdk::clock::from_millis(ms));
             println!("grant id:       {}", g.grant_id);
             if !g.parent_grant_id.is_empty() {
                 println!("parent grant:   {}", g.parent_grant_id);
@@ -326,7 +326,7 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
                     r.sequence,
                     r.grant_id,
                     hex::encode(&r.revocation_id),
-                    util::format_time(util::from_unix_ms(r.revoked_at_ms)),
+                    util::format_time(trust_sdk::clock::from_millis(r.revoked_at_ms)),
                     r.reason
                 );
             }

@@ -91,7 +91,7 @@ pub struct AwaitArgs {
     #[arg(long)]
     pub approval: String,
     /// How long to wait, such as 30s or 5m (the authority caps one wait).
-    #[arg(long, value_parser = util::parse_duration, default_value = "60s")]
+    #[arg(long, value_parser = trust_sdk::duration::parse_duration_or_seconds, default_value = "60s")]
     pub timeout: Duration,
     /// Write the grant (URL-safe base64) here instead of standard output.
     #[arg(long)]
@@ -192,7 +192,7 @@ fn checked(a: &apb::Approval) -> &'static str {
 }
 
 fn print_approval(a: &apb::Approval) {
-    let at = |ms: i64| util::format_time(util::from_unix_ms(ms));
+    let at = |ms: i64| util::format_time(trust_sdk::clock::from_millis(ms));
     println!("approval:       {}", a.approval_id);
     println!("status:         {}", a.status);
     println!(

@@ -159,7 +159,7 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         Ok(summary) => {
             let checkpoint_time = summary
                 .last_checkpoint_time_ms
-                .map(|ms| util::format_time(util::from_unix_ms(ms)));
+                .map(|ms| util::format_time(trust_sdk::clock::from_millis(ms)));
             if args.json {
                 let object = json!({
                     "intact": true,

@@ -70,7 +70,7 @@ pub struct RequestArgs {
     #[arg(long = "scope", value_name = "OP=RESOURCE", required = true)]
     pub scopes: Vec<String>,
     /// Lifetime such as 15m, 1h or 90s (the profile's default when omitted).
-    #[arg(long, value_parser = util::parse_duration)]
+    #[arg(long, value_parser = trust_sdk::duration::parse_duration_or_seconds)]
     pub ttl: Option<std::time::Duration>,
     /// Bind the grant to this hex ed25519 key instead of the agent's registered key.
     #[arg(long)]
@@ -134,7 +134,7 @@ pub struct AttenuateArgs {
     #[arg(long = "command", value_name = "NAME")]
     pub commands: Vec<String>,
     /// Expire this long from now (e.g. 5m), at the latest.
-    #[arg(long, value_parser = util::parse_duration, conflicts_with = "expires")]
+    #[arg(long, value_parser = trust_sdk::duration::parse_duration_or_seconds, conflicts_with = "expires")]
     pub ttl: Option<std::time::Duration>,
     /// Expire at this RFC 3339 time (e.g. 2025-01-31T12:00:00Z), at the latest.
     #[arg(long)]
@@ -244,7 +244,7 @@ async fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
             lines.push(format!("grant id: {}", answer.grant_id));
             lines.push(format!("correlation id: {}", answer.correlation_id));
             lines.push(format!("root key id: {}", answer.root_key_id));
-            let expires = util::from_unix_ms(answer.expires_at_ms);
+            let expires = trust_sdk::clock::from_millis(answer.expires_at_ms);
             lines.push(format!(
                 "expires:  {} ({})",
                 util::format_time(expires),
@@ -613,8 +613,8 @@ fn normalize_prefix(prefix: &str) -> String {
 /// The narrowing the attenuate/derive flags describe.
 pub(crate) fn narrowing_from(args: &AttenuateArgs) -> anyhow::Result<Attenuation> {
     let expires_at = match (&args.ttl, &args.expires) {
-        (Some(ttl), _) => Some(util::now() + *ttl),
-        (None, Some(text)) => Some(util::from_unix_ms(
+        (Some(ttl), _) => Some(trust_sdk::clock::now() + *ttl),
+        (None, Some(text)) => Some(trust_sdk::clock::from_millis(
             util::parse_rfc3339_ms(text).map_err(|e| anyhow!(e))?,
         )),
         (None, None) => None,

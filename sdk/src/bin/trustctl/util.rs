@@ -1,9 +1,11 @@
-//! Small helpers shared by the command groups: files, keys, grants, durations and dates.
+//! Small helpers shared by the command groups: files, keys, grants and dates.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+
+use trust_sdk::clock::{now, unix_secs};
 
 use anyhow::{anyhow, bail, Context};
 use base64::Engine;
@@ -110,64 +112,6 @@ pub fn describe_sdk_error(error: &trust_sdk::SdkError) -> String {
 /// Converts an SDK error into an anyhow error that shows the gRPC code canonically.
 pub fn sdk(error: trust_sdk::SdkError) -> anyhow::Error {
     anyhow!(describe_sdk_error(&error))
-}
-
-/// The wall clock, read through the SDK's client-edge helper.
-pub fn now() -> SystemTime {
-    from_unix_ms(trust_sdk::client::now_ms())
-}
-
-pub fn from_unix_ms(ms: i64) -> SystemTime {
-    match u64::try_from(ms) {
-        Ok(ms) => SystemTime::UNIX_EPOCH + Duration::from_millis(ms),
-        Err(_) => SystemTime::UNIX_EPOCH,
-    }
-}
-
-pub fn unix_secs(t: SystemTime) -> i64 {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    i64::try_from(secs).unwrap_or(i64::MAX)
-}
-
-/// Parses `90`, `30s`, `15m`, `1h`, `2d` or combinations such as `1h30m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("`{text}`: unknown unit `{c}` (use s, m, h or d)")),
-        };
-        let n: u64 = digits
-            .parse()
-            .map_err(|_| format!("`{text}`: expected a number before `{c}`"))?;
-        digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("`{text}` is too long"))?;
-    }
-    if !digits.is_empty() {
-        return Err(format!("`{text}`: the last number has no unit"));
-    }
-    Ok(Duration::from_secs(total))
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
@@ -315,15 +259,6 @@ mod tests {
         );
         assert!(parse_rfc3339_ms("2024-02-29").is_err());
         assert!(parse_rfc3339_ms("2024-13-01T00:00:00Z").is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert!(parse_duration("5x").is_err());
-        assert!(parse_duration("1h5").is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! A tiny humantime-style duration parser: `"90s"`, `"15m"`, `"1h"`, `"1h30m"`, `"1d"`,
-//! `"500ms"`. Each component is digits followed by a unit; components may repeat.
+//! The one duration grammar of profiles and the command line: `"500ms"`, `"90s"`, `"15m"`,
+//! `"1h"`, `"1h30m"`, `"1d"`. Each component is digits followed by a unit; components may repeat.
 
 use std::time::Duration;
 
@@ -53,6 +53,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Like [`parse_duration`], and a bare number means seconds (`"90"`), as command-line
+/// flags have always accepted.
+pub fn parse_duration_or_seconds(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => parse_duration(text),
+    }
+}
+
 /// Formats a duration compactly in hours, minutes, seconds (`"1h30m"`, `"48h"`, `"0s"`).
 pub fn format_duration(d: Duration) -> String {
     let mut secs = d.as_secs();
@@ -102,6 +111,17 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn command_line_form_also_takes_bare_seconds() {
+        let parse = parse_duration_or_seconds;
+        assert_eq!(parse("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse("5x").is_err());
+        assert!(parse("1h5").is_err());
     }
 
     #[test]

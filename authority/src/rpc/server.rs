@@ -7,44 +7,51 @@ use tokio::net::TcpListener;
 use trust_proto::authority::v1::authority_server::AuthorityServer;
 use trust_sdk::signed::ReplayGuard;
 
-use crate::approvals::ApprovalDesk;
+use super::{health, AuthorityApi};
+use crate::approvals::{self, ApprovalDesk};
 use crate::config::AuthorityConfig;
-use crate::error::AuthorityError;
+use crate::error::{AuthorityError, InternalError};
+use crate::issuer::GrantIssuer;
 use crate::keyring::Keyring;
 use crate::principals::Principals;
 use crate::profile;
 use crate::registry::{Registry, SledRegistry};
-use crate::service::{AuthorityApi, AuthorityService};
 
 /// Largest request the authority decodes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// Loads profiles, keys and the registry; refuses to start on any bad input.
-pub fn build(config: &AuthorityConfig) -> Result<Arc<AuthorityService>, AuthorityError> {
+pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
     let profiles = profile::load_profiles(&config.profiles)
         .map_err(|e| AuthorityError::Config(e.to_string()))?;
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         AuthorityError::Config(format!("data dir `{}`: {e}", config.data_dir.display()))
     })?;
-    let keyring = Keyring::open(&config.data_dir)?;
+    let keyring = Arc::new(Keyring::open(&config.data_dir)?);
     let registry: Arc<dyn Registry> =
         Arc::new(SledRegistry::open(&config.data_dir.join("registry"))?);
-    let principals = Principals::new(&config.agents, &config.admins, Arc::clone(&registry));
-    Ok(Arc::new(AuthorityService {
+    let principals = Principals::new(
+        &config.agents,
+        &config.admins,
+        &config.approvers,
+        Arc::clone(&registry),
+    );
+    Ok(AuthorityApi {
         profiles: Arc::new(profiles),
-        keyring: Arc::new(keyring),
-        registry,
-        principals,
-        replay: ReplayGuard::new(config.clock_window, 1_000_000)
-            .not_before(crate::service::millis(crate::service::now())),
-        approvals: ApprovalDesk::new(
-            &config.approvers,
+        issuer: Arc::new(GrantIssuer::new(Arc::clone(&keyring))),
+        keyring,
+        principals: Arc::new(principals),
+        replay: Arc::new(
+            ReplayGuard::new(config.clock_window, 1_000_000).not_before(trust_sdk::clock::now_ms()),
+        ),
+        desk: Arc::new(ApprovalDesk::new(
+            Arc::clone(&registry),
             config.approval_ttl,
             config.approval_await_max,
-        ),
-        revocations: Default::default(),
-        signing_key: Default::default(),
-    }))
+        )),
+        feed: Default::default(),
+        registry,
+    })
 }
 
 /// Binds `config.listen` and returns the bound address and the serving future.
@@ -59,7 +66,7 @@ pub async fn bind(
     AuthorityError,
 > {
     let service = build(config)?;
-    let sweeper = crate::approvals::spawn_sweeper(Arc::clone(&service));
+    let sweeper = approvals::spawn_sweeper(Arc::clone(&service.desk));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| AuthorityError::Config(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -70,20 +77,18 @@ pub async fn bind(
     health_reporter
         .set_serving::<AuthorityServer<AuthorityApi>>()
         .await;
-    let health_watch =
-        crate::health::spawn_registry_watch(Arc::clone(&service.registry), health_reporter);
+    let health_watch = health::spawn_registry_watch(Arc::clone(&service.registry), health_reporter);
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(trust_proto::FILE_DESCRIPTOR_SET)
         .build_v1()
-        .map_err(|e| AuthorityError::Internal(e.to_string()))?;
-    let stopper = Arc::clone(&service);
+        .map_err(|e| InternalError::Server(e.to_string()))?;
+    let stopper = service.clone();
     let shutdown = async move {
         shutdown.await;
         // Streams (revocation feeds, approval watches) never end by themselves.
         stopper.begin_shutdown();
     };
-    let authority =
-        AuthorityServer::new(AuthorityApi(service)).max_decoding_message_size(MAX_REQUEST_BYTES);
+    let authority = AuthorityServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
     let serve = async move {
         let result = tonic::transport::Server::builder()
             .add_service(health_service)
@@ -94,7 +99,7 @@ pub async fn bind(
                 shutdown,
             )
             .await
-            .map_err(|e| AuthorityError::Internal(e.to_string()));
+            .map_err(|e| AuthorityError::from(InternalError::Server(e.to_string())));
         sweeper.abort();
         health_watch.abort();
         result

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tonic_health::server::HealthReporter;
 use trust_proto::authority::v1::authority_server::AuthorityServer;
 
+use super::AuthorityApi;
 use crate::registry::{Registry, RECOVERY_INTERVAL};
-use crate::service::AuthorityApi;
 
 /// Polls the registry every [`RECOVERY_INTERVAL`] (which also drives its recovery) and
 /// reports changes; runs until aborted.

@@ -1,0 +1,15 @@
+//! The authority's one wire edge: the tonic service, proto↔domain conversion, the streams,
+//! signed-request authentication and the one mapping from domain errors to gRPC statuses.
+//!
+//! Below this module nothing names tonic or the generated types: handlers convert the
+//! request, call a domain component with what it needs, and convert the answer back.
+
+mod authenticate;
+mod convert;
+mod health;
+pub mod server;
+mod service;
+mod status;
+mod streams;
+
+pub use service::AuthorityApi;
