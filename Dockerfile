@@ -2,7 +2,7 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p trust-authority -p tool-executor -p trust-sdk --bins
+RUN cargo build --release --locked -p trust-authority -p tool-executor -p trustctl --bins
 
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --home /var/lib/trust trust \

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p keys
-trustctl() { cargo run -q -p trust-sdk --bin trustctl -- "$@"; }
+trustctl() { cargo run -q -p trustctl -- "$@"; }
 for k in admin agent auditor; do
   [ -f "keys/$k.key" ] || trustctl keygen --out "keys/$k.key" >/dev/null
 done

@@ -23,7 +23,7 @@ fi
 echo "== using $(command -v biscuit)"
 
 echo "== building trustctl and the servers"
-cargo build -p trust-sdk -p trust-authority -p tool-executor --bins
+cargo build -p trustctl -p trust-authority -p tool-executor --bins
 
 echo "== interop test"
 TRUST_REQUIRE_BISCUIT_CLI=1 cargo test -p trust-tests --test cli interop -- --nocapture

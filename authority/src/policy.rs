@@ -448,26 +448,9 @@ pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, Str
     }
 }
 
+/// A workspace-relative path or prefix: the SDK's one lexical check, keeping a trailing `/`.
 fn normalize_path(raw: &str) -> Result<String, String> {
-    if raw.contains('\\') {
-        return Err("it contains a backslash".to_string());
-    }
-    if raw.starts_with('/') {
-        return Err("absolute paths are not allowed; use a workspace-relative path".to_string());
-    }
-    let mut parts = Vec::new();
-    for segment in raw.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => return Err("it contains a `..` component".to_string()),
-            s => parts.push(s),
-        }
-    }
-    let mut out = parts.join("/");
-    if raw.ends_with('/') && !out.is_empty() {
-        out.push('/');
-    }
-    Ok(out)
+    trust_sdk::path::normalize_prefix(raw).map_err(|e| e.to_string())
 }
 
 fn normalize_host(raw: &str) -> Result<String, String> {

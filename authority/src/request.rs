@@ -4,7 +4,6 @@
 //! types before calling [`crate::policy::evaluate`].
 
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -78,100 +77,5 @@ impl fmt::Display for Scope {
     }
 }
 
-/// The operations the authority knows about. Anything else is unknown (and denied).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Operation {
-    /// `fs.read`: read a file.
-    FsRead,
-    /// `fs.list`: list a directory.
-    FsList,
-    /// `fs.search`: search file contents.
-    FsSearch,
-    /// `fs.write`: create or overwrite a file.
-    FsWrite,
-    /// `fs.patch`: apply an edit to an existing file.
-    FsPatch,
-    /// `proc.run`: run a command defined by the profile.
-    ProcRun,
-    /// `net.http`: make an HTTP request to a host.
-    NetHttp,
-}
-
-impl Operation {
-    /// Every known operation, in a stable order.
-    pub const ALL: [Operation; 7] = [
-        Operation::FsRead,
-        Operation::FsList,
-        Operation::FsSearch,
-        Operation::FsWrite,
-        Operation::FsPatch,
-        Operation::ProcRun,
-        Operation::NetHttp,
-    ];
-
-    /// The wire name of the operation, e.g. `"fs.read"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::FsRead => "fs.read",
-            Operation::FsList => "fs.list",
-            Operation::FsSearch => "fs.search",
-            Operation::FsWrite => "fs.write",
-            Operation::FsPatch => "fs.patch",
-            Operation::ProcRun => "proc.run",
-            Operation::NetHttp => "net.http",
-        }
-    }
-
-    /// Parses a wire name; `None` for an unknown operation.
-    pub fn parse(name: &str) -> Option<Operation> {
-        Operation::ALL.into_iter().find(|op| op.as_str() == name)
-    }
-
-    /// Whether the operation acts on workspace paths (`fs.*`).
-    pub fn is_fs(self) -> bool {
-        matches!(
-            self,
-            Operation::FsRead
-                | Operation::FsList
-                | Operation::FsSearch
-                | Operation::FsWrite
-                | Operation::FsPatch
-        )
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Error returned when parsing an unknown operation name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown operation `{0}`")]
-pub struct UnknownOperation(pub String);
-
-impl FromStr for Operation {
-    type Err = UnknownOperation;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Operation::parse(s).ok_or_else(|| UnknownOperation(s.to_string()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operation_names_round_trip() {
-        for op in Operation::ALL {
-            assert_eq!(Operation::parse(op.as_str()), Some(op));
-            assert_eq!(op.as_str().parse::<Operation>(), Ok(op));
-        }
-        assert_eq!(Operation::parse("fs.delete"), None);
-        assert!("FS.READ".parse::<Operation>().is_err());
-        assert!(Operation::FsPatch.is_fs());
-        assert!(!Operation::NetHttp.is_fs());
-    }
-}
+/// The operations the authority knows about: the SDK's one [`Operation`] type.
+pub use trust_sdk::operation::{Operation, UnknownOperation};

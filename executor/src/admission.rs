@@ -22,11 +22,7 @@ use crate::error::Refusal;
 use crate::operations::{NamedCommand, Operation, OperationLimits};
 use crate::trust_state::TrustState;
 use crate::workspace::PathReason;
-
-fn millis(t: SystemTime) -> i64 {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+use trust_sdk::clock::millis;
 
 /// A request as presented: the grant, the signed invocation bytes, the holder's key and its
 /// proof over both. The proof covers these exact bytes, so they are kept as they arrived.

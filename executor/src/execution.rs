@@ -19,6 +19,7 @@ use crate::error::{Refusal, RefusalKind};
 use crate::operations::{self, OperationError, OperationLimits, Outcome};
 use crate::provenance_log::{Announced, ProvenanceLog};
 use crate::workspace::Workspace;
+use trust_sdk::clock::millis;
 
 /// What the executor needs to run one request.
 pub struct Execution {
@@ -34,11 +35,6 @@ pub struct Executed {
     pub request_id: String,
     pub sequence: u64,
     pub outcome: Outcome,
-}
-
-fn millis(t: SystemTime) -> i64 {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The record of an attempt, taking it (no copies of its strings); `decision` "allow" and the

@@ -131,17 +131,7 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-#[allow(clippy::disallowed_methods, reason = "tests read the clock")]
-fn now() -> SystemTime {
-    SystemTime::now()
-}
-
-fn now_ms() -> i64 {
-    now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use trust_sdk::clock::{now, now_ms};
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();

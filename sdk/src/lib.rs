@@ -18,6 +18,7 @@ pub mod proof;
 pub mod provenance;
 pub mod revocation_target;
 pub mod signed;
+pub mod store_files;
 pub mod vocabulary;
 
 pub use error::SdkError;

@@ -85,7 +85,7 @@ pub fn truncate_half(path: &Path) -> std::io::Result<()> {
 
 /// `trustctl health` for `service` at `endpoint`: "SERVING", "NOT_SERVING", ...
 pub fn health(endpoint: &str, service: &str) -> String {
-    let Ok(trustctl) = binary("trust-sdk", "trustctl") else {
+    let Ok(trustctl) = binary("trustctl", "trustctl") else {
         return "trustctl unavailable".into();
     };
     Command::new(trustctl)

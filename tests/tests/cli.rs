@@ -52,7 +52,7 @@ impl std::fmt::Debug for Run {
 }
 
 fn trustctl_path() -> PathBuf {
-    trust_tests::binaries::binary("trust-sdk", "trustctl").unwrap()
+    trust_tests::binaries::binary("trustctl", "trustctl").unwrap()
 }
 
 fn run_bin(bin: &Path, args: &[&str]) -> Run {

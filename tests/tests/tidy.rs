@@ -28,12 +28,20 @@ struct Edge {
     status_file: &'static str,
 }
 
-const EDGES: &[Edge] = &[Edge {
-    src: "authority/src",
-    rpc_dir: "authority/src/rpc",
-    rpc_module: "authority/src/rpc.rs",
-    status_file: "authority/src/rpc/status.rs",
-}];
+const EDGES: &[Edge] = &[
+    Edge {
+        src: "authority/src",
+        rpc_dir: "authority/src/rpc",
+        rpc_module: "authority/src/rpc.rs",
+        status_file: "authority/src/rpc/status.rs",
+    },
+    Edge {
+        src: "executor/src",
+        rpc_dir: "executor/src/rpc",
+        rpc_module: "executor/src/rpc.rs",
+        status_file: "executor/src/rpc/status.rs",
+    },
+];
 
 /// Words that name the wire below the edge.
 const WIRE_WORDS: &str = r"\btonic\b|\btrust_proto\b|\bpb::";

@@ -10,8 +10,9 @@
 //! The mark only ever trails the store (it is written after the flush), so a crash between
 //! the two makes the check weaker for one commit, never wrong.
 
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use trust_sdk::store_files::MarkFile;
 
 use crate::error::AuthorityError;
 
@@ -27,24 +28,14 @@ const MARK_BYTES: usize = 32;
 /// The open mark file.
 #[derive(Debug)]
 pub struct CommitMark {
-    file: std::fs::File,
-    path: PathBuf,
+    file: MarkFile,
 }
 
 impl CommitMark {
     /// Opens (or creates, empty) the mark in `dir` and returns the commit it records, if any.
     pub fn open(dir: &Path) -> Result<(Self, Option<u64>), AuthorityError> {
         let path = dir.join(COMMIT_MARK_FILE);
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| {
-                AuthorityError::Config(format!("registry commit mark `{}`: {e}", path.display()))
-            })?;
-        let text = std::fs::read_to_string(&path).map_err(|e| {
+        let (file, text) = MarkFile::open(dir, COMMIT_MARK_FILE, MARK_BYTES).map_err(|e| {
             AuthorityError::Config(format!(
                 "registry commit mark `{}` is unreadable: {e}",
                 path.display()
@@ -59,7 +50,7 @@ impl CommitMark {
                 ))
             })?),
         };
-        Ok((Self { file, path }, recorded))
+        Ok((Self { file }, recorded))
     }
 
     /// Refuses a store whose commit number is behind the mark.
@@ -70,7 +61,7 @@ impl CommitMark {
                  acknowledged (commit mark `{}`): acknowledged grants, decisions or revocations \
                  are missing (truncated or damaged store). Restore the registry from a backup; \
                  to serve from this registry anyway, delete the mark file",
-                self.path.display()
+                self.file.path().display()
             ))),
             _ => Ok(()),
         }
@@ -78,8 +69,7 @@ impl CommitMark {
 
     /// Records `commit` as durable (one in-place write of a fixed-size block).
     pub fn write(&self, commit: u64) -> std::io::Result<()> {
-        let block = format!("{commit:<width$}\n", width = MARK_BYTES - 1);
-        self.file.write_all_at(block.as_bytes(), 0)
+        self.file.write(&commit.to_string())
     }
 }
 

@@ -590,21 +590,15 @@ impl Registry for SledRegistry {
 /// one only after syncing it), left by a crash or a full disk. sled 0.34 would pick such a
 /// file as its newest snapshot and refuse to open as corrupt; its log is the source of truth.
 fn remove_unfinished_snapshots(dir: &Path) -> Result<(), AuthorityError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(()); // a new registry
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("snap.") && name.ends_with(".generating") {
-            std::fs::remove_file(entry.path()).map_err(|e| {
-                AuthorityError::Storage(format!(
-                    "cannot remove unfinished snapshot `{}`: {e}",
-                    entry.path().display()
-                ))
-            })?;
-            tracing::warn!(file = %name, "removed an unfinished sled snapshot");
-        }
+    let removed =
+        trust_sdk::store_files::remove_unfinished_snapshots(dir).map_err(|(path, e)| {
+            AuthorityError::Storage(format!(
+                "cannot remove unfinished snapshot `{}`: {e}",
+                path.display()
+            ))
+        })?;
+    for file in removed {
+        tracing::warn!(%file, "removed an unfinished sled snapshot");
     }
     Ok(())
 }

@@ -157,13 +157,6 @@ fn expect_patch(o: Outcome) -> PatchOutcome {
     }
 }
 
-fn expect_run(o: Outcome) -> RunOutcome {
-    match o {
-        Outcome::Run(r) => r,
-        other => panic!("not a run outcome: {other:?}"),
-    }
-}
-
 fn assert_invalid_path(r: Result<Outcome, OperationError>) {
     match r {
         Err(OperationError::InvalidPath { .. }) => {}

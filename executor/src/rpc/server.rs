@@ -11,7 +11,7 @@ use trust_sdk::signed::ReplayGuard;
 
 use super::audit::AuditDesk;
 use super::authority_feed::{spawn_sync, sync_once};
-use super::service::{millis, now, ExecutorApi, ExecutorState};
+use super::service::{ExecutorApi, ExecutorState};
 use crate::admission::Admission;
 use crate::config::ExecutorConfig;
 use crate::error::StartError;
@@ -19,6 +19,7 @@ use crate::execution::Execution;
 use crate::provenance_log::ProvenanceLog;
 use crate::trust_state::TrustState;
 use crate::workspace::Workspace;
+use trust_sdk::clock::{millis, now, now_ms};
 
 /// Loads (or creates, 0600) the executor's checkpoint signing key.
 fn executor_key(config: &ExecutorConfig) -> Result<ed25519_dalek::SigningKey, StartError> {
@@ -30,10 +31,6 @@ fn executor_key(config: &ExecutorConfig) -> Result<ed25519_dalek::SigningKey, St
         trust_sdk::keys::save(&key, &path).map_err(|e| StartError::Config(e.to_string()))?;
         Ok(key)
     }
-}
-
-fn clock_ms() -> i64 {
-    millis(now())
 }
 
 /// Opens the provenance log and trust cache and starts the revocation sync.
@@ -110,7 +107,7 @@ pub async fn bind(
     if let Ok(mut client) =
         trust_sdk::client::AuthorityClient::connect(config.authority.clone()).await
     {
-        if let Err(e) = sync_once(&trust, &mut client, clock_ms).await {
+        if let Err(e) = sync_once(&trust, &mut client, now_ms).await {
             tracing::warn!(error = %e, "initial sync with the authority failed");
         }
     }
@@ -118,7 +115,7 @@ pub async fn bind(
         Arc::clone(&trust),
         config.authority.clone(),
         config.revocation_poll,
-        clock_ms,
+        now_ms,
     );
     let listener = TcpListener::bind(config.listen)
         .await
@@ -143,7 +140,7 @@ pub async fn bind(
     let health_task = tokio::spawn(async move {
         let mut reported: Option<String> = None;
         loop {
-            let problem = trust.freshness_problem(clock_ms(), staleness).or_else(|| {
+            let problem = trust.freshness_problem(now_ms(), staleness).or_else(|| {
                 (!service.execution.provenance.is_healthy())
                     .then(|| "the provenance log is not writable".to_string())
             });

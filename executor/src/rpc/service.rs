@@ -2,7 +2,6 @@
 //! convert back.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -24,19 +23,7 @@ pub struct ExecutorState {
     pub audit: AuditDesk,
 }
 
-/// The wall clock, read only here at the edge.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the service edge is where the clock is read"
-)]
-pub fn now() -> SystemTime {
-    SystemTime::now()
-}
-
-pub fn millis(t: SystemTime) -> i64 {
-    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
+pub use trust_sdk::clock::{millis, now};
 
 type Reply<T> = Result<Response<T>, Status>;
 type LineStream = ReceiverStream<Result<pb::ProvenanceLine, Status>>;

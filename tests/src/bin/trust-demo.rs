@@ -304,9 +304,15 @@ async fn main() -> anyhow::Result<()> {
         files.display()
     );
     let d = files.display();
-    println!("  cargo run -q -p trust-sdk --bin trustctl -- grant inspect --grant {d}/grant.b64 --authority {}", cluster.authority_endpoint());
-    println!("  cargo run -q -p trust-sdk --bin trustctl -- exec --executor {} --grant {d}/grant.b64 --key {d}/agent.key read src/calc.sh", cluster.executor_endpoint());
-    println!("  cargo run -q -p trust-sdk --bin trustctl -- audit verify {d}/audit.jsonl --executor-key {}", hex::encode(executor_key.as_bytes()));
+    println!(
+        "  cargo run -q -p trustctl -- grant inspect --grant {d}/grant.b64 --authority {}",
+        cluster.authority_endpoint()
+    );
+    println!("  cargo run -q -p trustctl -- exec --executor {} --grant {d}/grant.b64 --key {d}/agent.key read src/calc.sh", cluster.executor_endpoint());
+    println!(
+        "  cargo run -q -p trustctl -- audit verify {d}/audit.jsonl --executor-key {}",
+        hex::encode(executor_key.as_bytes())
+    );
     tokio::signal::ctrl_c().await?;
     println!("stopping");
     drop(GrantSpec::default());

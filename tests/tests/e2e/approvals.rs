@@ -685,7 +685,7 @@ async fn disabling_an_agent_refuses_its_pending_approvals_and_requests_until_re_
 
 /// Runs `trustctl args...`; returns (exit code, stdout, stderr).
 fn trustctl(args: &[&str]) -> (i32, String, String) {
-    let bin = trust_tests::binaries::binary("trust-sdk", "trustctl").unwrap();
+    let bin = trust_tests::binaries::binary("trustctl", "trustctl").unwrap();
     let out = std::process::Command::new(bin).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),

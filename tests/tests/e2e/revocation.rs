@@ -402,7 +402,7 @@ async fn each_revocation_level_refuses_exactly_its_grants_at_a_running_executor(
 
 /// `trustctl health` for the executor service at `endpoint`: the status line it prints.
 fn health(endpoint: &str) -> String {
-    let bin = trust_tests::binaries::binary("trust-sdk", "trustctl").unwrap();
+    let bin = trust_tests::binaries::binary("trustctl", "trustctl").unwrap();
     let out = std::process::Command::new(bin)
         .args([
             "health",

@@ -13,23 +13,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-#[path = "trustctl/admin.rs"]
 mod admin;
-#[path = "trustctl/approvals.rs"]
 mod approvals;
-#[path = "trustctl/audit.rs"]
 mod audit;
-#[path = "trustctl/derive.rs"]
 mod derive;
-#[path = "trustctl/exec.rs"]
 mod exec;
-#[path = "trustctl/grant.rs"]
 mod grant;
-#[path = "trustctl/health.rs"]
 mod health;
-#[path = "trustctl/keys.rs"]
 mod keys;
-#[path = "trustctl/util.rs"]
 mod util;
 
 /// Trust Authority command line: keys, grants, holder-proved execution, provenance audit and

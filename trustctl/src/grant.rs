@@ -602,12 +602,10 @@ fn chain_text(token: &Biscuit) -> String {
 }
 
 /// `./src//lib/` → `src/lib`: the normalized form resources are written in.
-fn normalize_prefix(prefix: &str) -> String {
-    prefix
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect::<Vec<_>>()
-        .join("/")
+/// A prefix in normal form (the SDK's one lexical check).
+fn normalize_prefix(prefix: &str) -> anyhow::Result<String> {
+    trust_sdk::path::normalize_relative(prefix)
+        .map_err(|e| anyhow!("prefix `{prefix}` is not a workspace-relative path: {e}"))
 }
 
 /// The narrowing the attenuate/derive flags describe.
@@ -631,10 +629,17 @@ pub(crate) fn narrowing_from(args: &AttenuateArgs) -> anyhow::Result<Attenuation
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let non_empty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let prefixes = match non_empty(&args.prefixes) {
+        Some(ps) => Some(
+            ps.iter()
+                .map(|p| normalize_prefix(p))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        ),
+        None => None,
+    };
     let attenuation = Attenuation {
         operations: non_empty(&args.operations),
-        prefixes: non_empty(&args.prefixes)
-            .map(|ps| ps.iter().map(|p| normalize_prefix(p)).collect()),
+        prefixes,
         commands: non_empty(&args.commands),
         expires_at,
         limits,
