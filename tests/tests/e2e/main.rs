@@ -12,5 +12,6 @@ mod authority;
 mod derived;
 mod executor;
 mod revocation;
+mod sandboxed_run;
 mod support;
 mod the_loop;
