@@ -9,7 +9,7 @@ use trust_sdk::vocabulary::{self, Approval, GrantClaims};
 
 use crate::error::{AuthorityError, InternalError};
 use crate::policy::GrantEnvelope;
-use crate::request::GrantRequest;
+use crate::request::{GrantRequest, Operation};
 
 /// Who the grant is for, beyond what policy decided.
 #[derive(Debug, Clone)]
@@ -97,7 +97,7 @@ fn mint_with(
         scopes: envelope
             .scopes
             .iter()
-            .filter(|s| s.operation != "proc.run")
+            .filter(|s| s.operation != Operation::ProcRun.as_str())
             .map(|s| {
                 (
                     s.operation.clone(),

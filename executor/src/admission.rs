@@ -14,6 +14,7 @@ use biscuit_auth::{AuthorizerBuilder, AuthorizerLimits, Biscuit, UnverifiedBiscu
 use sha2::{Digest, Sha256};
 use trust_sdk::invocation::Requested;
 use trust_sdk::once_cache::{OnceCache, OnceError};
+use trust_sdk::operation::Operation as Kind;
 use trust_sdk::vocabulary::{authority_check_at, AuthorityCheck, GrantClaims};
 
 use crate::bounded_cache::BoundedCache;
@@ -123,7 +124,7 @@ struct VerifiedGrant {
 fn writable_prefixes(claims: &GrantClaims, links: &[trust_sdk::lineage::Link]) -> Vec<String> {
     use trust_sdk::path::within;
     let scope = trust_sdk::narrowing::EffectiveScope::of(claims, links);
-    let writes = |op: &str| op == "fs.write" || op == "fs.patch";
+    let writes = |op: &str| Kind::parse(op).is_some_and(Kind::writes_files);
     if !scope.operations.iter().any(|op| writes(op)) {
         return Vec::new();
     }

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use crate::attenuate::Attenuation;
 use crate::error::SdkError;
 use crate::lineage::Link;
+use crate::operation::Operation;
 use crate::path;
 use crate::vocabulary::GrantClaims;
 
@@ -31,7 +32,7 @@ impl EffectiveScope {
         let mut operations: BTreeSet<String> =
             claims.scopes.iter().map(|(op, _)| op.clone()).collect();
         if !claims.commands.is_empty() {
-            operations.insert("proc.run".into());
+            operations.insert(Operation::ProcRun.as_str().into());
         }
         let mut commands: BTreeSet<String> =
             claims.commands.iter().map(|(n, _)| n.clone()).collect();

@@ -83,6 +83,11 @@ impl Operation {
         )
     }
 
+    /// Whether the operation writes workspace files (`fs.write`, `fs.patch`).
+    pub fn writes_files(self) -> bool {
+        matches!(self, Operation::FsWrite | Operation::FsPatch)
+    }
+
     /// Whether the operation changes nothing: provenance gives it one `read_only` record after
     /// it ran instead of an intent record before and an outcome record after.
     pub fn is_read_only(self) -> bool {

@@ -12,6 +12,7 @@ use trust_proto::executor::v1 as pb;
 use trust_proto::executor::v1::execute_response::Result as R;
 use trust_proto::executor::v1::invocation::Operation as Op;
 use trust_sdk::client::ExecutorClient;
+use trust_sdk::operation::Operation as Kind;
 use trust_sdk::SdkError;
 
 use crate::util;
@@ -357,7 +358,7 @@ fn result_json(result: &R) -> (&'static str, Value) {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     match result {
         R::Read(r) => (
-            "fs.read",
+            Kind::FsRead.as_str(),
             json!({
                 "file_size": r.file_size,
                 "truncated": r.truncated,
@@ -367,14 +368,14 @@ fn result_json(result: &R) -> (&'static str, Value) {
             }),
         ),
         R::List(l) => (
-            "fs.list",
+            Kind::FsList.as_str(),
             json!({
                 "entries": l.entries.iter().map(|e| json!({"path": e.path, "kind": kind_name(e.kind), "size": e.size})).collect::<Vec<_>>(),
                 "truncated": l.truncated,
             }),
         ),
         R::Search(s) => (
-            "fs.search",
+            Kind::FsSearch.as_str(),
             json!({
                 "matches": s.matches.iter().map(|m| json!({"path": m.path, "line_number": m.line_number, "line": m.line})).collect::<Vec<_>>(),
                 "truncated": s.truncated,
@@ -383,15 +384,15 @@ fn result_json(result: &R) -> (&'static str, Value) {
             }),
         ),
         R::Write(w) => (
-            "fs.write",
+            Kind::FsWrite.as_str(),
             json!({"sha256": w.sha256, "bytes_written": w.bytes_written, "created": w.created}),
         ),
         R::Patch(p) => (
-            "fs.patch",
+            Kind::FsPatch.as_str(),
             json!({"files": p.files.iter().map(|f| json!({"path": f.path, "sha256": f.sha256, "hunks": f.hunks})).collect::<Vec<_>>()}),
         ),
         R::Run(r) => (
-            "proc.run",
+            Kind::ProcRun.as_str(),
             json!({
                 "exit_code": r.exit_code,
                 "signal": r.signal,

@@ -51,8 +51,13 @@ async fn a_patched_test_script_reaches_nothing_outside_its_grant() {
         format!("echo \"OUTSIDE:$(cat {} 2>&1)\"", outside.display()),
         format!("echo \"DATA:$(ls -a {} 2>&1)\"", data_dir.display()),
         "echo \"WRITE:$(echo pwned > tests/pwned.sh 2>&1 && echo wrote)\"".to_string(),
-        format!("echo \"ESCAPE:$(echo pwned > {}/escaped.txt 2>&1 && echo wrote)\"", dir.display()),
-        format!("echo \"TCP:$(bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected' 2>&1)\""),
+        format!(
+            "echo \"ESCAPE:$(echo pwned > {}/escaped.txt 2>&1 && echo wrote)\"",
+            dir.display()
+        ),
+        format!(
+            "echo \"TCP:$(bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected' 2>&1)\""
+        ),
         "echo \"SRC:$(echo ok > src/written.txt 2>&1 && echo wrote)\"".to_string(),
     ];
     let added: String = probes.iter().map(|p| format!("+{p}\n")).collect();
@@ -73,8 +78,8 @@ async fn a_patched_test_script_reaches_nothing_outside_its_grant() {
     let Some(R::Run(ran)) = ran.result else {
         panic!("not a run result")
     };
-    let out = String::from_utf8_lossy(&ran.stdout).into_owned()
-        + &String::from_utf8_lossy(&ran.stderr);
+    let out =
+        String::from_utf8_lossy(&ran.stdout).into_owned() + &String::from_utf8_lossy(&ran.stderr);
     // The tests themselves still ran (and found the demo's bug).
     assert!(out.contains("FAIL - add 2 3"), "{out}");
     for secret in [
@@ -106,7 +111,10 @@ async fn a_patched_test_script_reaches_nothing_outside_its_grant() {
     // there dies with the sandbox (the host file is checked below).
     line("ESCAPE:");
     let tcp = line("TCP:");
-    assert!(tcp.contains("connect:") && !tcp.contains("connected"), "{out}");
+    assert!(
+        tcp.contains("connect:") && !tcp.contains("connected"),
+        "{out}"
+    );
     assert_eq!(line("SRC:"), "SRC:wrote", "{out}");
     assert!(ran.sandbox.contains("level=full"), "{}", ran.sandbox);
     // Nothing reached the host outside the write prefix, nor the listener.
@@ -125,15 +133,18 @@ async fn a_patched_test_script_reaches_nothing_outside_its_grant() {
         .unwrap();
     let runs: Vec<_> = lines
         .iter()
-        .filter_map(|l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
-            ProvenanceEntry::Record(r) if r.operation == "proc.run" => Some(r),
-            _ => None,
-        })
+        .filter_map(
+            |l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
+                ProvenanceEntry::Record(r) if r.operation == "proc.run" => Some(r),
+                _ => None,
+            },
+        )
         .collect();
     assert!(
-        runs.iter()
-            .any(|r| r.kind == RecordKind::Intent
-                && r.reasons.iter().any(|x| x.starts_with("sandbox landlock=v"))),
+        runs.iter().any(|r| r.kind == RecordKind::Intent
+            && r.reasons
+                .iter()
+                .any(|x| x.starts_with("sandbox landlock=v"))),
         "{runs:?}"
     );
     assert!(runs.iter().any(|r| r.kind == RecordKind::Outcome));
