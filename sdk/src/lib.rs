@@ -10,6 +10,7 @@ pub mod once_cache;
 pub mod parameters;
 pub mod proof;
 pub mod provenance;
+pub mod shell;
 pub mod signed;
 pub mod vocabulary;
 
