@@ -217,7 +217,7 @@ const PROGRAMS: &[(&[&str], &[Category], &str)] = &[
             "ant", "rustc", "cc", "gcc", "g++", "clang", "clang++", "ld", "javac", "java",
             "dotnet", "swift", "swiftc", "tsc", "jest", "vitest", "mocha", "pytest", "tox", "nox",
             "eslint", "prettier", "black", "ruff", "mypy", "flake8", "pylint", "rustfmt",
-            "clippy-driver", "just", "task", "source", ".", "vim", "vi", "nvim", "emacs", "nano",
+            "clippy-driver", "just", "task", "source", ".", "eval", "vim", "vi", "nvim", "emacs", "nano",
             "code", "cargo-nextest", "node-gyp", "webpack", "vite", "esbuild", "rollup", "bats",
             "shellcheck", "shfmt", "hyperfine", "valgrind", "gdb", "lldb", "perf",
         ],

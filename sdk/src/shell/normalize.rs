@@ -80,7 +80,7 @@ pub(super) fn expand_word(
             had_unquoted_text = true;
         }
     }
-    expand_pieces(&pieces, false, options, expander, &mut out, &mut chars)?;
+    expand_pieces(raw, &pieces, false, options, expander, &mut out, &mut chars)?;
     if top_level > 1
         && had_unquoted_text
         && pieces.iter().any(|p| {
@@ -111,6 +111,7 @@ pub(super) fn expand_word(
 }
 
 fn expand_pieces(
+    raw: &str,
     pieces: &[WordPieceWithSource],
     in_quotes: bool,
     options: &ParserOptions,
@@ -141,7 +142,7 @@ fn expand_pieces(
             WordPiece::DoubleQuotedSequence(inner)
             | WordPiece::GettextDoubleQuotedSequence(inner) => {
                 out.quoted = true;
-                expand_pieces(inner, true, options, expander, out, chars)?;
+                expand_pieces(raw, inner, true, options, expander, out, chars)?;
             }
             WordPiece::TildeExpansion(tilde) => {
                 let text = match tilde {
@@ -170,6 +171,13 @@ fn expand_pieces(
                     push(chars, &rest, false);
                 }
             }
+            WordPiece::ArithmeticExpression(expr)
+                if !raw_starts_with(raw, piece.start_index, "$((") =>
+            {
+                // `brush-parser` 0.4 reads `$( (cmd) )` as `$(( cmd ))`: a command substitution.
+                let value = substitute(&expr.value, expander, out)?;
+                push(chars, &value, !in_quotes);
+            }
             WordPiece::ArithmeticExpression(expr) => {
                 // `$(( a[$(cmd)] ))` runs `cmd`: expand the text for its substitutions.
                 if expr.value.contains("$(") || expr.value.contains('`') {
@@ -181,6 +189,11 @@ fn expand_pieces(
         }
     }
     Ok(())
+}
+
+/// Whether `raw` has `prefix` at byte `index` (false when `index` is not a boundary).
+fn raw_starts_with(raw: &str, index: usize, prefix: &str) -> bool {
+    raw.get(index..).is_some_and(|s| s.starts_with(prefix))
 }
 
 fn push(chars: &mut Vec<Piece>, text: &str, splittable: bool) {

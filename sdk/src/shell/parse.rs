@@ -219,8 +219,9 @@ pub fn classify(command: &str) -> Result<Classification, ShellError> {
     })
 }
 
-/// Checks bracket and keyword nesting before the recursive-descent parser sees the text.
-fn check_nesting(text: &str) -> Result<(), ShellError> {
+/// Checks bracket and keyword nesting before the recursive-descent parser sees the text and
+/// returns the deepest nesting found.
+fn check_nesting(text: &str) -> Result<usize, ShellError> {
     let mut depth: usize = 0;
     let mut max: usize = 0;
     let mut word = String::new();
@@ -257,7 +258,7 @@ fn check_nesting(text: &str) -> Result<(), ShellError> {
     if max > MAX_NESTING {
         return Err(ShellError::TooDeep);
     }
-    Ok(())
+    Ok(max)
 }
 
 /// Refuses here-document delimiters that are missing or hold an expansion (`<<y$(`, `$(<< &&`):
@@ -314,6 +315,8 @@ struct Ctx {
     /// Known text on stdin (a literal upstream, a here-document).
     stdin: Option<String>,
     wrappers: Vec<String>,
+    /// Bracket and keyword nesting used by the enclosing texts.
+    nesting: usize,
 }
 
 impl Ctx {
@@ -324,6 +327,7 @@ impl Ctx {
             piped: false,
             stdin: None,
             wrappers: Vec::new(),
+            nesting: 0,
         }
     }
 
@@ -334,6 +338,7 @@ impl Ctx {
             piped: false,
             stdin: None,
             wrappers: self.wrappers.clone(),
+            nesting: self.nesting,
         }
     }
 }
@@ -349,6 +354,8 @@ struct Walker {
     options: ParserOptions,
     /// Context used while expanding words (substitutions are one level deeper).
     word_ctx: Option<Ctx>,
+    /// The texts being walked, innermost last (to look at the source behind a node).
+    texts: Vec<String>,
 }
 
 impl Walker {
@@ -364,17 +371,28 @@ impl Walker {
         if ctx.depth > MAX_DEPTH {
             return Err(ShellError::TooManyLevels);
         }
-        check_nesting(text)?;
+        // Nesting counts across re-parses: decoded text cannot start a fresh budget.
+        let nesting = ctx.nesting + check_nesting(text)?;
+        if nesting > MAX_NESTING {
+            return Err(ShellError::TooDeep);
+        }
+        let ctx = &Ctx {
+            nesting,
+            ..ctx.clone()
+        };
         check_heredoc_delimiters(text)?;
         let mut parser = Parser::new(std::io::BufReader::new(text.as_bytes()), &self.options);
         let program = parser.parse_program().map_err(|e| ShellError::Syntax {
             input: normalize::clip(text),
             reason: e.to_string(),
         })?;
-        for list in &program.complete_commands {
-            self.compound_list(list, ctx)?;
-        }
-        Ok(())
+        self.texts.push(text.to_string());
+        let result = program
+            .complete_commands
+            .iter()
+            .try_for_each(|list| self.compound_list(list, ctx));
+        self.texts.pop();
+        result
     }
 
     fn compound_list(&mut self, list: &ast::CompoundList, ctx: &Ctx) -> Result<(), ShellError> {
@@ -471,7 +489,22 @@ impl Walker {
     fn compound(&mut self, compound: &CompoundCommand, ctx: &Ctx) -> Result<(), ShellError> {
         self.step()?;
         match compound {
-            CompoundCommand::Arithmetic(a) => self.arithmetic(&a.expr.value, ctx),
+            CompoundCommand::Arithmetic(a) => {
+                // `brush-parser` 0.4 reads nested subshells `( ( cmd ) )` as `(( cmd ))`: only
+                // text that really starts with `((` is arithmetic; otherwise walk it as commands.
+                let start = a.loc.start.index;
+                let genuine = self
+                    .texts
+                    .last()
+                    .map(|t| t.chars().skip(start).take(2).eq("((".chars()))
+                    .unwrap_or(false);
+                if genuine {
+                    self.arithmetic(&a.expr.value, ctx)
+                } else {
+                    self.flags.insert(Flag::Subshell);
+                    self.script(&a.expr.value, &ctx.nested(Via::Script))
+                }
+            }
             CompoundCommand::ArithmeticForClause(f) => {
                 self.flags.insert(Flag::Loop);
                 for e in [&f.initializer, &f.condition, &f.updater]

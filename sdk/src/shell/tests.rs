@@ -267,6 +267,24 @@ fn limits_are_errors_and_errors_are_denials() {
 }
 
 #[test]
+fn nesting_up_to_the_limit_classifies_without_exhausting_the_stack() {
+    let n = MAX_NESTING - 1;
+    let subshells = format!("{}ls{}", "(".repeat(n), ")".repeat(n));
+    assert!(classify(&subshells).is_ok());
+    let levels = MAX_DEPTH as usize;
+    let substitutions = format!("echo {}ls{}", "$(".repeat(levels), ")".repeat(levels));
+    assert!(classify(&substitutions).is_ok());
+    let ifs = "if true; then ".repeat(n / 2) + "ls; " + &"fi; ".repeat(n / 2);
+    assert!(classify(&ifs).is_ok());
+    // Decoded text does not get a fresh nesting budget.
+    let decoded = format!("eval $'{}ls{}'", "\\x28 ".repeat(n), " \\x29".repeat(n));
+    assert_eq!(
+        classify(&format!("( {decoded} )")),
+        Err(ShellError::TooDeep)
+    );
+}
+
+#[test]
 fn patterns_follow_claude_code_forms() {
     use super::decide::pattern_matches as m;
     assert!(m("Bash(cargo test:*)", "cargo test"));
