@@ -708,6 +708,21 @@ pub(super) fn unwrap(argv: &[String]) -> Unwrapped {
             }
         }
         "busybox" | "toybox" => wrapper(1),
+        // `alias x='cmd'`: the value runs wherever the alias is used.
+        "alias" => {
+            let code: Vec<&str> = argv[1..]
+                .iter()
+                .filter_map(|a| a.split_once('=').map(|(_, v)| v))
+                .collect();
+            if code.is_empty() {
+                Unwrapped::Plain
+            } else {
+                Unwrapped::Script {
+                    runner: name.to_string(),
+                    code: code.join("\n"),
+                }
+            }
+        }
         "eval" => Unwrapped::Eval {
             code: argv[1..].join(" "),
         },
