@@ -356,6 +356,8 @@ struct Walker {
     word_ctx: Option<Ctx>,
     /// The texts being walked, innermost last (to look at the source behind a node).
     texts: Vec<String>,
+    /// Nested `find -exec` levels being walked.
+    run_depth: usize,
 }
 
 impl Walker {
@@ -881,10 +883,10 @@ impl Walker {
             .redirects
             .iter()
             .any(|r| r.kind == RedirectKind::Read && r.fd.unwrap_or(0) == 0);
-        let stdin = heredoc
+        let mut stdin = heredoc
             .clone()
             .or_else(|| if stdin_file { None } else { ctx.stdin.clone() });
-        let has_stdin = heredoc.is_some() || stdin_file || ctx.piped;
+        let mut has_stdin = heredoc.is_some() || stdin_file || ctx.piped;
         loop {
             self.step()?;
             match normalize::unwrap(&cmd.argv) {
@@ -911,7 +913,7 @@ impl Walker {
                     let mut inner = ctx.nested(Via::ScriptString);
                     inner.wrappers = wrappers.clone();
                     inner.wrappers.push(runner);
-                    inner.piped = ctx.piped;
+                    inner.piped = cmd.piped_stdin;
                     inner.stdin = stdin.clone();
                     self.record_wrapper_only(&cmd, &wrappers, ctx)?;
                     self.script(&code, &inner)?;
@@ -921,7 +923,7 @@ impl Walker {
                     self.flags.insert(Flag::Eval);
                     let mut inner = ctx.nested(Via::Eval);
                     inner.wrappers = wrappers.clone();
-                    inner.piped = ctx.piped;
+                    inner.piped = cmd.piped_stdin;
                     inner.stdin = stdin.clone();
                     self.record_wrapper_only(&cmd, &wrappers, ctx)?;
                     if cmd.dynamic_program || cmd.dynamic_arguments {
@@ -932,23 +934,23 @@ impl Walker {
                     return Ok(None);
                 }
                 Unwrapped::Xargs { name, inner } => {
+                    // What xargs runs (maybe a wrapper or `sh -c`) reads its arguments, not stdin.
                     wrappers.push(name);
                     cmd.argv = inner;
                     cmd.via = Via::Xargs;
                     cmd.piped_stdin = false;
-                    cmd.wrappers = wrappers.clone();
-                    // What xargs runs may itself be a wrapper or `sh -c`.
-                    let mut inner_ctx = ctx.clone();
-                    inner_ctx.wrappers = wrappers;
-                    inner_ctx.piped = false;
-                    inner_ctx.stdin = None;
-                    return self.run(cmd, &inner_ctx).map(|_| None);
+                    stdin = None;
+                    has_stdin = false;
                 }
                 Unwrapped::FindExec { find, inner } => {
                     let mut find_cmd = cmd.clone();
                     find_cmd.argv = find;
                     find_cmd.wrappers = wrappers.clone();
                     self.push(find_cmd)?;
+                    self.run_depth += 1;
+                    if self.run_depth > MAX_DEPTH as usize {
+                        return Err(ShellError::TooManyLevels);
+                    }
                     for argv in inner {
                         let mut sub = cmd.clone();
                         sub.argv = argv;
@@ -963,6 +965,7 @@ impl Walker {
                         inner_ctx.stdin = None;
                         self.run(sub, &inner_ctx)?;
                     }
+                    self.run_depth -= 1;
                     return Ok(None);
                 }
             }

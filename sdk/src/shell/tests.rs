@@ -276,6 +276,13 @@ fn nesting_up_to_the_limit_classifies_without_exhausting_the_stack() {
     assert!(classify(&substitutions).is_ok());
     let ifs = "if true; then ".repeat(n / 2) + "ls; " + &"fi; ".repeat(n / 2);
     assert!(classify(&ifs).is_ok());
+    // Long chains of wrappers are walked in a loop, nested `find -exec` is bounded.
+    let xargs = format!("{}ls", "xargs ".repeat(10_000));
+    assert!(classify(&xargs).is_ok());
+    let finds = format!("{}ls \\;", "find . -exec ".repeat(5_000));
+    assert_eq!(classify(&finds), Err(ShellError::TooManyLevels));
+    let sudo = format!("{}ls", "sudo nice timeout 1 ".repeat(2_000));
+    assert!(classify(&sudo).is_ok());
     // Decoded text does not get a fresh nesting budget.
     let decoded = format!("eval $'{}ls{}'", "\\x28 ".repeat(n), " \\x29".repeat(n));
     assert_eq!(
