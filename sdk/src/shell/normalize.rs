@@ -62,14 +62,16 @@ pub(super) fn expand_word(
     options: &ParserOptions,
     expander: &mut dyn Expander,
 ) -> Result<Expanded, ShellError> {
-    let pieces = if heredoc {
-        word::parse_heredoc(raw, options)
-    } else {
-        word::parse(raw, options)
-    }
-    .map_err(|e| ShellError::Syntax {
-        input: clip(raw),
-        reason: e.to_string(),
+    let pieces = guarded(raw, || {
+        if heredoc {
+            word::parse_heredoc(raw, options)
+        } else {
+            word::parse(raw, options)
+        }
+        .map_err(|e| ShellError::Syntax {
+            input: clip(raw),
+            reason: e.to_string(),
+        })
     })?;
     let mut out = Expanded::default();
     let mut chars: Vec<Piece> = Vec::new();
@@ -1040,6 +1042,20 @@ pub(super) fn is_decode_flag(arg: &str) -> bool {
     arg == "--decode"
         || arg == "-D"
         || (arg.starts_with('-') && !arg.starts_with("--") && arg.contains('d'))
+}
+
+/// Runs a `brush-parser` call and turns a panic inside it into a syntax error, so a parser
+/// defect is a denial and not a crash (0.4 unwraps a `None` in its tokenizer on some `${` input).
+pub(super) fn guarded<T>(
+    input: &str,
+    parse: impl FnOnce() -> Result<T, ShellError>,
+) -> Result<T, ShellError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or_else(|_| {
+        Err(ShellError::Syntax {
+            input: clip(input),
+            reason: "the shell parser failed on this input".to_string(),
+        })
+    })
 }
 
 /// The input, shortened for an error message.

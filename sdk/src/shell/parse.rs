@@ -384,9 +384,11 @@ impl Walker {
         };
         check_heredoc_delimiters(text)?;
         let mut parser = Parser::new(std::io::BufReader::new(text.as_bytes()), &self.options);
-        let program = parser.parse_program().map_err(|e| ShellError::Syntax {
-            input: normalize::clip(text),
-            reason: e.to_string(),
+        let program = normalize::guarded(text, || {
+            parser.parse_program().map_err(|e| ShellError::Syntax {
+                input: normalize::clip(text),
+                reason: e.to_string(),
+            })
         })?;
         self.texts.push(text.to_string());
         let result = program

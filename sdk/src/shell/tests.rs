@@ -292,6 +292,14 @@ fn nesting_up_to_the_limit_classifies_without_exhausting_the_stack() {
 }
 
 #[test]
+fn a_panic_inside_the_parser_is_a_denial() {
+    // brush-parser 0.4 unwraps a `None` in its tokenizer on this input (found by the fuzz target).
+    let input = String::from_utf8_lossy(include_bytes!("testdata/parser-panic.bin")).into_owned();
+    let d = evaluate(&input, &ShellPolicy::coding_default());
+    assert_eq!((d.effect, d.rule.as_str()), (Effect::Deny, "unparsable"));
+}
+
+#[test]
 fn patterns_follow_claude_code_forms() {
     use super::decide::pattern_matches as m;
     assert!(m("Bash(cargo test:*)", "cargo test"));
