@@ -32,7 +32,9 @@
 //! before the parser sees the text, so a deeply nested input cannot exhaust the stack), re-parsing
 //! (`eval`, `sh -c`, substitutions) at [`MAX_DEPTH`] levels and the flattened script at
 //! [`MAX_COMMANDS`] simple commands. Exceeding any of them is a [`ShellError`], and an error is a
-//! denial.
+//! denial. Known `brush-parser` 0.4 defects are contained: here-document delimiters on which it
+//! loops are refused before parsing, a panic inside it becomes a syntax error, and nested
+//! subshells it reads as arithmetic (`( ( cmd ) )`) are walked as commands.
 mod categories;
 mod decide;
 mod normalize;
