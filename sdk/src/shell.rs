@@ -28,7 +28,8 @@
 //!
 //! # Bounds
 //!
-//! Input is capped at [`MAX_INPUT_BYTES`], bracket and keyword nesting at [`MAX_NESTING`] (checked
+//! Input is capped at [`MAX_INPUT_BYTES`], parentheses at [`MAX_PARENTHESES`] deep, bracket and
+//! keyword nesting at [`MAX_NESTING`] (checked
 //! before the parser sees the text, so a deeply nested input cannot exhaust the stack), re-parsing
 //! (`eval`, `sh -c`, substitutions) at [`MAX_DEPTH`] levels and the flattened script at
 //! [`MAX_COMMANDS`] simple commands. Exceeding any of them is a [`ShellError`], and an error is a
@@ -44,7 +45,7 @@ pub use categories::{Category, Evidence, Source};
 pub use decide::{decide, evaluate, Combination, Effect, ShellDecision, ShellPolicy};
 pub use parse::{
     classify, Classification, Flag, Redirect, RedirectKind, SimpleCommand, Via, MAX_COMMANDS,
-    MAX_DEPTH, MAX_INPUT_BYTES, MAX_NESTING,
+    MAX_DEPTH, MAX_INPUT_BYTES, MAX_NESTING, MAX_PARENTHESES,
 };
 
 /// Why a command could not be classified; every one of them is a denial (rule `unparsable`).
@@ -54,7 +55,7 @@ pub enum ShellError {
     Empty,
     #[error("command is {0} bytes, more than the {MAX_INPUT_BYTES} allowed")]
     TooLong(usize),
-    #[error("command nests deeper than {MAX_NESTING} levels")]
+    #[error("command nests deeper than {MAX_NESTING} levels or {MAX_PARENTHESES} parentheses")]
     TooDeep,
     #[error(
         "command re-parses (`eval`, `sh -c`, substitutions) more than {MAX_DEPTH} levels deep"

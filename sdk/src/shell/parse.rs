@@ -19,6 +19,9 @@ use super::ShellError;
 pub const MAX_INPUT_BYTES: usize = 64 * 1024;
 /// The deepest bracket and keyword nesting accepted (checked before parsing).
 pub const MAX_NESTING: usize = 64;
+/// The deepest parenthesis nesting accepted in one text: `brush-parser` 0.4 backtracks
+/// exponentially on runs of `(` (24 take 20 s), 10 take milliseconds.
+pub const MAX_PARENTHESES: usize = 10;
 /// How many times a script string may be re-parsed inside another (`eval`, `sh -c`, `$(...)`).
 pub const MAX_DEPTH: u32 = 8;
 /// The most simple commands one command may expand to.
@@ -236,7 +239,16 @@ fn check_nesting(text: &str) -> Result<usize, ShellError> {
         }
         word.clear();
     };
+    let mut parens: usize = 0;
     for c in text.chars() {
+        match c {
+            '(' => parens += 1,
+            ')' => parens = parens.saturating_sub(1),
+            _ => {}
+        }
+        if parens > MAX_PARENTHESES {
+            return Err(ShellError::TooDeep);
+        }
         match c {
             '(' | '{' | '[' | '`' => {
                 close_word(&mut word, &mut depth, &mut max);

@@ -269,8 +269,18 @@ fn limits_are_errors_and_errors_are_denials() {
 #[test]
 fn nesting_up_to_the_limit_classifies_without_exhausting_the_stack() {
     let n = MAX_NESTING - 1;
-    let subshells = format!("{}ls{}", "(".repeat(n), ")".repeat(n));
+    let p = MAX_PARENTHESES;
+    let subshells = format!("{}ls{}", "( ".repeat(p), " )".repeat(p));
     assert!(classify(&subshells).is_ok());
+    let braces = format!("{}ls;{}", "{ ".repeat(n), " }".repeat(n));
+    assert!(classify(&braces).is_ok());
+    // brush-parser backtracks exponentially on runs of `(` (found by the fuzz target).
+    let parens = format!("{}\u{1}*|<-|", "((".repeat(12));
+    assert_eq!(classify(&parens), Err(ShellError::TooDeep));
+    let many_groups = format!("{}ls{}; ", "( ".repeat(p), " )".repeat(p)).repeat(200);
+    let start = std::time::Instant::now();
+    assert!(classify(&many_groups).is_ok());
+    eprintln!("200 groups of {p} parentheses: {:?}", start.elapsed());
     let levels = MAX_DEPTH as usize;
     let substitutions = format!("echo {}ls{}", "$(".repeat(levels), ")".repeat(levels));
     assert!(classify(&substitutions).is_ok());
