@@ -294,9 +294,14 @@ fn nesting_up_to_the_limit_classifies_without_exhausting_the_stack() {
     let sudo = format!("{}ls", "sudo nice timeout 1 ".repeat(2_000));
     assert!(classify(&sudo).is_ok());
     // Decoded text does not get a fresh nesting budget.
-    let decoded = format!("eval $'{}ls{}'", "\\x28 ".repeat(n), " \\x29".repeat(n));
+    let decoded = format!(
+        "eval $'{}ls{}'",
+        "\\x7b ".repeat(MAX_NESTING),
+        "; \\x7d".repeat(MAX_NESTING)
+    );
+    assert!(classify(&decoded).is_ok());
     assert_eq!(
-        classify(&format!("( {decoded} )")),
+        classify(&format!("{{ {decoded}; }}")),
         Err(ShellError::TooDeep)
     );
 }
