@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [MINUTES] [TARGET...]        # default: 5 minutes, all targets
 #
 # Targets live in fuzz/ (a crate outside the workspace): admission, normalize_path,
-# unified_diff, proto_decode. Each run starts from the committed seeds in fuzz/corpus/<target>
+# unified_diff, proto_decode, shell_classify. Each run starts from the committed seeds in fuzz/corpus/<target>
 # (read only) and grows fuzz/corpus-work/<target> (git-ignored). A crash leaves its input in
 # fuzz/artifacts/<target>/ and makes the script exit 1 after the other targets have run; replay
 # one with `cd fuzz && cargo fuzz run -s none <target> artifacts/<target>/<file>`.

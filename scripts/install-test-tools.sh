@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite uses beyond the Rust toolchain: the stock `biscuit` CLI
-# (interoperability tests). Idempotent.
+# (interoperability tests), biscuit-python, and the system python3 and bash that the sandbox
+# tests run inside the sandbox (it shows /usr and /bin, not a toolchain under $HOME). Idempotent.
 set -euo pipefail
+if [ ! -x /usr/bin/python3 ] || [ ! -x /bin/bash ]; then
+  echo "installing python3 and bash from Debian's packages (used inside the sandbox tests)"
+  apt-get update -qq && apt-get install -y -qq python3 bash
+fi
 if ! command -v biscuit >/dev/null 2>&1; then
   echo "installing biscuit-cli (the stock Biscuit command line) from crates.io"
   cargo install biscuit-cli --version 0.6.0 --locked --quiet

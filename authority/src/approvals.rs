@@ -26,7 +26,7 @@ use tokio::sync::{broadcast, watch};
 use trust_sdk::clock::{millis, now};
 
 use crate::answer::{GrantAnswer, IssuedGrant};
-use crate::error::{AuthorityError, InternalError};
+use crate::error::{blocking, AuthorityError, InternalError};
 use crate::issuer::{GrantIssuer, Issue};
 use crate::policy::{self, Effect};
 use crate::profile::ProfileSet;
@@ -145,15 +145,6 @@ fn approvals_needed(opening: &ApprovalOpening, profiles: &ProfileSet) -> u32 {
                 .unwrap_or(1)
         })
         .unwrap_or(1)
-}
-
-/// Runs blocking registry work off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AuthorityError> + Send + 'static,
-) -> Result<T, AuthorityError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| InternalError::Worker(e.to_string()))?
 }
 
 impl ApprovalDesk {

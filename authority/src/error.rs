@@ -65,3 +65,13 @@ impl From<trust_sdk::SdkError> for AuthorityError {
         }
     }
 }
+
+/// Runs blocking work (registry writes wait for a flush) off the async workers; a worker that
+/// dies is an internal error.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AuthorityError> + Send + 'static,
+) -> Result<T, AuthorityError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| InternalError::Worker(e.to_string()))?
+}

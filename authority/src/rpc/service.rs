@@ -15,7 +15,7 @@ use trust_sdk::signed::ReplayGuard;
 use super::authenticate::{authenticate, Signed, SignedBody};
 use super::{convert, streams};
 use crate::approvals::{ApprovalDesk, Vote};
-use crate::error::{AuthorityError, InternalError};
+use crate::error::{blocking, AuthorityError};
 use crate::issuer::GrantIssuer;
 use crate::keyring::Keyring;
 use crate::principals::{Principals, Role};
@@ -39,15 +39,6 @@ pub struct AuthorityApi {
 
 type Reply<T> = Result<Response<T>, Status>;
 type Stream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Status>> + Send>>;
-
-/// Runs a handler's blocking work (registry writes wait for a flush) off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AuthorityError> + Send + 'static,
-) -> Result<T, AuthorityError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| InternalError::Worker(e.to_string()))?
-}
 
 impl AuthorityApi {
     /// Ends every open stream and long poll, so that a graceful shutdown does not wait for

@@ -69,6 +69,7 @@ async fn run_tests(
         "      exit code {} (provenance record #{})",
         run.exit_code, out.provenance_sequence
     );
+    println!("      sandbox: {}", run.sandbox);
     Ok(run.exit_code)
 }
 
@@ -124,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
 
     let key = &cluster.agent_key;
     let mut exec = cluster.executor_client().await?;
-    step(3, "The agent runs the tests (proc.run `test` = [\"sh\", \"run-tests.sh\"], no shell, cleared env):");
+    step(3, "The agent runs the tests (proc.run `test` = [\"sh\", \"run-tests.sh\"], no shell, cleared env, in the kernel sandbox: src/ writable, .env masked, no network):");
     run_tests(&mut exec, &grant, key).await?;
 
     step(
