@@ -7,8 +7,10 @@
 mod init;
 mod outer;
 
+use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 
 use crate::protocol::STAGE_ENV;
 
@@ -18,6 +20,41 @@ pub const SUBCOMMAND: &str = "__sandbox-launch";
 pub const SETUP_FAILED: i32 = 125;
 /// Init exit code when the program could not be started.
 pub const NOT_FOUND: i32 = 127;
+
+/// How to start the launcher: a program and the arguments that select the launcher in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launcher {
+    program: PathBuf,
+    args: Vec<OsString>,
+}
+
+impl Launcher {
+    /// `program args...` runs [`main_from_args`].
+    pub fn new(program: impl Into<PathBuf>, args: Vec<OsString>) -> Launcher {
+        Launcher {
+            program: program.into(),
+            args,
+        }
+    }
+
+    /// The running executable with the hidden subcommand (`tool-executor __sandbox-launch`).
+    pub fn current_exe() -> std::io::Result<Launcher> {
+        Ok(Launcher::new(
+            std::env::current_exe()?,
+            vec![OsString::from(SUBCOMMAND)],
+        ))
+    }
+
+    /// The program.
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    /// The arguments before the launcher takes over.
+    pub fn args(&self) -> &[OsString] {
+        &self.args
+    }
+}
 
 /// Whether this process was started as the launcher (`args[1] == SUBCOMMAND`, or the second
 /// stage). Check it first thing in `main`.

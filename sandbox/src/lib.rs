@@ -24,9 +24,10 @@ mod run;
 
 pub use enforcement::{check, CgroupVersion, Enforcement, Part, RequiredLevel, MIN_LANDLOCK_ABI};
 pub use error::SandboxError;
+pub use launcher::Launcher;
 pub use policy::{
     normalize_relative, NetworkPolicy, ResourceLimits, SandboxPolicy, MAX_MASKS, MAX_WALK_ENTRIES,
     SENSITIVE_GLOBS,
 };
 pub use probe::probe;
-pub use run::{Launcher, Limit, Sandbox, SandboxedOutcome};
+pub use run::{Limit, Sandbox, SandboxedOutcome};

@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::cgroup::{self, CgroupSupport};
 use crate::enforcement::Enforcement;
 use crate::error::io_text;
+use crate::launcher::Launcher;
 use crate::protocol::{read_line, write_line, LaunchRequest, Message, Mode, ProbeReport};
-use crate::run::Launcher;
 
 /// What this kernel enforces for commands started through `launcher`. Never fails: a part that
 /// cannot be shown to work is reported missing, with the reason in `problems`.

@@ -1,9 +1,7 @@
 //! Runs one command in the sandbox: starts the launcher, hands it the request, captures capped
 //! output, enforces the timeout, and makes sure the whole tree is gone before returning.
 
-use std::ffi::OsString;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -14,7 +12,7 @@ use tokio::time::Instant;
 use crate::cgroup::{CgroupLeaf, CgroupSupport, LimitEvents};
 use crate::enforcement::{check, Enforcement, Part, RequiredLevel};
 use crate::error::{io_text, SandboxError};
-use crate::launcher::SUBCOMMAND;
+use crate::launcher::Launcher;
 use crate::policy::SandboxPolicy;
 use crate::probe::probe_with_cgroup;
 use crate::protocol::{LaunchRequest, Message, Mode};
@@ -27,41 +25,6 @@ const READ_CHUNK: usize = 16 << 10;
 const SIGKILL: i32 = 9;
 const SIGXCPU: i32 = 24;
 const SIGXFSZ: i32 = 25;
-
-/// How to start the launcher: a program and the arguments that select the launcher in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Launcher {
-    program: PathBuf,
-    args: Vec<OsString>,
-}
-
-impl Launcher {
-    /// `program args...` runs [`crate::launcher::main_from_args`].
-    pub fn new(program: impl Into<PathBuf>, args: Vec<OsString>) -> Launcher {
-        Launcher {
-            program: program.into(),
-            args,
-        }
-    }
-
-    /// The running executable with the hidden subcommand (`tool-executor __sandbox-launch`).
-    pub fn current_exe() -> std::io::Result<Launcher> {
-        Ok(Launcher::new(
-            std::env::current_exe()?,
-            vec![OsString::from(SUBCOMMAND)],
-        ))
-    }
-
-    /// The program.
-    pub fn program(&self) -> &Path {
-        &self.program
-    }
-
-    /// The arguments before the launcher takes over.
-    pub fn args(&self) -> &[OsString] {
-        &self.args
-    }
-}
 
 /// A limit the command ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,8 +166,8 @@ impl Sandbox {
         let io = |e: std::io::Error| SandboxError::Io(io_text(&e));
         let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(io)?;
         ours.set_nonblocking(true).map_err(io)?;
-        let mut cmd = tokio::process::Command::new(&self.launcher.program);
-        cmd.args(&self.launcher.args)
+        let mut cmd = tokio::process::Command::new(self.launcher.program());
+        cmd.args(self.launcher.args())
             .env_clear()
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
@@ -216,7 +179,7 @@ impl Sandbox {
         // The command keeps its copy of the launcher's end until dropped.
         drop(cmd);
         let mut child = spawned.map_err(|e| SandboxError::Launcher {
-            program: self.launcher.program.display().to_string(),
+            program: self.launcher.program().display().to_string(),
             reason: io_text(&e),
         })?;
         let control = tokio::net::UnixStream::from_std(ours).map_err(io)?;

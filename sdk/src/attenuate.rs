@@ -5,7 +5,6 @@
 //! more than the grant holds, so a caller learns of the mistake before an executor does.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use biscuit_auth::builder::{self, Term};
 use biscuit_auth::{Biscuit, BlockBuilder};
@@ -14,20 +13,7 @@ use crate::error::SdkError;
 use crate::narrowing::EffectiveScope;
 use crate::vocabulary::{directory_form, GrantClaims};
 
-/// What to narrow; `None` / empty leaves that dimension as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attenuation {
-    /// Only these operations.
-    pub operations: Option<Vec<String>>,
-    /// Only fs resources under these workspace-relative prefixes.
-    pub prefixes: Option<Vec<String>>,
-    /// Only these named commands for proc.run.
-    pub commands: Option<Vec<String>>,
-    /// Expire no later than this.
-    pub expires_at: Option<SystemTime>,
-    /// Tighter numeric limits, such as ("read_bytes", 4096).
-    pub limits: Vec<(String, i64)>,
-}
+pub use crate::narrowing::Attenuation;
 
 fn strings(items: &[String]) -> Term {
     Term::Set(items.iter().map(|s| builder::string(s)).collect())

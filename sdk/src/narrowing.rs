@@ -9,12 +9,26 @@
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use crate::attenuate::Attenuation;
 use crate::error::SdkError;
 use crate::lineage::Link;
 use crate::operation::Operation;
 use crate::path;
 use crate::vocabulary::GrantClaims;
+
+/// What to narrow; `None` / empty leaves that dimension as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attenuation {
+    /// Only these operations.
+    pub operations: Option<Vec<String>>,
+    /// Only fs resources under these workspace-relative prefixes.
+    pub prefixes: Option<Vec<String>>,
+    /// Only these named commands for proc.run.
+    pub commands: Option<Vec<String>>,
+    /// Expire no later than this.
+    pub expires_at: Option<SystemTime>,
+    /// Tighter numeric limits, such as ("read_bytes", 4096).
+    pub limits: Vec<(String, i64)>,
+}
 
 /// The scope a grant has after every hop so far: what a new hop may narrow from.
 #[derive(Debug, Clone)]

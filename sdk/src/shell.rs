@@ -37,15 +37,17 @@
 //! loops are refused before parsing, a panic inside it becomes a syntax error, and nested
 //! subshells it reads as arithmetic (`( ( cmd ) )`) are walked as commands.
 mod categories;
+mod command;
 mod decide;
 mod normalize;
 mod parse;
 
 pub use categories::{Category, Evidence, Source};
+pub use command::{Flag, Redirect, RedirectKind, SimpleCommand, Via};
 pub use decide::{decide, evaluate, Combination, Effect, ShellDecision, ShellPolicy};
 pub use parse::{
-    classify, Classification, Flag, Redirect, RedirectKind, SimpleCommand, Via, MAX_COMMANDS,
-    MAX_DEPTH, MAX_INPUT_BYTES, MAX_NESTING, MAX_PARENTHESES,
+    classify, Classification, MAX_COMMANDS, MAX_DEPTH, MAX_INPUT_BYTES, MAX_NESTING,
+    MAX_PARENTHESES,
 };
 
 /// Why a command could not be classified; every one of them is a denial (rule `unparsable`).

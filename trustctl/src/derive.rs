@@ -9,7 +9,7 @@ use trust_sdk::client::AuthorityClient;
 use trust_sdk::derive::Derivation;
 use trust_sdk::SdkError;
 
-use crate::grant::{narrowing_from, verify, AttenuateArgs};
+use crate::narrowing::{narrowing_from, verify, AttenuateArgs};
 use crate::util;
 
 /// Arguments of `trustctl grant derive`.

@@ -21,6 +21,7 @@ mod exec;
 mod grant;
 mod health;
 mod keys;
+mod narrowing;
 mod util;
 
 /// Trust Authority command line: keys, grants, holder-proved execution, provenance audit and

@@ -272,3 +272,14 @@ mod tests {
         assert_eq!(canonical_code("PermissionDenied"), "PERMISSION_DENIED");
     }
 }
+
+/// `NAME=VALUE` split at the first `=`; `what` names the flag in errors.
+pub(crate) fn parse_pair(text: &str, what: &str) -> anyhow::Result<(String, String)> {
+    let (left, right) = text
+        .split_once('=')
+        .ok_or_else(|| anyhow!("{what} `{text}` must be written NAME=VALUE"))?;
+    if left.is_empty() {
+        bail!("{what} `{text}` has an empty name");
+    }
+    Ok((left.to_string(), right.to_string()))
+}

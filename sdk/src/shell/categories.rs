@@ -11,8 +11,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::command::{Flag, RedirectKind, SimpleCommand};
 use super::normalize::{self, program_name};
-use super::parse::{Flag, RedirectKind, SimpleCommand};
 use super::ShellError;
 
 /// A boundary a command crosses. Names are stable (`as_str`, serde, [`FromStr`]).
