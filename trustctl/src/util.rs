@@ -240,6 +240,17 @@ pub fn relative(t: SystemTime) -> String {
     }
 }
 
+/// `NAME=VALUE` split at the first `=`; `what` names the flag in errors.
+pub(crate) fn parse_pair(text: &str, what: &str) -> anyhow::Result<(String, String)> {
+    let (left, right) = text
+        .split_once('=')
+        .ok_or_else(|| anyhow!("{what} `{text}` must be written NAME=VALUE"))?;
+    if left.is_empty() {
+        bail!("{what} `{text}` has an empty name");
+    }
+    Ok((left.to_string(), right.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,15 +282,4 @@ mod tests {
         assert_eq!(decode_grant(b"+/8BAg==").unwrap(), bytes);
         assert_eq!(canonical_code("PermissionDenied"), "PERMISSION_DENIED");
     }
-}
-
-/// `NAME=VALUE` split at the first `=`; `what` names the flag in errors.
-pub(crate) fn parse_pair(text: &str, what: &str) -> anyhow::Result<(String, String)> {
-    let (left, right) = text
-        .split_once('=')
-        .ok_or_else(|| anyhow!("{what} `{text}` must be written NAME=VALUE"))?;
-    if left.is_empty() {
-        bail!("{what} `{text}` has an empty name");
-    }
-    Ok((left.to_string(), right.to_string()))
 }
