@@ -168,7 +168,11 @@ impl Execution {
         let limits = OperationLimits {
             hidden: Arc::clone(&admitted.hidden),
             writable: Arc::clone(&admitted.writable),
-            hidden_globs: Arc::clone(&self.hidden_globs(&admitted.claims.deny_globs)),
+            // Only a child process needs the globs (file operations use the compiled `hidden`).
+            hidden_globs: match admitted.operation {
+                operations::Operation::Run { .. } => self.hidden_globs(&admitted.claims.deny_globs),
+                _ => Arc::clone(&self.operation_limits.hidden_globs),
+            },
             ..self.operation_limits.clone()
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;
