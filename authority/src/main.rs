@@ -28,6 +28,10 @@ enum Command {
         /// Override the configured listen address (use 127.0.0.1:0 for any free port).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Also stop when stdin reaches end of file: a supervisor that holds the other end of
+        /// a pipe makes this server die with it, even when it is killed outright.
+        #[arg(long)]
+        stop_when_stdin_closes: bool,
     },
     /// Check a configuration and its profiles, print every problem, and exit.
     Check {
@@ -45,12 +49,18 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { config, listen } => {
+        Command::Serve {
+            config,
+            listen,
+            stop_when_stdin_closes,
+        } => {
             let mut config = trust_authority::config::AuthorityConfig::load(&config)?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
-            let (addr, serve) = trust_authority::server::bind(&config, shutdown_signal()).await?;
+            let (addr, serve) =
+                trust_authority::server::bind(&config, shutdown_signal(stop_when_stdin_closes)?)
+                    .await?;
             // Tests and scripts read this line to learn the bound port.
             println!("trust-authority listening on {addr}");
             serve.await.context("authority stopped with an error")?;
@@ -65,13 +75,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
+/// The server's shutdown future: logs why it stops.
+fn shutdown_signal(
+    stop_when_stdin_closes: bool,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let stop = trust_sdk::lifecycle::stop_requested(stop_when_stdin_closes)
+        .context("cannot install the shutdown signal handlers")?;
+    Ok(async move {
+        let reason = stop.await;
+        tracing::info!(%reason, "stopping");
+    })
 }

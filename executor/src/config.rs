@@ -37,6 +37,9 @@ struct RawConfig {
     /// `full`, or a named weaker level such as `no-cgroup` (see `docs/sandbox.md`).
     #[serde(default = "default_sandbox_level")]
     sandbox_level: String,
+    /// Where the checkpoint signing key lives; `<data_dir>/executor.key` if unset. Deployments
+    /// put it outside the data directory, so a copy of the log is not also a copy of its key.
+    checkpoint_key: Option<PathBuf>,
 }
 
 fn default_sandbox_level() -> String {
@@ -131,6 +134,8 @@ pub struct ExecutorConfig {
     pub auditors: Vec<(String, VerifyingKey)>,
     /// The sandbox level every child process needs (`full` unless a weaker one is named).
     pub sandbox_level: trust_sandbox::RequiredLevel,
+    /// The checkpoint signing key's file (created 0600 if missing).
+    pub checkpoint_key: PathBuf,
 }
 
 impl ExecutorConfig {
@@ -242,6 +247,10 @@ impl ExecutorConfig {
         match (listen, sandbox_level) {
             (Some(listen), Some(sandbox_level)) if errors.is_empty() => Ok(Self {
                 listen,
+                checkpoint_key: match raw.checkpoint_key {
+                    Some(path) => base.join(path),
+                    None => base.join(&raw.data_dir).join("executor.key"),
+                },
                 data_dir: base.join(raw.data_dir),
                 executor_id: raw.executor_id,
                 authority: raw.authority,

@@ -28,6 +28,10 @@ enum Command {
         /// Override the configured listen address (use 127.0.0.1:0 for any free port).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Also stop when stdin reaches end of file: a supervisor that holds the other end of
+        /// a pipe makes this server die with it, even when it is killed outright.
+        #[arg(long)]
+        stop_when_stdin_closes: bool,
         /// Override the configured authority endpoint.
         #[arg(long)]
         authority: Option<String>,
@@ -59,6 +63,7 @@ async fn serve() -> anyhow::Result<()> {
             config,
             listen,
             authority,
+            stop_when_stdin_closes,
         } => {
             let mut config = tool_executor::config::ExecutorConfig::load(&config)?;
             if let Some(listen) = listen {
@@ -67,7 +72,9 @@ async fn serve() -> anyhow::Result<()> {
             if let Some(authority) = authority {
                 config.authority = authority;
             }
-            let (addr, serve) = tool_executor::server::bind(&config, shutdown_signal()).await?;
+            let (addr, serve) =
+                tool_executor::server::bind(&config, shutdown_signal(stop_when_stdin_closes)?)
+                    .await?;
             println!("tool-executor listening on {addr}");
             serve.await.context("executor stopped with an error")?;
         }
@@ -75,13 +82,14 @@ async fn serve() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
+/// The server's shutdown future: logs why it stops.
+fn shutdown_signal(
+    stop_when_stdin_closes: bool,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let stop = trust_sdk::lifecycle::stop_requested(stop_when_stdin_closes)
+        .context("cannot install the shutdown signal handlers")?;
+    Ok(async move {
+        let reason = stop.await;
+        tracing::info!(%reason, "stopping");
+    })
 }

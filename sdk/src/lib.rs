@@ -8,6 +8,7 @@ pub mod duration;
 pub mod error;
 pub mod invocation;
 pub mod keys;
+pub mod lifecycle;
 pub mod lineage;
 pub mod narrowing;
 pub mod once_cache;

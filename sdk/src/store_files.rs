@@ -1,5 +1,5 @@
-//! Files both services keep beside their embedded store: the durability mark and sled's
-//! unfinished snapshots.
+//! Files both services keep beside their embedded store: the private data directory itself, the
+//! durability mark and sled's unfinished snapshots.
 //!
 //! The authority's registry (`registry.commit`) and the executor's provenance log
 //! (`provenance.tip`) each write a mark after every flush saying how far the store is known to
@@ -9,6 +9,18 @@
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+/// Creates a service's data directory (and missing parents) and makes it 0700, whatever the
+/// umask, and also when it already existed with wider permissions: it holds signing keys and the
+/// stores, and no other local user has any business listing it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
 
 /// A small mark file rewritten in place as one fixed-size block (no truncation, no rename, so a
 /// crash leaves the old or the new block, never a missing file).
@@ -68,6 +80,21 @@ pub fn remove_unfinished_snapshots(dir: &Path) -> Result<Vec<String>, (PathBuf, 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn private_dir_is_0700_when_created_and_when_it_was_wider() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = tempfile::tempdir().unwrap();
+        let fresh = base.path().join("a/b/data");
+        super::create_private_dir(&fresh).unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o700);
+        let wide = base.path().join("wide");
+        std::fs::create_dir(&wide).unwrap();
+        std::fs::set_permissions(&wide, std::fs::Permissions::from_mode(0o755)).unwrap();
+        super::create_private_dir(&wide).unwrap();
+        assert_eq!(mode(&wide), 0o700);
+    }
+
     use super::*;
 
     #[test]

@@ -1,4 +1,8 @@
 //! A server child process: started, its bound address read from stdout, killed with SIGKILL on drop.
+//!
+//! `serve` commands get `--stop-when-stdin-closes` and a pipe as stdin whose write end only this
+//! process holds: when the test (or the demo) dies in any way, SIGKILL included, the kernel closes
+//! the pipe and the server stops, so no server outlives whoever started it.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -88,13 +92,18 @@ fn spawn(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<(Child, S
         .create(true)
         .append(true)
         .open(log)?;
+    let mut args = args.to_vec();
+    if args.first().map(String::as_str) == Some("serve") {
+        args.push("--stop-when-stdin-closes".into());
+    }
     let mut child = Command::new(binary)
-        .args(args)
+        .args(&args)
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         )
-        .stdin(Stdio::null())
+        // Held open (in `Child::stdin`) for the child's lifetime; see the module docs.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
         .spawn()?;

@@ -24,7 +24,7 @@ const MAX_REQUEST_BYTES: usize = 64 * 1024;
 pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
     let profiles = profile::load_profiles(&config.profiles)
         .map_err(|e| AuthorityError::Config(e.to_string()))?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    trust_sdk::store_files::create_private_dir(&config.data_dir).map_err(|e| {
         AuthorityError::Config(format!("data dir `{}`: {e}", config.data_dir.display()))
     })?;
     let keyring = Arc::new(Keyring::open(&config.data_dir)?);

@@ -21,21 +21,26 @@ use crate::trust_state::TrustState;
 use crate::workspace::Workspace;
 use trust_sdk::clock::{millis, now, now_ms};
 
-/// Loads (or creates, 0600) the executor's checkpoint signing key.
+/// Loads (or creates, 0600, in a 0700 directory) the executor's checkpoint signing key.
 fn executor_key(config: &ExecutorConfig) -> Result<ed25519_dalek::SigningKey, StartError> {
-    let path = config.data_dir.join("executor.key");
+    let path = &config.checkpoint_key;
+    if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+        trust_sdk::store_files::create_private_dir(parent).map_err(|e| {
+            StartError::Config(format!("checkpoint key dir `{}`: {e}", parent.display()))
+        })?;
+    }
     if path.exists() {
-        trust_sdk::keys::load(&path).map_err(|e| StartError::Config(e.to_string()))
+        trust_sdk::keys::load(path).map_err(|e| StartError::Config(e.to_string()))
     } else {
         let key = trust_sdk::keys::generate();
-        trust_sdk::keys::save(&key, &path).map_err(|e| StartError::Config(e.to_string()))?;
+        trust_sdk::keys::save(&key, path).map_err(|e| StartError::Config(e.to_string()))?;
         Ok(key)
     }
 }
 
 /// Opens the provenance log and trust cache and starts the revocation sync.
 pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustState>), StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    trust_sdk::store_files::create_private_dir(&config.data_dir).map_err(|e| {
         StartError::Config(format!("data dir `{}`: {e}", config.data_dir.display()))
     })?;
     let key = executor_key(config)?;

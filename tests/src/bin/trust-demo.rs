@@ -301,7 +301,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "\nServing until Ctrl-C. Try it yourself (files are in {}):",
+        "\nServing until Ctrl-C (or SIGTERM/SIGHUP). Try it yourself (files are in {}):",
         files.display()
     );
     let d = files.display();
@@ -314,8 +314,8 @@ async fn main() -> anyhow::Result<()> {
         "  cargo run -q -p trustctl -- audit verify {d}/audit.jsonl --executor-key {}",
         hex::encode(executor_key.as_bytes())
     );
-    tokio::signal::ctrl_c().await?;
-    println!("stopping");
+    let reason = trust_sdk::lifecycle::stop_requested(false)?.await;
+    println!("stopping ({reason})");
     drop(GrantSpec::default());
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())

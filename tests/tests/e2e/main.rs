@@ -11,6 +11,7 @@ mod attacks;
 mod authority;
 mod derived;
 mod executor;
+mod lifecycle;
 mod revocation;
 mod sandboxed_run;
 mod support;
