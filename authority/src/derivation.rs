@@ -20,7 +20,8 @@ const MAX_DERIVED_BYTES: usize = 64 * 1024;
 /// What a registration recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Derived {
-    /// The hops registered now (hops registered before are skipped).
+    /// The hops registered now (the same hops registered before are skipped; a different grant
+    /// under a registered id is refused).
     pub registered_grant_ids: Vec<String>,
     pub depth: u32,
 }
@@ -69,20 +70,28 @@ pub fn register(
             "the grant has no delegation block".into(),
         ));
     }
+    trust_sdk::lineage::check_ids(&claims.grant_id, &links)
+        .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
     let block_ids = token.revocation_identifiers();
     let mut parent = claims.grant_id.clone();
     let mut entries = Vec::new();
     for link in &links {
-        if link.derived_id.is_empty() || link.parent_id != parent {
-            return Err(AuthorityError::InvalidArgument(format!(
-                "block {} names parent `{}`, expected `{parent}`",
-                link.block, link.parent_id
-            )));
-        }
-        if registry.grant(&link.derived_id)?.is_none() {
-            let own_block = block_ids.get(link.block).ok_or_else(|| {
+        let own_block =
+            hex::encode(block_ids.get(link.block).ok_or_else(|| {
                 AuthorityError::InvalidArgument("block index out of range".into())
-            })?;
+            })?);
+        if let Some(existing) = registry.grant(&link.derived_id)? {
+            // Registering the same chain again is harmless; a different grant under a taken
+            // id would share the other's revocation and records.
+            let same_hop = existing.parent_grant_id.as_deref() == Some(parent.as_str())
+                && existing.revocation_ids == [own_block.clone()];
+            if !same_hop {
+                return Err(AuthorityError::AlreadyExists(format!(
+                    "grant id `{}` (block {}) is already registered for another grant",
+                    link.derived_id, link.block
+                )));
+            }
+        } else {
             let expires = link
                 .expires_at
                 .map(millis)
@@ -101,7 +110,7 @@ pub fn register(
                 expires_at_ms: expires,
                 root_key_id: root.root_key_id,
                 // Its own delegation block: revoking it kills this grant and every descendant.
-                revocation_ids: vec![hex::encode(own_block)],
+                revocation_ids: vec![own_block],
                 revoked: false,
             });
         }

@@ -12,6 +12,9 @@ pub enum AuthorityError {
     PermissionDenied(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// An id the caller chose is already taken by something else.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
     /// The registry could not durably record something; nothing was returned.
     #[error("storage: {0}")]
     Storage(String),

@@ -419,6 +419,8 @@ impl Admission {
             .map_err(|e| Refusal::unauthenticated("delegation-chain", e.to_string()))?;
         let current_holder = trust_sdk::lineage::current_holder(&claims.holder, &links)
             .map_err(|e| Refusal::unauthenticated("delegation-chain", e.to_string()))?;
+        trust_sdk::lineage::check_ids(&claims.grant_id, &links)
+            .map_err(|e| Refusal::unauthenticated("delegation-chain", e.to_string()))?;
         let mut lineage = vec![claims.grant_id.clone()];
         lineage.extend(links.iter().map(|l| l.derived_id.clone()));
         ctx.lineage = lineage.clone();

@@ -168,6 +168,10 @@ pub fn derive(
             signed,
         )
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
+    // The new hop's id must be well formed and new to the lineage (executors and the authority
+    // refuse it otherwise); say so here rather than hand out a grant nobody accepts.
+    lineage::check_ids(&claims.grant_id, &lineage::links(&token)?)
+        .map_err(|e| SdkError::InvalidRequest(e.to_string()))?;
     Ok(DerivedGrant {
         token,
         derived_id,

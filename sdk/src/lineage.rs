@@ -180,6 +180,47 @@ pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
     Ok(out)
 }
 
+/// Longest derived grant id accepted.
+pub const MAX_DERIVED_ID_LEN: usize = 128;
+
+/// Checks the ids a chain of hops names: each hop has its own id (1 to
+/// [`MAX_DERIVED_ID_LEN`] characters of `A-Z a-z 0-9 . _ : -`), names the previous hop (the root
+/// grant for the first) as its parent, and no id appears twice in the lineage, the root's
+/// included. Revocation and provenance name grants by these ids, so an ambiguous one would let
+/// one grant hide behind another's record.
+pub fn check_ids(root_id: &str, links: &[Link]) -> Result<(), SdkError> {
+    let mut seen = std::collections::HashSet::from([root_id]);
+    let mut parent = root_id;
+    for link in links {
+        let id = link.derived_id.as_str();
+        let well_formed = !id.is_empty()
+            && id.len() <= MAX_DERIVED_ID_LEN
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+        if !well_formed {
+            return Err(SdkError::InvalidGrant(format!(
+                "block {} has a missing or malformed derived grant id",
+                link.block
+            )));
+        }
+        if link.parent_id != parent {
+            return Err(SdkError::InvalidGrant(format!(
+                "block {} names parent `{}`, expected `{parent}`",
+                link.block, link.parent_id
+            )));
+        }
+        if !seen.insert(id) {
+            return Err(SdkError::InvalidGrant(format!(
+                "block {} reuses the grant id `{id}` already in its lineage",
+                link.block
+            )));
+        }
+        parent = id;
+    }
+    Ok(())
+}
+
 /// Who may prove possession now: the original holder, then each delegate in turn.
 ///
 /// A hop whose signer is not the current holder breaks the chain and is refused.

@@ -19,6 +19,7 @@ impl From<AuthorityError> for Status {
             AuthorityError::InvalidArgument(m) => Status::new(Code::InvalidArgument, m),
             AuthorityError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
             AuthorityError::NotFound(m) => Status::new(Code::NotFound, m),
+            AuthorityError::AlreadyExists(m) => Status::new(Code::AlreadyExists, m),
             AuthorityError::ShuttingDown => {
                 Status::new(Code::Unavailable, "the authority is shutting down")
             }
@@ -71,6 +72,10 @@ mod tests {
                 Code::PermissionDenied,
             ),
             (AuthorityError::NotFound("m".into()), Code::NotFound),
+            (
+                AuthorityError::AlreadyExists("m".into()),
+                Code::AlreadyExists,
+            ),
         ] {
             let status = Status::from(error);
             assert_eq!((status.code(), status.message()), (code, "m"));

@@ -430,3 +430,106 @@ async fn a_command_outside_the_narrowing_is_refused_naming_the_block() {
         .await
         .unwrap();
 }
+
+/// A hand-made delegation block from `c.keys[1]` under the id `id`, appended to level 1.
+fn forced_hop(c: &Chain, to: &SigningKey, id: &str, parent: &str) -> Biscuit {
+    let block = trust_sdk::derive::delegation_block(
+        &c.keys[1].verifying_key(),
+        &to.verifying_key(),
+        id,
+        parent,
+        &narrowing(&["fs.read"], &["src"]),
+    )
+    .unwrap();
+    let signed = c.levels[1]
+        .third_party_request()
+        .unwrap()
+        .create_block(
+            &trust_sdk::keys::to_biscuit_private(&c.keys[1]).unwrap(),
+            block,
+        )
+        .unwrap();
+    c.levels[1]
+        .append_third_party(
+            trust_sdk::keys::to_biscuit_public(&c.keys[1].verifying_key()).unwrap(),
+            signed,
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn derived_ids_are_unique_in_the_lineage_and_in_the_registry() {
+    let c = chain(1, ClusterOptions::default()).await;
+    let grandchild = trust_sdk::keys::generate();
+    // The SDK refuses to derive under an id already in the lineage.
+    let mut reuse = narrowing(&["fs.read"], &["src"]);
+    reuse.derived_id = Some(c.root_id.clone());
+    let err = derive(
+        &c.levels[1],
+        &c.keys[1],
+        &grandchild.verifying_key(),
+        &reuse,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("reuses the grant id"), "{err}");
+
+    // Forced by hand, the executor refuses the same chain (and a malformed id), and records it.
+    let mut exec = c.cluster.executor_client().await.unwrap();
+    for (id, parent, expected) in [
+        (c.root_id.as_str(), c.ids[1].as_str(), "reuses the grant id"),
+        (c.ids[1].as_str(), c.ids[1].as_str(), "reuses the grant id"),
+        (
+            "not an id!",
+            c.ids[1].as_str(),
+            "malformed derived grant id",
+        ),
+        ("fresh-id", c.root_id.as_str(), "expected"),
+    ] {
+        let forced = forced_hop(&c, &grandchild, id, parent);
+        let err = exec
+            .execute(&bytes(&forced), &grandchild, read("src/calc.sh"))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "Unauthenticated", "{id}: {err}");
+        assert!(err.to_string().contains(expected), "{id}: {err}");
+    }
+    let lines = exec
+        .export_provenance(&c.cluster.auditor_id, &c.cluster.auditor_key, 0)
+        .await
+        .unwrap();
+    let refused_chains = lines
+        .iter()
+        .filter(|l| {
+            matches!(
+                serde_json::from_str::<ProvenanceEntry>(l).unwrap(),
+                ProvenanceEntry::Record(r) if r.reasons.iter().any(|x| x.contains("delegation-chain"))
+            )
+        })
+        .count();
+    assert!(
+        refused_chains >= 4,
+        "every refusal is recorded: {refused_chains}"
+    );
+
+    // The authority: the same chain twice is fine; another grant under a taken id is refused.
+    let mut authority = c.cluster.authority_client().await.unwrap();
+    let agent = (&c.cluster.agent_id, &c.cluster.agent_key);
+    authority
+        .register_derived(agent.0, agent.1, &bytes(&c.levels[1]))
+        .await
+        .unwrap();
+    let again = authority
+        .register_derived(agent.0, agent.1, &bytes(&c.levels[1]))
+        .await
+        .unwrap();
+    assert!(again.registered_grant_ids.is_empty());
+    let other_child = trust_sdk::keys::generate();
+    let mut same_id = narrowing(&["fs.read"], &["src"]);
+    same_id.derived_id = Some(c.ids[1].clone());
+    let impostor = derive(&c.root, &c.keys[0], &other_child.verifying_key(), &same_id).unwrap();
+    let err = authority
+        .register_derived(agent.0, agent.1, &bytes(&impostor.token))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "AlreadyExists", "{err}");
+}
