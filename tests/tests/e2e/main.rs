@@ -13,5 +13,6 @@ mod derived;
 mod executor;
 mod revocation;
 mod sandboxed_run;
+mod shell_exec;
 mod support;
 mod the_loop;
