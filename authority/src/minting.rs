@@ -68,6 +68,28 @@ pub fn mint_approved(
     )
 }
 
+/// The grant's `scope` facts: `fs.*` prefixes as requested (no trailing `/`), `proc.run`
+/// none (its `command` facts name the commands), and one `shell.exec` scope on the whole
+/// workspace (its resource at the executor is the working directory; the command is decided
+/// by the grant's shell policy).
+fn grant_scopes(envelope: &GrantEnvelope) -> Vec<(String, String)> {
+    let mut scopes: Vec<(String, String)> = Vec::new();
+    for s in &envelope.scopes {
+        let scope = match Operation::parse(&s.operation) {
+            Some(Operation::ProcRun) => continue,
+            Some(Operation::ShellExec) => (s.operation.clone(), String::new()),
+            _ => (
+                s.operation.clone(),
+                s.resource.trim_end_matches('/').to_string(),
+            ),
+        };
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes
+}
+
 fn mint_with(
     request: &GrantRequest,
     envelope: &GrantEnvelope,
@@ -94,17 +116,7 @@ fn mint_with(
         task: request.task.clone(),
         purpose: request.purpose.clone(),
         profile: envelope.profile.clone(),
-        scopes: envelope
-            .scopes
-            .iter()
-            .filter(|s| s.operation != Operation::ProcRun.as_str())
-            .map(|s| {
-                (
-                    s.operation.clone(),
-                    s.resource.trim_end_matches('/').to_string(),
-                )
-            })
-            .collect(),
+        scopes: grant_scopes(envelope),
         commands: envelope.commands.clone(),
         limits: envelope.limits.clone(),
         deny_globs: envelope.deny_globs.clone(),
@@ -112,6 +124,9 @@ fn mint_with(
         approval,
         issued_at: envelope.issued_at,
         expires_at: envelope.expires_at,
+        shell: envelope.shell.clone(),
+        sandbox_level: envelope.sandbox_level.clone(),
+        child_limits: envelope.child_limits.clone(),
     };
     let mut block = vocabulary::authority_block(&claims)?;
     // Every further approver of an m-of-n approval is named by its own `approval` fact.

@@ -17,6 +17,10 @@
 //! 8. allow, with the allow rules that covered each scope; a TTL above `max_ttl` is clamped
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
+mod sensitive;
+mod shell_scope;
+#[cfg(test)]
+mod shell_tests;
 #[cfg(test)]
 mod tests;
 
@@ -26,6 +30,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::{format_duration, Profile, ProfileSet, Rule};
 use crate::request::{GrantRequest, Operation, Scope};
+pub use sensitive::SENSITIVE_PATH;
+use shell_scope::ShellVerdict;
+pub use shell_scope::{SHELL_NOT_ENABLED, SHELL_POLICY};
+
+/// Longest `shell.exec` command a grant request may name (the classifier's own bound).
+pub const MAX_SHELL_COMMAND_BYTES: usize = trust_sdk::shell::MAX_INPUT_BYTES;
 
 /// Rule id: no profile governs the requested workspace.
 pub const NO_PROFILE: &str = "no-profile";
@@ -60,6 +70,9 @@ pub const RESERVED_RULE_IDS: &[&str] = &[
     UNKNOWN_COMMAND,
     INVALID_TTL,
     TTL_CEILING_RULE,
+    SENSITIVE_PATH,
+    SHELL_NOT_ENABLED,
+    SHELL_POLICY,
 ];
 
 /// The outcome of a decision.
@@ -145,6 +158,15 @@ pub struct GrantEnvelope {
     pub expires_at: SystemTime,
     /// Whether the requested TTL was clamped to the profile's `max_ttl`.
     pub ttl_clamped: bool,
+    /// The profile's shell policy, when a `shell.exec` scope is granted.
+    #[serde(default)]
+    pub shell: Option<trust_sdk::shell::ShellPolicy>,
+    /// The weaker sandbox level the profile accepts (`[sandbox] level`), if any.
+    #[serde(default)]
+    pub sandbox_level: Option<String>,
+    /// Caps of child processes from the profile's `[sandbox]` table.
+    #[serde(default)]
+    pub child_limits: Vec<(String, i64)>,
 }
 
 impl GrantEnvelope {
@@ -317,6 +339,11 @@ pub fn evaluate_with_approvals(
         })
         .collect();
     let (deny_globs, deny_regexes) = deny_globs_for(profile, &checked, approved);
+    let shell = checked
+        .iter()
+        .any(|c| c.operation == Operation::ShellExec)
+        .then(|| profile.shell.clone())
+        .flatten();
 
     Decision {
         effect: Effect::Allow,
@@ -333,6 +360,9 @@ pub fn evaluate_with_approvals(
             issued_at: now,
             expires_at,
             ttl_clamped,
+            shell,
+            sandbox_level: profile.sandbox.level.clone(),
+            child_limits: profile.sandbox.limits.clone(),
         }),
     }
 }
@@ -364,6 +394,9 @@ fn check_scope(
             ),
         )
     })?;
+    if operation == Operation::ShellExec {
+        return check_shell_scope(profile, resource, approved);
+    }
     if let Some(rule) = profile
         .deny
         .iter()
@@ -376,6 +409,18 @@ fn check_scope(
                 rule.id
             ),
         ));
+    }
+    if operation.is_fs() {
+        if let Some(class) = sensitive::denying(profile, &resource) {
+            return Err(boxed_deny(
+                SENSITIVE_PATH,
+                format!(
+                    "denied: {operation} on `{resource}` is in the sensitive class (`{}`); the \
+                     profile must name the path to allow it",
+                    class.pattern()
+                ),
+            ));
+        }
     }
     // An approval rule not yet approved takes precedence over approved ones, so that every
     // outstanding approval is reported.
@@ -415,6 +460,27 @@ fn check_scope(
     })
 }
 
+/// A `shell.exec` scope: the profile's shell policy decides the named command (deny names
+/// the shell rule; approval goes through the approval flow under the shell rule's id).
+fn check_shell_scope(
+    profile: &Profile,
+    command: String,
+    approved: &[String],
+) -> Result<Checked, Box<Decision>> {
+    let (allow_rule, approval_rule) = match shell_scope::judge(profile.shell.as_ref(), &command) {
+        ShellVerdict::Deny { rule, reason } => return Err(boxed_deny(&rule, reason)),
+        ShellVerdict::Allow { rule } => (Some(rule), None),
+        ShellVerdict::Approval { rule } => (None, Some(rule)),
+    };
+    Ok(Checked {
+        approved: approval_rule.as_ref().is_some_and(|r| approved.contains(r)),
+        scope: Scope::new(Operation::ShellExec.as_str(), command),
+        operation: Operation::ShellExec,
+        allow_rule,
+        approval_rule,
+    })
+}
+
 /// Normalizes a requested resource for `operation`, or says why it is invalid.
 ///
 /// `fs.*`: workspace-relative; leading `./` and `.` components dropped, `//` collapsed, a
@@ -424,6 +490,15 @@ fn check_scope(
 pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, String> {
     if raw.contains('\0') {
         return Err("it contains a NUL byte".to_string());
+    }
+    if operation == Operation::ShellExec {
+        // Shell text keeps its newlines and tabs; the classifier judges the rest.
+        if raw.len() > MAX_SHELL_COMMAND_BYTES {
+            return Err(format!(
+                "a shell command is at most {MAX_SHELL_COMMAND_BYTES} bytes"
+            ));
+        }
+        return Ok(raw.trim().to_string());
     }
     if raw.chars().any(char::is_control) {
         return Err("it contains a control character".to_string());
@@ -530,6 +605,20 @@ fn deny_globs_for(
             continue;
         }
         for pattern in &rule.resources {
+            if !globs.iter().any(|g: &String| g == pattern.pattern()) {
+                globs.push(pattern.pattern().to_string());
+                regexes.push(pattern.regex().to_string());
+            }
+        }
+    }
+    // The sensitive class, unless the profile names the path: denied to reading and writing.
+    let granted: Vec<&str> = checked
+        .iter()
+        .filter(|c| c.operation.is_fs())
+        .map(|c| c.scope.resource.as_str())
+        .collect();
+    if !granted.is_empty() {
+        for pattern in sensitive::grant_patterns(profile, &granted) {
             if !globs.iter().any(|g: &String| g == pattern.pattern()) {
                 globs.push(pattern.pattern().to_string());
                 regexes.push(pattern.regex().to_string());

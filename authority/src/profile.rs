@@ -9,6 +9,7 @@
 //! out-of-range TTLs are all errors, and [`load_profiles`] reports every error it finds, across
 //! all files, each with its file and line.
 
+mod child_sections;
 mod claude_rules;
 mod glob;
 mod parse;
@@ -20,6 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use child_sections::ChildSandbox;
 pub use claude_rules::{parse_claude_rule, ClaudeRule};
 pub use glob::ResourcePattern;
 pub use trust_sdk::duration::{format_duration, parse_duration};
@@ -138,6 +140,10 @@ pub struct Profile {
     pub approval: Vec<Rule>,
     /// `[[process]]` definitions for headless agents (parsed, not enforced yet).
     pub processes: Vec<ProcessDef>,
+    /// `[shell]`: what `shell.exec` may run; `None` when the profile allows no raw shell.
+    pub shell: Option<trust_sdk::shell::ShellPolicy>,
+    /// `[sandbox]`: the sandbox level accepted and the caps of child processes.
+    pub sandbox: ChildSandbox,
     /// The file the profile was loaded from.
     pub source: PathBuf,
     /// Line of `name` in the source (for diagnostics).

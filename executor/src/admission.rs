@@ -322,6 +322,7 @@ impl Admission {
         self.remember_proof(&request.proof, invocation.timestamp_ms + window, now_ms)?;
         // Domain operation (argv of a named command comes from the grant, never the caller).
         let operation = to_operation(requested, &claims, &self.operation_limits)?;
+        crate::shell_admission::check_child(&operation, &claims, &self.operation_limits)?;
         let resources = operation.resources().map_err(path_refusal)?;
         ctx.resources = resources.clone();
         if !self.served.contains(&claims.workspace) {
@@ -791,6 +792,11 @@ fn to_operation(
                 timeout,
             }
         }
+        Requested::Shell {
+            command,
+            cwd,
+            timeout_ms,
+        } => crate::shell_admission::shell_operation(command, cwd, *timeout_ms, claims, limits)?,
     })
 }
 
@@ -806,7 +812,9 @@ fn validate_against_limits(op: &Operation, limits: &OperationLimits) -> Result<(
                 ),
             ))
         }
-        Operation::Run { timeout, .. } if *timeout > limits.max_run_timeout => {
+        Operation::Run { timeout, .. } | Operation::Shell { timeout, .. }
+            if *timeout > limits.max_run_timeout =>
+        {
             Err(Refusal::invalid(
                 "parameters",
                 format!(
@@ -821,3 +829,6 @@ fn validate_against_limits(op: &Operation, limits: &OperationLimits) -> Result<(
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod writable_prefixes_tests;

@@ -136,9 +136,15 @@ impl Execution {
             return Err(self.refuse(refused, time_ms, started, announced).await);
         }
         let mut admitted = admitted;
-        if let (operations::Operation::Run { .. }, Some(sandbox)) =
-            (&admitted.operation, &self.operation_limits.sandbox)
-        {
+        if let operations::Operation::Shell { verdict, .. } = &admitted.operation {
+            // The record says how the shell text was classified and which rule decided.
+            let reason = crate::shell_admission::record_reason(verdict);
+            admitted.attempt.passed.push(reason);
+        }
+        if let (true, Some(sandbox)) = (
+            admitted.operation.kind().runs_child(),
+            &self.operation_limits.sandbox,
+        ) {
             // The record says what the kernel enforces for this child.
             admitted
                 .attempt
@@ -169,10 +175,14 @@ impl Execution {
             hidden: Arc::clone(&admitted.hidden),
             writable: Arc::clone(&admitted.writable),
             // Only a child process needs the globs (file operations use the compiled `hidden`).
-            hidden_globs: match admitted.operation {
-                operations::Operation::Run { .. } => self.hidden_globs(&admitted.claims.deny_globs),
-                _ => Arc::clone(&self.operation_limits.hidden_globs),
+            hidden_globs: match admitted.operation.kind().runs_child() {
+                true => self.hidden_globs(&admitted.claims.deny_globs),
+                false => Arc::clone(&self.operation_limits.hidden_globs),
             },
+            run_limits: crate::shell_admission::child_limits(
+                &self.operation_limits.run_limits,
+                &admitted.claims,
+            ),
             ..self.operation_limits.clone()
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;

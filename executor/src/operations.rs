@@ -62,6 +62,24 @@ pub enum Operation {
         cwd: String,
         timeout: Duration,
     },
+    /// Run raw shell text with `sh -c` in `cwd`, as admission classified it.
+    Shell {
+        command: String,
+        cwd: String,
+        timeout: Duration,
+        verdict: ShellVerdict,
+    },
+}
+
+/// How admission classified a `shell.exec` command under the grant's shell policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellVerdict {
+    /// The categories the command crosses (`read`, `network`, ...).
+    pub categories: Vec<String>,
+    /// The deciding rule (`category:read`, `pattern:Bash(...)`, ...).
+    pub rule: String,
+    /// `allow`, or `approval_required` for a command run under an approved grant.
+    pub effect: String,
 }
 
 /// A command: the grant authorizes `name`; `argv[0]` is the program.
@@ -81,6 +99,7 @@ impl Operation {
             Operation::Write { .. } => Kind::FsWrite,
             Operation::Patch { .. } => Kind::FsPatch,
             Operation::Run { .. } => Kind::ProcRun,
+            Operation::Shell { .. } => Kind::ShellExec,
         }
     }
 
@@ -108,6 +127,9 @@ impl Operation {
                 run::validate_command(command)?;
                 Ok(vec![command.name.clone()])
             }
+            // The grant's `shell.exec` scope bounds where the shell starts; the text itself
+            // was decided by the grant's shell policy at admission.
+            Operation::Shell { cwd, .. } => Ok(vec![normalize_relative(cwd)?]),
         }
     }
 
@@ -142,7 +164,7 @@ impl Operation {
                 vec![("write_bytes", to_i64(content.len() as u64))]
             }
             Operation::Patch { diff, .. } => vec![("write_bytes", to_i64(diff.len() as u64))],
-            Operation::Run { timeout, .. } => vec![
+            Operation::Run { timeout, .. } | Operation::Shell { timeout, .. } => vec![
                 (
                     "run_timeout_ms",
                     i64::try_from(run::effective_timeout(*timeout, limits).as_millis())
@@ -412,6 +434,14 @@ pub enum Outcome {
     Write(WriteOutcome),
     Patch(PatchOutcome),
     Run(RunOutcome),
+    Shell(ShellOutcome),
+}
+
+/// A `shell.exec` run and how its command was classified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellOutcome {
+    pub run: RunOutcome,
+    pub verdict: ShellVerdict,
 }
 
 /// A simple, stable, unambiguous binary encoding: fixed-width big-endian
@@ -494,6 +524,16 @@ impl Outcome {
                     e.u64(u64::from(f.hunks));
                 }
             }
+            Outcome::Shell(s) => {
+                e = Encoder::new(Kind::ShellExec.as_str());
+                e.u64(s.verdict.categories.len() as u64);
+                for c in &s.verdict.categories {
+                    e.str(c);
+                }
+                e.str(&s.verdict.rule);
+                e.str(&s.verdict.effect);
+                e.bytes(&Outcome::Run(s.run.clone()).encode());
+            }
             Outcome::Run(r) => {
                 e = Encoder::new(Kind::ProcRun.as_str());
                 e.i64(i64::from(r.exit_code));
@@ -554,6 +594,26 @@ pub async fn execute(
             return run::run(ws, command, cwd, *timeout, limits)
                 .await
                 .map(Outcome::Run)
+        }
+        Operation::Shell {
+            command,
+            cwd,
+            timeout,
+            verdict,
+        } => {
+            let argv = vec!["sh".to_string(), "-c".to_string(), command.clone()];
+            let named = NamedCommand {
+                name: Kind::ShellExec.as_str().to_string(),
+                argv,
+            };
+            return run::run(ws, &named, cwd, *timeout, limits)
+                .await
+                .map(|run| {
+                    Outcome::Shell(ShellOutcome {
+                        run,
+                        verdict: verdict.clone(),
+                    })
+                });
         }
         Operation::Read {
             path,
@@ -629,8 +689,8 @@ fn execute_blocking(
         )
         .map(Outcome::Write),
         Operation::Patch { path, diff } => patch::patch(ws, path, diff, limits).map(Outcome::Patch),
-        Operation::Run { .. } => Err(OperationError::InvalidInput(
-            "proc.run cannot run on the blocking pool".to_string(),
+        Operation::Run { .. } | Operation::Shell { .. } => Err(OperationError::InvalidInput(
+            "a child process cannot run on the blocking pool".to_string(),
         )),
     }
 }

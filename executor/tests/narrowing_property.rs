@@ -192,6 +192,9 @@ fn mint(world: &World, case: &Case, holder: &SigningKey, id: u64) -> Biscuit {
         approval: Approval::NotRequired,
         issued_at: now(),
         expires_at: now() + Duration::from_secs(600),
+        shell: None,
+        sandbox_level: None,
+        child_limits: vec![],
     };
     trust_sdk::vocabulary::authority_block(&claims)
         .unwrap()

@@ -75,6 +75,9 @@ pub fn claims(grant_id: &str) -> GrantClaims {
         approval: Approval::NotRequired,
         issued_at: now() - Duration::from_secs(60),
         expires_at: now() + Duration::from_secs(3600),
+        shell: None,
+        sandbox_level: None,
+        child_limits: vec![],
     }
 }
 

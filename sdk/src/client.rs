@@ -435,6 +435,15 @@ pub fn prepare_execute(
     }
 }
 
+/// The `shell.exec` operation for `command` (the same value approvals and digests are made of).
+pub fn shell_operation(command: &str, cwd: &str, timeout_ms: u32) -> epb::invocation::Operation {
+    epb::invocation::Operation::Shell(epb::ShellRequest {
+        command: command.to_string(),
+        cwd: cwd.to_string(),
+        timeout_ms,
+    })
+}
+
 /// Client for `trust.executor.v1.Executor`.
 #[derive(Debug, Clone)]
 pub struct ExecutorClient {
@@ -462,6 +471,21 @@ impl ExecutorClient {
     ) -> Result<epb::ExecuteResponse, SdkError> {
         let request = prepare_execute(grant, holder, operation, now_ms());
         self.send(request).await
+    }
+
+    /// Runs raw shell text with `shell.exec` under `grant` (`cwd` workspace-relative, "" the
+    /// root; `timeout_ms` 0 the grant's limit). The executor classifies it against the grant's
+    /// shell policy first and runs it sandboxed only when the policy allows it.
+    pub async fn shell_exec(
+        &mut self,
+        grant: &[u8],
+        holder: &SigningKey,
+        command: &str,
+        cwd: &str,
+        timeout_ms: u32,
+    ) -> Result<epb::ExecuteResponse, SdkError> {
+        self.execute(grant, holder, shell_operation(command, cwd, timeout_ms))
+            .await
     }
 
     /// Sends a prepared (or deliberately malformed) request.

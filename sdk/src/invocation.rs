@@ -61,6 +61,12 @@ pub enum Requested {
         cwd: String,
         timeout_ms: u32,
     },
+    /// Raw shell text for `shell.exec`: classified at admission against the grant's policy.
+    Shell {
+        command: String,
+        cwd: String,
+        timeout_ms: u32,
+    },
 }
 
 impl Requested {
@@ -73,6 +79,7 @@ impl Requested {
             Requested::Write { .. } => Operation::FsWrite,
             Requested::Patch { .. } => Operation::FsPatch,
             Requested::Run { .. } => Operation::ProcRun,
+            Requested::Shell { .. } => Operation::ShellExec,
         }
     }
 }
@@ -157,6 +164,11 @@ fn requested(op: pb::invocation::Operation) -> Requested {
             diff: p.diff,
         },
         W::Run(r) => Requested::Run {
+            command: r.command,
+            cwd: r.cwd,
+            timeout_ms: r.timeout_ms,
+        },
+        W::Shell(r) => Requested::Shell {
             command: r.command,
             cwd: r.cwd,
             timeout_ms: r.timeout_ms,

@@ -18,6 +18,7 @@ pub mod path;
 pub mod proof;
 pub mod provenance;
 pub mod revocation_target;
+pub mod sensitive;
 pub mod shell;
 pub mod signed;
 pub mod store_files;

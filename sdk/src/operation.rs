@@ -29,11 +29,13 @@ pub enum Operation {
     ProcRun,
     /// `net.http`: make an HTTP request to a host (named by profiles; no executor runs it yet).
     NetHttp,
+    /// `shell.exec`: run raw shell text (`sh -c`), classified by [`crate::shell`] and sandboxed.
+    ShellExec,
 }
 
 impl Operation {
     /// Every known operation, in a stable order.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 8] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -41,16 +43,18 @@ impl Operation {
         Operation::FsPatch,
         Operation::ProcRun,
         Operation::NetHttp,
+        Operation::ShellExec,
     ];
 
     /// The operations an executor runs today.
-    pub const EXECUTED: [Operation; 6] = [
+    pub const EXECUTED: [Operation; 7] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
         Operation::FsWrite,
         Operation::FsPatch,
         Operation::ProcRun,
+        Operation::ShellExec,
     ];
 
     /// The wire name of the operation, e.g. `"fs.read"`.
@@ -63,6 +67,7 @@ impl Operation {
             Operation::FsPatch => "fs.patch",
             Operation::ProcRun => "proc.run",
             Operation::NetHttp => "net.http",
+            Operation::ShellExec => "shell.exec",
         }
     }
 
@@ -81,6 +86,11 @@ impl Operation {
                 | Operation::FsWrite
                 | Operation::FsPatch
         )
+    }
+
+    /// Whether the operation starts a child process in the sandbox (`proc.run`, `shell.exec`).
+    pub fn runs_child(self) -> bool {
+        matches!(self, Operation::ProcRun | Operation::ShellExec)
     }
 
     /// Whether the operation writes workspace files (`fs.write`, `fs.patch`).

@@ -23,6 +23,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
         Operation::Write(_) => Kind::FsWrite,
         Operation::Patch(_) => Kind::FsPatch,
         Operation::Run(_) => Kind::ProcRun,
+        Operation::Shell(_) => Kind::ShellExec,
     }
     .as_str()
 }
@@ -47,6 +48,11 @@ pub fn redacted(op: &Operation) -> Value {
             "diff_sha256": sha256_hex(p.diff.as_bytes())}),
         Operation::Run(r) => {
             json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms})
+        }
+        // The shell text is kept whole: an approval binds, and provenance records, exactly
+        // what ran.
+        Operation::Shell(r) => {
+            json!({"shell": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms})
         }
     }
 }

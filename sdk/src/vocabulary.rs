@@ -43,6 +43,36 @@ pub const LIMIT_NAMES: &[&str] = &[
     "output_bytes",
 ];
 
+/// Caps of a child process tree (`proc.run`, `shell.exec`) a grant may carry: each narrows
+/// the executor's own `[limits] max_run_*` ceiling of the same name, never widens it.
+pub const CHILD_LIMIT_NAMES: &[&str] = &[
+    "cpu_secs",
+    "memory_bytes",
+    "max_processes",
+    "max_file_bytes",
+    "max_open_files",
+    "tmp_bytes",
+];
+
+/// The sandbox levels a profile may accept for a grant's child processes (`+` joins weaker
+/// ones, e.g. `no-cgroup+no-userns`); `trust_sandbox::RequiredLevel` gives them meaning.
+pub const SANDBOX_LEVELS: &[&str] = &[
+    "full",
+    "no-cgroup",
+    "no-userns",
+    "no-landlock",
+    "no-ipcns",
+    "no-utsns",
+];
+
+/// Whether `level` is `full` or `+`-joined names of [`SANDBOX_LEVELS`].
+pub fn is_sandbox_level(level: &str) -> bool {
+    level.trim() == "full"
+        || level
+            .split('+')
+            .all(|name| name != "full" && SANDBOX_LEVELS.contains(&name.trim()))
+}
+
 /// What the authority asserts about one grant (its authority block).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantClaims {
@@ -67,6 +97,15 @@ pub struct GrantClaims {
     pub approval: Approval,
     pub issued_at: SystemTime,
     pub expires_at: SystemTime,
+    /// The shell policy `shell.exec` commands are decided by; `None` when the grant allows
+    /// no raw shell. Facts: `shell_default`, `shell_category`, `shell_pattern`,
+    /// `shell_combination`.
+    pub shell: Option<crate::shell::ShellPolicy>,
+    /// The sandbox level the profile accepts for child processes (`sandbox_level`); `None`
+    /// means `full`.
+    pub sandbox_level: Option<String>,
+    /// (name of [`CHILD_LIMIT_NAMES`], maximum): caps of a child process tree (`child_limit`).
+    pub child_limits: Vec<(String, i64)>,
 }
 
 /// Approval state of a grant.

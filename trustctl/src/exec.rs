@@ -121,6 +121,19 @@ pub enum ExecOperation {
         #[arg(long, default_value_t = 0)]
         timeout_ms: u32,
     },
+    /// shell.exec: run raw shell text with `sh -c`, sandboxed, if the grant's shell policy
+    /// allows it; the executor classifies it first. Output is passed through and trustctl
+    /// exits with the command's exit code.
+    Shell {
+        /// The shell command (one argument: quote it).
+        command: String,
+        /// Working directory relative to the workspace root.
+        #[arg(long, default_value = "")]
+        cwd: String,
+        /// Timeout in milliseconds (0: the grant's / executor's limit).
+        #[arg(long, default_value_t = 0)]
+        timeout_ms: u32,
+    },
 }
 
 fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
@@ -193,6 +206,11 @@ fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
             cwd: cwd.clone(),
             timeout_ms: *timeout_ms,
         }),
+        ExecOperation::Shell {
+            command,
+            cwd,
+            timeout_ms,
+        } => trust_sdk::client::shell_operation(command, cwd, *timeout_ms),
     })
 }
 
@@ -267,6 +285,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
         println!("{body}");
         return Ok(match &result {
             R::Run(run) => run_exit_code(run),
+            R::Shell(pb::ShellResult { run: Some(run), .. }) => run_exit_code(run),
             _ => ExitCode::SUCCESS,
         });
     }
@@ -334,24 +353,36 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        R::Run(run) => {
-            write_stdout(&run.stdout)?;
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(&run.stderr);
-            let _ = err.flush();
-            if run.stdout_truncated || run.stderr_truncated {
-                eprintln!("(output truncated by the executor)");
-            }
-            if run.timed_out {
-                eprintln!("(timed out after {} ms)", run.duration_ms);
-            }
-            if run.signal != 0 {
-                eprintln!("(ended by signal {})", run.signal);
-            }
-            return Ok(run_exit_code(&run));
+        R::Shell(shell) => {
+            eprintln!(
+                "(shell: categories {}; rule `{}`)",
+                shell.categories.join(", "),
+                shell.rule
+            );
+            let run = shell.run.unwrap_or_default();
+            return print_run(run);
         }
+        R::Run(run) => return print_run(run),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Passes a finished command's output through; its exit code becomes trustctl's.
+fn print_run(run: pb::RunResult) -> anyhow::Result<ExitCode> {
+    write_stdout(&run.stdout)?;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(&run.stderr);
+    let _ = err.flush();
+    if run.stdout_truncated || run.stderr_truncated {
+        eprintln!("(output truncated by the executor)");
+    }
+    if run.timed_out {
+        eprintln!("(timed out after {} ms)", run.duration_ms);
+    }
+    if run.signal != 0 {
+        eprintln!("(ended by signal {})", run.signal);
+    }
+    Ok(run_exit_code(&run))
 }
 
 fn result_json(result: &R) -> (&'static str, Value) {
@@ -391,6 +422,13 @@ fn result_json(result: &R) -> (&'static str, Value) {
             Kind::FsPatch.as_str(),
             json!({"files": p.files.iter().map(|f| json!({"path": f.path, "sha256": f.sha256, "hunks": f.hunks})).collect::<Vec<_>>()}),
         ),
+        R::Shell(s) => {
+            let (_, mut run) = result_json(&R::Run(s.run.clone().unwrap_or_default()));
+            run["categories"] = json!(s.categories);
+            run["rule"] = json!(s.rule);
+            run["effect"] = json!(s.effect);
+            (Kind::ShellExec.as_str(), run)
+        }
         R::Run(r) => (
             Kind::ProcRun.as_str(),
             json!({

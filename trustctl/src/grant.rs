@@ -299,6 +299,7 @@ fn sorted(c: &GrantClaims) -> GrantClaims {
     c.limits.sort();
     c.deny_globs.sort();
     c.deny_regexes.sort();
+    c.child_limits.sort();
     c
 }
 
@@ -325,6 +326,9 @@ fn claims_json(c: &GrantClaims) -> Value {
         },
         "issued_at": util::format_time(c.issued_at),
         "expires_at": util::format_time(c.expires_at),
+        "shell": c.shell,
+        "sandbox_level": c.sandbox_level.as_deref().unwrap_or("full"),
+        "child_limits": c.child_limits.iter().map(|(n, v)| (n.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
     })
 }
 

@@ -22,7 +22,7 @@ use trust_sdk::duration::{format_duration, parse_duration};
 type Value<'i> = Spanned<DeValue<'i>>;
 
 const TOP_KEYS: &[&str] = &[
-    "profile", "limits", "commands", "allow", "deny", "approval", "process",
+    "profile", "limits", "commands", "allow", "deny", "approval", "process", "shell", "sandbox",
 ];
 const PROFILE_KEYS: &[&str] = &[
     "name",
@@ -267,6 +267,18 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
     let approval = parse_rules(&mut ctx, doc, RuleKind::Approval, &profile_name, &commands);
     check_rule_ids(&mut ctx, allow.iter().chain(&deny).chain(&approval));
     let processes = parse_processes(&mut ctx, doc);
+    let (shell, sandbox) =
+        super::child_sections::parse_child_sections(src).unwrap_or_else(|errors| {
+            for (span, message) in errors {
+                let span = span.unwrap_or_else(|| {
+                    doc.get("shell")
+                        .or(doc.get("sandbox"))
+                        .map_or(0..0, |v| v.span())
+                });
+                ctx.err(&span, message);
+            }
+            (None, Default::default())
+        });
 
     let (Some(name), Some(workspace)) = (header.name, header.workspace) else {
         return Err(ctx.finish());
@@ -292,6 +304,8 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
         deny,
         approval,
         processes,
+        shell,
+        sandbox,
         source: file.to_path_buf(),
         name_line,
         workspace_line,

@@ -102,18 +102,28 @@ fn outcome(outcome: Outcome) -> pb::execute_response::Result {
                 })
                 .collect(),
         }),
-        Outcome::Run(r) => R::Run(pb::RunResult {
-            exit_code: r.exit_code,
-            signal: r.signal,
-            stdout: r.stdout,
-            stderr: r.stderr,
-            stdout_truncated: r.stdout_truncated,
-            stderr_truncated: r.stderr_truncated,
-            timed_out: r.timed_out,
-            duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
-            killed_by: r.killed_by.unwrap_or_default(),
-            limits_hit: r.limits_hit,
-            sandbox: r.sandbox,
+        Outcome::Run(r) => R::Run(run_result(r)),
+        Outcome::Shell(s) => R::Shell(pb::ShellResult {
+            run: Some(run_result(s.run)),
+            categories: s.verdict.categories,
+            rule: s.verdict.rule,
+            effect: s.verdict.effect,
         }),
+    }
+}
+
+fn run_result(r: crate::operations::RunOutcome) -> pb::RunResult {
+    pb::RunResult {
+        exit_code: r.exit_code,
+        signal: r.signal,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        stdout_truncated: r.stdout_truncated,
+        stderr_truncated: r.stderr_truncated,
+        timed_out: r.timed_out,
+        duration_ms: u64::try_from(r.duration.as_millis()).unwrap_or(u64::MAX),
+        killed_by: r.killed_by.unwrap_or_default(),
+        limits_hit: r.limits_hit,
+        sandbox: r.sandbox,
     }
 }

@@ -142,6 +142,9 @@ pub async fn bind(
         .max_encoding_message_size(64 * 1024 * 1024);
     // Health follows provenance writability and revocation freshness.
     let staleness = config.admission.revocation_max_staleness;
+    let sandbox_problem = (service.execution.operation_limits.sandbox.as_ref())
+        .and_then(|s| s.check().err())
+        .map(|e| format!("sandbox: {e}"));
     let health_task = tokio::spawn(async move {
         let mut reported: Option<String> = None;
         loop {
@@ -149,6 +152,8 @@ pub async fn bind(
                 (!service.execution.provenance.is_healthy())
                     .then(|| "the provenance log is not writable".to_string())
             });
+            // A sandbox below the configured level refuses every child: not serving.
+            let problem = problem.or_else(|| sandbox_problem.clone());
             if problem != reported {
                 match &problem {
                     Some(why) => {

@@ -156,6 +156,18 @@ impl ShellPolicy {
         policy
     }
 
+    /// The same policy with its pattern lists and combinations in one order (sorted,
+    /// duplicates dropped): how a grant states it, since Datalog keeps facts as a set.
+    pub fn canonical(mut self) -> Self {
+        for list in [&mut self.allow, &mut self.ask, &mut self.deny] {
+            list.sort();
+            list.dedup();
+        }
+        self.combinations.sort_by_key(Combination::rule);
+        self.combinations.dedup();
+        self
+    }
+
     fn effect_of(&self, category: Category) -> Effect {
         self.categories
             .get(&category)

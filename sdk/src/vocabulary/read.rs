@@ -10,6 +10,7 @@ use biscuit_auth::Biscuit;
 use super::{Approval, GrantClaims};
 use crate::error::SdkError;
 use crate::keys;
+use crate::shell::{Category, Combination, Effect, ShellPolicy};
 
 /// Reads the authority block's claims back out of a verified token.
 pub fn read_claims(token: &Biscuit) -> Result<GrantClaims, SdkError> {
@@ -42,7 +43,7 @@ pub fn claims_from_authorizer(
 }
 
 /// Every claim predicate with its arity, in the order claims are read.
-const CLAIM_PREDICATES: [(&str, usize); 17] = [
+const CLAIM_PREDICATES: [(&str, usize); 23] = [
     ("grant_id", 1),
     ("correlation_id", 1),
     ("user", 1),
@@ -60,6 +61,12 @@ const CLAIM_PREDICATES: [(&str, usize); 17] = [
     ("deny_glob", 1),
     ("deny_regex", 1),
     ("approval", 3),
+    ("sandbox_level", 1),
+    ("child_limit", 2),
+    ("shell_default", 1),
+    ("shell_category", 2),
+    ("shell_pattern", 2),
+    ("shell_combination", 2),
 ];
 
 /// The query rule of each claim (`claim_NAME($v0, ..) <- NAME($v0, ..)`), parsed once per
@@ -102,6 +109,12 @@ struct ClaimsBuilder {
     deny_globs: Vec<String>,
     deny_regexes: Vec<String>,
     approval: Option<Approval>,
+    sandbox_level: Option<String>,
+    child_limits: Vec<(String, i64)>,
+    shell_default: Option<String>,
+    shell_categories: Vec<(String, String)>,
+    shell_patterns: Vec<(String, String)>,
+    shell_combinations: Vec<(String, Vec<String>)>,
 }
 
 fn term_string(term: &Term) -> Result<String, SdkError> {
@@ -131,6 +144,19 @@ impl ClaimsBuilder {
             }
             ("limit", [n, Term::Integer(v)]) => self.limits.push((term_string(n)?, *v)),
             ("deny_glob", [g]) => self.deny_globs.push(term_string(g)?),
+            ("sandbox_level", [l]) => set_once(&mut self.sandbox_level, "sandbox_level", l)?,
+            ("child_limit", [n, Term::Integer(v)]) => self.child_limits.push((term_string(n)?, *v)),
+            ("shell_default", [e]) => set_once(&mut self.shell_default, "shell_default", e)?,
+            ("shell_category", [c, e]) => self
+                .shell_categories
+                .push((term_string(c)?, term_string(e)?)),
+            ("shell_pattern", [list, p]) => self
+                .shell_patterns
+                .push((term_string(list)?, term_string(p)?)),
+            ("shell_combination", [e, Term::Array(cs)]) => {
+                let categories = cs.iter().map(term_string).collect::<Result<Vec<_>, _>>()?;
+                self.shell_combinations.push((term_string(e)?, categories));
+            }
             ("deny_regex", [r]) => self.deny_regexes.push(term_string(r)?),
             ("approval", [a, b, c]) => {
                 self.approval = Some(if term_string(a)? == "approved" {
@@ -175,6 +201,12 @@ impl ClaimsBuilder {
         let holder = self
             .holder
             .ok_or_else(|| SdkError::InvalidGrant("authority block lacks `holder`".into()))?;
+        let shell = shell_policy(
+            self.shell_default,
+            self.shell_categories,
+            self.shell_patterns,
+            self.shell_combinations,
+        )?;
         Ok(GrantClaims {
             grant_id,
             correlation_id,
@@ -191,6 +223,9 @@ impl ClaimsBuilder {
             deny_globs: self.deny_globs,
             deny_regexes: self.deny_regexes,
             approval: self.approval.unwrap_or(Approval::NotRequired),
+            shell,
+            sandbox_level: self.sandbox_level,
+            child_limits: self.child_limits,
             issued_at: self.issued_at.ok_or_else(|| {
                 SdkError::InvalidGrant("authority block lacks `issued_at`".into())
             })?,
@@ -199,6 +234,76 @@ impl ClaimsBuilder {
             })?,
         })
     }
+}
+
+fn set_once(slot: &mut Option<String>, name: &str, term: &Term) -> Result<(), SdkError> {
+    if slot.replace(term_string(term)?).is_some() {
+        return Err(SdkError::InvalidGrant(format!(
+            "authority block states `{name}` twice"
+        )));
+    }
+    Ok(())
+}
+
+/// The shell policy stated by the shell facts; `None` without `shell_default` (then no other
+/// shell fact may appear). Unknown categories or effects make the grant invalid.
+fn shell_policy(
+    default: Option<String>,
+    categories: Vec<(String, String)>,
+    patterns: Vec<(String, String)>,
+    combinations: Vec<(String, Vec<String>)>,
+) -> Result<Option<ShellPolicy>, SdkError> {
+    let invalid = |e: crate::shell::ShellError| SdkError::InvalidGrant(e.to_string());
+    let Some(default) = default else {
+        if categories.is_empty() && patterns.is_empty() && combinations.is_empty() {
+            return Ok(None);
+        }
+        return Err(SdkError::InvalidGrant(
+            "shell facts without `shell_default`".into(),
+        ));
+    };
+    let mut policy = ShellPolicy {
+        default_effect: default.parse::<Effect>().map_err(invalid)?,
+        categories: Default::default(),
+        allow: Vec::new(),
+        ask: Vec::new(),
+        deny: Vec::new(),
+        combinations: Vec::new(),
+    };
+    for (category, effect) in categories {
+        let category = category.parse::<Category>().map_err(invalid)?;
+        let effect = effect.parse::<Effect>().map_err(invalid)?;
+        if policy.categories.insert(category, effect).is_some() {
+            return Err(SdkError::InvalidGrant(format!(
+                "shell category `{category}` stated twice"
+            )));
+        }
+    }
+    for (list, pattern) in patterns {
+        match list.as_str() {
+            "allow" => policy.allow.push(pattern),
+            "ask" => policy.ask.push(pattern),
+            "deny" => policy.deny.push(pattern),
+            other => {
+                return Err(SdkError::InvalidGrant(format!(
+                    "unknown shell pattern list `{other}`"
+                )))
+            }
+        }
+    }
+    for (effect, names) in combinations {
+        let categories = names
+            .iter()
+            .map(|n| n.parse::<Category>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        policy.combinations.push(Combination {
+            categories,
+            effect: effect.parse::<Effect>().map_err(invalid)?,
+        });
+    }
+    // Datalog returns facts as a set: state the lists in one order on both sides.
+    Ok(Some(policy.canonical()))
 }
 
 fn date(secs: u64) -> SystemTime {

@@ -24,6 +24,9 @@ fn claims() -> GrantClaims {
         approval: Approval::NotRequired,
         issued_at,
         expires_at: issued_at + std::time::Duration::from_secs(900),
+        shell: None,
+        sandbox_level: None,
+        child_limits: vec![],
     }
 }
 
@@ -85,6 +88,20 @@ fn cases() -> Vec<(&'static str, GrantClaims)> {
         parameters_digest: "0f".repeat(32),
     };
     out.push(("approved, minimal", approved_minimal));
+
+    let mut shell = c.clone();
+    shell.scopes.push(("shell.exec".into(), "".into()));
+    let mut policy = crate::shell::ShellPolicy::coding_default();
+    policy.deny = vec!["Bash(rm:*)".into(), "git push".into()];
+    policy.ask = vec!["Bash(npm test:*)".into()];
+    shell.shell = Some(policy.canonical());
+    shell.sandbox_level = Some("no-cgroup+no-userns".into());
+    shell.child_limits = CHILD_LIMIT_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_string(), 1 + i as i64))
+        .collect();
+    out.push(("shell policy, sandbox level, child limits", shell));
     out
 }
 
@@ -95,6 +112,7 @@ fn sorted(mut c: GrantClaims) -> GrantClaims {
     c.limits.sort();
     c.deny_globs.sort();
     c.deny_regexes.sort();
+    c.child_limits.sort();
     c
 }
 

@@ -31,7 +31,8 @@ fn holder_public_key(holder: &VerifyingKey) -> Result<biscuit_auth::PublicKey, S
 /// The authority block's facts for `claims`, in the order every grant states them.
 pub(super) fn authority_facts(claims: &GrantClaims) -> Vec<Fact> {
     let mut facts: Vec<Fact> = Vec::with_capacity(
-        12 + claims.scopes.len()
+        14 + claims.scopes.len()
+            + claims.child_limits.len()
             + claims.commands.len()
             + claims.limits.len()
             + claims.deny_globs.len()
@@ -97,6 +98,65 @@ pub(super) fn authority_facts(claims: &GrantClaims) -> Vec<Fact> {
             ],
         ),
     });
+    facts.extend(child_facts(claims));
+    facts
+}
+
+/// The facts of the child-process and shell claims: `sandbox_level`, `child_limit`, and the
+/// shell policy as `shell_default`, `shell_category`, `shell_pattern` and `shell_combination`.
+fn child_facts(claims: &GrantClaims) -> Vec<Fact> {
+    let mut facts = Vec::new();
+    if let Some(level) = &claims.sandbox_level {
+        facts.push(builder::fact("sandbox_level", &[builder::string(level)]));
+    }
+    for (name, max) in &claims.child_limits {
+        facts.push(builder::fact(
+            "child_limit",
+            &[builder::string(name), builder::int(*max)],
+        ));
+    }
+    let Some(shell) = &claims.shell else {
+        return facts;
+    };
+    facts.push(builder::fact(
+        "shell_default",
+        &[builder::string(shell.default_effect.as_str())],
+    ));
+    for (category, effect) in &shell.categories {
+        facts.push(builder::fact(
+            "shell_category",
+            &[
+                builder::string(category.as_str()),
+                builder::string(effect.as_str()),
+            ],
+        ));
+    }
+    for (list, patterns) in [
+        ("allow", &shell.allow),
+        ("ask", &shell.ask),
+        ("deny", &shell.deny),
+    ] {
+        for pattern in patterns {
+            facts.push(builder::fact(
+                "shell_pattern",
+                &[builder::string(list), builder::string(pattern)],
+            ));
+        }
+    }
+    for combination in &shell.combinations {
+        let categories = combination
+            .categories
+            .iter()
+            .map(|c| builder::string(c.as_str()))
+            .collect();
+        facts.push(builder::fact(
+            "shell_combination",
+            &[
+                builder::string(combination.effect.as_str()),
+                Term::Array(categories),
+            ],
+        ));
+    }
     facts
 }
 
@@ -112,6 +172,24 @@ pub(super) fn check_claims(claims: &GrantClaims) -> Result<(), SdkError> {
         .find(|(name, _)| !LIMIT_NAMES.contains(&name.as_str()))
     {
         return Err(SdkError::InvalidGrant(format!("unknown limit `{name}`")));
+    }
+    if let Some((name, _)) = claims
+        .child_limits
+        .iter()
+        .find(|(name, _)| !super::CHILD_LIMIT_NAMES.contains(&name.as_str()))
+    {
+        return Err(SdkError::InvalidGrant(format!(
+            "unknown child limit `{name}`"
+        )));
+    }
+    if let Some(level) = claims
+        .sandbox_level
+        .as_deref()
+        .filter(|l| !super::is_sandbox_level(l))
+    {
+        return Err(SdkError::InvalidGrant(format!(
+            "unknown sandbox level `{level}`"
+        )));
     }
     Ok(())
 }

@@ -216,5 +216,8 @@ pub fn coding_claims(
         approval: trust_sdk::vocabulary::Approval::NotRequired,
         issued_at: now,
         expires_at: now + Duration::from_secs(15 * 60),
+        shell: None,
+        sandbox_level: None,
+        child_limits: vec![],
     })
 }

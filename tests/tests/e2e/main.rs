@@ -14,5 +14,6 @@ mod executor;
 mod lifecycle;
 mod revocation;
 mod sandboxed_run;
+mod shell_exec;
 mod support;
 mod the_loop;
