@@ -658,10 +658,10 @@ fn envelope_is_least_privilege() {
         )]
     );
     // `secrets` applies to every operation; `generated` to fs.write/fs.patch (patch granted);
-    // `no-evil` only to net.http (not granted, not a path rule).
+    // `no-evil` only to net.http (not granted, not a path rule); then the sensitive class.
     assert_eq!(
-        env.deny_globs,
-        vec![
+        env.deny_globs[..5],
+        [
             ".env",
             "**/*.pem",
             "secrets/**",
@@ -669,6 +669,7 @@ fn envelope_is_least_privilege() {
             "src/generated/**"
         ]
     );
+    assert!(env.deny_globs[5..].iter().all(|g| g.starts_with("**/")));
     assert_eq!(env.deny_globs.len(), env.deny_regexes.len());
     assert_eq!(env.limits[0], ("read_bytes".to_string(), 4096));
     assert_eq!(env.limits.len(), 6);
@@ -683,9 +684,13 @@ fn deny_globs_follow_granted_operations() {
     let read = evaluate(&request("demo", &[("fs.read", "")], None), &set, now());
     let env = read.envelope.expect("envelope");
     assert_eq!(
-        env.deny_globs,
-        vec![".env", "**/*.pem", "secrets/**", "~/.ssh/**"]
+        env.deny_globs[..4],
+        [".env", "**/*.pem", "secrets/**", "~/.ssh/**"]
     );
+    // The sensitive class follows (`**/*.pem` is already there), every fs grant carries it.
+    let class = trust_sdk::sensitive::grant_globs();
+    assert_eq!(env.deny_globs.len(), 4 + class.len() - 1);
+    assert!(class.iter().all(|g| env.deny_globs.contains(g)));
     let run = evaluate(&request("demo", &[("proc.run", "test")], None), &set, now());
     assert!(run.envelope.expect("envelope").deny_globs.is_empty());
 }
@@ -713,9 +718,11 @@ fn envelope_deny_regexes_compile_and_enforce() {
     ] {
         assert!(denied(path), "{path} should be denied");
     }
+    // `.env` is denied at any depth by the sensitive class (the profile's rule names only `.env`).
+    assert!(denied("src/.env"));
     for path in [
         "src/main.rs",
-        "src/.env",
+        "src/env",
         "README.md",
         "secretsx/a",
         "src/generated",

@@ -79,7 +79,8 @@ fn example_profile_loads() {
     assert_eq!(
         globs,
         vec![
-            ".env",
+            "**/.env",
+            "**/.env.*",
             "**/*.pem",
             "**/.git/config",
             "~/.ssh/**",

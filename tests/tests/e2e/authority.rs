@@ -85,7 +85,7 @@ async fn allowed_grant_states_exactly_what_was_asked() {
         claims.commands,
         vec![("test".into(), vec!["sh".into(), "run-tests.sh".into()])]
     );
-    assert!(claims.deny_globs.contains(&".env".to_string()));
+    assert!(claims.deny_globs.contains(&"**/.env".to_string()));
     assert!(claims
         .limits
         .iter()

@@ -290,29 +290,34 @@ async fn approved(cluster: &Cluster, scopes: &[(&str, &str)], op: &Op) -> (Grant
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_required_command_runs_only_as_approved() {
     let cluster = Cluster::start(ClusterOptions::default()).unwrap();
-    // `date` is an unknown program (execution): the coding profile asks for approval.
+    // A write (here to the sandbox's private /tmp) is neither allowed nor denied by the
+    // coding profile: it needs approval.
+    let command = "touch /tmp/approved && echo approved";
     let any = any_shell_grant(&cluster, "any", &[]).await;
     let mut exec = cluster.executor_client().await.unwrap();
     let err = exec
-        .execute(&any, &cluster.agent_key, shell("date"))
+        .execute(&any, &cluster.agent_key, shell(command))
         .await
         .unwrap_err();
     assert_eq!(code(&err), "PermissionDenied", "{err}");
     assert!(
-        message(&err).contains("needs approval by rule `category:execution`"),
+        message(&err).contains("needs approval by rule `category:"),
         "{err}"
     );
+    assert_eq!(records(&cluster).await[0].reasons[0], "shell-approval");
 
-    let op = shell("date");
-    let (asked, grant) = approved(&cluster, &[("shell.exec", "date")], &op).await;
-    assert_eq!(asked.rule_ids, ["category:execution"]);
+    let op = shell(command);
+    let (asked, grant) = approved(&cluster, &[("shell.exec", command)], &op).await;
+    assert!(asked.rule_ids[0].starts_with("category:"), "{asked:?}");
     let ran = shell_result(exec.execute(&grant, &cluster.agent_key, op).await.unwrap());
     assert_eq!(ran.effect, "approval_required");
-    assert_eq!(ran.rule, "category:execution");
+    assert_eq!(ran.rule, asked.rule_ids[0]);
+    assert!(ran.categories.contains(&"write".to_string()), "{ran:?}");
     assert_eq!(ran.run.clone().unwrap().exit_code, 0, "{}", output(&ran));
+    assert!(output(&ran).contains("approved"));
     // The approved grant is good for exactly that command.
     let err = exec
-        .execute(&grant, &cluster.agent_key, shell("date -u"))
+        .execute(&grant, &cluster.agent_key, shell("touch /tmp/other"))
         .await
         .unwrap_err();
     assert_eq!(code(&err), "PermissionDenied", "{err}");
@@ -410,8 +415,15 @@ async fn escape_attempts_inside_shell_exec_fail() {
             .unwrap_err();
         assert_eq!(code(&err), "PermissionDenied", "{path}: {err}");
     }
+    // Asking for such a path: the profile's own rule, or else the sensitive class, refuses.
     let asked = cluster
         .grant("read-env", &[("fs.read", "config/.env")])
+        .await
+        .unwrap();
+    assert_eq!(asked.effect, Effect::Deny);
+    assert_eq!(asked.rule_ids, ["secrets"]);
+    let asked = cluster
+        .grant("read-key", &[("fs.read", "keys/id_ed25519")])
         .await
         .unwrap();
     assert_eq!(asked.effect, Effect::Deny);
