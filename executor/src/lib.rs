@@ -6,9 +6,11 @@ pub mod bounded_cache;
 pub mod config;
 pub mod error;
 pub mod execution;
+pub mod grant_uses;
 pub mod operations;
 pub mod provenance_log;
 pub mod rpc;
+pub mod run_binding;
 pub mod trust_state;
 pub mod workspace;
 

@@ -42,7 +42,7 @@ pub fn claims_from_authorizer(
 }
 
 /// Every claim predicate with its arity, in the order claims are read.
-const CLAIM_PREDICATES: [(&str, usize); 17] = [
+const CLAIM_PREDICATES: [(&str, usize); 18] = [
     ("grant_id", 1),
     ("correlation_id", 1),
     ("user", 1),
@@ -60,10 +60,11 @@ const CLAIM_PREDICATES: [(&str, usize); 17] = [
     ("deny_glob", 1),
     ("deny_regex", 1),
     ("approval", 3),
+    ("approved_uses", 1),
 ];
 
 /// The query rule of each claim (`claim_NAME($v0, ..) <- NAME($v0, ..)`), parsed once per
-/// process: parsing 17 rules per grant cost more than running them.
+/// process: parsing 18 rules per grant cost more than running them.
 fn claim_rules() -> Result<&'static [(&'static str, Rule)], SdkError> {
     static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
     RULES
@@ -102,6 +103,7 @@ struct ClaimsBuilder {
     deny_globs: Vec<String>,
     deny_regexes: Vec<String>,
     approval: Option<Approval>,
+    approved_uses: Option<u32>,
 }
 
 fn term_string(term: &Term) -> Result<String, SdkError> {
@@ -131,12 +133,23 @@ impl ClaimsBuilder {
             }
             ("limit", [n, Term::Integer(v)]) => self.limits.push((term_string(n)?, *v)),
             ("deny_glob", [g]) => self.deny_globs.push(term_string(g)?),
+            ("approved_uses", [Term::Integer(n)]) => {
+                let n = u32::try_from(*n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    SdkError::InvalidGrant(format!("`approved_uses({n})` is not a positive count"))
+                })?;
+                if self.approved_uses.replace(n).is_some() {
+                    return Err(SdkError::InvalidGrant(
+                        "authority block states `approved_uses` twice".into(),
+                    ));
+                }
+            }
             ("deny_regex", [r]) => self.deny_regexes.push(term_string(r)?),
             ("approval", [a, b, c]) => {
                 self.approval = Some(if term_string(a)? == "approved" {
                     Approval::Approved {
                         approver: term_string(b)?,
                         parameters_digest: term_string(c)?,
+                        max_uses: 1,
                     }
                 } else {
                     Approval::NotRequired
@@ -159,6 +172,18 @@ impl ClaimsBuilder {
     }
 
     fn finish(mut self) -> Result<GrantClaims, SdkError> {
+        let approval = match self.approval.take() {
+            Some(Approval::Approved {
+                approver,
+                parameters_digest,
+                ..
+            }) => Approval::Approved {
+                approver,
+                parameters_digest,
+                max_uses: self.approved_uses.unwrap_or(1),
+            },
+            _ => Approval::NotRequired,
+        };
         let mut take = |n: &'static str| {
             self.strings
                 .remove(n)
@@ -190,7 +215,7 @@ impl ClaimsBuilder {
             limits: self.limits,
             deny_globs: self.deny_globs,
             deny_regexes: self.deny_regexes,
-            approval: self.approval.unwrap_or(Approval::NotRequired),
+            approval,
             issued_at: self.issued_at.ok_or_else(|| {
                 SdkError::InvalidGrant("authority block lacks `issued_at`".into())
             })?,

@@ -76,6 +76,7 @@ fn cases() -> Vec<(&'static str, GrantClaims)> {
     approved.approval = Approval::Approved {
         approver: "bob".into(),
         parameters_digest: "ab".repeat(32),
+        max_uses: 3,
     };
     out.push(("approved", approved));
 
@@ -83,6 +84,7 @@ fn cases() -> Vec<(&'static str, GrantClaims)> {
     approved_minimal.approval = Approval::Approved {
         approver: "carol".into(),
         parameters_digest: "0f".repeat(32),
+        max_uses: 1,
     };
     out.push(("approved, minimal", approved_minimal));
     out
