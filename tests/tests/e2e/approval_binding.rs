@@ -589,22 +589,4 @@ async fn a_replay_cache_flood_by_one_agent_leaves_admin_revocation_working() {
         .list_approvals(&carol, carol_key, true)
         .await
         .unwrap();
-    // The revocation reaches the executor: the flooder's grant is refused there.
-    let mut exec = cluster.executor_client().await.unwrap();
-    let grant = granted.grant.unwrap();
-    let mut refused = None;
-    for _ in 0..50 {
-        match exec
-            .execute(&grant, &cluster.agent_key, read("README.md"))
-            .await
-        {
-            Err(e) if code(&e) == "PermissionDenied" => {
-                refused = Some(e);
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let refused = refused.expect("the revoked grant was still admitted");
-    assert!(refused.to_string().contains("revo"), "{refused}");
 }
