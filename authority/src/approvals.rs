@@ -4,12 +4,16 @@
 //! Life of an approval: `RequestGrant` whose decision is approval-required (and which names
 //! the digest of the exact parameters it wants to run) opens a *pending* approval, recorded
 //! with its decision. Approvers (`approver:<name>` signers from the configuration) see it in
-//! `WatchApprovals`/`ListApprovals` and decide with `DecideApproval`. Separation of duties:
-//! an approver whose name is the requesting agent or the user is refused, and an approval
-//! rule may require `approvals_required` distinct approvers (m of n). One denial denies.
-//! When the last needed approval arrives the grant is minted at once, bound to the digest
-//! (`approval("approved", APPROVER, DIGEST)` per approver and `check if param_digest($d),
-//! $d == DIGEST`), and recorded with the approval; the requester collects it with
+//! `WatchApprovals`/`ListApprovals` and decide with `DecideApproval`, signing the approval
+//! id, the parameter digest and the summary they were shown: a decision over any other
+//! digest or summary is refused and decides nothing. Separation of duties: an approver whose
+//! name is the requesting agent, its owner or the user (the agent's owner or a user it may
+//! act for, `principals::AgentAccount`), or who signs with the agent's or holder's key, is
+//! refused, and an approval rule may require `approvals_required` distinct approvers (m of
+//! n). One denial denies. When the last needed approval arrives the grant is minted at once,
+//! bound to the digest (`approval("approved", APPROVER, DIGEST)` per approver and `check if
+//! param_digest($d), $d == DIGEST`) and good for `approved_uses` executions (1 unless the
+//! rule says; the executor counts them), and recorded with the approval; the requester collects it with
 //! `AwaitApproval`. Pending approvals expire after `approval_ttl_secs`. Every step
 //! (requested, vote, approved, denied, expired, cancelled, refused attempts) is a
 //! decision-log entry.
@@ -28,6 +32,7 @@ use trust_sdk::clock::{millis, now};
 use crate::answer::{GrantAnswer, IssuedGrant};
 use crate::error::{blocking, AuthorityError, InternalError};
 use crate::issuer::{GrantIssuer, Issue};
+use crate::minting::Approved;
 use crate::policy::{self, Effect};
 use crate::profile::ProfileSet;
 use crate::registry::{ApprovalEntry, ApprovalStatus, DecisionEntry, Registry};
@@ -61,6 +66,9 @@ pub struct ApprovalDesk {
 pub struct ApprovalOpening {
     pub request: GrantRequest,
     pub holder: VerifyingKey,
+    /// The requesting agent's key and owner (separation of duties).
+    pub agent_key: VerifyingKey,
+    pub agent_owner: String,
     pub correlation_id: String,
     pub parameters_digest: String,
     pub parameters_summary: String,
@@ -69,14 +77,20 @@ pub struct ApprovalOpening {
     pub now_ms: i64,
 }
 
-/// One approver's decision on one approval.
+/// One approver's decision on one approval, as the approver signed it.
 #[derive(Debug, Clone)]
 pub struct Vote<'a> {
     /// The approver's name.
     pub approver: &'a str,
     /// The signer id (`approver:<name>`), recorded as the actor.
     pub signer_id: &'a str,
+    /// The key the decision was signed with.
+    pub approver_key: &'a VerifyingKey,
     pub approval_id: &'a str,
+    /// The parameter digest and summary the approver was shown and signed: they must be
+    /// the approval's own, or nothing is decided.
+    pub shown_digest: &'a str,
+    pub shown_summary: &'a str,
     pub approve: bool,
     pub comment: &'a str,
 }
@@ -147,6 +161,57 @@ fn approvals_needed(opening: &ApprovalOpening, profiles: &ProfileSet) -> u32 {
         .unwrap_or(1)
 }
 
+/// The executions an approved grant for `opening` is good for: the smallest `approved_uses`
+/// of the approval rules that matched (1, single use, when none says).
+fn approved_uses(opening: &ApprovalOpening, profiles: &ProfileSet) -> u32 {
+    profiles
+        .for_workspace(&opening.request.workspace)
+        .and_then(|p| {
+            p.approval
+                .iter()
+                .filter(|r| opening.rule_ids.contains(&r.id))
+                .map(|r| r.approved_uses)
+                .min()
+        })
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Why `vote` may not decide `approval` (separation of duties, or a decision signed over
+/// other parameters than the approval's), if it may not.
+fn vote_refusal(approval: &ApprovalEntry, vote: &Vote<'_>) -> Option<String> {
+    let name = vote.approver;
+    if vote.shown_digest != approval.parameters_digest {
+        return Some(format!(
+            "`{}` signed a decision over parameter digest `{}`, but approval `{}` is for `{}`: nothing is decided",
+            vote.signer_id, vote.shown_digest, approval.approval_id, approval.parameters_digest
+        ));
+    }
+    if vote.shown_summary != approval.parameters_summary {
+        return Some(format!(
+            "`{}` signed a decision over a summary that is not the one of approval `{}`: nothing is decided",
+            vote.signer_id, approval.approval_id
+        ));
+    }
+    if same_principal(name, &approval.requester_agent)
+        || same_principal(name, &approval.user)
+        || (!approval.agent_owner.is_empty() && same_principal(name, &approval.agent_owner))
+    {
+        return Some(format!(
+            "separation of duties: `{}` cannot decide a request made by, for, or by an agent of themselves (agent `{}`, owner `{}`, user `{}`)",
+            vote.signer_id, approval.requester_agent, approval.agent_owner, approval.user
+        ));
+    }
+    let key = hex::encode(vote.approver_key.as_bytes());
+    if key == approval.agent_key || key == approval.holder_key {
+        return Some(format!(
+            "separation of duties: `{}` signs with the key of the requesting agent or the grant's holder",
+            vote.signer_id
+        ));
+    }
+    None
+}
+
 impl ApprovalDesk {
     pub fn new(registry: Arc<dyn Registry>, ttl: Duration, await_max: Duration) -> Self {
         let (updates, _) = broadcast::channel(1024);
@@ -191,6 +256,7 @@ impl ApprovalDesk {
         profiles: &ProfileSet,
     ) -> Result<String, AuthorityError> {
         let needed = approvals_needed(opening, profiles);
+        let max_uses = approved_uses(opening, profiles);
         let now_ms = opening.now_ms;
         let ttl_ms = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
         let request = &opening.request;
@@ -225,6 +291,9 @@ impl ApprovalDesk {
             grant: None,
             grant_expires_at_ms: 0,
             root_key_id: 0,
+            agent_owner: opening.agent_owner.clone(),
+            agent_key: hex::encode(opening.agent_key.as_bytes()),
+            max_uses,
         };
         decision.approval_id = Some(approval.approval_id.clone());
         decision.parameters_digest = approval.parameters_digest.clone();
@@ -376,11 +445,8 @@ impl ApprovalDesk {
                 approval.status.as_str()
             ));
         }
-        if same_principal(name, &approval.requester_agent) || same_principal(name, &approval.user) {
-            return refuse(format!(
-                "separation of duties: `{}` cannot decide a request made by or for themselves (agent `{}`, user `{}`)",
-                vote.signer_id, approval.requester_agent, approval.user
-            ));
+        if let Some(why) = vote_refusal(&approval, vote) {
+            return refuse(why);
         }
         if approval.approved_by.iter().any(|a| a == name) {
             return refuse(format!(
@@ -492,7 +558,11 @@ impl ApprovalDesk {
             holder,
             correlation_id: &approval.correlation_id,
             decision_id: &decision_id,
-            approved: Some((&approval.approved_by, &approval.parameters_digest)),
+            approved: Some(Approved {
+                approvers: &approval.approved_by,
+                parameters_digest: &approval.parameters_digest,
+                max_uses: approval.max_uses.max(1),
+            }),
         })?;
         let reason = format!(
             "approved by {} for parameters {}: {}",
@@ -687,4 +757,104 @@ pub fn spawn_sweeper(desk: Arc<ApprovalDesk>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(agent_key: &VerifyingKey) -> ApprovalEntry {
+        ApprovalEntry {
+            approval_id: "a-1".into(),
+            decision_id: "d-1".into(),
+            requester_agent: "dave-bot".into(),
+            user: "alice".into(),
+            workspace: "demo".into(),
+            task: "t".into(),
+            purpose: String::new(),
+            scopes: Vec::new(),
+            ttl_secs: None,
+            holder_key: hex::encode(agent_key.as_bytes()),
+            correlation_id: String::new(),
+            parameters_digest: "ab".repeat(32),
+            parameters_summary: "fs.write {\"path\":\"deploy/app.toml\"}".into(),
+            reason: String::new(),
+            rule_ids: Vec::new(),
+            requested_at_ms: 0,
+            expires_at_ms: 1,
+            approvals_needed: 1,
+            approved_by: Vec::new(),
+            status: ApprovalStatus::Pending,
+            comment: String::new(),
+            decided_at_ms: None,
+            grant_id: None,
+            grant: None,
+            grant_expires_at_ms: 0,
+            root_key_id: 0,
+            agent_owner: "dave".into(),
+            agent_key: hex::encode(agent_key.as_bytes()),
+            max_uses: 1,
+        }
+    }
+
+    fn vote<'a>(
+        approver: &'a str,
+        key: &'a VerifyingKey,
+        digest: &'a str,
+        summary: &'a str,
+    ) -> Vote<'a> {
+        Vote {
+            approver,
+            signer_id: approver,
+            approver_key: key,
+            approval_id: "a-1",
+            shown_digest: digest,
+            shown_summary: summary,
+            approve: true,
+            comment: "",
+        }
+    }
+
+    #[test]
+    fn separation_of_duties_covers_the_agent_its_owner_the_user_and_their_keys() {
+        let agent_key = trust_sdk::keys::generate().verifying_key();
+        let carol_key = trust_sdk::keys::generate().verifying_key();
+        let a = pending(&agent_key);
+        let (d, s) = (a.parameters_digest.clone(), a.parameters_summary.clone());
+        for name in ["dave-bot", "dave", "alice", "DAVE"] {
+            let why = vote_refusal(&a, &vote(name, &carol_key, &d, &s)).unwrap();
+            assert!(why.contains("separation of duties"), "{name}: {why}");
+        }
+        // An approver signing with the agent's own key is the agent.
+        let why = vote_refusal(&a, &vote("carol", &agent_key, &d, &s)).unwrap();
+        assert!(why.contains("key of the requesting agent"), "{why}");
+        assert_eq!(vote_refusal(&a, &vote("carol", &carol_key, &d, &s)), None);
+    }
+
+    #[test]
+    fn a_decision_counts_only_over_the_digest_and_summary_pending() {
+        let agent_key = trust_sdk::keys::generate().verifying_key();
+        let carol_key = trust_sdk::keys::generate().verifying_key();
+        let a = pending(&agent_key);
+        let other = "cd".repeat(32);
+        let why = vote_refusal(
+            &a,
+            &vote("carol", &carol_key, &other, &a.parameters_summary),
+        )
+        .unwrap();
+        assert!(why.contains("parameter digest"), "{why}");
+        let why = vote_refusal(
+            &a,
+            &vote(
+                "carol",
+                &carol_key,
+                &a.parameters_digest,
+                "fs.write {\"path\":\"x\"}",
+            ),
+        )
+        .unwrap();
+        assert!(why.contains("summary"), "{why}");
+        // An old client that signs neither is refused too.
+        assert!(vote_refusal(&a, &vote("carol", &carol_key, "", "")).is_some());
+    }
 }

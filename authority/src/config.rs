@@ -31,6 +31,20 @@ struct RawConfig {
     /// Longest an `AwaitApproval` long poll is held open.
     #[serde(default = "default_await_max")]
     approval_await_max_secs: u64,
+    /// Live request nonces each agent may hold in its replay cache (within the clock window).
+    #[serde(default = "default_replay_quota_per_agent")]
+    replay_quota_per_agent: usize,
+    /// Live request nonces each admin or approver may hold, in a cache apart from agents'.
+    #[serde(default = "default_replay_quota_per_operator")]
+    replay_quota_per_operator: usize,
+}
+
+fn default_replay_quota_per_agent() -> usize {
+    100_000
+}
+
+fn default_replay_quota_per_operator() -> usize {
+    10_000
 }
 
 fn default_window() -> u64 {
@@ -52,6 +66,9 @@ struct RawPrincipal {
     id: String,
     #[serde(default)]
     owner: String,
+    /// Users besides its owner that this agent may request grants for (agents only).
+    #[serde(default)]
+    acts_for: Vec<String>,
     public_key: String,
 }
 
@@ -60,7 +77,16 @@ struct RawPrincipal {
 pub struct Principal {
     pub id: String,
     pub owner: String,
+    /// Users besides `owner` this agent may act for (see `principals::Principals::accountable`).
+    pub acts_for: Vec<String>,
     pub public_key: VerifyingKey,
+}
+
+/// Live request nonces each signer may hold in its replay cache (`replay_caches.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayQuotas {
+    pub per_agent: usize,
+    pub per_operator: usize,
 }
 
 /// Everything the authority needs to start.
@@ -75,6 +101,7 @@ pub struct AuthorityConfig {
     pub approvers: Vec<Principal>,
     pub approval_ttl: Duration,
     pub approval_await_max: Duration,
+    pub replay_quotas: ReplayQuotas,
 }
 
 impl AuthorityConfig {
@@ -103,10 +130,17 @@ impl AuthorityConfig {
                     errors.push(format!("{kind} with an empty id"));
                     continue;
                 }
+                if kind != "agent" && !p.acts_for.is_empty() {
+                    errors.push(format!("{kind} `{}`: only agents act for users", p.id));
+                }
+                if p.acts_for.iter().any(String::is_empty) {
+                    errors.push(format!("{kind} `{}`: `acts_for` names an empty user", p.id));
+                }
                 match trust_sdk::keys::verifying_key_from_hex(&p.public_key) {
                     Ok(public_key) => out.push(Principal {
                         id: p.id,
                         owner: p.owner,
+                        acts_for: p.acts_for,
                         public_key,
                     }),
                     Err(e) => errors.push(format!("{kind} `{}`: {e}", p.id)),
@@ -123,6 +157,11 @@ impl AuthorityConfig {
         if raw.approval_await_max_secs == 0 || raw.approval_await_max_secs > 600 {
             errors.push("approval_await_max_secs must be between 1 and 600".into());
         }
+        if raw.replay_quota_per_agent == 0 || raw.replay_quota_per_operator == 0 {
+            errors.push(
+                "replay_quota_per_agent and replay_quota_per_operator must be at least 1".into(),
+            );
+        }
         if raw.clock_window_secs == 0 || raw.clock_window_secs > 300 {
             errors.push("clock_window_secs must be between 1 and 300".into());
         }
@@ -137,6 +176,10 @@ impl AuthorityConfig {
                 approvers,
                 approval_ttl: Duration::from_secs(raw.approval_ttl_secs),
                 approval_await_max: Duration::from_secs(raw.approval_await_max_secs),
+                replay_quotas: ReplayQuotas {
+                    per_agent: raw.replay_quota_per_agent,
+                    per_operator: raw.replay_quota_per_operator,
+                },
             }),
             _ => Err(errors.join("; ")),
         }
@@ -167,6 +210,26 @@ mod tests {
         assert!(err.contains("clock_window_secs"), "{err}");
         assert!(err.contains("approval_ttl_secs"), "{err}");
         assert!(err.contains("approver `carol`"), "{err}");
+    }
+
+    #[test]
+    fn agents_may_act_for_configured_users_and_quotas_must_be_positive() {
+        let key = hex::encode(trust_sdk::keys::generate().verifying_key().as_bytes());
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\nreplay_quota_per_agent = 7\n\
+             [[agents]]\nid = \"bot\"\nowner = \"dave\"\nacts_for = [\"alice\"]\npublic_key = \"{key}\"\n"
+        );
+        let config = AuthorityConfig::parse(&text, Path::new(".")).unwrap();
+        assert_eq!(config.agents[0].acts_for, vec!["alice".to_string()]);
+        assert_eq!(config.replay_quotas.per_agent, 7);
+        assert_eq!(config.replay_quotas.per_operator, 10_000);
+        let text = format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\nreplay_quota_per_operator = 0\n\
+             [[approvers]]\nid = \"carol\"\nacts_for = [\"alice\"]\npublic_key = \"{key}\"\n"
+        );
+        let err = AuthorityConfig::parse(&text, Path::new(".")).unwrap_err();
+        assert!(err.contains("only agents act for users"), "{err}");
+        assert!(err.contains("replay_quota_per_operator"), "{err}");
     }
 
     #[test]

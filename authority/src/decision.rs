@@ -13,7 +13,8 @@ use crate::answer::{GrantAnswer, IssuedGrant};
 use crate::approvals::{self, ApprovalDesk, ApprovalOpening, AGENT_DISABLED};
 use crate::error::AuthorityError;
 use crate::issuer::{GrantIssuer, Issue};
-use crate::policy::{self, Decision, Effect};
+use crate::policy::{self, Decision, Effect, USER_NOT_ACCOUNTABLE};
+use crate::principals::AgentAccount;
 use crate::profile::ProfileSet;
 use crate::registry::{DecisionEntry, GrantEntry, Registry};
 use crate::request::{check_len, GrantRequest, MAX_ID};
@@ -28,6 +29,8 @@ pub struct GrantAsk {
     pub request: GrantRequest,
     /// The requesting agent's key: the holder unless `holder_key` names another.
     pub agent_key: VerifyingKey,
+    /// Whom the agent may act for: the request's user must be one of them.
+    pub account: AgentAccount,
     /// Raw public key bytes of another holder (empty: the agent holds the grant).
     pub holder_key: Vec<u8>,
     /// The caller's correlation id (empty: one is generated).
@@ -82,22 +85,31 @@ fn validate(ask: &GrantAsk) -> Result<(), AuthorityError> {
     approvals::validate_parameters(&ask.parameters_digest, &ask.parameters_summary)
 }
 
-/// Policy's decision, or a denial when the agent is disabled.
+/// Policy's decision, or a denial when the agent is disabled or the request names a user
+/// the agent is not accountable to.
 fn policy_decision(
     request: &GrantRequest,
+    account: &AgentAccount,
     profiles: &ProfileSet,
     registry: &dyn Registry,
     now: SystemTime,
 ) -> Result<Decision, AuthorityError> {
-    Ok(match registry.agent_disabled(&request.agent_id)? {
-        Some(why) => Decision {
-            effect: Effect::Deny,
-            rule_ids: vec![AGENT_DISABLED.to_string()],
-            reason: format!("denied: agent `{}` is disabled ({why})", request.agent_id),
-            envelope: None,
-        },
-        None => policy::evaluate(request, profiles, now),
-    })
+    let deny = |rule: &str, reason: String| Decision {
+        effect: Effect::Deny,
+        rule_ids: vec![rule.to_string()],
+        reason,
+        envelope: None,
+    };
+    if let Some(why) = registry.agent_disabled(&request.agent_id)? {
+        return Ok(deny(
+            AGENT_DISABLED,
+            format!("denied: agent `{}` is disabled ({why})", request.agent_id),
+        ));
+    }
+    if account.agent_id != request.agent_id || !account.may_act_for(&request.user) {
+        return Ok(deny(USER_NOT_ACCOUNTABLE, account.refusal(&request.user)));
+    }
+    Ok(policy::evaluate(request, profiles, now))
 }
 
 fn decision_entry(request: &GrantRequest, decision: &Decision, now: SystemTime) -> DecisionEntry {
@@ -136,7 +148,7 @@ pub fn decide(
         trust_sdk::keys::verifying_key_from_bytes(&ask.holder_key)?
     };
     let request = ask.request;
-    let decision = policy_decision(&request, profiles, registry, now)?;
+    let decision = policy_decision(&request, &ask.account, profiles, registry, now)?;
     let mut entry = decision_entry(&request, &decision, now);
     let correlation_id = if ask.correlation_id.is_empty() {
         uuid::Uuid::now_v7().to_string()
@@ -156,6 +168,8 @@ pub fn decide(
         let opening = ApprovalOpening {
             request,
             holder,
+            agent_key: ask.agent_key,
+            agent_owner: ask.account.owner,
             correlation_id,
             parameters_digest: ask.parameters_digest,
             parameters_summary: ask.parameters_summary,

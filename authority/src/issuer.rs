@@ -9,7 +9,7 @@ use trust_sdk::clock::millis;
 
 use crate::error::AuthorityError;
 use crate::keyring::Keyring;
-use crate::minting::{self, MintContext};
+use crate::minting::{self, Approved, MintContext};
 use crate::policy::GrantEnvelope;
 use crate::registry::GrantEntry;
 use crate::request::GrantRequest;
@@ -37,8 +37,9 @@ pub struct Issue<'a> {
     pub correlation_id: &'a str,
     /// The decision-log entry the grant is recorded with.
     pub decision_id: &'a str,
-    /// For an approved request: the approvers (in order) and the parameter digest they approved.
-    pub approved: Option<(&'a [String], &'a str)>,
+    /// For an approved request: the approvers (in order), the parameter digest they approved
+    /// and the uses the grant is good for.
+    pub approved: Option<Approved<'a>>,
 }
 
 /// A signed grant and its registry entry (not yet recorded).
@@ -67,14 +68,13 @@ impl GrantIssuer {
         };
         let minted = match issue.approved {
             None => minting::mint(issue.request, issue.envelope, &context, key_id, &key)?,
-            Some((approvers, digest)) => minting::mint_approved(
+            Some(approved) => minting::mint_approved(
                 issue.request,
                 issue.envelope,
                 &context,
                 key_id,
                 &key,
-                approvers,
-                digest,
+                &approved,
             )?,
         };
         let entry = GrantEntry {

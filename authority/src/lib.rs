@@ -13,6 +13,7 @@ pub mod policy;
 pub mod principals;
 pub mod profile;
 pub mod registry;
+pub mod replay_caches;
 pub mod request;
 pub mod revocation;
 pub mod rpc;

@@ -37,35 +37,40 @@ pub fn mint(
     key_id: u32,
     key: &KeyPair,
 ) -> Result<MintedGrant, AuthorityError> {
-    mint_with(request, envelope, context, key_id, key, &[], "")
+    mint_with(request, envelope, context, key_id, key, None)
+}
+
+/// What approvers approved: who (in order), the parameter digest, and how many uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Approved<'a> {
+    pub approvers: &'a [String],
+    pub parameters_digest: &'a str,
+    /// Executions the grant is good for (`approved_uses(N)`); the executor counts them.
+    pub max_uses: u32,
 }
 
 /// Signs a grant that approvers approved for exactly the parameters whose digest is
 /// `parameters_digest`: the authority block states `approval("approved", APPROVER, DIGEST)`
-/// once per approver (in the order they approved) and checks `param_digest($d), $d == DIGEST`.
+/// once per approver (in the order they approved), `approved_uses(N)`, and checks
+/// `param_digest($d), $d == DIGEST`.
 pub fn mint_approved(
     request: &GrantRequest,
     envelope: &GrantEnvelope,
     context: &MintContext,
     key_id: u32,
     key: &KeyPair,
-    approvers: &[String],
-    parameters_digest: &str,
+    approved: &Approved<'_>,
 ) -> Result<MintedGrant, AuthorityError> {
-    if approvers.is_empty() || parameters_digest.is_empty() {
-        return Err(
-            InternalError::Invariant("an approved grant needs approvers and a digest").into(),
-        );
+    if approved.approvers.is_empty()
+        || approved.parameters_digest.is_empty()
+        || approved.max_uses == 0
+    {
+        return Err(InternalError::Invariant(
+            "an approved grant needs approvers, a digest and at least one use",
+        )
+        .into());
     }
-    mint_with(
-        request,
-        envelope,
-        context,
-        key_id,
-        key,
-        approvers,
-        parameters_digest,
-    )
+    mint_with(request, envelope, context, key_id, key, Some(approved))
 }
 
 /// The grant's `scope` facts: `fs.*` prefixes as requested (no trailing `/`), `proc.run`
@@ -96,15 +101,19 @@ fn mint_with(
     context: &MintContext,
     key_id: u32,
     key: &KeyPair,
-    approvers: &[String],
-    parameters_digest: &str,
+    approved: Option<&Approved<'_>>,
 ) -> Result<MintedGrant, AuthorityError> {
-    let approval = match approvers.first() {
-        None => Approval::NotRequired,
-        Some(first) => Approval::Approved {
+    let (approvers, parameters_digest): (&[String], &str) = match approved {
+        Some(a) => (a.approvers, a.parameters_digest),
+        None => (&[], ""),
+    };
+    let approval = match (approved, approvers.first()) {
+        (Some(a), Some(first)) => Approval::Approved {
             approver: first.clone(),
             parameters_digest: parameters_digest.to_string(),
+            max_uses: a.max_uses,
         },
+        _ => Approval::NotRequired,
     };
     let claims = GrantClaims {
         grant_id: context.grant_id.clone(),
@@ -254,7 +263,12 @@ resources = [".env", "**/*.pem", "secrets/**", "**/id_rsa", "config/*.key"]
                 let minted = if approvers.is_empty() {
                     mint(&request, &envelope, &context, 3, &root)
                 } else {
-                    mint_approved(&request, &envelope, &context, 3, &root, &approvers, &digest)
+                    let approved = Approved {
+                        approvers: &approvers,
+                        parameters_digest: &digest,
+                        max_uses: 2,
+                    };
+                    mint_approved(&request, &envelope, &context, 3, &root, &approved)
                 }
                 .unwrap_or_else(|e| panic!("{e}"));
                 let token = biscuit_auth::Biscuit::from(&minted.token, root.public())
@@ -293,6 +307,7 @@ resources = [".env", "**/*.pem", "secrets/**", "**/id_rsa", "config/*.key"]
                     );
                     assert!(printed
                         .contains(&format!("approval(\"approved\", \"dave\", \"{digest}\")")));
+                    assert!(printed.contains("approved_uses(2)"), "{printed}");
                 }
             }
         }

@@ -57,6 +57,9 @@ pub const UNKNOWN_COMMAND: &str = "unknown-command";
 pub const INVALID_TTL: &str = "invalid-ttl";
 /// Rule id: the requested TTL was clamped to the profile's `max_ttl`.
 pub const TTL_CEILING_RULE: &str = "ttl-ceiling";
+/// Rule id: the request names a user the agent may not act for (neither its owner nor a
+/// user the configuration lets it act for); decided before policy, in `decision.rs`.
+pub const USER_NOT_ACCOUNTABLE: &str = "user-not-accountable";
 
 /// Ids the authority uses for its own decisions; profile rules may not use them.
 pub const RESERVED_RULE_IDS: &[&str] = &[
@@ -73,6 +76,7 @@ pub const RESERVED_RULE_IDS: &[&str] = &[
     SENSITIVE_PATH,
     SHELL_NOT_ENABLED,
     SHELL_POLICY,
+    USER_NOT_ACCOUNTABLE,
 ];
 
 /// The outcome of a decision.

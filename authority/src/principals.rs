@@ -34,6 +34,40 @@ pub struct Caller {
     pub key: VerifyingKey,
 }
 
+/// For whom an agent may request grants: its registered owner, and the users the
+/// configuration lets it act for (`acts_for`). The accountable user of a request is one of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentAccount {
+    pub agent_id: String,
+    pub owner: String,
+    pub acts_for: Vec<String>,
+}
+
+impl AgentAccount {
+    /// Whether `user` is the owner or a user this agent may act for.
+    pub fn may_act_for(&self, user: &str) -> bool {
+        (!self.owner.is_empty() && self.owner == user) || self.acts_for.iter().any(|u| u == user)
+    }
+
+    /// Why a request for `user` is refused (for the decision log and the agent).
+    pub fn refusal(&self, user: &str) -> String {
+        let mut may = Vec::new();
+        if !self.owner.is_empty() {
+            may.push(format!("its owner `{}`", self.owner));
+        }
+        may.extend(self.acts_for.iter().map(|u| format!("`{u}`")));
+        let may = if may.is_empty() {
+            "nobody (it has no owner and acts for no user)".to_string()
+        } else {
+            may.join(", ")
+        };
+        format!(
+            "denied: agent `{}` may request grants only for {may}, not for `{user}`",
+            self.agent_id
+        )
+    }
+}
+
 /// Looks up the public key for a signer id.
 pub struct Principals {
     config_agents: HashMap<String, Principal>,
@@ -115,6 +149,28 @@ impl Principals {
         }
     }
 
+    /// Whom agent `id` may act for: owner and `acts_for` from configuration, or the owner it
+    /// was registered with.
+    pub fn account(&self, id: &str) -> Result<AgentAccount, AuthorityError> {
+        if let Some(p) = self.config_agents.get(id) {
+            return Ok(AgentAccount {
+                agent_id: id.to_string(),
+                owner: p.owner.clone(),
+                acts_for: p.acts_for.clone(),
+            });
+        }
+        match self.registry.agent(id)? {
+            Some(entry) => Ok(AgentAccount {
+                agent_id: id.to_string(),
+                owner: entry.owner,
+                acts_for: Vec::new(),
+            }),
+            None => Err(AuthorityError::Unauthenticated(format!(
+                "unknown agent `{id}`"
+            ))),
+        }
+    }
+
     /// The key of admin signer `admin:<name>`.
     pub fn admin_key(&self, signer_id: &str) -> Result<VerifyingKey, AuthorityError> {
         signer_id
@@ -143,5 +199,32 @@ impl Principals {
             owner: owner.to_string(),
             public_key: hex::encode(key.as_bytes()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_acts_only_for_its_owner_and_configured_users() {
+        let account = AgentAccount {
+            agent_id: "dave-bot".into(),
+            owner: "dave".into(),
+            acts_for: vec!["alice".into()],
+        };
+        assert!(account.may_act_for("dave"));
+        assert!(account.may_act_for("alice"));
+        assert!(!account.may_act_for("bob"));
+        assert!(!account.may_act_for(""));
+        assert!(account
+            .refusal("bob")
+            .contains("only for its owner `dave`, `alice`, not for `bob`"));
+        let orphan = AgentAccount {
+            agent_id: "x".into(),
+            ..Default::default()
+        };
+        assert!(!orphan.may_act_for(""));
+        assert!(orphan.refusal("bob").contains("nobody"));
     }
 }

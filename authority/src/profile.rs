@@ -299,6 +299,9 @@ pub struct Rule {
     /// For `[[approval]]` rules: how many distinct approvers must approve (m of n; 1 unless
     /// `approvals_required` says otherwise). Always 1 for allow and deny rules.
     pub approvals_required: u32,
+    /// For `[[approval]]` rules: how many executions the approved grant is good for (1,
+    /// single use, unless `approved_uses` says otherwise). Always 1 for allow and deny rules.
+    pub approved_uses: u32,
 }
 
 impl Rule {

@@ -156,6 +156,19 @@ pub struct ApprovalEntry {
     pub grant: Option<String>,
     pub grant_expires_at_ms: i64,
     pub root_key_id: u32,
+    /// The requesting agent's owner when the approval was opened (separation of duties).
+    #[serde(default)]
+    pub agent_owner: String,
+    /// Hex public key of the requesting agent (an approver signing with it is refused).
+    #[serde(default)]
+    pub agent_key: String,
+    /// Executions the approved grant is good for (`approved_uses` of the approval rules).
+    #[serde(default = "one_use")]
+    pub max_uses: u32,
+}
+
+fn one_use() -> u32 {
+    1
 }
 
 /// One revoked block id.

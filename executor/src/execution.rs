@@ -13,11 +13,14 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use trust_sdk::provenance::{ProvenanceRecord, RecordKind};
+use trust_sdk::vocabulary::Approval;
 
 use crate::admission::{Admission, Attempt, ExecuteCall, Refused};
 use crate::error::{Refusal, RefusalKind};
+use crate::grant_uses::GrantUses;
 use crate::operations::{self, OperationError, OperationLimits, Outcome};
 use crate::provenance_log::{Announced, ProvenanceLog};
+use crate::run_binding;
 use crate::workspace::Workspace;
 use trust_sdk::clock::millis;
 
@@ -27,6 +30,8 @@ pub struct Execution {
     pub provenance: ProvenanceLog,
     pub workspaces: HashMap<String, Arc<Workspace>>,
     pub operation_limits: OperationLimits,
+    /// Uses of approved grants, consumed durably before they run.
+    pub grant_uses: GrantUses,
 }
 
 /// An acknowledged execution: its outcome and the sequence of its durable record.
@@ -132,6 +137,24 @@ impl Execution {
             let refused = Refused {
                 attempt: admitted.attempt,
                 refusal: provenance_unavailable("provenance log is not writable; refusing to run"),
+            };
+            return Err(self.refuse(refused, time_ms, started, announced).await);
+        }
+        // The files a `proc.run` executes are the declared (for an approved grant: approved)
+        // ones; and an approved grant is good for a counted number of uses, of which this one
+        // is spent (durably) before anything runs. Otherwise the attempt is refused, recorded.
+        let approved = matches!(admitted.claims.approval, Approval::Approved { .. });
+        let bound = run_binding::check(
+            &admitted.operation,
+            &admitted.attempt.parameters,
+            approved,
+            &workspace,
+        )
+        .and_then(|()| self.grant_uses.consume(&admitted.claims));
+        if let Err(refusal) = bound {
+            let refused = Refused {
+                attempt: admitted.attempt,
+                refusal,
             };
             return Err(self.refuse(refused, time_ms, started, announced).await);
         }

@@ -220,6 +220,7 @@ mod tests {
         claims.approval = Approval::Approved {
             approver: "bob".into(),
             parameters_digest: "ab".repeat(32),
+            max_uses: 1,
         };
         assert!(shell_operation("npm install left-pad", "", 0, &claims, &limits).is_ok());
     }

@@ -285,6 +285,7 @@ fn operation(case: &Case) -> pb::invocation::Operation {
             command: case.resource.into(),
             cwd: String::new(),
             timeout_ms: 0,
+            file_sha256: Default::default(),
         }),
     }
 }

@@ -86,6 +86,7 @@ fn ops() -> Vec<(&'static str, Op)> {
                 command: "test".into(),
                 cwd: String::new(),
                 timeout_ms: 0,
+                file_sha256: Default::default(),
             }),
         ),
     ]

@@ -60,6 +60,31 @@ pub struct GrantAnswer {
     pub approval_id: String,
 }
 
+/// One approver's decision as signed: the approval, what was shown of it, and the verdict.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalDecision<'a> {
+    pub approval_id: &'a str,
+    /// The parameter digest shown to the approver.
+    pub shown_digest: &'a str,
+    /// The parameter summary shown to the approver, exactly as shown.
+    pub shown_summary: &'a str,
+    pub approve: bool,
+    pub comment: &'a str,
+}
+
+impl<'a> ApprovalDecision<'a> {
+    /// A decision on `approval` as it was received (what an approver's tool shows).
+    pub fn on(approval: &'a apb::Approval, approve: bool, comment: &'a str) -> Self {
+        Self {
+            approval_id: &approval.approval_id,
+            shown_digest: &approval.parameters_digest,
+            shown_summary: &approval.parameters_summary,
+            approve,
+            comment,
+        }
+    }
+}
+
 /// Client for `trust.authority.v1.Authority`.
 #[derive(Debug, Clone)]
 pub struct AuthorityClient {
@@ -175,20 +200,21 @@ impl AuthorityClient {
         Ok(self.inner.watch_approvals(request).await?.into_inner())
     }
 
-    /// Approves or denies an approval as approver `approver:<name>`.
+    /// Approves or denies an approval as approver `approver:<name>`, signing the digest and
+    /// summary that were shown (the authority decides nothing unless they are the approval's).
     pub async fn decide_approval(
         &mut self,
         approver_id: &str,
         key: &SigningKey,
-        approval_id: &str,
-        approve: bool,
-        comment: &str,
+        decision: &ApprovalDecision<'_>,
     ) -> Result<apb::Approval, SdkError> {
         let body = apb::DecideApprovalBody {
             freshness: Some(signed::freshness(now_ms())),
-            approval_id: approval_id.to_string(),
-            approve,
-            comment: comment.to_string(),
+            approval_id: decision.approval_id.to_string(),
+            approve: decision.approve,
+            comment: decision.comment.to_string(),
+            shown_parameters_digest: decision.shown_digest.to_string(),
+            shown_parameters_summary: decision.shown_summary.to_string(),
         };
         let request = signed::sign("DecideApproval", &body, approver_id, key);
         Ok(self.inner.decide_approval(request).await?.into_inner())

@@ -57,6 +57,12 @@ impl<K: Hash + Eq> OnceCache<K> {
         Ok(())
     }
 
+    /// Forgets every key whose expiry has passed at `now_ms`.
+    pub fn sweep(&mut self, now_ms: i64) {
+        self.seen.retain(|_, expires| *expires >= now_ms);
+        self.next_sweep_ms = now_ms.saturating_add(self.sweep_every_ms);
+    }
+
     /// Keys currently remembered.
     pub fn len(&self) -> usize {
         self.seen.len()

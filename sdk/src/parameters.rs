@@ -32,6 +32,24 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
+/// The hex SHA-256 of each of `paths` (workspace-relative) under `workspace_root`, for
+/// [`RunRequest::file_sha256`](trust_proto::executor::v1::RunRequest): what an agent declares
+/// (and an approver approves) about the files a `proc.run` executes.
+pub fn file_digests(
+    workspace_root: &std::path::Path,
+    paths: &[&str],
+) -> std::io::Result<std::collections::HashMap<String, String>> {
+    paths
+        .iter()
+        .map(|p| {
+            Ok((
+                p.to_string(),
+                sha256_hex(&std::fs::read(workspace_root.join(p))?),
+            ))
+        })
+        .collect()
+}
+
 /// Parameters as recorded in provenance: contents are replaced by their size and digest.
 pub fn redacted(op: &Operation) -> Value {
     match op {
@@ -46,7 +64,7 @@ pub fn redacted(op: &Operation) -> Value {
             "create_only": w.create_only}),
         Operation::Patch(p) => json!({"path": p.path, "diff_bytes": p.diff.len(),
             "diff_sha256": sha256_hex(p.diff.as_bytes())}),
-        Operation::Run(r) => {
+        Operation::Run(r) if r.file_sha256.is_empty() => {
             json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms})
         }
         // The shell text is kept whole: an approval binds, and provenance records, exactly
@@ -54,6 +72,9 @@ pub fn redacted(op: &Operation) -> Value {
         Operation::Shell(r) => {
             json!({"shell": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms})
         }
+        // The files the command executes, by digest: an approval of this run binds them.
+        Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms,
+            "files": r.file_sha256}),
     }
 }
 
@@ -120,6 +141,7 @@ mod tests {
             command: "test".into(),
             cwd: String::new(),
             timeout_ms: 0,
+            file_sha256: Default::default(),
         });
         assert_eq!(digest(&run), parameters_digest(&redacted(&run)));
         assert_eq!(digest(&run).len(), 64);

@@ -6,6 +6,7 @@
 //! Every body embeds [`Freshness`] (timestamp and a random nonce): servers refuse a body
 //! outside their clock window and remember nonces for the window to refuse replays.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -70,26 +71,36 @@ pub fn verify<M: Message + Default>(
 /// Refuses stale, future-dated and replayed request bodies.
 ///
 /// Nonces are remembered for twice the clock window, which is as long as a body with
-/// that nonce could still pass the timestamp check.
+/// that nonce could still pass the timestamp check. Each signer has its own cache with its
+/// own quota of live nonces, so one signer flooding requests fills only its own quota: the
+/// others (an admin revoking, an approver deciding) are never refused for lack of room.
+/// Signers are authenticated before they reach this guard, so the number of caches is
+/// bounded by the number of principals; an emptied cache is dropped at the next prune.
 #[derive(Debug)]
 pub struct ReplayGuard {
     window: Duration,
     /// Bodies signed before this instant are refused: the in-memory nonce cache of a
     /// restarted server cannot know them, so they could otherwise be replayed.
     not_before_ms: i64,
-    seen: Mutex<OnceCache<(String, Vec<u8>)>>,
+    quota_per_signer: usize,
+    seen: Mutex<SignerCaches>,
+}
+
+#[derive(Debug, Default)]
+struct SignerCaches {
+    by_signer: HashMap<String, OnceCache<Vec<u8>>>,
+    next_prune_ms: i64,
 }
 
 impl ReplayGuard {
-    pub fn new(window: Duration, capacity: usize) -> Self {
+    /// A guard with a clock `window` that remembers at most `quota_per_signer` live nonces
+    /// of each signer.
+    pub fn new(window: Duration, quota_per_signer: usize) -> Self {
         Self {
             window,
             not_before_ms: i64::MIN,
-            // Swept every tenth of the window: memory tracks the request rate, not uptime.
-            seen: Mutex::new(OnceCache::new(
-                capacity,
-                i64::try_from(window.as_millis() / 10).unwrap_or(i64::MAX),
-            )),
+            quota_per_signer,
+            seen: Mutex::new(SignerCaches::default()),
         }
     }
 
@@ -129,12 +140,28 @@ impl ReplayGuard {
             .seen
             .lock()
             .map_err(|_| SdkError::Stale("replay cache poisoned".into()))?;
-        let key = (signer.to_string(), freshness.nonce.clone());
+        // Swept every tenth of the window: memory tracks the request rate, not uptime.
+        let sweep_every_ms = (window_ms / 10).max(1);
+        if now_ms >= seen.next_prune_ms {
+            seen.by_signer.retain(|_, cache| {
+                cache.sweep(now_ms);
+                !cache.is_empty()
+            });
+            seen.next_prune_ms = now_ms.saturating_add(window_ms.max(1));
+        }
+        let quota = self.quota_per_signer;
+        let cache = seen
+            .by_signer
+            .entry(signer.to_string())
+            .or_insert_with(|| OnceCache::new(quota, sweep_every_ms));
         let expires_ms = freshness.timestamp_ms.saturating_add(window_ms);
-        seen.insert_once(key, expires_ms, now_ms)
+        cache
+            .insert_once(freshness.nonce.clone(), expires_ms, now_ms)
             .map_err(|e| match e {
                 OnceError::Replayed => SdkError::Stale("nonce was already used (replay)".into()),
-                OnceError::Full => SdkError::Stale("replay cache is full; retry shortly".into()),
+                OnceError::Full => SdkError::Stale(format!(
+                    "replay cache of `{signer}` is full ({quota} requests within the clock window); retry shortly"
+                )),
             })
     }
 }
@@ -184,5 +211,33 @@ mod tests {
             restarted.admit("a", Some(&f), 100_500),
             Err(SdkError::Stale(_))
         ));
+    }
+
+    #[test]
+    fn one_signer_filling_its_quota_leaves_the_others_room() {
+        let guard = ReplayGuard::new(Duration::from_secs(30), 3);
+        for _ in 0..3 {
+            guard
+                .admit("flooder", Some(&freshness(100_000)), 100_000)
+                .unwrap();
+        }
+        let err = guard
+            .admit("flooder", Some(&freshness(100_000)), 100_001)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("replay cache of `flooder` is full"),
+            "{err}"
+        );
+        // Another signer still has its whole quota.
+        for _ in 0..3 {
+            guard
+                .admit("admin:ops", Some(&freshness(100_000)), 100_002)
+                .unwrap();
+        }
+        // Once the flood's window has passed, the flooder has room again.
+        guard
+            .admit("flooder", Some(&freshness(130_002)), 130_002)
+            .unwrap();
     }
 }

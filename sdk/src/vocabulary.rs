@@ -113,9 +113,12 @@ pub struct GrantClaims {
 pub enum Approval {
     /// No approval was needed.
     NotRequired,
-    /// Approved by `approver` for the parameters whose digest is `parameters_digest`.
+    /// Approved by `approver` for the parameters whose digest is `parameters_digest`, good
+    /// for `max_uses` executions (`approved_uses(N)`; 1 when the block states none). The
+    /// executor counts uses durably, per authority grant id.
     Approved {
         approver: String,
         parameters_digest: String,
+        max_uses: u32,
     },
 }

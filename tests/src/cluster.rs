@@ -131,6 +131,7 @@ public_key = "{agent}"
 [[agents]]
 id = "intruder"
 owner = "mallory"
+acts_for = ["alice"]
 public_key = "{other}"
 
 [[admins]]

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use trust_proto::authority::v1 as apb;
 use trust_proto::authority::v1::Effect;
-use trust_sdk::client::AuthorityClient;
+use trust_sdk::client::{ApprovalDecision, AuthorityClient};
 
 use crate::util;
 
@@ -23,8 +23,13 @@ pub enum ApprovalsCommand {
     /// taken from the authority).
     List(ListArgs),
     /// Approve a pending approval (signed by an approver).
+    ///
+    /// Fetches the approval, prints exactly what would run, and signs the decision over its
+    /// id, its parameter digest and the summary printed: the authority decides nothing if
+    /// either is not the approval's own. Refuses to approve a summary that does not hash to
+    /// its digest, or a digest other than `--digest` when given.
     Approve(DecideArgs),
-    /// Deny a pending approval (signed by an approver).
+    /// Deny a pending approval (signed by an approver; signed over what is shown, like approve).
     Deny(DecideArgs),
     /// Print pending approvals, then every change as it happens, until interrupted.
     Watch(SignerArgs),
@@ -73,6 +78,9 @@ pub struct DecideArgs {
     /// Why, for the record (returned to the requester).
     #[arg(long, default_value = "")]
     pub comment: String,
+    /// The parameter digest you reviewed (from `approvals list`): refuse to sign for any other.
+    #[arg(long)]
+    pub digest: Option<String>,
 }
 
 /// Arguments of `trustctl approvals await`.
@@ -120,14 +128,37 @@ pub async fn run(command: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
         ApprovalsCommand::Approve(args) | ApprovalsCommand::Deny(args) => {
             let approve = matches!(command, ApprovalsCommand::Approve(_));
             let (mut client, key) = connect(&args.who).await?;
-            let a = client
-                .decide_approval(
-                    &args.who.signer,
-                    &key,
-                    &args.approval,
-                    approve,
-                    &args.comment,
+            let shown = client
+                .list_approvals(&args.who.signer, &key, true)
+                .await
+                .map_err(util::sdk)?
+                .into_iter()
+                .find(|a| a.approval_id == args.approval)
+                .ok_or_else(|| anyhow::anyhow!("no pending approval `{}`", args.approval))?;
+            print_approval(&shown);
+            if let Some(digest) = &args.digest {
+                if *digest != shown.parameters_digest {
+                    anyhow::bail!(
+                        "approval `{}` is for parameters {}, not the {digest} you reviewed; nothing signed",
+                        shown.approval_id,
+                        shown.parameters_digest
+                    );
+                }
+            }
+            if approve
+                && !trust_sdk::parameters::summary_matches(
+                    &shown.parameters_summary,
+                    &shown.parameters_digest,
                 )
+            {
+                anyhow::bail!(
+                    "the summary of approval `{}` does not hash to its digest; refusing to approve",
+                    shown.approval_id
+                );
+            }
+            let decision = ApprovalDecision::on(&shown, approve, &args.comment);
+            let a = client
+                .decide_approval(&args.who.signer, &key, &decision)
                 .await
                 .map_err(util::sdk)?;
             print_approval(&a);
@@ -207,6 +238,10 @@ fn print_approval(a: &apb::Approval) {
     println!("digest:         {}", a.parameters_digest);
     println!("summary checks: {}", checked(a));
     println!(
+        "uses:           {} execution(s) once approved",
+        a.max_uses.max(1)
+    );
+    println!(
         "why:            {} (rules: {})",
         a.reason,
         a.rule_ids.join(", ")
@@ -252,5 +287,6 @@ fn to_json(a: &apb::Approval) -> serde_json::Value {
         "expires_at_ms": a.expires_at_ms,
         "comment": a.comment,
         "grant_id": a.grant_id,
+        "max_uses": a.max_uses,
     })
 }

@@ -120,6 +120,14 @@ pub enum ExecOperation {
         /// Timeout in milliseconds (0: the grant's / executor's limit).
         #[arg(long, default_value_t = 0)]
         timeout_ms: u32,
+        /// A workspace file the command executes (such as its script), to declare by digest;
+        /// repeatable. An approved run must declare every workspace file its argv names, and
+        /// the executor refuses the run if one has changed.
+        #[arg(long = "bind-file", value_name = "PATH")]
+        bind_files: Vec<String>,
+        /// Local copy of the workspace the `--bind-file` paths are read from.
+        #[arg(long, default_value = ".")]
+        workspace_root: PathBuf,
     },
     /// shell.exec: run raw shell text with `sh -c`, sandboxed, if the grant's shell policy
     /// allows it; the executor classifies it first. Output is passed through and trustctl
@@ -201,11 +209,21 @@ fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
             name,
             cwd,
             timeout_ms,
-        } => Op::Run(pb::RunRequest {
-            command: name.clone(),
-            cwd: cwd.clone(),
-            timeout_ms: *timeout_ms,
-        }),
+            bind_files,
+            workspace_root,
+        } => {
+            let paths: Vec<&str> = bind_files.iter().map(String::as_str).collect();
+            let file_sha256 = trust_sdk::parameters::file_digests(workspace_root, &paths)
+                .with_context(|| {
+                    format!("reading --bind-file under `{}`", workspace_root.display())
+                })?;
+            Op::Run(pb::RunRequest {
+                command: name.clone(),
+                cwd: cwd.clone(),
+                timeout_ms: *timeout_ms,
+                file_sha256,
+            })
+        }
         ExecOperation::Shell {
             command,
             cwd,

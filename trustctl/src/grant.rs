@@ -321,8 +321,8 @@ fn claims_json(c: &GrantClaims) -> Value {
         "deny_regexes": c.deny_regexes,
         "approval": match &c.approval {
             Approval::NotRequired => json!({"state": "not_required"}),
-            Approval::Approved { approver, parameters_digest } =>
-                json!({"state": "approved", "approver": approver, "parameters_digest": parameters_digest}),
+            Approval::Approved { approver, parameters_digest, max_uses } =>
+                json!({"state": "approved", "approver": approver, "parameters_digest": parameters_digest, "max_uses": max_uses}),
         },
         "issued_at": util::format_time(c.issued_at),
         "expires_at": util::format_time(c.expires_at),
@@ -360,8 +360,11 @@ fn claims_text(c: &GrantClaims) -> String {
             Approval::Approved {
                 approver,
                 parameters_digest,
+                max_uses,
             } => {
-                format!("approved by {approver} (parameters {parameters_digest})")
+                format!(
+                    "approved by {approver} (parameters {parameters_digest}, {max_uses} use(s))"
+                )
             }
         },
     );

@@ -41,9 +41,12 @@ const RULE_KEYS: &[&str] = &[
     "operations",
     "resources",
     "approvals_required",
+    "approved_uses",
 ];
 /// Most distinct approvers an `[[approval]]` rule may require.
 const MAX_APPROVALS_REQUIRED: i64 = 10;
+/// Most executions an `[[approval]]` rule may allow one approved grant.
+const MAX_APPROVED_USES: i64 = 1000;
 const PROCESS_KEYS: &[&str] = &["name", "description", "steps"];
 const STEP_KEYS: &[&str] = &["name", "operations", "approval"];
 
@@ -592,7 +595,22 @@ fn parse_rule(
         None => format!("{profile}.{kind}[{index}]"),
     };
     let description = opt_string(ctx, table, "description", &within).map(Spanned::into_inner);
-    let approvals_required = approvals_required(ctx, table, kind, &within);
+    let approvals_required = approval_count(
+        ctx,
+        table,
+        kind,
+        &within,
+        "approvals_required",
+        MAX_APPROVALS_REQUIRED,
+    );
+    let approved_uses = approval_count(
+        ctx,
+        table,
+        kind,
+        &within,
+        "approved_uses",
+        MAX_APPROVED_USES,
+    );
     let rule_text = opt_string(ctx, table, "rule", &within);
     let has_operations = table.get("operations").is_some();
     let has_resources = table.get("resources").is_some();
@@ -704,29 +722,37 @@ fn parse_rule(
         description,
         line,
         approvals_required,
+        approved_uses,
     })
 }
 
-/// `approvals_required` (m of n): only on `[[approval]]` rules, 1 to
-/// [`MAX_APPROVALS_REQUIRED`]; 1 when absent.
-fn approvals_required(ctx: &mut Ctx<'_>, table: &DeTable<'_>, kind: RuleKind, within: &str) -> u32 {
-    let Some(value) = table.get("approvals_required") else {
+/// A count of an `[[approval]]` rule: `approvals_required` (m of n, 1 to
+/// [`MAX_APPROVALS_REQUIRED`]) or `approved_uses` (1 to [`MAX_APPROVED_USES`]); 1 when absent.
+fn approval_count(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    kind: RuleKind,
+    within: &str,
+    key: &str,
+    max: i64,
+) -> u32 {
+    let Some(value) = table.get(key) else {
         return 1;
     };
     if kind != RuleKind::Approval {
         ctx.err(
             &value.span(),
-            format!("`approvals_required` in {within} is only allowed in [[approval]] rules"),
+            format!("`{key}` in {within} is only allowed in [[approval]] rules"),
         );
         return 1;
     }
     match value.get_ref() {
         DeValue::Integer(int) => match i64::from_str_radix(int.as_str(), int.radix()) {
-            Ok(n) if (1..=MAX_APPROVALS_REQUIRED).contains(&n) => u32::try_from(n).unwrap_or(1),
+            Ok(n) if (1..=max).contains(&n) => u32::try_from(n).unwrap_or(1),
             _ => {
                 ctx.err(
                     &value.span(),
-                    format!("`approvals_required` in {within} must be between 1 and {MAX_APPROVALS_REQUIRED}"),
+                    format!("`{key}` in {within} must be between 1 and {max}"),
                 );
                 1
             }
@@ -735,7 +761,7 @@ fn approvals_required(ctx: &mut Ctx<'_>, table: &DeTable<'_>, kind: RuleKind, wi
             ctx.err(
                 &value.span(),
                 format!(
-                    "`approvals_required` in {within} must be an integer, not {}",
+                    "`{key}` in {within} must be an integer, not {}",
                     other.type_str()
                 ),
             );

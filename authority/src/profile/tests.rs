@@ -489,3 +489,24 @@ fn approval_rules_may_require_several_distinct_approvers() {
         "only allowed in [[approval]] rules",
     );
 }
+
+#[test]
+fn approval_rules_are_single_use_unless_they_allow_a_count() {
+    let src = format!(
+        "{MINIMAL}[[approval]]\nid = \"release\"\noperations = [\"fs.write\"]\napproved_uses = 3\n\
+         [[approval]]\nid = \"deploy\"\noperations = [\"fs.write\"]\n"
+    );
+    let p = parse(&src).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.approval[0].approved_uses, 3);
+    assert_eq!(p.approval[1].approved_uses, 1);
+    assert_error(
+        &format!("{MINIMAL}[[approval]]\noperations = [\"fs.write\"]\napproved_uses = 0\n"),
+        9,
+        "between 1 and 1000",
+    );
+    assert_error(
+        &format!("{MINIMAL}[[allow]]\noperations = [\"fs.read\"]\napproved_uses = 2\n"),
+        9,
+        "only allowed in [[approval]] rules",
+    );
+}

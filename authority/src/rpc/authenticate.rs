@@ -1,12 +1,14 @@
 //! Signed requests: every signed RPC is authenticated here, in one way — the signer's key
-//! for the role, the signature over the bytes received, then the replay and clock check.
+//! for the role, the signature over the bytes received, then the replay and clock check (in
+//! the role's replay cache, with a quota per signer).
 
 use trust_proto::authority::v1 as pb;
 use trust_proto::common::v1::{Freshness, SignedRequest};
-use trust_sdk::signed::{self, ReplayGuard};
+use trust_sdk::signed;
 
 use crate::error::AuthorityError;
 use crate::principals::{Caller, Principals, Role};
+use crate::replay_caches::ReplayCaches;
 
 /// A signed body: it carries its freshness, and may name the agent it claims to come from.
 pub(super) trait SignedBody: prost::Message + Default {
@@ -62,7 +64,7 @@ pub(super) struct Signed<B> {
 /// freshness exactly once at `now_ms`.
 pub(super) fn authenticate<B: SignedBody>(
     principals: &Principals,
-    replay: &ReplayGuard,
+    replay: &ReplayCaches,
     role: Role,
     rpc: &str,
     request: &SignedRequest,
@@ -78,6 +80,8 @@ pub(super) fn authenticate<B: SignedBody>(
             )));
         }
     }
-    replay.admit(&request.signer_id, body.freshness(), now_ms)?;
+    replay
+        .for_role(role)
+        .admit(&request.signer_id, body.freshness(), now_ms)?;
     Ok(Signed { caller, body })
 }

@@ -10,11 +10,16 @@ use crate::answer::GrantAnswer;
 use crate::decision::GrantAsk;
 use crate::error::AuthorityError;
 use crate::policy::Effect;
+use crate::principals::AgentAccount;
 use crate::registry::{ApprovalEntry, DecisionEntry, DecisionQuery, GrantEntry, RevocationEntry};
 use crate::request::{GrantRequest, Scope};
 
 /// A `RequestGrant` body from `agent_key`'s agent.
-pub(super) fn grant_ask(body: pb::GrantRequestBody, agent_key: VerifyingKey) -> GrantAsk {
+pub(super) fn grant_ask(
+    body: pb::GrantRequestBody,
+    agent_key: VerifyingKey,
+    account: AgentAccount,
+) -> GrantAsk {
     GrantAsk {
         request: GrantRequest {
             agent_id: body.agent_id,
@@ -30,6 +35,7 @@ pub(super) fn grant_ask(body: pb::GrantRequestBody, agent_key: VerifyingKey) -> 
             ttl: (body.ttl_seconds > 0).then(|| Duration::from_secs(body.ttl_seconds)),
         },
         agent_key,
+        account,
         holder_key: body.holder_key,
         correlation_id: body.correlation_id,
         parameters_digest: body.parameters_digest,
@@ -95,6 +101,7 @@ pub(super) fn approval(a: &ApprovalEntry) -> pb::Approval {
         status: a.status.as_str().to_string(),
         comment: a.comment.clone(),
         grant_id: a.grant_id.clone().unwrap_or_default(),
+        max_uses: a.max_uses,
     }
 }
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use trust_proto::authority::v1::authority_server::AuthorityServer;
-use trust_sdk::signed::ReplayGuard;
 
 use super::{health, AuthorityApi};
 use crate::approvals::{self, ApprovalDesk};
@@ -16,6 +15,7 @@ use crate::keyring::Keyring;
 use crate::principals::Principals;
 use crate::profile;
 use crate::registry::{Registry, SledRegistry};
+use crate::replay_caches::ReplayCaches;
 
 /// Largest request the authority decodes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
@@ -41,9 +41,11 @@ pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
         issuer: Arc::new(GrantIssuer::new(Arc::clone(&keyring))),
         keyring,
         principals: Arc::new(principals),
-        replay: Arc::new(
-            ReplayGuard::new(config.clock_window, 1_000_000).not_before(trust_sdk::clock::now_ms()),
-        ),
+        replay: Arc::new(ReplayCaches::new(
+            config.clock_window,
+            config.replay_quotas,
+            trust_sdk::clock::now_ms(),
+        )),
         desk: Arc::new(ApprovalDesk::new(
             Arc::clone(&registry),
             config.approval_ttl,

@@ -10,7 +10,6 @@ use trust_proto::authority::v1 as pb;
 use trust_proto::authority::v1::authority_server::Authority;
 use trust_proto::common::v1::SignedRequest;
 use trust_sdk::clock::{millis, now, now_ms};
-use trust_sdk::signed::ReplayGuard;
 
 use super::authenticate::{authenticate, Signed, SignedBody};
 use super::{convert, streams};
@@ -21,6 +20,7 @@ use crate::keyring::Keyring;
 use crate::principals::{Principals, Role};
 use crate::profile::ProfileSet;
 use crate::registry::Registry;
+use crate::replay_caches::ReplayCaches;
 use crate::revocation::{self, RevocationFeed};
 use crate::{agents, decision, derivation};
 
@@ -31,7 +31,7 @@ pub struct AuthorityApi {
     pub(super) keyring: Arc<Keyring>,
     pub(super) registry: Arc<dyn Registry>,
     pub(super) principals: Arc<Principals>,
-    pub(super) replay: Arc<ReplayGuard>,
+    pub(super) replay: Arc<ReplayCaches>,
     pub(super) desk: Arc<ApprovalDesk>,
     pub(super) feed: Arc<RevocationFeed>,
     pub(super) issuer: Arc<GrantIssuer>,
@@ -155,7 +155,10 @@ impl Authority for AuthorityApi {
             let vote = Vote {
                 approver: caller.approver.as_deref().unwrap_or_default(),
                 signer_id: &caller.signer_id,
+                approver_key: &caller.key,
                 approval_id: &body.approval_id,
+                shown_digest: &body.shown_parameters_digest,
+                shown_summary: &body.shown_parameters_summary,
                 approve: body.approve,
                 comment: &body.comment,
             };
@@ -232,7 +235,8 @@ impl Authority for AuthorityApi {
         let now = now();
         let Signed { caller, body }: Signed<pb::GrantRequestBody> =
             self.authenticate(Role::Agent, "RequestGrant", request.get_ref(), now)?;
-        let ask = convert::grant_ask(body, caller.key);
+        let account = self.principals.account(&caller.signer_id)?;
+        let ask = convert::grant_ask(body, caller.key, account);
         let pending = decision::decide(
             ask,
             now,

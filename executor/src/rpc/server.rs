@@ -16,6 +16,7 @@ use crate::admission::Admission;
 use crate::config::ExecutorConfig;
 use crate::error::StartError;
 use crate::execution::Execution;
+use crate::grant_uses::GrantUses;
 use crate::provenance_log::ProvenanceLog;
 use crate::trust_state::TrustState;
 use crate::workspace::Workspace;
@@ -87,6 +88,8 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
             provenance,
             workspaces,
             operation_limits,
+            grant_uses: GrantUses::open(&config.data_dir.join("grant-uses"), now_ms())
+                .map_err(|e| StartError::Config(e.to_string()))?,
         },
         audit: AuditDesk {
             auditors: config.auditors.iter().cloned().collect(),

@@ -43,7 +43,7 @@ pub fn claims_from_authorizer(
 }
 
 /// Every claim predicate with its arity, in the order claims are read.
-const CLAIM_PREDICATES: [(&str, usize); 23] = [
+const CLAIM_PREDICATES: [(&str, usize); 24] = [
     ("grant_id", 1),
     ("correlation_id", 1),
     ("user", 1),
@@ -67,10 +67,11 @@ const CLAIM_PREDICATES: [(&str, usize); 23] = [
     ("shell_category", 2),
     ("shell_pattern", 2),
     ("shell_combination", 2),
+    ("approved_uses", 1),
 ];
 
 /// The query rule of each claim (`claim_NAME($v0, ..) <- NAME($v0, ..)`), parsed once per
-/// process: parsing 17 rules per grant cost more than running them.
+/// process: parsing 18 rules per grant cost more than running them.
 fn claim_rules() -> Result<&'static [(&'static str, Rule)], SdkError> {
     static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
     RULES
@@ -115,6 +116,7 @@ struct ClaimsBuilder {
     shell_categories: Vec<(String, String)>,
     shell_patterns: Vec<(String, String)>,
     shell_combinations: Vec<(String, Vec<String>)>,
+    approved_uses: Option<u32>,
 }
 
 fn term_string(term: &Term) -> Result<String, SdkError> {
@@ -157,12 +159,23 @@ impl ClaimsBuilder {
                 let categories = cs.iter().map(term_string).collect::<Result<Vec<_>, _>>()?;
                 self.shell_combinations.push((term_string(e)?, categories));
             }
+            ("approved_uses", [Term::Integer(n)]) => {
+                let n = u32::try_from(*n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    SdkError::InvalidGrant(format!("`approved_uses({n})` is not a positive count"))
+                })?;
+                if self.approved_uses.replace(n).is_some() {
+                    return Err(SdkError::InvalidGrant(
+                        "authority block states `approved_uses` twice".into(),
+                    ));
+                }
+            }
             ("deny_regex", [r]) => self.deny_regexes.push(term_string(r)?),
             ("approval", [a, b, c]) => {
                 self.approval = Some(if term_string(a)? == "approved" {
                     Approval::Approved {
                         approver: term_string(b)?,
                         parameters_digest: term_string(c)?,
+                        max_uses: 1,
                     }
                 } else {
                     Approval::NotRequired
@@ -185,6 +198,18 @@ impl ClaimsBuilder {
     }
 
     fn finish(mut self) -> Result<GrantClaims, SdkError> {
+        let approval = match self.approval.take() {
+            Some(Approval::Approved {
+                approver,
+                parameters_digest,
+                ..
+            }) => Approval::Approved {
+                approver,
+                parameters_digest,
+                max_uses: self.approved_uses.unwrap_or(1),
+            },
+            _ => Approval::NotRequired,
+        };
         let mut take = |n: &'static str| {
             self.strings
                 .remove(n)
@@ -222,10 +247,10 @@ impl ClaimsBuilder {
             limits: self.limits,
             deny_globs: self.deny_globs,
             deny_regexes: self.deny_regexes,
-            approval: self.approval.unwrap_or(Approval::NotRequired),
             shell,
             sandbox_level: self.sandbox_level,
             child_limits: self.child_limits,
+            approval,
             issued_at: self.issued_at.ok_or_else(|| {
                 SdkError::InvalidGrant("authority block lacks `issued_at`".into())
             })?,

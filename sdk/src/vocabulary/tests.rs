@@ -79,6 +79,7 @@ fn cases() -> Vec<(&'static str, GrantClaims)> {
     approved.approval = Approval::Approved {
         approver: "bob".into(),
         parameters_digest: "ab".repeat(32),
+        max_uses: 3,
     };
     out.push(("approved", approved));
 
@@ -86,6 +87,7 @@ fn cases() -> Vec<(&'static str, GrantClaims)> {
     approved_minimal.approval = Approval::Approved {
         approver: "carol".into(),
         parameters_digest: "0f".repeat(32),
+        max_uses: 1,
     };
     out.push(("approved, minimal", approved_minimal));
 

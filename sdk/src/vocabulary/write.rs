@@ -89,6 +89,7 @@ pub(super) fn authority_facts(claims: &GrantClaims) -> Vec<Fact> {
         Approval::Approved {
             approver,
             parameters_digest,
+            ..
         } => builder::fact(
             "approval",
             &[
@@ -98,6 +99,12 @@ pub(super) fn authority_facts(claims: &GrantClaims) -> Vec<Fact> {
             ],
         ),
     });
+    if let Approval::Approved { max_uses, .. } = &claims.approval {
+        facts.push(builder::fact(
+            "approved_uses",
+            &[builder::int(i64::from(*max_uses))],
+        ));
+    }
     facts.extend(child_facts(claims));
     facts
 }

@@ -384,6 +384,7 @@ fn op_for(kind: Kind, worker: usize, index: u64) -> Op {
             command: "test".into(),
             cwd: String::new(),
             timeout_ms: 0,
+            file_sha256: Default::default(),
         }),
         Kind::DerivedRead => Op::Read(pb::ReadRequest {
             path: "src/calc.sh".into(),

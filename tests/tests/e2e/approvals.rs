@@ -8,7 +8,7 @@ use biscuit_auth::Biscuit;
 use trust_proto::authority::v1 as apb;
 use trust_proto::authority::v1::Effect;
 use trust_proto::executor::v1::invocation::Operation as Op;
-use trust_sdk::client::{root_key_provider, GrantAnswer, GrantSpec};
+use trust_sdk::client::{root_key_provider, ApprovalDecision, GrantAnswer, GrantSpec};
 use trust_sdk::vocabulary::Approval;
 use trust_tests::{Cluster, ClusterOptions};
 
@@ -68,17 +68,35 @@ async fn await_outcome(cluster: &Cluster, approval_id: &str, wait: Duration) -> 
         .unwrap()
 }
 
-async fn decide(
+/// The approval as an approver is shown it (listed by `carol`); an empty one if unknown.
+pub async fn shown(cluster: &Cluster, approval_id: &str) -> apb::Approval {
+    let (carol, carol_key) = cluster.approver("carol");
+    let mut authority = cluster.authority_client().await.unwrap();
+    authority
+        .list_approvals(&carol, carol_key, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.approval_id == approval_id)
+        .unwrap_or_else(|| apb::Approval {
+            approval_id: approval_id.into(),
+            ..Default::default()
+        })
+}
+
+/// `approver` decides `approval_id`, signing the digest and summary it was shown.
+pub async fn decide(
     cluster: &Cluster,
     approver: &str,
     approval_id: &str,
     approve: bool,
     comment: &str,
 ) -> Result<apb::Approval, trust_sdk::SdkError> {
+    let view = shown(cluster, approval_id).await;
     let (id, key) = cluster.approver(approver);
     let mut authority = cluster.authority_client().await.unwrap();
     authority
-        .decide_approval(&id, key, approval_id, approve, comment)
+        .decide_approval(&id, key, &ApprovalDecision::on(&view, approve, comment))
         .await
 }
 
@@ -236,7 +254,8 @@ async fn an_approved_grant_runs_exactly_the_approved_parameters_and_nothing_else
         claims.approval,
         Approval::Approved {
             approver: "carol".into(),
-            parameters_digest: digest.clone()
+            parameters_digest: digest.clone(),
+            max_uses: 1,
         }
     );
     assert!(
@@ -257,10 +276,7 @@ async fn an_approved_grant_runs_exactly_the_approved_parameters_and_nothing_else
         std::fs::read(cluster.workspace.join("deploy/app.toml")).unwrap(),
         b"replicas = 3\n"
     );
-    // ... and it can run again (same parameters), but nothing else does.
-    exec.execute(&grant, &cluster.agent_key, op.clone())
-        .await
-        .unwrap();
+    // ... nothing else does (refused before a use is counted) ...
     for other in [
         write("deploy/app.toml", b"replicas = 300\n"),
         write("deploy/app.toml", b""),
@@ -292,6 +308,13 @@ async fn an_approved_grant_runs_exactly_the_approved_parameters_and_nothing_else
         b"replicas = 3\n"
     );
     assert!(!cluster.workspace.join("deploy/other.toml").exists());
+    // ... and the approved invocation itself ran once: the grant was good for one use.
+    let err = exec
+        .execute(&grant, &cluster.agent_key, op.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PermissionDenied", "{err}");
+    assert!(err.to_string().contains("approved-uses"), "{err}");
 
     // Provenance records the same digest the approval bound.
     let lines = exec
@@ -372,26 +395,16 @@ async fn nobody_approves_their_own_request() {
         assert!(err.to_string().contains("separation of duties"), "{err}");
     }
     // The agent cannot sign as an approver, nor can an unknown approver decide.
+    let view = shown(&cluster, &asked.approval_id).await;
+    let decision = ApprovalDecision::on(&view, true, "");
     let mut authority = cluster.authority_client().await.unwrap();
     let err = authority
-        .decide_approval(
-            "approver:carol",
-            &cluster.agent_key,
-            &asked.approval_id,
-            true,
-            "",
-        )
+        .decide_approval("approver:carol", &cluster.agent_key, &decision)
         .await
         .unwrap_err();
     assert_eq!(code(&err), "Unauthenticated", "{err}");
     let err = authority
-        .decide_approval(
-            &cluster.agent_id,
-            &cluster.agent_key,
-            &asked.approval_id,
-            true,
-            "",
-        )
+        .decide_approval(&cluster.agent_id, &cluster.agent_key, &decision)
         .await
         .unwrap_err();
     assert_eq!(code(&err), "Unauthenticated", "{err}");

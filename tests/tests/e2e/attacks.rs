@@ -193,6 +193,7 @@ fn run_in(command: &str, cwd: &str) -> Op {
         command: command.into(),
         cwd: cwd.into(),
         timeout_ms: 0,
+        file_sha256: Default::default(),
     })
 }
 
@@ -563,6 +564,7 @@ fn rows() -> Vec<Row> {
                     command: "test".into(),
                     cwd: String::new(),
                     timeout_ms: 3_600_000,
+                    file_sha256: Default::default(),
                 });
                 prepare_execute(&fx.broad, &fx.agent, op, now_ms())
             },

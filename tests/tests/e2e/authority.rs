@@ -148,8 +148,11 @@ async fn denied_and_approval_required_return_no_grant_and_name_the_rule() {
         .await
         .unwrap();
     assert_eq!(answer.effect, Effect::Deny);
+    // coder-1 acts only for its owner alice: refused before the profile is consulted.
     assert!(
-        answer.rule_ids.contains(&"user-not-permitted".to_string()),
+        answer
+            .rule_ids
+            .contains(&"user-not-accountable".to_string()),
         "{:?}",
         answer.rule_ids
     );

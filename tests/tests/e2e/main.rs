@@ -6,6 +6,7 @@
     reason = "tests"
 )]
 
+mod approval_binding;
 mod approvals;
 mod attacks;
 mod authority;

@@ -268,9 +268,7 @@ async fn approved(cluster: &Cluster, scopes: &[(&str, &str)], op: &Op) -> (Grant
         .unwrap();
     assert_eq!(asked.effect, Effect::ApprovalRequired, "{asked:?}");
     assert!(!asked.approval_id.is_empty(), "{asked:?}");
-    let (carol, carol_key) = cluster.approver("carol");
-    authority
-        .decide_approval(&carol, carol_key, &asked.approval_id, true, "fine")
+    crate::approvals::decide(&cluster, "carol", &asked.approval_id, true, "fine")
         .await
         .unwrap();
     let answer = authority

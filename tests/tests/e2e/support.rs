@@ -47,6 +47,7 @@ pub fn run(command: &str) -> Op {
         command: command.into(),
         cwd: String::new(),
         timeout_ms: 0,
+        file_sha256: Default::default(),
     })
 }
 
