@@ -37,6 +37,14 @@ struct RawConfig {
     /// `full`, or a named weaker level such as `no-cgroup` (see `docs/sandbox.md`).
     #[serde(default = "default_sandbox_level")]
     sandbox_level: String,
+    // Pinned trust in the authority (see `trust_alarm.rs`).
+    /// Hex root public keys of the authority, pinned.
+    #[serde(default)]
+    authority_root_keys: Vec<String>,
+    /// A signed key set file (`<authority data_dir>/keys/key-set.json`); its keys are pinned.
+    authority_key_set_file: Option<PathBuf>,
+    /// The id of a trust alarm an operator has investigated and clears at this start.
+    acknowledge_trust_alarm: Option<String>,
 }
 
 fn default_sandbox_level() -> String {
@@ -131,6 +139,35 @@ pub struct ExecutorConfig {
     pub auditors: Vec<(String, VerifyingKey)>,
     /// The sandbox level every child process needs (`full` unless a weaker one is named).
     pub sandbox_level: trust_sandbox::RequiredLevel,
+    pub pinning: AuthorityPinning,
+}
+
+/// What the executor trusts of the authority before it has talked to it.
+#[derive(Debug, Clone)]
+pub struct AuthorityPinning {
+    /// Root keys that may vouch for the authority's key set.
+    pub root_keys: Vec<VerifyingKey>,
+    /// A trust alarm the operator acknowledges at this start.
+    pub acknowledge_alarm: Option<String>,
+}
+
+/// The keys of a pinned key-set file; the file must be signed by one of its own keys.
+fn key_set_file_keys(path: &Path) -> Result<Vec<VerifyingKey>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?;
+    let signed: trust_sdk::key_set::SignedKeySet = serde_json::from_str(&text)
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?;
+    let keys: Vec<VerifyingKey> = signed
+        .unverified()
+        .and_then(|set| set.root_keys())
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?
+        .into_iter()
+        .map(|(_, key, _)| key)
+        .collect();
+    signed
+        .verify(&keys, None)
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?;
+    Ok(keys)
 }
 
 impl ExecutorConfig {
@@ -224,6 +261,26 @@ impl ExecutorConfig {
         if let Some(paths) = l.run_read_only_paths {
             operations.run_read_only_paths = paths;
         }
+        let mut pinned = Vec::new();
+        for hex_key in &raw.authority_root_keys {
+            match trust_sdk::keys::verifying_key_from_hex(hex_key) {
+                Ok(k) => pinned.push(k),
+                Err(e) => errors.push(format!("authority_root_keys `{hex_key}`: {e}")),
+            }
+        }
+        if let Some(file) = &raw.authority_key_set_file {
+            match key_set_file_keys(&base.join(file)) {
+                Ok(keys) => pinned.extend(keys),
+                Err(e) => errors.push(e),
+            }
+        }
+        if raw.authority_root_keys.is_empty() && raw.authority_key_set_file.is_none() {
+            errors.push("authority_root_keys or authority_key_set_file is required: the executor learns no root key from the network unauthenticated".into());
+        }
+        let pinning = AuthorityPinning {
+            root_keys: pinned,
+            acknowledge_alarm: raw.acknowledge_trust_alarm,
+        };
         let sandbox_level = match trust_sandbox::RequiredLevel::parse(&raw.sandbox_level) {
             Ok(level) => Some(level),
             Err(e) => {
@@ -252,6 +309,7 @@ impl ExecutorConfig {
                 operations,
                 auditors,
                 sandbox_level,
+                pinning,
             }),
             _ => Err(errors.join("; ")),
         }
@@ -279,6 +337,7 @@ mod tests {
             "authority",
             "proof_window_secs",
             "not a directory",
+            "authority_root_keys or authority_key_set_file is required",
         ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }

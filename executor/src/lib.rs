@@ -9,6 +9,7 @@ pub mod execution;
 pub mod operations;
 pub mod provenance_log;
 pub mod rpc;
+pub mod trust_alarm;
 pub mod trust_state;
 pub mod workspace;
 

@@ -11,6 +11,7 @@ mod attacks;
 mod authority;
 mod derived;
 mod executor;
+mod pinned_trust;
 mod revocation;
 mod sandboxed_run;
 mod support;
