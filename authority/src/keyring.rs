@@ -164,7 +164,10 @@ impl Keyring {
     }
 
     /// Signs a revocation-feed statement with the active key.
-    pub fn sign_feed(&self, statement: &FeedStatement) -> Result<SignedFeedStatement, AuthorityError> {
+    pub fn sign_feed(
+        &self,
+        statement: &FeedStatement,
+    ) -> Result<SignedFeedStatement, AuthorityError> {
         let state = self
             .state
             .read()
@@ -347,10 +350,9 @@ mod tests {
         let held = second.verify(&[pinned], Some(&held)).unwrap();
         assert_eq!((held.version, held.keys.len()), (2, 2));
         assert!(first.verify(&[pinned], Some(&held)).is_err());
-        let file: SignedKeySet = serde_json::from_slice(
-            &std::fs::read(dir.path().join("keys/key-set.json")).unwrap(),
-        )
-        .unwrap();
+        let file: SignedKeySet =
+            serde_json::from_slice(&std::fs::read(dir.path().join("keys/key-set.json")).unwrap())
+                .unwrap();
         assert_eq!(file, second);
         ring.retire(1).unwrap();
         let third = ring.signed_key_set().unwrap().unverified().unwrap();

@@ -221,7 +221,10 @@ impl TrustState {
 }
 
 /// A JSON value kept in the trust cache under `key`.
-fn load_json<T: serde::de::DeserializeOwned>(db: &sled::Db, key: &str) -> Result<Option<T>, StartError> {
+fn load_json<T: serde::de::DeserializeOwned>(
+    db: &sled::Db,
+    key: &str,
+) -> Result<Option<T>, StartError> {
     match db.get(key).map_err(|e| StartError::Config(storage(e)))? {
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)

@@ -224,7 +224,10 @@ impl Kit {
     /// The executor's checkpoint key as an auditor pins it: read on the executor's host, not
     /// fetched from the executor that produced the export. The fetched one must match it.
     fn pinned_executor_key(&self) -> String {
-        let key_file = self.path("executor-data/executor.key").display().to_string();
+        let key_file = self
+            .path("executor-data/executor.key")
+            .display()
+            .to_string();
         let pinned = self
             .ok(&["pubkey", "--key", &key_file])
             .stdout

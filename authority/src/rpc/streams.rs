@@ -60,9 +60,7 @@ async fn send_heartbeat(
     let heartbeat = registry
         .revocations_after(u64::MAX, 0)
         .and_then(|(_, latest)| convert::heartbeat(signer, latest, now_ms()));
-    tx.send(heartbeat.map_err(Into::into))
-        .await
-        .map_err(|_| ())
+    tx.send(heartbeat.map_err(Into::into)).await.map_err(|_| ())
 }
 
 /// `WatchRevocations`: the backlog after `after`, a heartbeat, then live revocations in
@@ -86,7 +84,9 @@ pub(super) fn revocations(
         let registry = registry.as_ref();
         let signer = signer.as_ref();
         let mut last = after;
-        if send_backlog(registry, signer, &tx, &mut last).await.is_err()
+        if send_backlog(registry, signer, &tx, &mut last)
+            .await
+            .is_err()
             || send_heartbeat(registry, signer, &tx).await.is_err()
         {
             return;

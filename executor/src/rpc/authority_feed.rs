@@ -35,7 +35,8 @@ pub async fn sync_once(
             .map_err(|e| e.to_string())?;
         let heartbeat = believe(state, client, list.heartbeat.as_ref(), &now_ms).await?;
         apply(state, client, &list.revocations, &now_ms).await?;
-        let more = !list.revocations.is_empty() && state.revocation_cursor() < heartbeat.latest_sequence;
+        let more =
+            !list.revocations.is_empty() && state.revocation_cursor() < heartbeat.latest_sequence;
         if more {
             continue;
         }

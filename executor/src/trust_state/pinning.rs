@@ -83,13 +83,18 @@ impl TrustState {
     /// Clears the raised alarm if `id` names it (an operator's acknowledgement at start).
     /// Returns what was cleared.
     pub fn acknowledge(&self, id: &str) -> Result<Option<TrustAlarm>, String> {
-        let mut slot = self.alarm.write().map_err(|_| "trust alarm lock poisoned")?;
+        let mut slot = self
+            .alarm
+            .write()
+            .map_err(|_| "trust alarm lock poisoned")?;
         let Some(alarm) = slot.clone().filter(|a| a.id == id) else {
             return Ok(None);
         };
         if alarm.kind.resets_feed() {
             // Follow the authority from its start again; revocations already held stay.
-            self.db.insert("cursor", &0u64.to_be_bytes()).map_err(storage)?;
+            self.db
+                .insert("cursor", &0u64.to_be_bytes())
+                .map_err(storage)?;
             self.db.remove("epoch").map_err(storage)?;
             self.cursor.store(0, Ordering::Release);
             if let Ok(mut e) = self.epoch.write() {
@@ -117,13 +122,21 @@ impl TrustState {
                     AlarmKind::UntrustedKeySet
                 }
             };
-            self.raise(TrustAlarm::new(kind, format!("refused the authority's {e}"), now_ms))
+            self.raise(TrustAlarm::new(
+                kind,
+                format!("refused the authority's {e}"),
+                now_ms,
+            ))
         })?;
         if held.as_ref() == Some(&set) {
             return Ok(());
         }
         let keys = set.root_keys().map_err(|e| {
-            self.raise(TrustAlarm::new(AlarmKind::UntrustedKeySet, e.to_string(), now_ms))
+            self.raise(TrustAlarm::new(
+                AlarmKind::UntrustedKeySet,
+                e.to_string(),
+                now_ms,
+            ))
         })?;
         let stored = serde_json::to_vec(&set)
             .map_err(storage)
@@ -134,7 +147,11 @@ impl TrustState {
             tracing::warn!(error = %e, "accepted key set could not be stored; not trusted yet");
             return Ok(());
         }
-        tracing::info!(version = set.version, keys = set.keys.len(), "accepted the authority's key set");
+        tracing::info!(
+            version = set.version,
+            keys = set.keys.len(),
+            "accepted the authority's key set"
+        );
         if let Ok(mut held) = self.key_set.write() {
             *held = Some(set);
         }

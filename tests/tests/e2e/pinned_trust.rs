@@ -138,10 +138,7 @@ impl Authority for Mitm {
         Ok(Response::new(list))
     }
 
-    async fn register_agent(
-        &self,
-        _: Request<SignedRequest>,
-    ) -> Reply<apb::RegisterAgentResponse> {
+    async fn register_agent(&self, _: Request<SignedRequest>) -> Reply<apb::RegisterAgentResponse> {
         not_proxied()
     }
 
@@ -309,10 +306,12 @@ async fn refusals_recorded(cluster: &Cluster, check: &str) -> usize {
         .unwrap();
     lines
         .iter()
-        .filter_map(|l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
-            ProvenanceEntry::Record(r) => Some(serde_json::to_string(&r).unwrap()),
-            ProvenanceEntry::Checkpoint(_) => None,
-        })
+        .filter_map(
+            |l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
+                ProvenanceEntry::Record(r) => Some(serde_json::to_string(&r).unwrap()),
+                ProvenanceEntry::Checkpoint(_) => None,
+            },
+        )
         .filter(|r| r.contains(check))
         .count()
 }
@@ -321,7 +320,9 @@ async fn refusals_recorded(cluster: &Cluster, check: &str) -> usize {
 async fn a_key_set_signed_by_a_stranger_is_refused_and_its_grants_with_it() {
     let (cluster, mitm) = behind_a_mitm().await;
     let honest = read_grant(&cluster, "honest").await;
-    reads(&cluster, honest.grant.as_ref().unwrap()).await.unwrap();
+    reads(&cluster, honest.grant.as_ref().unwrap())
+        .await
+        .unwrap();
 
     // The man in the middle announces its own root key under the real key id.
     let stranger = trust_sdk::keys::generate();
@@ -344,11 +345,11 @@ async fn a_key_set_signed_by_a_stranger_is_refused_and_its_grants_with_it() {
     // recorded; so is the honest grant: nothing runs while the alarm holds.
     let mut authority = cluster.authority_client().await.unwrap();
     let keys = authority.public_keys().await.unwrap();
-    let real = biscuit_auth::Biscuit::from(honest.grant.as_ref().unwrap(), root_key_provider(&keys))
-        .unwrap();
+    let real =
+        biscuit_auth::Biscuit::from(honest.grant.as_ref().unwrap(), root_key_provider(&keys))
+            .unwrap();
     let claims = trust_sdk::vocabulary::read_claims(&real).unwrap();
-    let stranger_pair =
-        KeyPair::from(&trust_sdk::keys::to_biscuit_private(&stranger).unwrap());
+    let stranger_pair = KeyPair::from(&trust_sdk::keys::to_biscuit_private(&stranger).unwrap());
     let forged = trust_sdk::vocabulary::authority_block(&claims)
         .unwrap()
         .root_key_id(honest.root_key_id)
@@ -371,12 +372,19 @@ async fn a_key_set_signed_by_a_stranger_is_refused_and_its_grants_with_it() {
 async fn revocations_withheld_while_heartbeats_flow_are_detected() {
     let (cluster, mitm) = behind_a_mitm().await;
     let doomed = read_grant(&cluster, "doomed").await;
-    reads(&cluster, doomed.grant.as_ref().unwrap()).await.unwrap();
+    reads(&cluster, doomed.grant.as_ref().unwrap())
+        .await
+        .unwrap();
 
     mitm.tell(Lie::WithholdRevocations);
     let mut authority = cluster.authority_client().await.unwrap();
     authority
-        .revoke_grant(&cluster.admin_id, &cluster.admin_key, &doomed.grant_id, "withheld")
+        .revoke_grant(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            &doomed.grant_id,
+            "withheld",
+        )
         .await
         .unwrap();
     let alarm = wait_alarm(&cluster, "revocations are being withheld").await;
@@ -433,12 +441,20 @@ async fn an_authority_restored_from_a_backup_is_detected_and_resolved_by_acknowl
     let revoke = async |cluster: &Cluster, answer: &GrantAnswer| {
         let mut authority = cluster.authority_client().await.unwrap();
         authority
-            .revoke_grant(&cluster.admin_id, &cluster.admin_key, &answer.grant_id, "test")
+            .revoke_grant(
+                &cluster.admin_id,
+                &cluster.admin_key,
+                &answer.grant_id,
+                "test",
+            )
             .await
             .unwrap();
         let started = Instant::now();
         while reads(cluster, answer.grant.as_ref().unwrap()).await.is_ok() {
-            assert!(started.elapsed() < Duration::from_secs(20), "revocation not applied");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "revocation not applied"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
@@ -486,9 +502,13 @@ async fn an_authority_restored_from_a_backup_is_detected_and_resolved_by_acknowl
     .await
     .unwrap();
     // The revocation the restored authority lost is still in force at the executor.
-    reads(&cluster, held[2].grant.as_ref().unwrap()).await.unwrap();
+    reads(&cluster, held[2].grant.as_ref().unwrap())
+        .await
+        .unwrap();
     for lost in &held[..2] {
-        let err = reads(&cluster, lost.grant.as_ref().unwrap()).await.unwrap_err();
+        let err = reads(&cluster, lost.grant.as_ref().unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(code(&err), "Unauthenticated", "{err}");
         assert!(err.to_string().contains("revoked"), "{err}");
     }

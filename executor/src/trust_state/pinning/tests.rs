@@ -5,7 +5,11 @@ use trust_sdk::key_set::{KeySet, KeySetEntry};
 
 use super::*;
 
-fn key_set(version: u64, keys: &[(u32, &SigningKey, bool)], signers: &[&SigningKey]) -> SignedKeySet {
+fn key_set(
+    version: u64,
+    keys: &[(u32, &SigningKey, bool)],
+    signers: &[&SigningKey],
+) -> SignedKeySet {
     KeySet {
         version,
         issued_at_ms: 0,
@@ -84,8 +88,13 @@ fn a_stranger_set_raises_an_alarm_that_survives_a_restart_until_acknowledged() {
             .unwrap_err();
         assert_eq!(err.kind, AlarmKind::UntrustedKeySet);
         assert_eq!(state.root_keys()[0].1, root.verifying_key());
-        let problem = state.freshness_problem(8, std::time::Duration::from_secs(30)).unwrap();
-        assert!(problem.contains("not signed by any trusted root key"), "{problem}");
+        let problem = state
+            .freshness_problem(8, std::time::Duration::from_secs(30))
+            .unwrap();
+        assert!(
+            problem.contains("not signed by any trusted root key"),
+            "{problem}"
+        );
         err.id
     };
     let state = TrustState::open(dir.path()).unwrap();
@@ -136,16 +145,26 @@ fn unsigned_heartbeats_raise_an_alarm() {
 async fn withheld_entries_are_detected_after_the_fetch() {
     let dir = tempfile::tempdir().unwrap();
     let state = pinned(dir.path(), &trust_sdk::keys::generate());
-    assert_eq!(state.observe_heartbeat(&heartbeat("e", 0, 10), 10), Ok(HeartbeatView::Current));
+    assert_eq!(
+        state.observe_heartbeat(&heartbeat("e", 0, 10), 10),
+        Ok(HeartbeatView::Current)
+    );
     assert_eq!(state.staleness_ms(10), Some(0));
     let behind = heartbeat("e", 2, 20);
-    assert_eq!(state.observe_heartbeat(&behind, 20), Ok(HeartbeatView::Behind(2)));
+    assert_eq!(
+        state.observe_heartbeat(&behind, 20),
+        Ok(HeartbeatView::Behind(2))
+    );
     // The fetch brings one of the two entries.
     let first = state.entry(&entry("e", 1), "r", 20).unwrap();
     state.apply_revocations(&[first]).await.unwrap();
     let alarm = state.require_caught_up(&behind, 21).unwrap_err();
     assert_eq!(alarm.kind, AlarmKind::WithheldRevocations);
-    assert!(alarm.detail.contains("up to sequence 2 but only 1"), "{}", alarm.detail);
+    assert!(
+        alarm.detail.contains("up to sequence 2 but only 1"),
+        "{}",
+        alarm.detail
+    );
 }
 
 #[tokio::test]
@@ -153,13 +172,19 @@ async fn a_fetch_that_catches_up_confirms_the_view() {
     let dir = tempfile::tempdir().unwrap();
     let state = pinned(dir.path(), &trust_sdk::keys::generate());
     let behind = heartbeat("e", 1, 20);
-    assert_eq!(state.observe_heartbeat(&behind, 20), Ok(HeartbeatView::Behind(1)));
+    assert_eq!(
+        state.observe_heartbeat(&behind, 20),
+        Ok(HeartbeatView::Behind(1))
+    );
     let first = state.entry(&entry("e", 1), "r", 20).unwrap();
     state.apply_revocations(&[first]).await.unwrap();
     state.require_caught_up(&behind, 25).unwrap();
     assert_eq!(state.staleness_ms(25), Some(5));
     // An older heartbeat replayed afterwards confirms nothing.
-    assert_eq!(state.observe_heartbeat(&heartbeat("e", 1, 15), 40), Ok(HeartbeatView::Old));
+    assert_eq!(
+        state.observe_heartbeat(&heartbeat("e", 1, 15), 40),
+        Ok(HeartbeatView::Old)
+    );
     assert_eq!(state.staleness_ms(40), Some(20));
 }
 
@@ -171,7 +196,9 @@ async fn a_restored_authority_and_another_epoch_are_detected() {
         let e = state.entry(&entry("e", seq), "r", 1).unwrap();
         state.apply_revocations(&[e]).await.unwrap();
     }
-    let other = state.observe_heartbeat(&heartbeat("f", 3, 10), 10).unwrap_err();
+    let other = state
+        .observe_heartbeat(&heartbeat("f", 3, 10), 10)
+        .unwrap_err();
     assert_eq!(other.kind, AlarmKind::EpochChanged);
     state.acknowledge(&other.id).unwrap();
     // Acknowledging an epoch alarm follows the new authority from its start; ids stay revoked.
@@ -181,7 +208,14 @@ async fn a_restored_authority_and_another_epoch_are_detected() {
         let e = state.entry(&entry("f", seq), "r", 11).unwrap();
         state.apply_revocations(&[e]).await.unwrap();
     }
-    let back = state.observe_heartbeat(&heartbeat("f", 1, 20), 20).unwrap_err();
+    let back = state
+        .observe_heartbeat(&heartbeat("f", 1, 20), 20)
+        .unwrap_err();
     assert_eq!(back.kind, AlarmKind::SequenceWentBack);
-    assert!(back.detail.contains("is 1 but this executor already holds up to 3"), "{}", back.detail);
+    assert!(
+        back.detail
+            .contains("is 1 but this executor already holds up to 3"),
+        "{}",
+        back.detail
+    );
 }
