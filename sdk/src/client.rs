@@ -291,10 +291,9 @@ impl AuthorityClient {
             .get_public_keys(apb::GetPublicKeysRequest {})
             .await?
             .into_inner();
-        let signed = set
-            .signed_key_set
-            .as_ref()
-            .ok_or_else(|| SdkError::InvalidRequest("the authority sent no signed key set".into()))?;
+        let signed = set.signed_key_set.as_ref().ok_or_else(|| {
+            SdkError::InvalidRequest("the authority sent no signed key set".into())
+        })?;
         Ok(crate::trust_wire::key_set_from_proto(signed))
     }
 

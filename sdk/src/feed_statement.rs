@@ -63,7 +63,11 @@ impl FeedStatement {
     }
 
     /// Signs the statement with root key `key_id`.
-    pub fn sign(&self, key_id: u32, key: &SigningKey) -> Result<SignedFeedStatement, FeedStatementError> {
+    pub fn sign(
+        &self,
+        key_id: u32,
+        key: &SigningKey,
+    ) -> Result<SignedFeedStatement, FeedStatementError> {
         let body =
             serde_json::to_vec(self).map_err(|e| FeedStatementError::Malformed(e.to_string()))?;
         let signature = key.sign(&message(&body)).to_bytes().to_vec();
@@ -77,7 +81,10 @@ impl FeedStatement {
 
 impl SignedFeedStatement {
     /// The statement, if root key `key_id` among `keys` (id, key) signed it.
-    pub fn verify(&self, keys: &[(u32, VerifyingKey)]) -> Result<FeedStatement, FeedStatementError> {
+    pub fn verify(
+        &self,
+        keys: &[(u32, VerifyingKey)],
+    ) -> Result<FeedStatement, FeedStatementError> {
         if self.signature.is_empty() {
             return Err(FeedStatementError::Unsigned);
         }
@@ -86,8 +93,8 @@ impl SignedFeedStatement {
             .find(|(id, _)| *id == self.key_id)
             .map(|(_, k)| k)
             .ok_or(FeedStatementError::UnknownKey(self.key_id))?;
-        let signature = Signature::from_slice(&self.signature)
-            .map_err(|_| FeedStatementError::BadSignature)?;
+        let signature =
+            Signature::from_slice(&self.signature).map_err(|_| FeedStatementError::BadSignature)?;
         key.verify(&message(&self.body), &signature)
             .map_err(|_| FeedStatementError::BadSignature)?;
         serde_json::from_slice(&self.body).map_err(|e| FeedStatementError::Malformed(e.to_string()))
@@ -127,7 +134,10 @@ mod tests {
             signed.verify(&[(3, stranger)]),
             Err(FeedStatementError::BadSignature)
         );
-        assert_eq!(signed.verify(&[(4, key.verifying_key())]), Err(FeedStatementError::UnknownKey(3)));
+        assert_eq!(
+            signed.verify(&[(4, key.verifying_key())]),
+            Err(FeedStatementError::UnknownKey(3))
+        );
         let unsigned = SignedFeedStatement {
             signature: vec![],
             ..signed

@@ -59,7 +59,9 @@ pub enum KeySetError {
     Untrusted { signers: String },
     #[error("key set version {offered} is older than the version {held} already accepted (an old key set replayed)")]
     Older { offered: u64, held: u64 },
-    #[error("key set version {version} differs from the one already accepted under the same version")]
+    #[error(
+        "key set version {version} differs from the one already accepted under the same version"
+    )]
     Conflicting { version: u64 },
 }
 

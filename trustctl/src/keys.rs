@@ -51,8 +51,9 @@ fn pinned_keys(text: &str) -> anyhow::Result<Vec<ed25519_dalek::VerifyingKey>> {
     if let Ok(key) = util::parse_public_key(text) {
         return Ok(vec![key]);
     }
-    let file = std::fs::read_to_string(text)
-        .map_err(|e| anyhow::anyhow!("--pinned `{text}` is neither a hex key nor a readable file: {e}"))?;
+    let file = std::fs::read_to_string(text).map_err(|e| {
+        anyhow::anyhow!("--pinned `{text}` is neither a hex key nor a readable file: {e}")
+    })?;
     let signed: SignedKeySet = serde_json::from_str(&file)?;
     Ok(signed
         .unverified()?
