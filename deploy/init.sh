@@ -30,6 +30,9 @@ listen = "0.0.0.0:7402"
 data_dir = "/var/lib/trust/executor"
 executor_id = "executor-1"
 authority = "http://authority:7401"
+# The authority's root keys, pinned: the executor learns no key from the network unauthenticated.
+# Copy the authority's public key set here once it has started (see the message below).
+authority_key_set_file = "/etc/trust/authority-key-set.json"
 
 [[workspaces]]
 name = "demo"
@@ -40,3 +43,11 @@ id = "ops"
 public_key = "$auditor"
 TOML
 echo "wrote deploy/authority.toml and deploy/executor.toml; keys are in deploy/keys/ (keep them private)"
+if [ ! -f authority-key-set.json ]; then
+  cat <<'TEXT'
+Pin the authority's root keys before starting the executor (public keys only):
+  docker compose up -d authority
+  docker compose cp authority:/var/lib/trust/authority/keys/key-set.json deploy/authority-key-set.json
+  docker compose up -d
+TEXT
+fi

@@ -1,9 +1,12 @@
 //! Root signing keys on disk: generated on first start, 0600, rotated by id.
 //!
 //! Layout under `<data_dir>/keys/`: `root-<id>.key` (hex secret, mode 0600) and
-//! `keyring.json` (`{"active": id, "retired": [ids]}`), replaced atomically. A new key
-//! signs after rotation; older keys still verify (by the root key id every token
-//! carries) until they are retired.
+//! `keyring.json` (`{"active": id, "retired": [ids], "version": n, "changed_at_ms": t}`),
+//! replaced atomically. A new key signs after rotation; older keys still verify (by the root
+//! key id every token carries) until they are retired. Every change raises the version of
+//! the published key set, which every key that still verifies signs (`signed_key_set`), so an
+//! executor that pinned the previous key accepts the rotation. `key-set.json` beside them is
+//! the current signed set, for operators to pin (it holds public keys only).
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -14,6 +17,9 @@ use biscuit_auth::KeyPair;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use trust_sdk::feed_statement::{FeedStatement, SignedFeedStatement};
+use trust_sdk::key_set::{KeySet, KeySetEntry, SignedKeySet};
+
 use crate::error::{AuthorityError, InternalError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -21,6 +27,15 @@ struct KeyringFile {
     active: u32,
     #[serde(default)]
     retired: Vec<u32>,
+    /// Version of the published key set; grows with every rotation and retirement.
+    #[serde(default = "first_version")]
+    version: u64,
+    #[serde(default)]
+    changed_at_ms: i64,
+}
+
+fn first_version() -> u64 {
+    1
 }
 
 struct RootKey {
@@ -65,6 +80,8 @@ impl Keyring {
             let file = KeyringFile {
                 active: 1,
                 retired: vec![],
+                version: 1,
+                changed_at_ms: trust_sdk::clock::now_ms(),
             };
             write_meta(&dir, &file)?;
             file
@@ -105,10 +122,84 @@ impl Keyring {
                 dir.display()
             )));
         }
-        Ok(Self {
+        let ring = Self {
             dir,
             state: RwLock::new((file, keys)),
+        };
+        ring.publish_key_set()?;
+        Ok(ring)
+    }
+
+    /// The published key set, signed by every key that still verifies.
+    pub fn signed_key_set(&self) -> Result<SignedKeySet, AuthorityError> {
+        let state = self
+            .state
+            .read()
+            .map_err(|_| InternalError::Poisoned("keyring"))?;
+        let (file, keys) = &*state;
+        let live: Vec<&RootKey> = keys
+            .iter()
+            .filter(|k| !file.retired.contains(&k.id))
+            .collect();
+        let set = KeySet {
+            version: file.version,
+            issued_at_ms: file.changed_at_ms,
+            keys: live
+                .iter()
+                .map(|k| KeySetEntry {
+                    id: k.id,
+                    public_key: hex::encode(k.signing.verifying_key().as_bytes()),
+                    active: k.id == file.active,
+                })
+                .collect(),
+        };
+        let signers: Vec<&SigningKey> = live.iter().map(|k| &k.signing).collect();
+        set.sign(&signers).map_err(|e| {
+            InternalError::Serialize {
+                what: "key set",
+                detail: e.to_string(),
+            }
+            .into()
         })
+    }
+
+    /// Signs a revocation-feed statement with the active key.
+    pub fn sign_feed(
+        &self,
+        statement: &FeedStatement,
+    ) -> Result<SignedFeedStatement, AuthorityError> {
+        let state = self
+            .state
+            .read()
+            .map_err(|_| InternalError::Poisoned("keyring"))?;
+        let (file, keys) = &*state;
+        let key = keys
+            .iter()
+            .find(|k| k.id == file.active)
+            .ok_or(InternalError::Invariant("the active key vanished"))?;
+        statement.sign(key.id, &key.signing).map_err(|e| {
+            InternalError::Serialize {
+                what: "feed statement",
+                detail: e.to_string(),
+            }
+            .into()
+        })
+    }
+
+    /// Writes `key-set.json` (public keys only) for operators to pin.
+    fn publish_key_set(&self) -> Result<(), AuthorityError> {
+        let set = self.signed_key_set()?;
+        let text = serde_json::to_vec_pretty(&set).map_err(|e| InternalError::Serialize {
+            what: "key set",
+            detail: e.to_string(),
+        })?;
+        let path = self.dir.join("key-set.json");
+        let tmp = self.dir.join("key-set.json.tmp");
+        std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+        sync_dir(&self.dir)
     }
 
     /// The key that signs new grants, as (id, Biscuit key pair).
@@ -151,10 +242,14 @@ impl Keyring {
         let next = KeyringFile {
             active: id,
             retired: file.retired.clone(),
+            version: file.version + 1,
+            changed_at_ms: trust_sdk::clock::now_ms(),
         };
         write_meta(&self.dir, &next)?;
         *file = next;
         keys.push(RootKey { id, signing: key });
+        drop(state);
+        self.publish_key_set()?;
         Ok(id)
     }
 
@@ -173,10 +268,13 @@ impl Keyring {
         let mut next = file.clone();
         if !next.retired.contains(&id) {
             next.retired.push(id);
+            next.version += 1;
+            next.changed_at_ms = trust_sdk::clock::now_ms();
         }
         write_meta(&self.dir, &next)?;
         *file = next;
-        Ok(())
+        drop(state);
+        self.publish_key_set()
     }
 }
 
@@ -237,6 +335,28 @@ mod tests {
         assert!(reopened.retire(2).is_err());
         reopened.retire(1).unwrap();
         assert_eq!(Keyring::open(dir.path()).unwrap().public_keys().len(), 1);
+    }
+
+    #[test]
+    fn the_previous_key_vouches_for_a_rotation_and_versions_grow() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Keyring::open(dir.path()).unwrap();
+        let first = ring.signed_key_set().unwrap();
+        let pinned = first.unverified().unwrap().root_keys().unwrap()[0].1;
+        let held = first.verify(&[pinned], None).unwrap();
+        assert_eq!(held.version, 1);
+        ring.rotate().unwrap();
+        let second = ring.signed_key_set().unwrap();
+        let held = second.verify(&[pinned], Some(&held)).unwrap();
+        assert_eq!((held.version, held.keys.len()), (2, 2));
+        assert!(first.verify(&[pinned], Some(&held)).is_err());
+        let file: SignedKeySet =
+            serde_json::from_slice(&std::fs::read(dir.path().join("keys/key-set.json")).unwrap())
+                .unwrap();
+        assert_eq!(file, second);
+        ring.retire(1).unwrap();
+        let third = ring.signed_key_set().unwrap().unverified().unwrap();
+        assert_eq!((third.version, third.keys.len()), (3, 1));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod config;
 pub mod decision;
 mod derivation;
 pub mod error;
+pub mod feed_signing;
 pub mod issuer;
 pub mod keyring;
 pub mod minting;

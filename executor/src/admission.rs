@@ -471,6 +471,9 @@ impl Admission {
     }
 
     fn check_revocation(&self, ids: &[Vec<u8>], now_ms: i64) -> Result<(), Refusal> {
+        if let Some(alarm) = self.trust.alarm() {
+            return Err(Refusal::unavailable("trust-alarm", alarm.to_string()));
+        }
         let bound =
             i64::try_from(self.limits.revocation_max_staleness.as_millis()).unwrap_or(i64::MAX);
         match self.trust.staleness_ms(now_ms) {

@@ -40,6 +40,14 @@ struct RawConfig {
     /// Where the checkpoint signing key lives; `<data_dir>/executor.key` if unset. Deployments
     /// put it outside the data directory, so a copy of the log is not also a copy of its key.
     checkpoint_key: Option<PathBuf>,
+    // Pinned trust in the authority (see `trust_alarm.rs`).
+    /// Hex root public keys of the authority, pinned.
+    #[serde(default)]
+    authority_root_keys: Vec<String>,
+    /// A signed key set file (`<authority data_dir>/keys/key-set.json`); its keys are pinned.
+    authority_key_set_file: Option<PathBuf>,
+    /// The id of a trust alarm an operator has investigated and clears at this start.
+    acknowledge_trust_alarm: Option<String>,
 }
 
 fn default_sandbox_level() -> String {
@@ -136,6 +144,35 @@ pub struct ExecutorConfig {
     pub sandbox_level: trust_sandbox::RequiredLevel,
     /// The checkpoint signing key's file (created 0600 if missing).
     pub checkpoint_key: PathBuf,
+    pub pinning: AuthorityPinning,
+}
+
+/// What the executor trusts of the authority before it has talked to it.
+#[derive(Debug, Clone)]
+pub struct AuthorityPinning {
+    /// Root keys that may vouch for the authority's key set.
+    pub root_keys: Vec<VerifyingKey>,
+    /// A trust alarm the operator acknowledges at this start.
+    pub acknowledge_alarm: Option<String>,
+}
+
+/// The keys of a pinned key-set file; the file must be signed by one of its own keys.
+fn key_set_file_keys(path: &Path) -> Result<Vec<VerifyingKey>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?;
+    let signed: trust_sdk::key_set::SignedKeySet = serde_json::from_str(&text)
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?;
+    let keys: Vec<VerifyingKey> = signed
+        .unverified()
+        .and_then(|set| set.root_keys())
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?
+        .into_iter()
+        .map(|(_, key, _)| key)
+        .collect();
+    signed
+        .verify(&keys, None)
+        .map_err(|e| format!("authority_key_set_file `{}`: {e}", path.display()))?;
+    Ok(keys)
 }
 
 impl ExecutorConfig {
@@ -229,6 +266,26 @@ impl ExecutorConfig {
         if let Some(paths) = l.run_read_only_paths {
             operations.run_read_only_paths = paths;
         }
+        let mut pinned = Vec::new();
+        for hex_key in &raw.authority_root_keys {
+            match trust_sdk::keys::verifying_key_from_hex(hex_key) {
+                Ok(k) => pinned.push(k),
+                Err(e) => errors.push(format!("authority_root_keys `{hex_key}`: {e}")),
+            }
+        }
+        if let Some(file) = &raw.authority_key_set_file {
+            match key_set_file_keys(&base.join(file)) {
+                Ok(keys) => pinned.extend(keys),
+                Err(e) => errors.push(e),
+            }
+        }
+        if raw.authority_root_keys.is_empty() && raw.authority_key_set_file.is_none() {
+            errors.push("authority_root_keys or authority_key_set_file is required: the executor learns no root key from the network unauthenticated".into());
+        }
+        let pinning = AuthorityPinning {
+            root_keys: pinned,
+            acknowledge_alarm: raw.acknowledge_trust_alarm,
+        };
         let sandbox_level = match trust_sandbox::RequiredLevel::parse(&raw.sandbox_level) {
             Ok(level) => Some(level),
             Err(e) => {
@@ -261,6 +318,7 @@ impl ExecutorConfig {
                 operations,
                 auditors,
                 sandbox_level,
+                pinning,
             }),
             _ => Err(errors.join("; ")),
         }
@@ -288,6 +346,7 @@ mod tests {
             "authority",
             "proof_window_secs",
             "not a directory",
+            "authority_root_keys or authority_key_set_file is required",
         ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }

@@ -6,6 +6,14 @@
 //! keep verifying on known keys while the authority is briefly away, but admission
 //! refuses (fails closed) once the last heartbeat is older than the configured bound,
 //! because a revocation it has not seen could be in force.
+//!
+//! Root keys are pinned: only a key set signed by a pinned or already accepted key is
+//! accepted, and every feed message is a signed statement (`pinning.rs`); a lie or a
+//! regression raises a [`TrustAlarm`] that refuses everything until acknowledged.
+
+mod pinning;
+
+pub use pinning::{FeedDoubt, HeartbeatView};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,7 +23,10 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 
+use trust_sdk::key_set::KeySet;
+
 use crate::error::StartError;
+use crate::trust_alarm::TrustAlarm;
 
 /// Root keys as (key id, key, active).
 pub type RootKeys = Vec<(u32, VerifyingKey, bool)>;
@@ -38,6 +49,16 @@ pub struct TrustState {
     last_sync_ms: AtomicI64,
     /// Bumped whenever the key set changes, so caches of verified tokens can be invalidated.
     keys_version: AtomicU64,
+    /// Keys from the configuration that may vouch for a key set.
+    anchors: RwLock<Vec<VerifyingKey>>,
+    /// The authority's key set last accepted (the source of `keys`).
+    key_set: RwLock<Option<KeySet>>,
+    /// A raised alarm: everything is refused until it is acknowledged.
+    alarm: RwLock<Option<TrustAlarm>>,
+    /// The authority instance whose feed the cursor follows.
+    epoch: RwLock<Option<String>>,
+    /// The authority's clock in the last heartbeat believed (older ones confirm nothing).
+    last_heartbeat_ms: AtomicI64,
 }
 
 impl std::fmt::Debug for TrustState {
@@ -57,19 +78,17 @@ impl TrustState {
     pub fn open(dir: &Path) -> Result<Self, StartError> {
         let db = sled::open(dir)
             .map_err(|e| StartError::Config(format!("trust cache `{}`: {e}", dir.display())))?;
-        let mut keys = Vec::new();
-        if let Some(bytes) = db
-            .get("root_keys")
-            .map_err(|e| StartError::Config(storage(e)))?
-        {
-            let stored: Vec<(u32, String, bool)> = serde_json::from_slice(&bytes)
-                .map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?;
-            for (id, hex_key, active) in stored {
-                let key = trust_sdk::keys::verifying_key_from_hex(&hex_key)
-                    .map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?;
-                keys.push((id, key, active));
-            }
-        }
+        // Keys come only from an accepted key set: keys an older executor learned
+        // unauthenticated (`root_keys`) are not trusted.
+        let key_set: Option<KeySet> = load_json(&db, "key_set")?;
+        let keys = match &key_set {
+            Some(set) => set
+                .root_keys()
+                .map_err(|e| StartError::Config(format!("trust cache is corrupt: {e}")))?,
+            None => Vec::new(),
+        };
+        let alarm: Option<TrustAlarm> = load_json(&db, "trust_alarm")?;
+        let epoch: Option<String> = load_json(&db, "epoch")?;
         let cursor = match db
             .get("cursor")
             .map_err(|e| StartError::Config(storage(e)))?
@@ -96,6 +115,11 @@ impl TrustState {
             cursor: AtomicU64::new(cursor),
             last_sync_ms: AtomicI64::new(0),
             keys_version: AtomicU64::new(1),
+            anchors: RwLock::new(Vec::new()),
+            key_set: RwLock::new(key_set),
+            alarm: RwLock::new(alarm),
+            epoch: RwLock::new(epoch),
+            last_heartbeat_ms: AtomicI64::new(0),
         })
     }
 
@@ -179,21 +203,12 @@ impl TrustState {
         Ok(())
     }
 
-    /// Persists `keys` as the trusted root keys, then trusts them.
-    pub fn store_keys(&self, keys: RootKeys) -> Result<(), String> {
-        let stored: Vec<(u32, String, bool)> = keys
-            .iter()
-            .map(|(id, k, active)| (*id, hex::encode(k.as_bytes()), *active))
-            .collect();
-        self.db
-            .insert("root_keys", serde_json::to_vec(&stored).map_err(storage)?)
-            .map_err(storage)?;
-        self.set_keys(keys);
-        Ok(())
-    }
-
     /// Why the revocation view cannot be vouched for at `now_ms` under `bound`, if it cannot.
+    /// A raised trust alarm comes first.
     pub fn freshness_problem(&self, now_ms: i64, bound: Duration) -> Option<String> {
+        if let Some(alarm) = self.alarm() {
+            return Some(alarm.to_string());
+        }
         let bound_ms = i64::try_from(bound.as_millis()).unwrap_or(i64::MAX);
         match self.staleness_ms(now_ms) {
             None => Some("the revocation view was never synced with the authority".into()),
@@ -202,5 +217,18 @@ impl TrustState {
             )),
             Some(_) => None,
         }
+    }
+}
+
+/// A JSON value kept in the trust cache under `key`.
+fn load_json<T: serde::de::DeserializeOwned>(
+    db: &sled::Db,
+    key: &str,
+) -> Result<Option<T>, StartError> {
+    match db.get(key).map_err(|e| StartError::Config(storage(e)))? {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StartError::Config(format!("trust cache `{key}` is corrupt: {e}"))),
+        None => Ok(None),
     }
 }

@@ -309,6 +309,20 @@ impl AuthorityClient {
         key_set(set)
     }
 
+    /// The authority's signed root key set, unverified: check it with
+    /// [`crate::key_set::SignedKeySet::verify`] against keys you pinned.
+    pub async fn signed_key_set(&mut self) -> Result<crate::key_set::SignedKeySet, SdkError> {
+        let set = self
+            .inner
+            .get_public_keys(apb::GetPublicKeysRequest {})
+            .await?
+            .into_inner();
+        let signed = set.signed_key_set.as_ref().ok_or_else(|| {
+            SdkError::InvalidRequest("the authority sent no signed key set".into())
+        })?;
+        Ok(crate::trust_wire::key_set_from_proto(signed))
+    }
+
     pub async fn revoke_grant(
         &mut self,
         admin_id: &str,

@@ -6,7 +6,9 @@ pub mod deny;
 pub mod derive;
 pub mod duration;
 pub mod error;
+pub mod feed_statement;
 pub mod invocation;
+pub mod key_set;
 pub mod keys;
 pub mod lifecycle;
 pub mod lineage;
@@ -22,6 +24,7 @@ pub mod sensitive;
 pub mod shell;
 pub mod signed;
 pub mod store_files;
+pub mod trust_wire;
 pub mod vocabulary;
 
 pub use error::SdkError;

@@ -1,6 +1,6 @@
 //! A whole system on loopback: authority + executor processes, keys, configs and a workspace copy.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
 
@@ -75,6 +75,19 @@ pub const APPROVERS: [&str; 4] = ["carol", "dave", "alice", "coder-1"];
 
 fn hex_public(key: &SigningKey) -> String {
     hex::encode(key.verifying_key().as_bytes())
+}
+
+/// The hex public key of the authority's active root key, read from the public key-set file
+/// the authority writes under its data dir (`keys/key-set.json`).
+pub fn authority_root_key(authority_data_dir: &Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(authority_data_dir.join("keys/key-set.json"))?;
+    let signed: trust_sdk::key_set::SignedKeySet = serde_json::from_str(&text)?;
+    let set = signed.unverified()?;
+    set.keys
+        .into_iter()
+        .find(|k| k.active)
+        .map(|k| k.public_key)
+        .ok_or_else(|| anyhow::anyhow!("the authority's key set has no active key"))
 }
 
 impl Cluster {
@@ -155,6 +168,9 @@ public_key = "{admin}"
             ],
             &dir.path().join("authority.log"),
         )?;
+        // The operator's out-of-band step: pin the authority's root key from its public
+        // key-set file (never learned from the network).
+        let pinned_root_key = authority_root_key(&dir.path().join("authority-data"))?;
         let executor_config = dir.path().join("executor.toml");
         std::fs::write(
             &executor_config,
@@ -163,6 +179,7 @@ public_key = "{admin}"
 data_dir = "executor-data"
 executor_id = "executor-1"
 authority = "{authority}"
+authority_root_keys = ["{pinned_root_key}"]
 revocation_poll_ms = {poll}
 revocation_max_staleness_secs = {stale}
 checkpoint_every = {checkpoint}

@@ -221,8 +221,24 @@ impl Kit {
         out
     }
 
+    /// The executor's checkpoint key as an auditor pins it: read on the executor's host, not
+    /// fetched from the executor that produced the export. The fetched one must match it.
+    fn pinned_executor_key(&self) -> String {
+        let key_file = self
+            .path("executor-data/executor.key")
+            .display()
+            .to_string();
+        let pinned = self
+            .ok(&["pubkey", "--key", &key_file])
+            .stdout
+            .trim()
+            .to_string();
+        assert_eq!(pinned, self.executor_key());
+        pinned
+    }
+
     fn verify(&self, file: &Path, extra: &[&str]) -> Run {
-        let key = self.executor_key();
+        let key = self.pinned_executor_key();
         let file = file.display().to_string();
         let mut args = vec!["audit", "verify", &file, "--executor-key", &key];
         args.extend_from_slice(extra);
@@ -881,6 +897,29 @@ fn audit_export_verifies_and_every_tampering_is_named() {
     ]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("different executor key"), "{run:?}");
+    // The same with the wrong key pinned in a file, and the right one from a file passes.
+    let wrong_file = kit.path("wrong-executor.pub");
+    std::fs::write(&wrong_file, format!("{other}\n")).unwrap();
+    let run = kit.run(&[
+        "audit",
+        "verify",
+        &export.display().to_string(),
+        "--executor-key",
+        &wrong_file.display().to_string(),
+    ]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("different executor key"), "{run:?}");
+    let right_file = kit.path("executor.pub");
+    std::fs::write(&right_file, kit.pinned_executor_key()).unwrap();
+    let run = kit.run(&[
+        "audit",
+        "verify",
+        &export.display().to_string(),
+        "--executor-key",
+        &right_file.display().to_string(),
+        "--allow-unsealed-tail",
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
 }
 
 #[test]

@@ -26,7 +26,8 @@ pub enum AuditCommand {
     /// Query provenance records (JSON, one a line) by grant, task, agent, user, operation,
     /// resource prefix and time.
     Query(QueryArgs),
-    /// Print the executor's checkpoint-signing public key (hex).
+    /// Print the executor's checkpoint-signing public key (hex), as the executor claims it:
+    /// unauthenticated, for comparing with the key you pin, never for verifying in one go.
     ExecutorKey(ExecutorKeyArgs),
 }
 
@@ -62,7 +63,9 @@ pub struct ExportArgs {
 pub struct VerifyArgs {
     /// Exported JSON Lines file (`-` for standard input).
     pub file: PathBuf,
-    /// Hex ed25519 key of the executor (see `trustctl audit executor-key`).
+    /// The executor's checkpoint key you pinned: hex, or a file holding it. Obtain it out of
+    /// band (`trustctl pubkey --key <executor data_dir>/executor.key` on the executor host);
+    /// a key fetched from the executor that produced the export proves nothing.
     #[arg(long)]
     pub executor_key: String,
     /// Accept records after the last checkpoint (they cannot be vouched for).
@@ -149,7 +152,18 @@ async fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
-    let key = util::parse_public_key(&args.executor_key)?;
+    let key = match util::parse_public_key(&args.executor_key) {
+        Ok(key) => key,
+        Err(_) => {
+            let text = std::fs::read_to_string(&args.executor_key).map_err(|e| {
+                anyhow!(
+                    "--executor-key `{}` is neither a hex key nor a readable file: {e}",
+                    args.executor_key
+                )
+            })?;
+            util::parse_public_key(text.trim())?
+        }
+    };
     let bytes = util::read_input(&args.file)?;
     match trust_sdk::provenance::verify_jsonl(
         BufReader::new(bytes.as_slice()),
@@ -243,5 +257,6 @@ async fn executor_key(args: &ExecutorKeyArgs) -> anyhow::Result<ExitCode> {
     let (id, key) = client.identity().await.map_err(util::sdk)?;
     println!("{}", hex::encode(key.as_bytes()));
     eprintln!("executor id: {id}");
+    eprintln!("WARNING: this key was fetched over the network without authentication; compare it with the executor host's key (trustctl pubkey --key <data_dir>/executor.key) before pinning it for `audit verify`");
     Ok(ExitCode::SUCCESS)
 }

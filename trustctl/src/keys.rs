@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use trust_sdk::client::AuthorityClient;
+use trust_sdk::key_set::SignedKeySet;
 
 use crate::util;
 
@@ -36,6 +37,30 @@ pub struct RootKeysArgs {
     /// Print the active key only, as `ed25519/<hex>` (for `biscuit inspect --public-key`).
     #[arg(long)]
     pub active: bool,
+    /// Verify the authority's signed key set against this pinned root key (hex) or key-set
+    /// file before printing anything; without it the keys printed are unverified.
+    #[arg(long)]
+    pub pinned: Option<String>,
+    /// Print the signed key set as JSON (the form of an executor's `authority_key_set_file`).
+    #[arg(long)]
+    pub key_set: bool,
+}
+
+/// Keys from `--pinned`: one hex key, or a key-set file (all its keys).
+fn pinned_keys(text: &str) -> anyhow::Result<Vec<ed25519_dalek::VerifyingKey>> {
+    if let Ok(key) = util::parse_public_key(text) {
+        return Ok(vec![key]);
+    }
+    let file = std::fs::read_to_string(text).map_err(|e| {
+        anyhow::anyhow!("--pinned `{text}` is neither a hex key nor a readable file: {e}")
+    })?;
+    let signed: SignedKeySet = serde_json::from_str(&file)?;
+    Ok(signed
+        .unverified()?
+        .root_keys()?
+        .into_iter()
+        .map(|(_, key, _)| key)
+        .collect())
 }
 
 pub fn keygen(args: &KeygenArgs) -> anyhow::Result<ExitCode> {
@@ -60,7 +85,19 @@ pub async fn root_keys(args: &RootKeysArgs) -> anyhow::Result<ExitCode> {
     let mut client = AuthorityClient::connect(args.authority.clone())
         .await
         .map_err(util::sdk)?;
-    let keys = client.public_keys().await.map_err(util::sdk)?;
+    let signed = client.signed_key_set().await.map_err(util::sdk)?;
+    let set = match &args.pinned {
+        Some(pinned) => signed.verify(&pinned_keys(pinned)?, None)?,
+        None => {
+            eprintln!("WARNING: these keys were fetched without verification; compare them out of band (the authority host's `keys/key-set.json`) before pinning them, or pass --pinned");
+            signed.unverified()?
+        }
+    };
+    if args.key_set {
+        println!("{}", serde_json::to_string_pretty(&signed)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let keys = set.root_keys()?;
     if args.active {
         let (_, key, _) = keys
             .iter()

@@ -39,7 +39,8 @@ enum Command {
     Keygen(keys::KeygenArgs),
     /// Print the hex public key of a secret key file.
     Pubkey(keys::PubkeyArgs),
-    /// Print the authority's root public keys (`ed25519/<hex>`, as `biscuit` takes them).
+    /// Print the authority's root public keys (`ed25519/<hex>`, as `biscuit` takes them),
+    /// verified against `--pinned` keys (unverified, with a warning, without it).
     RootKeys(keys::RootKeysArgs),
     /// Request, inspect and attenuate grants.
     #[command(subcommand)]

@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 use trust_proto::authority::v1 as pb;
+use trust_sdk::key_set::SignedKeySet;
 use trust_sdk::revocation_target::RevocationTarget;
 
 use crate::answer::GrantAnswer;
 use crate::decision::GrantAsk;
 use crate::error::AuthorityError;
+use crate::feed_signing::FeedSigner;
 use crate::policy::Effect;
 use crate::principals::AgentAccount;
 use crate::registry::{ApprovalEntry, DecisionEntry, DecisionQuery, GrantEntry, RevocationEntry};
@@ -168,8 +170,12 @@ pub(super) fn grant_record(g: GrantEntry) -> pb::GrantRecord {
     }
 }
 
-pub(super) fn public_key_set(keys: Vec<(u32, VerifyingKey, bool)>) -> pb::PublicKeySet {
+pub(super) fn public_key_set(
+    keys: Vec<(u32, VerifyingKey, bool)>,
+    signed: &SignedKeySet,
+) -> pb::PublicKeySet {
     pb::PublicKeySet {
+        signed_key_set: Some(trust_sdk::trust_wire::key_set_to_proto(signed)),
         keys: keys
             .into_iter()
             .map(|(key_id, key, active)| pb::PublicKey {
@@ -181,8 +187,17 @@ pub(super) fn public_key_set(keys: Vec<(u32, VerifyingKey, bool)>) -> pb::Public
     }
 }
 
-pub(super) fn revocation(e: &RevocationEntry) -> Result<pb::Revocation, AuthorityError> {
+/// A feed entry with its signed statement (`latest` is the highest sequence recorded).
+pub(super) fn revocation(
+    e: &RevocationEntry,
+    signer: &FeedSigner,
+    latest: u64,
+    now_ms: i64,
+) -> Result<pb::Revocation, AuthorityError> {
     Ok(pb::Revocation {
+        statement: Some(trust_sdk::trust_wire::statement_to_proto(
+            &signer.entry(e, latest, now_ms)?,
+        )),
         sequence: e.sequence,
         grant_id: e.grant_id.clone(),
         revocation_id: hex::decode(&e.revocation_id)
@@ -192,14 +207,22 @@ pub(super) fn revocation(e: &RevocationEntry) -> Result<pb::Revocation, Authorit
     })
 }
 
-/// A heartbeat of the revocation feed: sequence 0, the authority's clock.
-pub(super) fn heartbeat(now_ms: i64) -> pb::Revocation {
-    pb::Revocation {
+/// A heartbeat of the revocation feed: sequence 0, the authority's clock, and the signed
+/// statement of the latest sequence recorded.
+pub(super) fn heartbeat(
+    signer: &FeedSigner,
+    latest: u64,
+    now_ms: i64,
+) -> Result<pb::Revocation, AuthorityError> {
+    Ok(pb::Revocation {
         sequence: 0,
         revoked_at_ms: now_ms,
         reason: "heartbeat".into(),
+        statement: Some(trust_sdk::trust_wire::statement_to_proto(
+            &signer.heartbeat(latest, now_ms)?,
+        )),
         ..Default::default()
-    }
+    })
 }
 
 /// What a `RevokeGrant` body asks to revoke; exactly one target must be set.

@@ -10,6 +10,7 @@ use super::{health, AuthorityApi};
 use crate::approvals::{self, ApprovalDesk};
 use crate::config::AuthorityConfig;
 use crate::error::{AuthorityError, InternalError};
+use crate::feed_signing::FeedSigner;
 use crate::issuer::GrantIssuer;
 use crate::keyring::Keyring;
 use crate::principals::Principals;
@@ -39,6 +40,7 @@ pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
     Ok(AuthorityApi {
         profiles: Arc::new(profiles),
         issuer: Arc::new(GrantIssuer::new(Arc::clone(&keyring))),
+        feed_signer: Arc::new(FeedSigner::open(&config.data_dir, Arc::clone(&keyring))?),
         keyring,
         principals: Arc::new(principals),
         replay: Arc::new(ReplayCaches::new(

@@ -15,6 +15,7 @@ use super::authenticate::{authenticate, Signed, SignedBody};
 use super::{convert, streams};
 use crate::approvals::{ApprovalDesk, Vote};
 use crate::error::{blocking, AuthorityError};
+use crate::feed_signing::FeedSigner;
 use crate::issuer::GrantIssuer;
 use crate::keyring::Keyring;
 use crate::principals::{Principals, Role};
@@ -35,6 +36,8 @@ pub struct AuthorityApi {
     pub(super) desk: Arc<ApprovalDesk>,
     pub(super) feed: Arc<RevocationFeed>,
     pub(super) issuer: Arc<GrantIssuer>,
+    /// Signs every revocation-feed entry and heartbeat.
+    pub(super) feed_signer: Arc<FeedSigner>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -103,6 +106,7 @@ impl Authority for AuthorityApi {
         let request = request.into_inner();
         let stream = streams::revocations(
             Arc::clone(&self.registry),
+            Arc::clone(&self.feed_signer),
             &self.feed,
             request.after_sequence,
             request.heartbeat_ms,
@@ -258,6 +262,7 @@ impl Authority for AuthorityApi {
     ) -> Reply<pb::PublicKeySet> {
         Ok(Response::new(convert::public_key_set(
             self.keyring.public_keys(),
+            &self.keyring.signed_key_set()?,
         )))
     }
 
@@ -298,14 +303,17 @@ impl Authority for AuthorityApi {
     ) -> Reply<pb::RevocationList> {
         let after = request.into_inner().after_sequence;
         let (entries, latest) = self.registry.revocations_after(after, 10_000)?;
+        let now = now_ms();
         let revocations = entries
             .iter()
-            .map(convert::revocation)
+            .map(|e| convert::revocation(e, &self.feed_signer, latest, now))
             .collect::<Result<Vec<_>, _>>()?;
+        let heartbeat = convert::heartbeat(&self.feed_signer, latest, now)?.statement;
         Ok(Response::new(pb::RevocationList {
             revocations,
             latest_sequence: latest,
-            as_of_ms: now_ms(),
+            as_of_ms: now,
+            heartbeat,
         }))
     }
 
@@ -334,6 +342,7 @@ impl Authority for AuthorityApi {
         tracing::warn!(key_id = id, by = %signed.caller.signer_id, "root key rotated");
         Ok(Response::new(convert::public_key_set(
             self.keyring.public_keys(),
+            &self.keyring.signed_key_set()?,
         )))
     }
 

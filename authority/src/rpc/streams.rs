@@ -12,6 +12,7 @@ use trust_sdk::clock::now_ms;
 
 use super::convert;
 use crate::error::AuthorityError;
+use crate::feed_signing::FeedSigner;
 use crate::registry::{ApprovalEntry, Registry};
 use crate::revocation::RevocationFeed;
 
@@ -24,12 +25,13 @@ type Sender<T> = mpsc::Sender<Result<T, Status>>;
 /// gone or the registry failed (the error was sent).
 async fn send_backlog(
     registry: &dyn Registry,
+    signer: &FeedSigner,
     tx: &Sender<pb::Revocation>,
     last: &mut u64,
 ) -> Result<(), ()> {
     loop {
-        let page = match registry.revocations_after(*last, BACKLOG_PAGE) {
-            Ok((page, _)) => page,
+        let (page, latest) = match registry.revocations_after(*last, BACKLOG_PAGE) {
+            Ok(read) => read,
             Err(e) => {
                 let _ = tx.send(Err(e.into())).await;
                 return Err(());
@@ -38,8 +40,9 @@ async fn send_backlog(
         if page.is_empty() {
             return Ok(());
         }
+        let now = now_ms();
         for entry in &page {
-            tx.send(convert::revocation(entry).map_err(Into::into))
+            tx.send(convert::revocation(entry, signer, latest, now).map_err(Into::into))
                 .await
                 .map_err(|_| ())?;
             *last = entry.sequence;
@@ -47,16 +50,24 @@ async fn send_backlog(
     }
 }
 
-async fn send_heartbeat(tx: &Sender<pb::Revocation>) -> Result<(), ()> {
-    tx.send(Ok(convert::heartbeat(now_ms())))
-        .await
-        .map_err(|_| ())
+/// A signed heartbeat stating the latest sequence the registry holds (which may be below
+/// the caller's cursor: an authority restored from a backup says so rather than hide it).
+async fn send_heartbeat(
+    registry: &dyn Registry,
+    signer: &FeedSigner,
+    tx: &Sender<pb::Revocation>,
+) -> Result<(), ()> {
+    let heartbeat = registry
+        .revocations_after(u64::MAX, 0)
+        .and_then(|(_, latest)| convert::heartbeat(signer, latest, now_ms()));
+    tx.send(heartbeat.map_err(Into::into)).await.map_err(|_| ())
 }
 
 /// `WatchRevocations`: the backlog after `after`, a heartbeat, then live revocations in
 /// sequence order with a heartbeat every `heartbeat_ms` (0 = 1 s; clamped to 50 ms..10 s).
 pub(super) fn revocations(
     registry: Arc<dyn Registry>,
+    signer: Arc<FeedSigner>,
     feed: &RevocationFeed,
     after: u64,
     heartbeat_ms: u32,
@@ -71,9 +82,12 @@ pub(super) fn revocations(
     let (tx, rx) = mpsc::channel(1024);
     tokio::spawn(async move {
         let registry = registry.as_ref();
+        let signer = signer.as_ref();
         let mut last = after;
-        if send_backlog(registry, &tx, &mut last).await.is_err()
-            || send_heartbeat(&tx).await.is_err()
+        if send_backlog(registry, signer, &tx, &mut last)
+            .await
+            .is_err()
+            || send_heartbeat(registry, signer, &tx).await.is_err()
         {
             return;
         }
@@ -87,14 +101,14 @@ pub(super) fn revocations(
                     Ok(entry) if entry.sequence <= last => Ok(()),
                     Ok(entry) if entry.sequence == last + 1 => {
                         last = entry.sequence;
-                        tx.send(convert::revocation(&entry).map_err(Into::into)).await.map_err(|_| ())
+                        tx.send(convert::revocation(&entry, signer, entry.sequence, now_ms()).map_err(Into::into)).await.map_err(|_| ())
                     }
                     // A gap (concurrent revocations published out of order) or lost updates:
                     // the registry has them all.
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => send_backlog(registry, &tx, &mut last).await,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => send_backlog(registry, signer, &tx, &mut last).await,
                     Err(broadcast::error::RecvError::Closed) => Err(()),
                 },
-                _ = tick.tick() => send_heartbeat(&tx).await,
+                _ = tick.tick() => send_heartbeat(registry, signer, &tx).await,
                 _ = tx.closed() => Err(()),
                 _ = stopping.changed() => {
                     let _ = tx.send(Err(AuthorityError::ShuttingDown.into())).await;

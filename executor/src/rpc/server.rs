@@ -52,6 +52,9 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
     )
     .map_err(|e| StartError::Provenance(e.to_string()))?;
     let trust = Arc::new(TrustState::open(&config.data_dir.join("trust"))?);
+    trust
+        .apply_pinning(&config.pinning)
+        .map_err(StartError::Config)?;
     let mut workspaces = HashMap::new();
     for w in &config.workspaces {
         let ws = Workspace::open(&w.root)

@@ -13,6 +13,7 @@ mod authority;
 mod derived;
 mod executor;
 mod lifecycle;
+mod pinned_trust;
 mod revocation;
 mod sandboxed_run;
 mod shell_exec;
