@@ -28,6 +28,10 @@ enum Command {
         /// Override the configured listen address (use 127.0.0.1:0 for any free port).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Serve plaintext gRPC without TLS (tests on one machine only): refused unless the
+        /// listen address is loopback, and logged as a warning at start.
+        #[arg(long)]
+        insecure_plaintext: bool,
     },
     /// Check a configuration and its profiles, print every problem, and exit.
     Check {
@@ -45,14 +49,20 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve { config, listen } => {
-            let mut config = trust_authority::config::AuthorityConfig::load(&config)?;
+        Command::Serve {
+            config,
+            listen,
+            insecure_plaintext,
+        } => {
+            let mut config =
+                trust_authority::config::AuthorityConfig::load_with(&config, insecure_plaintext)?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
+            let scheme = config.security.scheme();
             let (addr, serve) = trust_authority::server::bind(&config, shutdown_signal()).await?;
             // Tests and scripts read this line to learn the bound port.
-            println!("trust-authority listening on {addr}");
+            println!("trust-authority listening on {scheme}://{addr}");
             serve.await.context("authority stopped with an error")?;
         }
         Command::Check { config } => {

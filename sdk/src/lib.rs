@@ -1,5 +1,7 @@
 //! Trust Authority SDK: grant vocabulary, holder proofs, attenuation, clients and provenance verification.
 pub mod attenuate;
+#[cfg(feature = "cert-issuance")]
+pub mod certificates;
 pub mod client;
 pub mod clock;
 pub mod deny;
@@ -9,6 +11,7 @@ pub mod error;
 pub mod invocation;
 pub mod keys;
 pub mod lineage;
+pub mod listener;
 pub mod narrowing;
 pub mod once_cache;
 pub mod operation;
@@ -20,6 +23,7 @@ pub mod revocation_target;
 pub mod shell;
 pub mod signed;
 pub mod store_files;
+pub mod transport;
 pub mod vocabulary;
 
 pub use error::SdkError;

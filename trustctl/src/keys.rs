@@ -33,6 +33,8 @@ pub struct RootKeysArgs {
     /// Authority endpoint, such as http://127.0.0.1:50051.
     #[arg(long, env = "TRUST_AUTHORITY")]
     pub authority: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Print the active key only, as `ed25519/<hex>` (for `biscuit inspect --public-key`).
     #[arg(long)]
     pub active: bool,
@@ -57,7 +59,7 @@ pub fn pubkey(args: &PubkeyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn root_keys(args: &RootKeysArgs) -> anyhow::Result<ExitCode> {
-    let mut client = AuthorityClient::connect(args.authority.clone())
+    let mut client = AuthorityClient::connect(args.authority.clone(), &args.tls.transport()?)
         .await
         .map_err(util::sdk)?;
     let keys = client.public_keys().await.map_err(util::sdk)?;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use trust_proto::authority::v1 as pb;
 use trust_sdk::client::AuthorityClient;
 
+use super::authority_channel::AuthorityEndpoint;
+
 use crate::trust_state::{RevocationEntry, TrustState};
 
 fn entry(r: &pb::Revocation) -> RevocationEntry {
@@ -57,7 +59,7 @@ pub async fn sync_once(
 /// are re-read every `poll` on the same connection.
 pub fn spawn_sync(
     state: Arc<TrustState>,
-    endpoint: String,
+    endpoint: AuthorityEndpoint,
     poll: Duration,
     now_ms: fn() -> i64,
 ) -> tokio::task::JoinHandle<()> {
@@ -84,12 +86,12 @@ async fn refresh_keys(state: &TrustState, client: &mut AuthorityClient) -> Resul
 /// One connection: keys, then the feed from the cursor until it fails. Returns why it ended.
 async fn follow_feed(
     state: &TrustState,
-    endpoint: &str,
+    endpoint: &AuthorityEndpoint,
     heartbeat: Duration,
     now_ms: fn() -> i64,
     lost: &mut bool,
 ) -> String {
-    let mut client = match AuthorityClient::connect(endpoint.to_string()).await {
+    let mut client = match endpoint.connect().await {
         Ok(c) => c,
         Err(e) => return e.to_string(),
     };

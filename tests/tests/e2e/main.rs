@@ -15,3 +15,4 @@ mod revocation;
 mod sandboxed_run;
 mod support;
 mod the_loop;
+mod tls;
