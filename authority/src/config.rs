@@ -7,11 +7,14 @@ use std::time::Duration;
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
 
+use trust_sdk::listener::{ListenerSecurity, ServerTlsFiles};
+
 use crate::error::AuthorityError;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    #[serde(default = "default_listen")]
     listen: String,
     data_dir: PathBuf,
     #[serde(default)]
@@ -37,6 +40,11 @@ struct RawConfig {
     /// Live request nonces each admin or approver may hold, in a cache apart from agents'.
     #[serde(default = "default_replay_quota_per_operator")]
     replay_quota_per_operator: usize,
+    /// The transport: a `[tls]` section, or `insecure_plaintext = true` (loopback only).
+    #[serde(default)]
+    tls: Option<RawTls>,
+    #[serde(default)]
+    insecure_plaintext: bool,
 }
 
 fn default_replay_quota_per_agent() -> usize {
@@ -45,6 +53,20 @@ fn default_replay_quota_per_agent() -> usize {
 
 fn default_replay_quota_per_operator() -> usize {
     10_000
+}
+
+/// `[tls]`: the authority's certificate and key, and the CA its executors' client
+/// certificates chain to (required: the revocation feed is served only to them).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: PathBuf,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7401".into()
 }
 
 fn default_window() -> u64 {
@@ -102,21 +124,38 @@ pub struct AuthorityConfig {
     pub approval_ttl: Duration,
     pub approval_await_max: Duration,
     pub replay_quotas: ReplayQuotas,
+    /// TLS (with the executors' client CA), or plaintext by explicit choice on loopback.
+    pub security: ListenerSecurity,
 }
 
 impl AuthorityConfig {
     /// Reads and validates `path`; relative paths inside are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, AuthorityError> {
+        Self::load_with(path, false)
+    }
+
+    /// [`Self::load`]; `insecure_plaintext` (`--insecure-plaintext`) replaces any `[tls]`
+    /// section with plaintext, which is still refused off loopback.
+    pub fn load_with(path: &Path, insecure_plaintext: bool) -> Result<Self, AuthorityError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| AuthorityError::Config(format!("`{}`: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base)
+        Self::parse_with(&text, base, insecure_plaintext)
             .map_err(|e| AuthorityError::Config(format!("`{}`: {e}", path.display())))
     }
 
     /// Parses config text; collects every problem before failing.
     pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::parse_with(text, base, false)
+    }
+
+    /// [`Self::parse`], with plaintext forced by `--insecure-plaintext`.
+    pub fn parse_with(text: &str, base: &Path, insecure_plaintext: bool) -> Result<Self, String> {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if insecure_plaintext {
+            raw.tls = None;
+            raw.insecure_plaintext = true;
+        }
         let mut errors = Vec::new();
         let listen = raw
             .listen
@@ -165,8 +204,21 @@ impl AuthorityConfig {
         if raw.clock_window_secs == 0 || raw.clock_window_secs > 300 {
             errors.push("clock_window_secs must be between 1 and 300".into());
         }
-        match listen {
-            Some(listen) if errors.is_empty() => Ok(Self {
+        let tls = raw.tls.map(|t| ServerTlsFiles {
+            cert: base.join(t.cert),
+            key: base.join(t.key),
+            client_ca: Some(base.join(t.client_ca)),
+        });
+        let security = ListenerSecurity::choose(tls, raw.insecure_plaintext)
+            .map_err(|e| errors.push(e))
+            .ok();
+        if let (Some(security), Some(listen)) = (&security, listen) {
+            if let Err(e) = security.check(listen) {
+                errors.push(e.to_string());
+            }
+        }
+        match (listen, security) {
+            (Some(listen), Some(security)) if errors.is_empty() => Ok(Self {
                 listen,
                 data_dir: base.join(raw.data_dir),
                 profiles: raw.profiles.into_iter().map(|p| base.join(p)).collect(),
@@ -180,6 +232,7 @@ impl AuthorityConfig {
                     per_agent: raw.replay_quota_per_agent,
                     per_operator: raw.replay_quota_per_operator,
                 },
+                security,
             }),
             _ => Err(errors.join("; ")),
         }
@@ -240,5 +293,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn refuses_to_start_without_tls_or_the_plaintext_switch() {
+        let err = AuthorityConfig::parse("data_dir = \"d\"\n", Path::new(".")).unwrap_err();
+        assert!(err.contains("no [tls] section"), "{err}");
+        assert!(err.contains("insecure_plaintext"), "{err}");
+    }
+
+    #[test]
+    fn refuses_plaintext_off_loopback() {
+        let text = "listen = \"0.0.0.0:7401\"\ndata_dir = \"d\"\ninsecure_plaintext = true\n";
+        let err = AuthorityConfig::parse(text, Path::new(".")).unwrap_err();
+        assert!(err.contains("only on a loopback address"), "{err}");
+    }
+
+    #[test]
+    fn listens_on_loopback_with_tls_by_default() {
+        let text =
+            "data_dir = \"d\"\n[tls]\ncert = \"a.pem\"\nkey = \"a.key\"\nclient_ca = \"ca.pem\"\n";
+        let config = AuthorityConfig::parse(text, Path::new("/etc/trust")).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:7401".parse().unwrap());
+        assert_eq!(
+            config.security,
+            ListenerSecurity::Tls(ServerTlsFiles {
+                cert: "/etc/trust/a.pem".into(),
+                key: "/etc/trust/a.key".into(),
+                client_ca: Some("/etc/trust/ca.pem".into()),
+            })
+        );
     }
 }

@@ -32,6 +32,10 @@ enum Command {
         /// a pipe makes this server die with it, even when it is killed outright.
         #[arg(long)]
         stop_when_stdin_closes: bool,
+        /// Serve plaintext gRPC without TLS (tests on one machine only): refused unless the
+        /// listen address is loopback, and logged as a warning at start.
+        #[arg(long)]
+        insecure_plaintext: bool,
     },
     /// Check a configuration and its profiles, print every problem, and exit.
     Check {
@@ -53,16 +57,19 @@ async fn main() -> anyhow::Result<()> {
             config,
             listen,
             stop_when_stdin_closes,
+            insecure_plaintext,
         } => {
-            let mut config = trust_authority::config::AuthorityConfig::load(&config)?;
+            let mut config =
+                trust_authority::config::AuthorityConfig::load_with(&config, insecure_plaintext)?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
+            let scheme = config.security.scheme();
             let (addr, serve) =
                 trust_authority::server::bind(&config, shutdown_signal(stop_when_stdin_closes)?)
                     .await?;
             // Tests and scripts read this line to learn the bound port.
-            println!("trust-authority listening on {addr}");
+            println!("trust-authority listening on {scheme}://{addr}");
             serve.await.context("authority stopped with an error")?;
         }
         Command::Check { config } => {

@@ -7,6 +7,7 @@
 mod authenticate;
 mod convert;
 mod health;
+mod listener;
 pub mod server;
 mod service;
 mod status;

@@ -7,12 +7,15 @@ use std::time::Duration;
 use ed25519_dalek::VerifyingKey;
 use serde::Deserialize;
 
+use trust_sdk::listener::{ListenerSecurity, ServerTlsFiles};
+
 use crate::error::StartError;
 use crate::operations::OperationLimits;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
+    #[serde(default = "default_listen")]
     listen: String,
     data_dir: PathBuf,
     #[serde(default = "default_id")]
@@ -48,6 +51,28 @@ struct RawConfig {
     authority_key_set_file: Option<PathBuf>,
     /// The id of a trust alarm an operator has investigated and clears at this start.
     acknowledge_trust_alarm: Option<String>,
+    /// The transport: a `[tls]` section, or `insecure_plaintext = true` (loopback only).
+    #[serde(default)]
+    tls: Option<RawTls>,
+    #[serde(default)]
+    insecure_plaintext: bool,
+}
+
+/// `[tls]`: the executor's server certificate and key, the CA the authority's certificate
+/// chains to, and the client certificate the executor presents to the authority (its server
+/// certificate and key when not named; that certificate then needs client usage too).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    authority_ca: PathBuf,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7402".into()
 }
 
 fn default_sandbox_level() -> String {
@@ -127,6 +152,18 @@ pub struct WorkspaceConfig {
     pub root: PathBuf,
 }
 
+/// How the executor reaches the authority: mutual TLS, or plaintext by explicit choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorityLink {
+    /// The authority's certificate must chain to `ca`; the executor presents `client_cert`.
+    MutualTls {
+        ca: PathBuf,
+        client_cert: PathBuf,
+        client_key: PathBuf,
+    },
+    InsecurePlaintext,
+}
+
 /// Everything the executor needs to start.
 #[derive(Debug, Clone)]
 pub struct ExecutorConfig {
@@ -142,6 +179,10 @@ pub struct ExecutorConfig {
     pub auditors: Vec<(String, VerifyingKey)>,
     /// The sandbox level every child process needs (`full` unless a weaker one is named).
     pub sandbox_level: trust_sandbox::RequiredLevel,
+    /// TLS for agents and auditors, or plaintext by explicit choice on loopback.
+    pub security: ListenerSecurity,
+    /// The link to the authority (mutual TLS unless plaintext was chosen).
+    pub authority_link: AuthorityLink,
     /// The checkpoint signing key's file (created 0600 if missing).
     pub checkpoint_key: PathBuf,
     pub pinning: AuthorityPinning,
@@ -178,16 +219,31 @@ fn key_set_file_keys(path: &Path) -> Result<Vec<VerifyingKey>, String> {
 impl ExecutorConfig {
     /// Reads and validates `path`; relative paths inside are relative to the file's folder.
     pub fn load(path: &Path) -> Result<Self, StartError> {
+        Self::load_with(path, false)
+    }
+
+    /// [`Self::load`]; `insecure_plaintext` (`--insecure-plaintext`) replaces any `[tls]`
+    /// section with plaintext on both links, which is still refused off loopback.
+    pub fn load_with(path: &Path, insecure_plaintext: bool) -> Result<Self, StartError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| StartError::Config(format!("`{}`: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base)
+        Self::parse_with(&text, base, insecure_plaintext)
             .map_err(|e| StartError::Config(format!("`{}`: {e}", path.display())))
     }
 
     /// Parses config text; collects every problem before failing.
     pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        Self::parse_with(text, base, false)
+    }
+
+    /// [`Self::parse`], with plaintext forced by `--insecure-plaintext`.
+    pub fn parse_with(text: &str, base: &Path, insecure_plaintext: bool) -> Result<Self, String> {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if insecure_plaintext {
+            raw.tls = None;
+            raw.insecure_plaintext = true;
+        }
         let mut errors = Vec::new();
         let listen = raw
             .listen
@@ -301,8 +357,40 @@ impl ExecutorConfig {
             revocation_max_staleness: Duration::from_secs(raw.revocation_max_staleness_secs),
             max_delegation_depth: raw.max_delegation_depth,
         };
-        match (listen, sandbox_level) {
-            (Some(listen), Some(sandbox_level)) if errors.is_empty() => Ok(Self {
+        let authority_link = match &raw.tls {
+            Some(t) => AuthorityLink::MutualTls {
+                ca: base.join(&t.authority_ca),
+                client_cert: base.join(t.client_cert.as_ref().unwrap_or(&t.cert)),
+                client_key: base.join(t.client_key.as_ref().unwrap_or(&t.key)),
+            },
+            None => AuthorityLink::InsecurePlaintext,
+        };
+        let tls = raw.tls.map(|t| ServerTlsFiles {
+            cert: base.join(t.cert),
+            key: base.join(t.key),
+            client_ca: None,
+        });
+        let security = ListenerSecurity::choose(tls, raw.insecure_plaintext)
+            .map_err(|e| errors.push(e))
+            .ok();
+        if let (Some(security), Some(listen)) = (&security, listen) {
+            if let Err(e) = security.check(listen) {
+                errors.push(e.to_string());
+            }
+        }
+        match (&security, raw.authority.starts_with("http://")) {
+            (Some(ListenerSecurity::Tls(_)), true) => errors.push(format!(
+                "authority `{}`: with [tls] the authority is reached over TLS: use https://",
+                raw.authority
+            )),
+            (Some(ListenerSecurity::InsecurePlaintext), false) => errors.push(format!(
+                "authority `{}`: insecure_plaintext reaches the authority in plaintext: use http:// (on loopback)",
+                raw.authority
+            )),
+            _ => {}
+        }
+        match (listen, sandbox_level, security) {
+            (Some(listen), Some(sandbox_level), Some(security)) if errors.is_empty() => Ok(Self {
                 listen,
                 checkpoint_key: match raw.checkpoint_key {
                     Some(path) => base.join(path),
@@ -319,6 +407,8 @@ impl ExecutorConfig {
                 auditors,
                 sandbox_level,
                 pinning,
+                security,
+                authority_link,
             }),
             _ => Err(errors.join("; ")),
         }
@@ -350,5 +440,58 @@ mod tests {
         ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
+    }
+
+    fn workspace_toml() -> String {
+        format!(
+            "[[workspaces]]\nname = \"w\"\nroot = \"{}\"\n",
+            std::env::temp_dir().display()
+        )
+    }
+
+    #[test]
+    fn refuses_to_start_without_tls_or_the_plaintext_switch() {
+        let text = format!(
+            "data_dir = \"d\"\nauthority = \"https://a:7401\"\n{}",
+            workspace_toml()
+        );
+        let err = ExecutorConfig::parse(&text, Path::new("/")).unwrap_err();
+        assert!(err.contains("no [tls] section"), "{err}");
+    }
+
+    #[test]
+    fn refuses_plaintext_off_loopback_and_scheme_mismatches() {
+        let text = format!(
+            "listen = \"0.0.0.0:7402\"\ndata_dir = \"d\"\nauthority = \"https://a:7401\"\ninsecure_plaintext = true\n{}",
+            workspace_toml()
+        );
+        let err = ExecutorConfig::parse(&text, Path::new("/")).unwrap_err();
+        assert!(err.contains("only on a loopback address"), "{err}");
+        assert!(err.contains("use http://"), "{err}");
+        let text = format!(
+            "data_dir = \"d\"\nauthority = \"http://a:7401\"\n[tls]\ncert = \"e.pem\"\nkey = \"e.key\"\nauthority_ca = \"ca.pem\"\n{}",
+            workspace_toml()
+        );
+        let err = ExecutorConfig::parse(&text, Path::new("/")).unwrap_err();
+        assert!(err.contains("use https://"), "{err}");
+    }
+
+    #[test]
+    fn tls_on_loopback_by_default_with_mutual_tls_to_the_authority() {
+        let text = format!(
+            "data_dir = \"d\"\nauthority = \"https://a:7401\"\n{}[tls]\ncert = \"e.pem\"\nkey = \"e.key\"\nauthority_ca = \"ca.pem\"\n",
+            workspace_toml()
+        );
+        let config = ExecutorConfig::parse(&text, Path::new("/etc/trust")).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:7402".parse().unwrap());
+        assert!(matches!(config.security, ListenerSecurity::Tls(_)));
+        assert_eq!(
+            config.authority_link,
+            AuthorityLink::MutualTls {
+                ca: "/etc/trust/ca.pem".into(),
+                client_cert: "/etc/trust/e.pem".into(),
+                client_key: "/etc/trust/e.key".into(),
+            }
+        );
     }
 }

@@ -35,6 +35,10 @@ enum Command {
         /// Override the configured authority endpoint.
         #[arg(long)]
         authority: Option<String>,
+        /// Serve plaintext gRPC and reach the authority in plaintext (tests on one machine
+        /// only): refused unless both addresses are loopback, and logged as a warning at start.
+        #[arg(long)]
+        insecure_plaintext: bool,
     },
 }
 
@@ -64,18 +68,21 @@ async fn serve() -> anyhow::Result<()> {
             listen,
             authority,
             stop_when_stdin_closes,
+            insecure_plaintext,
         } => {
-            let mut config = tool_executor::config::ExecutorConfig::load(&config)?;
+            let mut config =
+                tool_executor::config::ExecutorConfig::load_with(&config, insecure_plaintext)?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
             if let Some(authority) = authority {
                 config.authority = authority;
             }
+            let scheme = config.security.scheme();
             let (addr, serve) =
                 tool_executor::server::bind(&config, shutdown_signal(stop_when_stdin_closes)?)
                     .await?;
-            println!("tool-executor listening on {addr}");
+            println!("tool-executor listening on {scheme}://{addr}");
             serve.await.context("executor stopped with an error")?;
         }
     }

@@ -6,8 +6,10 @@
 //! generated `trust_proto` types (a tidy test checks it).
 
 mod audit;
+pub mod authority_channel;
 pub mod authority_feed;
 mod convert;
+mod listener;
 pub mod server;
 mod service;
 mod status;

@@ -14,6 +14,7 @@ use crate::{keys, proof, signed};
 
 pub use crate::clock::now_ms;
 pub use crate::revocation_target::RevocationTarget;
+pub use crate::transport::Transport;
 
 /// What an agent asks for.
 #[derive(Debug, Clone, Default)]
@@ -92,14 +93,21 @@ pub struct AuthorityClient {
 }
 
 impl AuthorityClient {
-    pub async fn connect(endpoint: impl Into<String>) -> Result<Self, SdkError> {
-        let channel = Channel::from_shared(endpoint.into())
-            .map_err(|e| SdkError::Transport(e.to_string()))?
-            .connect()
-            .await?;
-        Ok(Self {
+    /// Connects to `endpoint` over `transport` (TLS, or plaintext to loopback when asked for).
+    pub async fn connect(
+        endpoint: impl Into<String>,
+        transport: &Transport,
+    ) -> Result<Self, SdkError> {
+        Ok(Self::from_channel(
+            transport.connect(&endpoint.into()).await?,
+        ))
+    }
+
+    /// A client on an already connected channel.
+    pub fn from_channel(channel: Channel) -> Self {
+        Self {
             inner: apb::authority_client::AuthorityClient::new(channel),
-        })
+        }
     }
 
     /// Signs and sends a grant request as `agent_id`.
@@ -491,11 +499,12 @@ pub struct ExecutorClient {
 }
 
 impl ExecutorClient {
-    pub async fn connect(endpoint: impl Into<String>) -> Result<Self, SdkError> {
-        let channel = Channel::from_shared(endpoint.into())
-            .map_err(|e| SdkError::Transport(e.to_string()))?
-            .connect()
-            .await?;
+    /// Connects to `endpoint` over `transport` (TLS, or plaintext to loopback when asked for).
+    pub async fn connect(
+        endpoint: impl Into<String>,
+        transport: &Transport,
+    ) -> Result<Self, SdkError> {
+        let channel = transport.connect(&endpoint.into()).await?;
         Ok(Self {
             inner: epb::executor_client::ExecutorClient::new(channel)
                 .max_decoding_message_size(64 * 1024 * 1024),

@@ -19,6 +19,8 @@ pub enum SdkError {
     Stale(String),
     #[error("transport: {0}")]
     Transport(String),
+    #[error("certificate: {0}")]
+    Certificate(String),
     #[error("{code}: {message}")]
     Rpc { code: String, message: String },
 }
@@ -33,7 +35,16 @@ impl From<tonic::Status> for SdkError {
 }
 
 impl From<tonic::transport::Error> for SdkError {
+    /// Keeps the whole cause chain: tonic's own message is only "transport error", and the
+    /// reason (a certificate from an unknown issuer, a name mismatch) is in its sources.
     fn from(error: tonic::transport::Error) -> Self {
-        SdkError::Transport(error.to_string())
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        SdkError::Transport(message)
     }
 }

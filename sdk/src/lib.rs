@@ -1,5 +1,7 @@
 //! Trust Authority SDK: grant vocabulary, holder proofs, attenuation, clients and provenance verification.
 pub mod attenuate;
+#[cfg(feature = "cert-issuance")]
+pub mod certificates;
 pub mod client;
 pub mod clock;
 pub mod deny;
@@ -12,6 +14,7 @@ pub mod key_set;
 pub mod keys;
 pub mod lifecycle;
 pub mod lineage;
+pub mod listener;
 pub mod narrowing;
 pub mod once_cache;
 pub mod operation;
@@ -24,6 +27,7 @@ pub mod sensitive;
 pub mod shell;
 pub mod signed;
 pub mod store_files;
+pub mod transport;
 pub mod trust_wire;
 pub mod vocabulary;
 

@@ -23,7 +23,7 @@ use tool_executor::operations::{Operation, OperationLimits};
 use tool_executor::provenance_log::ProvenanceLog;
 use trust_proto::executor::v1 as pb;
 use trust_proto::executor::v1::execute_response::Result as R;
-use trust_sdk::client::ExecutorClient;
+use trust_sdk::client::{ExecutorClient, Transport};
 use trust_sdk::provenance::{parameters_digest, ProvenanceEntry, ProvenanceRecord, RecordKind};
 use trust_tests::{Cluster, ClusterOptions};
 
@@ -84,6 +84,7 @@ impl Level {
 
 async fn run_level(
     endpoint: &str,
+    transport: &Transport,
     grant: &Arc<Vec<u8>>,
     key: &ed25519_dalek::SigningKey,
     call: Call,
@@ -95,7 +96,7 @@ async fn run_level(
     let barrier = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let mut tasks = Vec::new();
     for _ in 0..clients {
-        let mut client = ExecutorClient::connect(endpoint.to_string()).await?;
+        let mut client = ExecutorClient::connect(endpoint.to_string(), transport).await?;
         let grant = Arc::clone(grant);
         let key = key.clone();
         let issued = Arc::clone(&issued);
@@ -353,10 +354,14 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(n_cores)
         .enable_all()
         .build()?;
-    let cluster = Cluster::start(ClusterOptions::default())?;
+    let cluster = Cluster::start(ClusterOptions {
+        insecure_plaintext: insecure_plaintext(),
+        ..ClusterOptions::default()
+    })?;
     let content: Vec<u8> = (0..FILE_BYTES).map(|i| b'a' + (i % 26) as u8).collect();
     std::fs::write(cluster.workspace.join(PATH), &content)?;
     let endpoint = cluster.executor_endpoint();
+    let transport = cluster.transport();
 
     let (levels, floors, servers, grant_len, admission) = runtime.block_on(async {
         let answer = cluster.grant("bench-execute", &[("fs.read", "")]).await?;
@@ -383,6 +388,7 @@ fn main() -> anyhow::Result<()> {
         // Warm up.
         run_level(
             &endpoint,
+            &transport,
             &grant,
             &cluster.agent_key,
             Call::Execute,
@@ -393,6 +399,7 @@ fn main() -> anyhow::Result<()> {
         .await?;
         run_level(
             &endpoint,
+            &transport,
             &grant,
             &cluster.agent_key,
             Call::Identity,
@@ -409,6 +416,7 @@ fn main() -> anyhow::Result<()> {
             levels.push(
                 run_level(
                     &endpoint,
+                    &transport,
                     &grant,
                     &cluster.agent_key,
                     Call::Execute,
@@ -424,6 +432,7 @@ fn main() -> anyhow::Result<()> {
             floors.push(
                 run_level(
                     &endpoint,
+                    &transport,
                     &grant,
                     &cluster.agent_key,
                     Call::Identity,

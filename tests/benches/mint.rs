@@ -94,7 +94,8 @@ async fn run_level(cluster: &Cluster, clients: usize, total: usize) -> anyhow::R
     let barrier = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let mut client = AuthorityClient::connect(cluster.authority_endpoint()).await?;
+        let mut client =
+            AuthorityClient::connect(cluster.authority_endpoint(), &cluster.transport()).await?;
         let key = cluster.agent_key.clone();
         let agent = cluster.agent_id.clone();
         let issued = Arc::clone(&issued);
@@ -172,6 +173,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let cluster = Cluster::start(ClusterOptions {
         start_executor: false,
+        insecure_plaintext: insecure_plaintext(),
         ..Default::default()
     })?;
 

@@ -81,8 +81,9 @@ fn main() -> anyhow::Result<()> {
 
         // A feed subscriber, as an executor would be, noting when each grant's revocation arrives.
         let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-        let start_cursor = authority.list_revocations(0).await?.latest_sequence;
-        let mut feed = authority.watch_revocations(start_cursor, Duration::from_millis(250)).await?;
+        let mut feed_client = cluster.feed_client().await?;
+        let start_cursor = feed_client.list_revocations(0).await?.latest_sequence;
+        let mut feed = feed_client.watch_revocations(start_cursor, Duration::from_millis(250)).await?;
         let seen = Arc::clone(&arrivals);
         let watcher = tokio::spawn(async move {
             while let Ok(Some(r)) = feed.message().await {

@@ -351,7 +351,8 @@ async fn run_level(
     let barrier = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let mut client = AuthorityClient::connect(cluster.authority_endpoint()).await?;
+        let mut client =
+            AuthorityClient::connect(cluster.authority_endpoint(), &cluster.transport()).await?;
         let key = cluster.agent_key.clone();
         let agent = cluster.agent_id.clone();
         let issued = Arc::clone(&issued);

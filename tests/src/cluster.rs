@@ -7,6 +7,8 @@ use ed25519_dalek::SigningKey;
 use crate::binaries::{binary, workspace_root};
 use crate::faults::copy_dir;
 use crate::process::ServerProcess;
+use crate::tls::ClusterTls;
+use trust_sdk::client::Transport;
 
 /// Knobs for a test cluster.
 #[derive(Debug, Clone)]
@@ -25,6 +27,9 @@ pub struct ClusterOptions {
     /// The `demo` workspace's profile instead of `authority/profiles/coding.toml` (see
     /// [`coding_profile`]); `profile_extra` is appended either way.
     pub profile: Option<String>,
+    /// Both servers in plaintext (`--insecure-plaintext`, loopback) instead of TLS: for the
+    /// benches' plaintext baseline only.
+    pub insecure_plaintext: bool,
 }
 
 /// The text of `authority/profiles/coding.toml`, to adapt for a test's `profile`.
@@ -45,6 +50,7 @@ impl Default for ClusterOptions {
             authority_extra: String::new(),
             profile_extra: String::new(),
             profile: None,
+            insecure_plaintext: false,
         }
     }
 }
@@ -68,6 +74,8 @@ pub struct Cluster {
     /// Approvers (`[[approvers]]`, signing as `approver:<name>`): `carol` and `dave`, plus
     /// `alice` (the user's own name) and `coder-1` (the agent's) for separation-of-duty tests.
     pub approvers: Vec<(String, SigningKey)>,
+    /// The cluster's CA and server certificates (`None` in plaintext).
+    pub tls: Option<ClusterTls>,
 }
 
 /// Names of the approvers every cluster configures.
@@ -126,6 +134,17 @@ impl Cluster {
         let other_agent_key = trust_sdk::keys::generate();
         let admin_key = trust_sdk::keys::generate();
         let auditor_key = trust_sdk::keys::generate();
+        let tls = match options.insecure_plaintext {
+            true => None,
+            false => Some(ClusterTls::issue(&dir.path().join("tls"))?),
+        };
+        let (authority_tls, executor_tls) = match &tls {
+            Some(tls) => (tls.authority_toml(), tls.executor_toml()),
+            None => (
+                "insecure_plaintext = true\n".to_string(),
+                "insecure_plaintext = true\n".to_string(),
+            ),
+        };
         let authority_config = dir.path().join("authority.toml");
         std::fs::write(
             &authority_config,
@@ -134,6 +153,7 @@ impl Cluster {
 data_dir = "authority-data"
 profiles = ["profiles/coding.toml"]
 clock_window_secs = 30
+{plaintext}
 {extra}
 
 [[agents]]
@@ -151,11 +171,22 @@ public_key = "{other}"
 id = "ops"
 public_key = "{admin}"
 {approver_toml}
+{tls_table}
 "#,
                 agent = hex_public(&agent_key),
                 other = hex_public(&other_agent_key),
                 admin = hex_public(&admin_key),
                 extra = options.authority_extra,
+                plaintext = if tls.is_none() {
+                    authority_tls.as_str()
+                } else {
+                    ""
+                },
+                tls_table = if tls.is_some() {
+                    authority_tls.as_str()
+                } else {
+                    ""
+                },
             ),
         )?;
         let authority_bin = binary("trust-authority", "trust-authority")?;
@@ -183,6 +214,7 @@ authority_root_keys = ["{pinned_root_key}"]
 revocation_poll_ms = {poll}
 revocation_max_staleness_secs = {stale}
 checkpoint_every = {checkpoint}
+{executor_tls}
 
 [[workspaces]]
 name = "demo"
@@ -215,6 +247,7 @@ public_key = "{auditor}"
             authority_config,
             executor_config,
             approvers,
+            tls,
             dir,
         };
         if options.start_executor {
@@ -280,12 +313,51 @@ public_key = "{auditor}"
         self.dir.path().join(rel)
     }
 
+    /// The cluster CA's certificate file (`None` in plaintext), for `trustctl --ca`.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|tls| tls.dir.join("ca.pem"))
+    }
+
+    /// How an agent, admin or auditor connects: TLS trusting the cluster's CA (plaintext in a
+    /// plaintext cluster).
+    pub fn transport(&self) -> Transport {
+        match &self.tls {
+            Some(tls) => tls.client(),
+            None => Transport::InsecurePlaintext,
+        }
+    }
+
+    /// How the executor connects to the authority: [`Self::transport`] plus the executor's
+    /// client certificate.
+    pub fn executor_transport(&self) -> Transport {
+        match &self.tls {
+            Some(tls) => tls.executor_client(),
+            None => Transport::InsecurePlaintext,
+        }
+    }
+
     pub async fn authority_client(&self) -> anyhow::Result<trust_sdk::client::AuthorityClient> {
-        Ok(trust_sdk::client::AuthorityClient::connect(self.authority_endpoint()).await?)
+        Ok(trust_sdk::client::AuthorityClient::connect(
+            self.authority_endpoint(),
+            &self.transport(),
+        )
+        .await?)
+    }
+
+    /// An authority client presenting the executor's certificate (the revocation feed).
+    pub async fn feed_client(&self) -> anyhow::Result<trust_sdk::client::AuthorityClient> {
+        Ok(trust_sdk::client::AuthorityClient::connect(
+            self.authority_endpoint(),
+            &self.executor_transport(),
+        )
+        .await?)
     }
 
     pub async fn executor_client(&self) -> anyhow::Result<trust_sdk::client::ExecutorClient> {
-        Ok(trust_sdk::client::ExecutorClient::connect(self.executor_endpoint()).await?)
+        Ok(
+            trust_sdk::client::ExecutorClient::connect(self.executor_endpoint(), &self.transport())
+                .await?,
+        )
     }
 
     /// Requests a grant as `coder-1` for `alice` in `demo` with the given scopes.

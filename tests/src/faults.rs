@@ -83,13 +83,20 @@ pub fn truncate_half(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, &bytes[..bytes.len() / 2])
 }
 
-/// `trustctl health` for `service` at `endpoint`: "SERVING", "NOT_SERVING", ...
-pub fn health(endpoint: &str, service: &str) -> String {
+/// `trustctl health` for `service` at `endpoint`, trusting the CA certificate `ca` (`None`
+/// for a plaintext cluster): "SERVING", "NOT_SERVING", ...
+pub fn health(endpoint: &str, service: &str, ca: Option<&Path>) -> String {
     let Ok(trustctl) = binary("trustctl", "trustctl") else {
         return "trustctl unavailable".into();
     };
-    Command::new(trustctl)
-        .args(["health", "--endpoint", endpoint, "--service", service])
+    let mut command = Command::new(trustctl);
+    command.arg("health");
+    match ca {
+        Some(ca) => command.arg("--ca").arg(ca),
+        None => command.arg("--insecure-plaintext"),
+    };
+    command
+        .args(["--endpoint", endpoint, "--service", service])
         .output()
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .unwrap_or_default()
@@ -99,13 +106,18 @@ pub fn health(endpoint: &str, service: &str) -> String {
 pub async fn wait_health(
     endpoint: &str,
     service: &str,
+    ca: Option<&Path>,
     wanted: &str,
     within: Duration,
 ) -> Result<(), String> {
     let deadline = Instant::now() + within;
     loop {
-        let (e, s) = (endpoint.to_string(), service.to_string());
-        let status = tokio::task::spawn_blocking(move || health(&e, &s))
+        let (e, s, c) = (
+            endpoint.to_string(),
+            service.to_string(),
+            ca.map(Path::to_path_buf),
+        );
+        let status = tokio::task::spawn_blocking(move || health(&e, &s, c.as_deref()))
             .await
             .unwrap_or_default();
         if status == wanted {

@@ -7,5 +7,6 @@ pub mod binaries;
 pub mod cluster;
 pub mod faults;
 pub mod process;
+pub mod tls;
 
 pub use cluster::{Cluster, ClusterOptions};

@@ -14,6 +14,8 @@ use std::time::Duration;
 pub struct ServerProcess {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// `https` or `http`, from the server's "listening on" line.
+    pub scheme: String,
     binary: PathBuf,
     args: Vec<String>,
     log: PathBuf,
@@ -22,10 +24,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary args...`, logging stderr to `log`, and waits for its "listening on" line.
     pub fn start(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
-        let (child, addr) = spawn(binary, args, log)?;
+        let (child, scheme, addr) = spawn(binary, args, log)?;
         Ok(Self {
             child: Some(child),
             addr,
+            scheme,
             binary: binary.to_path_buf(),
             args: args.to_vec(),
             log: log.to_path_buf(),
@@ -33,7 +36,7 @@ impl ServerProcess {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The child's process id while it runs (for /proc/PID/status in benchmarks).
@@ -55,9 +58,10 @@ impl ServerProcess {
         if let Some(args) = args {
             self.args = args;
         }
-        let (child, addr) = spawn(&self.binary, &self.args, &self.log)?;
+        let (child, scheme, addr) = spawn(&self.binary, &self.args, &self.log)?;
         self.child = Some(child);
         self.addr = addr;
+        self.scheme = scheme;
         Ok(())
     }
 
@@ -87,7 +91,11 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<(Child, SocketAddr)> {
+fn spawn(
+    binary: &Path,
+    args: &[String],
+    log: &Path,
+) -> anyhow::Result<(Child, String, SocketAddr)> {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -130,16 +138,18 @@ fn spawn(binary: &Path, args: &[String], log: &Path) -> anyhow::Result<(Child, S
             anyhow::bail!("`{}` did not report its address in time", binary.display());
         }
     };
-    let Some(addr) = line
+    // "... listening on https://127.0.0.1:PORT" (or http:// when plaintext was chosen).
+    let Some((scheme, addr)) = line
         .trim()
         .rsplit(' ')
         .next()
-        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .and_then(|url| url.split_once("://"))
+        .and_then(|(scheme, a)| Some((scheme.to_string(), a.parse::<SocketAddr>().ok()?)))
     else {
         let _ = child.kill();
         let _ = child.wait();
         let log = std::fs::read_to_string(log).unwrap_or_default();
         anyhow::bail!("`{}` did not start: {line:?}\n{log}", binary.display());
     };
-    Ok((child, addr))
+    Ok((child, scheme, addr))
 }

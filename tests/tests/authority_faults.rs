@@ -72,7 +72,11 @@ impl Outage {
             outage.grant("before").await.unwrap();
         }
         assert_eq!(
-            health(&outage.cluster.authority_endpoint(), SERVICE),
+            health(
+                &outage.cluster.authority_endpoint(),
+                SERVICE,
+                outage.cluster.ca_file().as_deref()
+            ),
             "SERVING"
         );
         outage
@@ -119,9 +123,15 @@ impl Outage {
             assert_eq!(code(&err), "Unavailable", "{fault}: {err}");
         }
         let endpoint = self.cluster.authority_endpoint();
-        wait_health(&endpoint, SERVICE, "NOT_SERVING", HEALTH_WITHIN)
-            .await
-            .unwrap_or_else(|e| panic!("{fault}: {e}"));
+        wait_health(
+            &endpoint,
+            SERVICE,
+            self.cluster.ca_file().as_deref(),
+            "NOT_SERVING",
+            HEALTH_WITHIN,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{fault}: {e}"));
         // Recovery attempts keep failing while the fault lasts (three attempts at least).
         tokio::time::sleep(Duration::from_millis(1600)).await;
         let err = self
@@ -129,7 +139,10 @@ impl Outage {
             .await
             .expect_err("a grant was issued while the fault lasted");
         assert_eq!(code(&err), "Unavailable", "{fault}: {err}");
-        assert_eq!(health(&endpoint, SERVICE), "NOT_SERVING");
+        assert_eq!(
+            health(&endpoint, SERVICE, self.cluster.ca_file().as_deref()),
+            "NOT_SERVING"
+        );
         println!(
             "{fault}: grant requests refused with UNAVAILABLE ({}), health NOT_SERVING",
             first
@@ -163,9 +176,15 @@ impl Outage {
             "the authority was restarted"
         );
         let endpoint = self.cluster.authority_endpoint();
-        wait_health(&endpoint, SERVICE, "SERVING", HEALTH_WITHIN)
-            .await
-            .unwrap_or_else(|e| panic!("{fault}: {e}"));
+        wait_health(
+            &endpoint,
+            SERVICE,
+            self.cluster.ca_file().as_deref(),
+            "SERVING",
+            HEALTH_WITHIN,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{fault}: {e}"));
         for _ in 0..5 {
             self.grant("recovered").await.unwrap();
         }
@@ -187,9 +206,10 @@ impl Outage {
     }
 
     async fn assert_all_registered(&self, context: &str) {
-        let mut admin = AuthorityClient::connect(self.cluster.authority_endpoint())
-            .await
-            .unwrap();
+        let mut admin =
+            AuthorityClient::connect(self.cluster.authority_endpoint(), &self.cluster.transport())
+                .await
+                .unwrap();
         for id in &self.acked {
             let record = admin
                 .get_grant(&self.cluster.admin_id, &self.cluster.admin_key, id)

@@ -56,7 +56,16 @@ fn trustctl_path() -> PathBuf {
 }
 
 fn run_bin(bin: &Path, args: &[&str]) -> Run {
-    let output = Command::new(bin)
+    run_bin_trusting(bin, args, None)
+}
+
+/// Runs `bin args`, trusting the CA certificate `ca` (TRUST_CA) when given.
+fn run_bin_trusting(bin: &Path, args: &[&str], ca: Option<&Path>) -> Run {
+    let mut command = Command::new(bin);
+    if let Some(ca) = ca {
+        command.env("TRUST_CA", ca);
+    }
+    let output = command
         .args(args)
         .env_remove("TRUST_AUTHORITY")
         .env_remove("TRUST_EXECUTOR")
@@ -66,9 +75,10 @@ fn run_bin(bin: &Path, args: &[&str]) -> Run {
     Run::from(output)
 }
 
-fn run_with_stdin(bin: &Path, args: &[&str], input: &[u8]) -> Run {
+fn run_with_stdin(bin: &Path, args: &[&str], input: &[u8], ca: &Path) -> Run {
     use std::io::Write;
     let mut child = Command::new(bin)
+        .env("TRUST_CA", ca)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -117,7 +127,12 @@ impl Kit {
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        run_bin(&self.bin, args)
+        run_bin_trusting(&self.bin, args, Some(&self.ca()))
+    }
+
+    /// The cluster's CA certificate, which every command connecting to it trusts.
+    fn ca(&self) -> PathBuf {
+        self.cluster.path("tls/ca.pem")
     }
 
     /// Runs and asserts exit code 0.
@@ -432,6 +447,7 @@ fn grant_request_allows_denies_and_asks_for_approval() {
             "README.md",
         ],
         &std::fs::read(&bound).unwrap(),
+        &kit.ca(),
     );
     assert_eq!(by_holder.code, 0, "{by_holder:?}");
 }
@@ -515,6 +531,7 @@ fn grant_inspect_shows_blocks_and_claims() {
             &authority,
         ],
         &std::fs::read(&grant).unwrap(),
+        &kit.ca(),
     );
     assert_eq!(piped.code, 0, "{piped:?}");
     assert!(piped.stdout.contains("task:          fix-add"), "{piped:?}");
@@ -1296,29 +1313,23 @@ fn health_reports_serving_for_both_services() {
     let kit = Kit::start();
     let bin = trustctl_path();
     let authority = kit.authority();
-    let run = run_bin(
-        &bin,
-        &[
-            "health",
-            "--endpoint",
-            &authority,
-            "--service",
-            "trust.authority.v1.Authority",
-        ],
-    );
+    let run = kit.run(&[
+        "health",
+        "--endpoint",
+        &authority,
+        "--service",
+        "trust.authority.v1.Authority",
+    ]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("SERVING"), "{run:?}");
     let executor = kit.cluster.executor_endpoint();
-    let run = run_bin(
-        &bin,
-        &[
-            "health",
-            "--endpoint",
-            &executor,
-            "--service",
-            "trust.executor.v1.Executor",
-        ],
-    );
+    let run = kit.run(&[
+        "health",
+        "--endpoint",
+        &executor,
+        "--service",
+        "trust.executor.v1.Executor",
+    ]);
     assert_eq!(run.code, 0, "{run:?}");
     let run = run_bin(&bin, &["health", "--endpoint", "http://127.0.0.1:1"]);
     assert_ne!(run.code, 0, "{run:?}");

@@ -173,6 +173,7 @@ async fn kill_9_of_the_authority_under_load_loses_no_granted_grant() {
         cluster.authority.addr.to_string(),
     ];
     let endpoint = cluster.authority_endpoint();
+    let transport = cluster.transport();
     let received: Arc<Mutex<Vec<String>>> = Arc::default();
     let granted = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
@@ -187,6 +188,7 @@ async fn kill_9_of_the_authority_under_load_loses_no_granted_grant() {
             stop.clone(),
         );
         let (agent, key) = (cluster.agent_id.clone(), cluster.agent_key.clone());
+        let transport = transport.clone();
         workers.push(tokio::spawn(async move {
             let mut client: Option<AuthorityClient> = None;
             for n in 0..MAX_REQUESTS_PER_WORKER {
@@ -194,7 +196,9 @@ async fn kill_9_of_the_authority_under_load_loses_no_granted_grant() {
                     break;
                 }
                 let Some(c) = client.as_mut() else {
-                    client = AuthorityClient::connect(endpoint.clone()).await.ok();
+                    client = AuthorityClient::connect(endpoint.clone(), &transport)
+                        .await
+                        .ok();
                     if client.is_none() {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
@@ -329,6 +333,7 @@ impl ExecutionLoad {
                     load.stop.clone(),
                 );
                 let (grant, key) = (grant.clone(), cluster.agent_key.clone());
+                let transport = cluster.transport();
                 tokio::spawn(async move {
                     let mut client: Option<(String, ExecutorClient)> = None;
                     for n in 0..MAX_REQUESTS_PER_WORKER {
@@ -338,7 +343,7 @@ impl ExecutionLoad {
                         let current = endpoint.read().unwrap().clone();
                         let connected = matches!(&client, Some((e, _)) if *e == current);
                         if !connected {
-                            client = ExecutorClient::connect(current.clone())
+                            client = ExecutorClient::connect(current.clone(), &transport)
                                 .await
                                 .ok()
                                 .map(|c| (current, c));
@@ -554,14 +559,24 @@ async fn kill_9_of_the_executor_under_load_loses_no_acknowledged_execution() {
 const EXECUTOR_SERVICE: &str = "trust.executor.v1.Executor";
 
 /// `trustctl health` for the executor service: "SERVING", "NOT_SERVING", ...
-fn health(endpoint: &str) -> String {
-    faults::health(endpoint, EXECUTOR_SERVICE)
+fn health(cluster: &Cluster) -> String {
+    faults::health(
+        &cluster.executor_endpoint(),
+        EXECUTOR_SERVICE,
+        cluster.ca_file().as_deref(),
+    )
 }
 
-async fn wait_health(endpoint: &str, wanted: &str) {
-    faults::wait_health(endpoint, EXECUTOR_SERVICE, wanted, Duration::from_secs(15))
-        .await
-        .unwrap();
+async fn wait_health(cluster: &Cluster, wanted: &str) {
+    faults::wait_health(
+        &cluster.executor_endpoint(),
+        EXECUTOR_SERVICE,
+        cluster.ca_file().as_deref(),
+        wanted,
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
 }
 
 /// What the outage tests share: refuse during the fault, then serve again in the same process.
@@ -590,7 +605,7 @@ impl Outage {
         for i in 0..5 {
             outage.write(&format!("src/before-{i}.txt")).await.unwrap();
         }
-        assert_eq!(health(&outage.cluster.executor_endpoint()), "SERVING");
+        assert_eq!(health(&outage.cluster), "SERVING");
         outage
     }
 
@@ -637,7 +652,7 @@ impl Outage {
                 "{fault}: {path} was written without its intent record"
             );
         }
-        wait_health(&self.cluster.executor_endpoint(), "NOT_SERVING").await;
+        wait_health(&self.cluster, "NOT_SERVING").await;
         // Recovery attempts keep failing while the fault lasts (three attempts at least).
         tokio::time::sleep(Duration::from_millis(1600)).await;
         let err = self
@@ -645,7 +660,7 @@ impl Outage {
             .await
             .expect_err("served while the fault lasted");
         assert_eq!(code(&err), "Unavailable", "{fault}: {err}");
-        assert_eq!(health(&self.cluster.executor_endpoint()), "NOT_SERVING");
+        assert_eq!(health(&self.cluster), "NOT_SERVING");
         println!("{fault}: executions refused with UNAVAILABLE, health NOT_SERVING");
     }
 
@@ -675,7 +690,7 @@ impl Outage {
             pid,
             "the executor was restarted"
         );
-        wait_health(&self.cluster.executor_endpoint(), "SERVING").await;
+        wait_health(&self.cluster, "SERVING").await;
         for i in 0..5 {
             self.write(&format!("src/recovered-{i}.txt")).await.unwrap();
         }

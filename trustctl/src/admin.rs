@@ -83,6 +83,8 @@ pub struct AdminArgs {
     /// Authority endpoint, such as http://127.0.0.1:50051.
     #[arg(long, env = "TRUST_AUTHORITY")]
     pub authority: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Admin id the request is signed as, such as admin:ops.
     #[arg(long)]
     pub admin: String,
@@ -153,6 +155,8 @@ pub struct ListRevocationsArgs {
     /// Authority endpoint, such as http://127.0.0.1:50051.
     #[arg(long, env = "TRUST_AUTHORITY")]
     pub authority: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Only revocations after this sequence.
     #[arg(long, default_value_t = 0)]
     pub after: u64,
@@ -313,9 +317,10 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AdminCommand::ListRevocations(args) => {
-            let mut client = AuthorityClient::connect(args.authority.clone())
-                .await
-                .map_err(util::sdk)?;
+            let mut client =
+                AuthorityClient::connect(args.authority.clone(), &args.tls.transport()?)
+                    .await
+                    .map_err(util::sdk)?;
             let list = client
                 .list_revocations(args.after)
                 .await
@@ -338,7 +343,7 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
 
 async fn connect(who: &AdminArgs) -> anyhow::Result<(AuthorityClient, ed25519_dalek::SigningKey)> {
     let key = util::load_key(&who.key)?;
-    let client = AuthorityClient::connect(who.authority.clone())
+    let client = AuthorityClient::connect(who.authority.clone(), &who.tls.transport()?)
         .await
         .map_err(util::sdk)?;
     Ok((client, key))

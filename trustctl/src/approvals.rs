@@ -46,6 +46,8 @@ pub struct SignerArgs {
     /// Authority endpoint, such as http://127.0.0.1:50051.
     #[arg(long, env = "TRUST_AUTHORITY")]
     pub authority: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Signer id: `approver:<name>` (list and watch also accept `admin:<name>`).
     #[arg(long = "as", value_name = "SIGNER")]
     pub signer: String,
@@ -89,6 +91,8 @@ pub struct AwaitArgs {
     /// Authority endpoint, such as http://127.0.0.1:50051.
     #[arg(long, env = "TRUST_AUTHORITY")]
     pub authority: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Agent id that requested the approval.
     #[arg(long)]
     pub agent: String,
@@ -175,9 +179,10 @@ pub async fn run(command: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
         }
         ApprovalsCommand::Await(args) => {
             let key = util::load_key(&args.key)?;
-            let mut client = AuthorityClient::connect(args.authority.clone())
-                .await
-                .map_err(util::sdk)?;
+            let mut client =
+                AuthorityClient::connect(args.authority.clone(), &args.tls.transport()?)
+                    .await
+                    .map_err(util::sdk)?;
             let deadline = std::time::Instant::now() + args.timeout;
             loop {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -208,7 +213,7 @@ pub async fn run(command: &ApprovalsCommand) -> anyhow::Result<ExitCode> {
 
 async fn connect(who: &SignerArgs) -> anyhow::Result<(AuthorityClient, ed25519_dalek::SigningKey)> {
     let key = util::load_key(&who.key)?;
-    let client = AuthorityClient::connect(who.authority.clone())
+    let client = AuthorityClient::connect(who.authority.clone(), &who.tls.transport()?)
         .await
         .map_err(util::sdk)?;
     Ok((client, key))

@@ -37,6 +37,8 @@ pub struct AuditorArgs {
     /// Executor endpoint, such as http://127.0.0.1:50052.
     #[arg(long, env = "TRUST_EXECUTOR")]
     pub executor: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Auditor id the request is signed as, such as auditor:ops.
     #[arg(long)]
     pub auditor: String,
@@ -116,6 +118,8 @@ pub struct ExecutorKeyArgs {
     /// Executor endpoint, such as http://127.0.0.1:50052.
     #[arg(long, env = "TRUST_EXECUTOR")]
     pub executor: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
 }
 
 pub async fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
@@ -127,15 +131,18 @@ pub async fn run(command: &AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn connect(endpoint: &str) -> anyhow::Result<ExecutorClient> {
-    ExecutorClient::connect(endpoint.to_string())
+async fn connect(
+    endpoint: &str,
+    tls: &crate::transport::TransportArgs,
+) -> anyhow::Result<ExecutorClient> {
+    ExecutorClient::connect(endpoint.to_string(), &tls.transport()?)
         .await
         .map_err(util::sdk)
 }
 
 async fn export(args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let key = util::load_key(&args.who.key)?;
-    let mut client = connect(&args.who.executor).await?;
+    let mut client = connect(&args.who.executor, &args.who.tls).await?;
     let lines = client
         .export_provenance(&args.who.auditor, &key, args.after)
         .await
@@ -238,7 +245,7 @@ async fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
         until_ms: time_ms(&args.until)?,
         limit: args.limit.unwrap_or(0),
     };
-    let mut client = connect(&args.who.executor).await?;
+    let mut client = connect(&args.who.executor, &args.who.tls).await?;
     let lines = client
         .query_provenance(&args.who.auditor, &key, filter)
         .await
@@ -253,7 +260,7 @@ async fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn executor_key(args: &ExecutorKeyArgs) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.executor).await?;
+    let mut client = connect(&args.executor, &args.tls).await?;
     let (id, key) = client.identity().await.map_err(util::sdk)?;
     println!("{}", hex::encode(key.as_bytes()));
     eprintln!("executor id: {id}");

@@ -42,6 +42,7 @@ pub async fn derive(args: &DeriveArgs) -> anyhow::Result<ExitCode> {
         &bytes,
         base.authority.as_deref(),
         base.public_key.as_deref(),
+        &base.tls,
     )
     .await?
     .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;
@@ -70,7 +71,7 @@ pub async fn derive(args: &DeriveArgs) -> anyhow::Result<ExitCode> {
             Some(path) => trust_sdk::keys::load(path)?,
             None => key.clone(),
         };
-        let mut client = AuthorityClient::connect(endpoint)
+        let mut client = AuthorityClient::connect(endpoint, &base.tls.transport()?)
             .await
             .map_err(util::sdk)?;
         let registered = client

@@ -23,6 +23,8 @@ pub struct ExecArgs {
     /// Executor endpoint, such as http://127.0.0.1:50052.
     #[arg(long, env = "TRUST_EXECUTOR")]
     pub executor: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Grant file (URL-safe base64 or raw bytes), or `-` for standard input.
     #[arg(long)]
     pub grant: PathBuf,
@@ -273,7 +275,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
     }
     let grant = util::read_grant(&args.grant)?;
     let key = util::load_key(&args.key)?;
-    let mut client = ExecutorClient::connect(args.executor.clone())
+    let mut client = ExecutorClient::connect(args.executor.clone(), &args.tls.transport()?)
         .await
         .map_err(util::sdk)?;
     let response = match client.execute(&grant, &key, operation).await {

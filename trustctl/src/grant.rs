@@ -49,6 +49,8 @@ pub struct RequestArgs {
     /// Authority endpoint, such as http://127.0.0.1:50051.
     #[arg(long, env = "TRUST_AUTHORITY")]
     pub authority: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Agent id the request is signed as (registered with the authority).
     #[arg(long)]
     pub agent: String,
@@ -104,6 +106,8 @@ pub struct InspectArgs {
     /// Verify against the root keys this authority publishes (GetPublicKeys).
     #[arg(long)]
     pub authority: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Verify against this hex root public key (`ed25519/` prefix accepted).
     #[arg(long)]
     pub public_key: Option<String>,
@@ -154,7 +158,7 @@ async fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         parameters_digest: args.parameters_digest.clone(),
         parameters_summary: args.parameters_summary.clone(),
     };
-    let mut client = AuthorityClient::connect(args.authority.clone())
+    let mut client = AuthorityClient::connect(args.authority.clone(), &args.tls.transport()?)
         .await
         .map_err(util::sdk)?;
     let answer = client
@@ -405,6 +409,7 @@ async fn inspect(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         &bytes,
         args.authority.as_deref(),
         args.public_key.as_deref(),
+        &args.tls,
     )
     .await?;
     let (blocks, claims, status) = match &verified {
@@ -528,6 +533,7 @@ async fn attenuate(args: &AttenuateArgs) -> anyhow::Result<ExitCode> {
         &bytes,
         args.authority.as_deref(),
         args.public_key.as_deref(),
+        &args.tls,
     )
     .await?
     .ok_or_else(|| anyhow!("give --authority or --public-key to verify the grant"))?;

@@ -12,6 +12,8 @@ pub struct HealthArgs {
     /// Server endpoint, such as http://127.0.0.1:7401.
     #[arg(long)]
     endpoint: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Fully qualified service name; empty asks about the server as a whole.
     #[arg(long, default_value = "")]
     service: String,
@@ -19,7 +21,10 @@ pub struct HealthArgs {
 
 /// Exits 0 when the service reports SERVING, 1 otherwise.
 pub async fn run(args: &HealthArgs) -> anyhow::Result<ExitCode> {
-    let channel = tonic::transport::Endpoint::from_shared(args.endpoint.clone())?
+    let channel = args
+        .tls
+        .transport()?
+        .endpoint(&args.endpoint)?
         .connect_timeout(std::time::Duration::from_secs(2))
         .connect()
         .await?;

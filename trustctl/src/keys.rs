@@ -34,6 +34,8 @@ pub struct RootKeysArgs {
     /// Authority endpoint, such as http://127.0.0.1:50051.
     #[arg(long, env = "TRUST_AUTHORITY")]
     pub authority: String,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Print the active key only, as `ed25519/<hex>` (for `biscuit inspect --public-key`).
     #[arg(long)]
     pub active: bool,
@@ -82,7 +84,7 @@ pub fn pubkey(args: &PubkeyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn root_keys(args: &RootKeysArgs) -> anyhow::Result<ExitCode> {
-    let mut client = AuthorityClient::connect(args.authority.clone())
+    let mut client = AuthorityClient::connect(args.authority.clone(), &args.tls.transport()?)
         .await
         .map_err(util::sdk)?;
     let signed = client.signed_key_set().await.map_err(util::sdk)?;

@@ -3,7 +3,8 @@
 //! One submodule per command group: `keys` (keygen, pubkey, root-keys), `grant` (request,
 //! inspect, attenuate), `exec` (structured operations on an executor), `audit` (export,
 //! verify, query provenance), `admin` (revoke, register agents, rotate keys, decision log) and
-//! `approvals` (list, approve, deny, watch, await).
+//! `approvals` (list, approve, deny, watch, await) and `tls` (a deployment's CA and service
+//! certificates); `transport` holds the TLS flags shared by every command that connects.
 //!
 //! Exit codes: 0 success; 1 error or refusal; `grant request` uses 2 for deny and 3 for
 //! approval required (`approvals await` likewise: 2 denied or expired, 3 still pending);
@@ -22,6 +23,8 @@ mod grant;
 mod health;
 mod keys;
 mod narrowing;
+mod tls;
+mod transport;
 mod util;
 
 /// Trust Authority command line: keys, grants, holder-proved execution, provenance audit and
@@ -61,6 +64,9 @@ enum Command {
     Approvals(approvals::ApprovalsCommand),
     /// Ask a server's gRPC health service; exit 0 when SERVING (for container health checks).
     Health(health::HealthArgs),
+    /// A deployment's private CA and service certificates for TLS on every link.
+    #[command(subcommand)]
+    Tls(tls::TlsCommand),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -74,6 +80,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(command) => admin::run(command).await,
         Command::Approvals(command) => approvals::run(command).await,
         Command::Health(args) => health::run(args).await,
+        Command::Tls(command) => tls::run(command),
     }
 }
 

@@ -21,6 +21,8 @@ pub struct AttenuateArgs {
     /// Verify the grant against the root keys of this authority first.
     #[arg(long)]
     pub authority: Option<String>,
+    #[command(flatten)]
+    pub tls: crate::transport::TransportArgs,
     /// Verify the grant against this hex root public key first.
     #[arg(long)]
     pub public_key: Option<String>,
@@ -52,9 +54,10 @@ pub(crate) async fn verify(
     bytes: &[u8],
     authority: Option<&str>,
     public_key: Option<&str>,
+    tls: &crate::transport::TransportArgs,
 ) -> anyhow::Result<Option<(Biscuit, String)>> {
     if let Some(endpoint) = authority {
-        let mut client = AuthorityClient::connect(endpoint.to_string())
+        let mut client = AuthorityClient::connect(endpoint.to_string(), &tls.transport()?)
             .await
             .map_err(util::sdk)?;
         let keys = client.public_keys().await.map_err(util::sdk)?;

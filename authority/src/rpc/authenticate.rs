@@ -2,6 +2,7 @@
 //! for the role, the signature over the bytes received, then the replay and clock check (in
 //! the role's replay cache, with a quota per signer).
 
+use tonic::Request;
 use trust_proto::authority::v1 as pb;
 use trust_proto::common::v1::{Freshness, SignedRequest};
 use trust_sdk::signed;
@@ -84,4 +85,22 @@ pub(super) fn authenticate<B: SignedBody>(
         .for_role(role)
         .admit(&request.signer_id, body.freshness(), now_ms)?;
     Ok(Signed { caller, body })
+}
+
+/// The RPCs only executors use (the revocation feed) need a client certificate: rustls has
+/// already checked in the handshake that any certificate presented chains to the deployment
+/// CA, so here it is enough that one was presented. `required` is false only on the explicitly
+/// insecure plaintext listener, where there is no certificate to ask for.
+pub(super) fn require_executor_certificate<T>(
+    request: &Request<T>,
+    required: bool,
+    rpc: &str,
+) -> Result<(), AuthorityError> {
+    let presented = request.peer_certs().is_some_and(|chain| !chain.is_empty());
+    if required && !presented {
+        return Err(AuthorityError::Unauthenticated(format!(
+            "`{rpc}` is served only to executors: connect with a client certificate issued by the deployment CA"
+        )));
+    }
+    Ok(())
 }

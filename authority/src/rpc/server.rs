@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use trust_proto::authority::v1::authority_server::AuthorityServer;
+use trust_sdk::listener::ListenerSecurity;
 
 use super::{health, AuthorityApi};
 use crate::approvals::{self, ApprovalDesk};
@@ -55,6 +56,7 @@ pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
         )),
         feed: Default::default(),
         registry,
+        require_executor_certificate: matches!(config.security, ListenerSecurity::Tls(_)),
     })
 }
 
@@ -69,6 +71,7 @@ pub async fn bind(
     ),
     AuthorityError,
 > {
+    let mut server = super::listener::server_tls(config)?;
     let service = build(config)?;
     let sweeper = approvals::spawn_sweeper(Arc::clone(&service.desk));
     let listener = TcpListener::bind(config.listen)
@@ -94,7 +97,7 @@ pub async fn bind(
     };
     let authority = AuthorityServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
     let serve = async move {
-        let result = tonic::transport::Server::builder()
+        let result = server
             .add_service(health_service)
             .add_service(reflection)
             .add_service(authority)

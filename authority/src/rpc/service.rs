@@ -11,7 +11,7 @@ use trust_proto::authority::v1::authority_server::Authority;
 use trust_proto::common::v1::SignedRequest;
 use trust_sdk::clock::{millis, now, now_ms};
 
-use super::authenticate::{authenticate, Signed, SignedBody};
+use super::authenticate::{authenticate, require_executor_certificate, Signed, SignedBody};
 use super::{convert, streams};
 use crate::approvals::{ApprovalDesk, Vote};
 use crate::error::{blocking, AuthorityError};
@@ -38,6 +38,8 @@ pub struct AuthorityApi {
     pub(super) issuer: Arc<GrantIssuer>,
     /// Signs every revocation-feed entry and heartbeat.
     pub(super) feed_signer: Arc<FeedSigner>,
+    /// The revocation feed needs a verified executor client certificate (TLS listener).
+    pub(super) require_executor_certificate: bool,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -103,6 +105,11 @@ impl Authority for AuthorityApi {
         &self,
         request: Request<pb::WatchRevocationsRequest>,
     ) -> Reply<Self::WatchRevocationsStream> {
+        require_executor_certificate(
+            &request,
+            self.require_executor_certificate,
+            "WatchRevocations",
+        )?;
         let request = request.into_inner();
         let stream = streams::revocations(
             Arc::clone(&self.registry),
@@ -301,6 +308,11 @@ impl Authority for AuthorityApi {
         &self,
         request: Request<pb::ListRevocationsRequest>,
     ) -> Reply<pb::RevocationList> {
+        require_executor_certificate(
+            &request,
+            self.require_executor_certificate,
+            "ListRevocations",
+        )?;
         let after = request.into_inner().after_sequence;
         let (entries, latest) = self.registry.revocations_after(after, 10_000)?;
         let now = now_ms();

@@ -17,6 +17,8 @@ use trust_sdk::client::AuthorityClient;
 use trust_sdk::feed_statement::FeedStatement;
 use trust_sdk::trust_wire;
 
+use super::authority_channel::AuthorityEndpoint;
+
 use crate::trust_state::{FeedDoubt, HeartbeatView, RevocationEntry, TrustState};
 
 /// Fetches the key set and every revocation after the cursor; each is durable before it is
@@ -106,7 +108,7 @@ async fn apply(
 /// set is re-read every `poll` on the same connection.
 pub fn spawn_sync(
     state: Arc<TrustState>,
-    endpoint: String,
+    endpoint: AuthorityEndpoint,
     poll: Duration,
     now_ms: fn() -> i64,
 ) -> tokio::task::JoinHandle<()> {
@@ -179,12 +181,12 @@ async fn on_message(
 /// One connection: keys, then the feed from the cursor until it fails. Returns why it ended.
 async fn follow_feed(
     state: &TrustState,
-    endpoint: &str,
+    endpoint: &AuthorityEndpoint,
     heartbeat: Duration,
     now_ms: fn() -> i64,
     lost: &mut bool,
 ) -> String {
-    let mut client = match AuthorityClient::connect(endpoint.to_string()).await {
+    let mut client = match endpoint.connect().await {
         Ok(c) => c,
         Err(e) => return e.to_string(),
     };

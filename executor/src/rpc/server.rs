@@ -10,6 +10,7 @@ use trust_proto::executor::v1::executor_server::ExecutorServer;
 use trust_sdk::signed::ReplayGuard;
 
 use super::audit::AuditDesk;
+use super::authority_channel::AuthorityEndpoint;
 use super::authority_feed::{spawn_sync, sync_once};
 use super::service::{ExecutorApi, ExecutorState};
 use crate::admission::Admission;
@@ -113,18 +114,18 @@ pub async fn bind(
     ),
     StartError,
 > {
+    let mut server = super::listener::server_tls(config)?;
+    let authority = AuthorityEndpoint::from_config(config)?;
     let (service, trust) = build(config)?;
     // First sync before serving, best effort: without it admission refuses (fails closed).
-    if let Ok(mut client) =
-        trust_sdk::client::AuthorityClient::connect(config.authority.clone()).await
-    {
+    if let Ok(mut client) = authority.connect().await {
         if let Err(e) = sync_once(&trust, &mut client, now_ms).await {
             tracing::warn!(error = %e, "initial sync with the authority failed");
         }
     }
     let sync = spawn_sync(
         Arc::clone(&trust),
-        config.authority.clone(),
+        authority,
         config.revocation_poll,
         now_ms,
     );
@@ -182,7 +183,7 @@ pub async fn bind(
         }
     });
     let serve = async move {
-        let result = tonic::transport::Server::builder()
+        let result = server
             .add_service(health_service)
             .add_service(reflection)
             .add_service(executor)

@@ -221,3 +221,18 @@ pub fn coding_claims(
         child_limits: vec![],
     })
 }
+
+/// Whether to run the kit's servers in plaintext (`BENCH_INSECURE_PLAINTEXT=1`, the baseline
+/// that shows what TLS costs) rather than TLS (the default); prints which.
+pub fn insecure_plaintext() -> bool {
+    let plaintext = std::env::var("BENCH_INSECURE_PLAINTEXT").is_ok_and(|v| v == "1");
+    println!(
+        "transport: {}",
+        if plaintext {
+            "plaintext (BENCH_INSECURE_PLAINTEXT=1, loopback)"
+        } else {
+            "TLS 1.3 (rustls, ring, ECDSA P-256 certificates; the executor's feed over mutual TLS)"
+        }
+    );
+    plaintext
+}

@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
     println!("Trust Authority demo: an agent gets bounded, short-lived, auditable authority for one task.");
     step(
         1,
-        "Starting the authority and an executor on 127.0.0.1 (embedded sled store)...",
+        "Starting the authority and an executor on 127.0.0.1 over TLS (a fresh private CA; the executor authenticates to the authority with its client certificate)...",
     );
     let cluster = tokio::task::spawn_blocking(|| Cluster::start(ClusterOptions::default()))
         .await?
@@ -352,6 +352,8 @@ async fn main() -> anyhow::Result<()> {
         files.display()
     );
     let d = files.display();
+    let ca = cluster.path("tls/ca.pem");
+    println!("  export TRUST_CA={}", ca.display());
     println!(
         "  cargo run -q -p trustctl -- grant inspect --grant {d}/grant.b64 --authority {}",
         cluster.authority_endpoint()

@@ -26,7 +26,9 @@ use trust_proto::authority::v1::Effect;
 use trust_proto::executor::v1 as pb;
 use trust_proto::executor::v1::invocation::Operation as Op;
 use trust_sdk::attenuate::Attenuation;
-use trust_sdk::client::{now_ms, root_key_provider, AuthorityClient, ExecutorClient, GrantSpec};
+use trust_sdk::client::{
+    now_ms, root_key_provider, AuthorityClient, ExecutorClient, GrantSpec, Transport,
+};
 use trust_sdk::derive::{derive, Derivation};
 use trust_sdk::SdkError;
 use trust_tests::{Cluster, ClusterOptions};
@@ -38,6 +40,12 @@ const MAX_DURATION: Duration = Duration::from_secs(4 * 3600);
 #[derive(Parser, Debug)]
 #[command(about)]
 struct Args {
+    /// CA certificate (PEM) of running services (with --authority/--executor).
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+    /// Plaintext instead of TLS (loopback only): the running services', or the kit's.
+    #[arg(long, conflicts_with = "ca")]
+    insecure_plaintext: bool,
     /// Authority endpoint of running services (default: start them with the test kit).
     #[arg(long, requires = "executor")]
     authority: Option<String>,
@@ -215,6 +223,7 @@ fn mix64(mut x: u64) -> u64 {
 struct Target {
     authority: String,
     executor: String,
+    transport: Transport,
     agent_id: String,
     agent_key: SigningKey,
     user: String,
@@ -478,8 +487,10 @@ async fn one_request(
 }
 
 async fn worker(plan: Arc<Plan>, id: usize) -> anyhow::Result<Tally> {
-    let mut authority = AuthorityClient::connect(plan.target.authority.clone()).await?;
-    let mut executor = ExecutorClient::connect(plan.target.executor.clone()).await?;
+    let mut authority =
+        AuthorityClient::connect(plan.target.authority.clone(), &plan.target.transport).await?;
+    let mut executor =
+        ExecutorClient::connect(plan.target.executor.clone(), &plan.target.transport).await?;
     let grant = request_grant(&plan, &mut authority, format!("load-{id}-start"))
         .await
         .context("the first grant request failed")?;
@@ -576,7 +587,8 @@ fn loopback_only(endpoint: &str) -> anyhow::Result<()> {
 
 /// Waits until the executor admits and runs a read (its first revocation sync is done).
 async fn wait_ready(target: &Target) -> anyhow::Result<()> {
-    let mut authority = AuthorityClient::connect(target.authority.clone()).await?;
+    let mut authority =
+        AuthorityClient::connect(target.authority.clone(), &target.transport).await?;
     let spec = GrantSpec {
         user: target.user.clone(),
         workspace: target.workspace.clone(),
@@ -590,7 +602,7 @@ async fn wait_ready(target: &Target) -> anyhow::Result<()> {
         .await?
         .grant
         .context("the authority refused the readiness grant")?;
-    let mut executor = ExecutorClient::connect(target.executor.clone()).await?;
+    let mut executor = ExecutorClient::connect(target.executor.clone(), &target.transport).await?;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let read = Op::Read(pb::ReadRequest {
@@ -628,9 +640,17 @@ fn main() -> anyhow::Result<()> {
                 .agent_key
                 .as_ref()
                 .context("--agent-key is required with --authority/--executor")?;
+            let transport = match (&args.ca, args.insecure_plaintext) {
+                (_, true) => Transport::InsecurePlaintext,
+                (Some(ca), false) => Transport::load(ca, None)?,
+                (None, false) => bail!(
+                    "--ca FILE (or --insecure-plaintext) is required with --authority/--executor"
+                ),
+            };
             Target {
                 authority: authority.clone(),
                 executor: executor.clone(),
+                transport,
                 agent_id: args.agent_id.clone(),
                 agent_key: trust_sdk::keys::load(key_path)?,
                 user: args.user.clone(),
@@ -644,10 +664,14 @@ fn main() -> anyhow::Result<()> {
         }
         _ => {
             eprintln!("starting trust-authority and tool-executor with the test kit...");
-            let started = Cluster::start(ClusterOptions::default())?;
+            let started = Cluster::start(ClusterOptions {
+                insecure_plaintext: args.insecure_plaintext,
+                ..ClusterOptions::default()
+            })?;
             let target = Target {
                 authority: started.authority_endpoint(),
                 executor: started.executor_endpoint(),
+                transport: started.transport(),
                 agent_id: started.agent_id.clone(),
                 agent_key: started.agent_key.clone(),
                 user: "alice".into(),
@@ -688,7 +712,7 @@ struct MemorySeries {
 /// Runs the load and prints the report; false if `--fail-on-error` and something failed.
 async fn run(args: Args, mix: Mix, target: Target) -> anyhow::Result<bool> {
     wait_ready(&target).await?;
-    let root_keys = AuthorityClient::connect(target.authority.clone())
+    let root_keys = AuthorityClient::connect(target.authority.clone(), &target.transport)
         .await?
         .public_keys()
         .await?;

@@ -204,13 +204,14 @@ async fn an_approved_grant_runs_exactly_the_approved_parameters_and_nothing_else
     // A long poll is answered as soon as carol approves.
     let waiter = {
         let endpoint = cluster.authority_endpoint();
+        let transport = cluster.transport();
         let (agent, key, id) = (
             cluster.agent_id.clone(),
             cluster.agent_key.clone(),
             asked.approval_id.clone(),
         );
         tokio::spawn(async move {
-            let mut authority = trust_sdk::client::AuthorityClient::connect(endpoint)
+            let mut authority = trust_sdk::client::AuthorityClient::connect(endpoint, &transport)
                 .await
                 .unwrap();
             let started = Instant::now();

@@ -403,7 +403,9 @@ async fn revocation_is_listed_for_executors_and_needs_an_admin() {
         .await
         .unwrap();
     assert_eq!(revoked.revoked_ids, 1);
-    let list = client.list_revocations(0).await.unwrap();
+    // The feed is served to the executor's client certificate only.
+    let mut feed = cluster.feed_client().await.unwrap();
+    let list = feed.list_revocations(0).await.unwrap();
     assert_eq!(list.latest_sequence, revoked.sequence);
     let token = Biscuit::from(
         answer.grant.as_ref().unwrap(),
@@ -414,7 +416,7 @@ async fn revocation_is_listed_for_executors_and_needs_an_admin() {
         list.revocations[0].revocation_id,
         token.revocation_identifiers()[0]
     );
-    assert!(client
+    assert!(feed
         .list_revocations(revoked.sequence)
         .await
         .unwrap()
@@ -518,7 +520,15 @@ async fn the_authority_restarts_after_revoking_and_keeps_the_revocation() {
     cluster.authority.restart(None).unwrap();
     let mut client = cluster.authority_client().await.unwrap();
     assert_eq!(
-        client.list_revocations(0).await.unwrap().revocations.len(),
+        cluster
+            .feed_client()
+            .await
+            .unwrap()
+            .list_revocations(0)
+            .await
+            .unwrap()
+            .revocations
+            .len(),
         1
     );
     let record = client

@@ -19,3 +19,4 @@ mod sandboxed_run;
 mod shell_exec;
 mod support;
 mod the_loop;
+mod tls;

@@ -46,6 +46,8 @@ struct Mitm {
     lie: Arc<Mutex<Lie>>,
     /// Where the executor reaches it.
     endpoint: String,
+    /// How it reaches the real authority: with the executor's client certificate.
+    transport: trust_sdk::client::Transport,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -58,17 +60,27 @@ fn not_proxied<T>() -> Reply<T> {
 }
 
 impl Mitm {
-    /// Serves on a loopback port.
-    async fn start(upstream: String) -> Self {
+    /// Serves on a loopback port over TLS with a certificate the cluster's CA issued for the
+    /// authority's names: the strongest man in the middle, one that TLS alone would let in (a
+    /// compromised host, a mis-issued certificate). Only the pinned keys stand in its way.
+    async fn start(upstream: String, cluster: &Cluster) -> Self {
+        let tls = cluster.tls.as_ref().expect("a TLS cluster");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mitm = Self {
             upstream: Arc::new(Mutex::new(upstream)),
             lie: Arc::default(),
-            endpoint: format!("http://{}", listener.local_addr().unwrap()),
+            endpoint: format!("https://{}", listener.local_addr().unwrap()),
+            transport: cluster.executor_transport(),
         };
         let server = AuthorityServer::new(mitm.clone());
+        let identity = tonic::transport::Identity::from_pem(
+            tls.authority.cert_pem.clone(),
+            tls.authority.key_pem.clone(),
+        );
         tokio::spawn(async move {
             let _ = tonic::transport::Server::builder()
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .unwrap()
                 .add_service(server)
                 .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
                 .await;
@@ -90,9 +102,12 @@ impl Mitm {
 
     async fn upstream(&self) -> Result<RawAuthority<Channel>, Status> {
         let endpoint = self.upstream.lock().unwrap().clone();
-        RawAuthority::connect(endpoint)
+        let channel = self
+            .transport
+            .connect(&endpoint)
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(RawAuthority::new(channel))
     }
 }
 
@@ -229,11 +244,12 @@ async fn behind_a_mitm() -> (Cluster, Mitm) {
         ..Default::default()
     })
     .unwrap();
-    let mitm = Mitm::start(cluster.authority_endpoint()).await;
+    let mitm = Mitm::start(cluster.authority_endpoint(), &cluster).await;
     cluster.start_executor_via(&mitm.endpoint).unwrap();
     wait_health(
         &cluster.executor_endpoint(),
         EXECUTOR_SERVICE,
+        cluster.ca_file().as_deref(),
         "SERVING",
         Duration::from_secs(20),
     )
@@ -287,6 +303,7 @@ async fn refused_by_alarm(cluster: &Cluster, grant: &[u8], alarm_id: &str) {
     wait_health(
         &cluster.executor_endpoint(),
         EXECUTOR_SERVICE,
+        cluster.ca_file().as_deref(),
         "NOT_SERVING",
         Duration::from_secs(20),
     )
@@ -396,9 +413,13 @@ async fn revocations_withheld_while_heartbeats_flow_are_detected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_rotation_is_accepted_and_an_old_key_set_replayed_is_refused() {
     let (cluster, mitm) = behind_a_mitm().await;
-    let mut raw = RawAuthority::connect(cluster.authority_endpoint())
-        .await
-        .unwrap();
+    let mut raw = RawAuthority::new(
+        cluster
+            .executor_transport()
+            .connect(&cluster.authority_endpoint())
+            .await
+            .unwrap(),
+    );
     let old = raw
         .get_public_keys(apb::GetPublicKeysRequest {})
         .await
@@ -496,6 +517,7 @@ async fn an_authority_restored_from_a_backup_is_detected_and_resolved_by_acknowl
     wait_health(
         &cluster.executor_endpoint(),
         EXECUTOR_SERVICE,
+        cluster.ca_file().as_deref(),
         "SERVING",
         Duration::from_secs(20),
     )

@@ -381,11 +381,12 @@ async fn each_revocation_level_refuses_exactly_its_grants_at_a_running_executor(
     };
     let request =
         trust_sdk::signed::sign("RevokeGrant", &both, &cluster.admin_id, &cluster.admin_key);
-    let mut raw = trust_proto::authority::v1::authority_client::AuthorityClient::connect(
-        cluster.authority_endpoint(),
-    )
-    .await
-    .unwrap();
+    let channel = cluster
+        .transport()
+        .connect(&cluster.authority_endpoint())
+        .await
+        .unwrap();
+    let mut raw = trust_proto::authority::v1::authority_client::AuthorityClient::new(channel);
     let err = raw.revoke_grant(request).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     both.task.clear();
@@ -401,11 +402,12 @@ async fn each_revocation_level_refuses_exactly_its_grants_at_a_running_executor(
 }
 
 /// `trustctl health` for the executor service at `endpoint`: the status line it prints.
-fn health(endpoint: &str) -> String {
+fn health(endpoint: &str, ca: &std::path::Path) -> String {
     let bin = trust_tests::binaries::binary("trustctl", "trustctl").unwrap();
     let out = std::process::Command::new(bin)
+        .args(["health", "--ca"])
+        .arg(ca)
         .args([
-            "health",
             "--endpoint",
             endpoint,
             "--service",
@@ -458,7 +460,8 @@ async fn with_the_authority_stopped_the_executor_serves_to_the_bound_refuses_the
     let mut exec = cluster.executor_client().await.unwrap();
     all_work(&mut exec, &[&keep, &doomed]).await;
     let executor = cluster.executor_endpoint();
-    assert_eq!(health(&executor), "SERVING");
+    let ca = cluster.ca_file().unwrap();
+    assert_eq!(health(&executor, &ca), "SERVING");
 
     // The authority goes away: the executor keeps serving on its cached view ...
     let port = cluster.authority.addr.port();
@@ -467,7 +470,7 @@ async fn with_the_authority_stopped_the_executor_serves_to_the_bound_refuses_the
     keep.works(&mut exec)
         .await
         .expect("the executor must serve within the staleness bound");
-    assert_eq!(health(&executor), "SERVING");
+    assert_eq!(health(&executor, &ca), "SERVING");
     // ... until the bound, then refuses everything (fails closed) and says why.
     wait_for(
         "the executor to refuse on a stale revocation view",
@@ -484,7 +487,7 @@ async fn with_the_authority_stopped_the_executor_serves_to_the_bound_refuses_the
     );
     // Health is re-evaluated twice a second.
     wait_for("health to say NOT_SERVING", async || {
-        health(&executor) == "NOT_SERVING"
+        health(&executor, &ca) == "NOT_SERVING"
     })
     .await;
     let log = cluster.executor.as_ref().unwrap().log();
@@ -518,7 +521,7 @@ async fn with_the_authority_stopped_the_executor_serves_to_the_bound_refuses_the
     .await;
     until_refused(&mut exec, &[&doomed]).await;
     wait_for("health to say SERVING again", async || {
-        health(&executor) == "SERVING"
+        health(&executor, &ca) == "SERVING"
     })
     .await;
     let log = cluster.executor.as_ref().unwrap().log();
@@ -536,7 +539,8 @@ struct Link {
 impl Link {
     async fn to(upstream: std::net::SocketAddr) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        // TLS passes through untouched: the executor still checks the authority's certificate.
+        let endpoint = format!("https://{}", listener.local_addr().unwrap());
         let open = Arc::new(AtomicBool::new(true));
         let connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
         let (o, c) = (Arc::clone(&open), Arc::clone(&connections));
