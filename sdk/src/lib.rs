@@ -2,6 +2,7 @@
 pub mod attenuate;
 pub mod client;
 pub mod clock;
+pub mod datalog_caps;
 pub mod deny;
 pub mod derive;
 pub mod duration;
@@ -20,6 +21,7 @@ pub mod revocation_target;
 pub mod shell;
 pub mod signed;
 pub mod store_files;
+pub mod structure;
 pub mod vocabulary;
 
 pub use error::SdkError;

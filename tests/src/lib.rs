@@ -4,6 +4,7 @@
 //! every one of them exercises real processes, real sled files and real gRPC.
 
 pub mod binaries;
+pub mod datalog_attacks;
 pub mod cluster;
 pub mod faults;
 pub mod process;

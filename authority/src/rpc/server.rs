@@ -17,6 +17,9 @@ use crate::principals::Principals;
 use crate::profile;
 use crate::registry::{Registry, SledRegistry};
 
+/// Requests one connection may have in progress at once.
+const MAX_REQUESTS_PER_CONNECTION: usize = 64;
+
 /// Largest request the authority decodes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -91,6 +94,9 @@ pub async fn bind(
     let authority = AuthorityServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
     let serve = async move {
         let result = tonic::transport::Server::builder()
+            // One client cannot hold more than its share of the authority's workers.
+            .concurrency_limit_per_connection(MAX_REQUESTS_PER_CONNECTION)
+            .max_concurrent_streams(MAX_REQUESTS_PER_CONNECTION as u32)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(authority)

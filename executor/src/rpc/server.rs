@@ -58,7 +58,8 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
         config.operations.clone(),
         config.workspaces.iter().map(|w| w.name.clone()).collect(),
         now(),
-    );
+    )
+    .with_bounds(config.bounds.clone());
     // Probe once what the kernel enforces for child processes; a command is refused whenever
     // the required level is not met (never run unconfined).
     let launcher = trust_sandbox::Launcher::current_exe()
@@ -166,7 +167,11 @@ pub async fn bind(
         }
     });
     let serve = async move {
+        let per_connection = config.bounds.max_requests_per_connection;
         let result = tonic::transport::Server::builder()
+            // One client cannot hold more than its share of the admission places.
+            .concurrency_limit_per_connection(per_connection)
+            .max_concurrent_streams(u32::try_from(per_connection).ok())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(executor)

@@ -6,6 +6,7 @@
     reason = "tests"
 )]
 
+mod admission_bounds;
 mod approvals;
 mod attacks;
 mod authority;
