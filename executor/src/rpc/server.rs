@@ -166,8 +166,8 @@ pub async fn bind(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
+    let per_connection = config.bounds.max_requests_per_connection;
     let serve = async move {
-        let per_connection = config.bounds.max_requests_per_connection;
         let result = tonic::transport::Server::builder()
             // One client cannot hold more than its share of the admission places.
             .concurrency_limit_per_connection(per_connection)
