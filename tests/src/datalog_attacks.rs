@@ -68,14 +68,14 @@ pub fn attacks() -> anyhow::Result<Vec<DatalogAttack>> {
             ))?,
         },
         DatalogAttack {
-            name: "many facts (600 in one block)",
+            name: "many facts (300 in one block)",
             cap: "max_block_facts",
-            block: BlockBuilder::new().code(facts(600))?,
+            block: BlockBuilder::new().code(facts(300))?,
         },
         DatalogAttack {
-            name: "deep expression (1,500 values on the stack)",
+            name: "deep expression (600 values on the stack)",
             cap: "max_expression_depth",
-            block: BlockBuilder::new().check(deep_expression(1_500)?)?,
+            block: BlockBuilder::new().check(deep_expression(600)?)?,
         },
         DatalogAttack {
             name: "nested closures (30^4 evaluations)",

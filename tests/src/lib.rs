@@ -4,8 +4,8 @@
 //! every one of them exercises real processes, real sled files and real gRPC.
 
 pub mod binaries;
-pub mod datalog_attacks;
 pub mod cluster;
+pub mod datalog_attacks;
 pub mod faults;
 pub mod process;
 

@@ -89,11 +89,17 @@ fn each_explosive_shape_is_refused_by_the_cap_it_exceeds() {
             "max_body_predicates",
         ),
         (
-            format!("{}g($a, $b, $c, $d) <- f($a), f($b), f($c), f($d);", facts(60)),
+            format!(
+                "{}g($a, $b, $c, $d) <- f($a), f($b), f($c), f($d);",
+                facts(60)
+            ),
             "max_rule_work",
         ),
         (
-            format!("{}check if f($a), f($b), f($c), $a + $b + $c < 0;", facts(60)),
+            format!(
+                "{}check if f($a), f($b), f($c), $a + $b + $c < 0;",
+                facts(60)
+            ),
             "max_rule_work",
         ),
         (
@@ -112,7 +118,9 @@ fn each_explosive_shape_is_refused_by_the_cap_it_exceeds() {
         ),
     ];
     for (code, cap) in cases {
-        let token = root.append(BlockBuilder::new().code(&code).unwrap()).unwrap();
+        let token = root
+            .append(BlockBuilder::new().code(&code).unwrap())
+            .unwrap();
         let err = measured(&token).unwrap_err();
         assert_eq!(err.cap, cap, "{err}");
         assert_eq!(err.place.split(' ').nth(1), Some("1"), "{err}");
@@ -131,7 +139,9 @@ fn each_explosive_shape_is_refused_by_the_cap_it_exceeds() {
 fn a_join_over_derived_facts_is_priced_at_the_authorizer_fact_cap() {
     let root = grant(&crate::keys::generate());
     let code = "g($x) <- resource($x);\ncheck if g($a), g($b), g($c);";
-    let token = root.append(BlockBuilder::new().code(code).unwrap()).unwrap();
+    let token = root
+        .append(BlockBuilder::new().code(code).unwrap())
+        .unwrap();
     assert_eq!(measured(&token).unwrap_err().cap, "max_rule_work");
 }
 
@@ -148,7 +158,9 @@ fn rules_cannot_add_a_claim_or_a_delegation() {
         h = hex::encode(holder.verifying_key().as_bytes()),
         t = hex::encode(thief.verifying_key().as_bytes()),
     );
-    let token = root.append(BlockBuilder::new().code(&code).unwrap()).unwrap();
+    let token = root
+        .append(BlockBuilder::new().code(&code).unwrap())
+        .unwrap();
     let read = crate::vocabulary::read_claims(&token).unwrap();
     assert_eq!(read.scopes, claims(&holder).scopes);
     let links = crate::lineage::links(&token).unwrap();

@@ -87,7 +87,11 @@ impl Run<'_> {
     async fn durations(&mut self) -> anyhow::Result<HashMap<String, u64>> {
         let lines = self
             .exec
-            .export_provenance(&self.cluster.auditor_id, &self.cluster.auditor_key, self.last)
+            .export_provenance(
+                &self.cluster.auditor_id,
+                &self.cluster.auditor_key,
+                self.last,
+            )
             .await?;
         let mut out = HashMap::new();
         for line in lines {

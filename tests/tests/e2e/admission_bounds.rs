@@ -48,10 +48,12 @@ async fn records(cluster: &Cluster) -> HashMap<String, ProvenanceRecord> {
         .unwrap();
     lines
         .iter()
-        .filter_map(|l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
-            ProvenanceEntry::Record(r) => Some((r.request_id.clone(), r)),
-            _ => None,
-        })
+        .filter_map(
+            |l| match serde_json::from_str::<ProvenanceEntry>(l).unwrap() {
+                ProvenanceEntry::Record(r) => Some((r.request_id.clone(), r)),
+                _ => None,
+            },
+        )
         .collect()
 }
 
@@ -212,7 +214,12 @@ async fn derive_grant_refuses_explosive_blocks_without_evaluating_them() {
     let mut authority = cluster.authority_client().await.unwrap();
     let stranger = trust_sdk::keys::generate();
     for attack in attacks().unwrap() {
-        let bytes = derived.token.append(attack.block).unwrap().to_vec().unwrap();
+        let bytes = derived
+            .token
+            .append(attack.block)
+            .unwrap()
+            .to_vec()
+            .unwrap();
         // Signed by a stranger's key: refused before the grant is looked at.
         let err = authority
             .register_derived(&cluster.agent_id, &stranger, &bytes)
