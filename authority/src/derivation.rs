@@ -4,11 +4,16 @@
 //! authority only verifies the token, checks that the chain is well formed and that the
 //! caller is the agent the root grant was issued to, and records each hop, so that
 //! revocation by grant id (and lineage queries) can follow it.
+//!
+//! None of the token's Datalog is evaluated here: claims and the chain are read from the blocks
+//! as written ([`trust_sdk::structure`]), and a grant whose appended blocks exceed the static
+//! Datalog caps ([`trust_sdk::datalog_caps`]) is refused, as every executor would refuse it.
 
 use std::time::SystemTime;
 
 use biscuit_auth::Biscuit;
 use trust_sdk::clock::millis;
+use trust_sdk::datalog_caps::DatalogCaps;
 
 use crate::error::AuthorityError;
 use crate::keyring::Keyring;
@@ -44,7 +49,12 @@ pub fn register(
         Biscuit::from(derived_grant, trust_sdk::client::root_key_provider(&keys)).map_err(|e| {
             AuthorityError::Unauthenticated(format!("derived grant does not verify: {e}"))
         })?;
-    let claims = trust_sdk::vocabulary::read_claims(&token)
+    let structure = trust_sdk::structure::Structure::read(&token)
+        .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
+    trust_sdk::datalog_caps::check(&structure, &DatalogCaps::default()).map_err(|e| {
+        AuthorityError::InvalidArgument(format!("derived grant exceeds a Datalog cap: {e}"))
+    })?;
+    let claims = trust_sdk::vocabulary::claims_from_structure(&structure)
         .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
     if claims.agent != agent {
         return Err(AuthorityError::PermissionDenied(format!(
@@ -61,7 +71,7 @@ pub fn register(
             claims.grant_id
         )));
     }
-    let links = trust_sdk::lineage::links(&token)
+    let links = trust_sdk::lineage::links_from(&structure)
         .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
     trust_sdk::lineage::current_holder(&claims.holder, &links)
         .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;

@@ -1,8 +1,12 @@
 //! Admission: every check a request passes before anything runs, in the documented order.
 //!
 //! size and shape → decode invocation → parse token → revocation ids → signatures and
-//! root key id → holder proof → replay cache → Datalog authorization with ambient facts
-//! → parameter validation. The first failure refuses with the name of its check.
+//! root key id → claims and delegation chain, read as data → holder proof → static Datalog
+//! caps → replay cache → Datalog authorization with ambient facts → parameter validation.
+//! The first failure refuses with the name of its check. No block's Datalog is evaluated
+//! before the holder proof and the caps have passed ([`trust_sdk::structure`],
+//! [`trust_sdk::datalog_caps`]); [`Admission::admit_bounded`] runs it off the async workers
+//! within a budget ([`crate::admission_bounds`]).
 //! Admission is a plain function of the request, the trusted state and the clock.
 
 use std::sync::{Arc, Mutex};
@@ -17,6 +21,7 @@ use trust_sdk::once_cache::{OnceCache, OnceError};
 use trust_sdk::operation::Operation as Kind;
 use trust_sdk::vocabulary::{authority_check_at, AuthorityCheck, GrantClaims};
 
+use crate::admission_bounds::{budget_refusal, AdmissionBounds, AdmissionGate};
 use crate::bounded_cache::BoundedCache;
 use crate::config::AdmissionLimits;
 use crate::error::Refusal;
@@ -24,6 +29,7 @@ use crate::operations::{NamedCommand, Operation, OperationLimits};
 use crate::trust_state::TrustState;
 use crate::workspace::PathReason;
 use trust_sdk::clock::millis;
+use trust_sdk::datalog_caps::CapExceeded;
 
 /// A request as presented: the grant, the signed invocation bytes, the holder's key and its
 /// proof over both. The proof covers these exact bytes, so they are kept as they arrived.
@@ -73,6 +79,38 @@ pub struct Refused {
     pub refusal: Refusal,
 }
 
+/// What the checks before Datalog established: everything the evaluation needs, owned, so that
+/// it can run on the blocking pool.
+struct Prepared {
+    verified: Arc<VerifiedGrant>,
+    operation: Operation,
+    resources: Vec<String>,
+    params: Vec<(&'static str, i64)>,
+    parameters_digest: String,
+    holder: ed25519_dalek::VerifyingKey,
+    now: SystemTime,
+}
+
+impl Prepared {
+    /// Step 8: Datalog authorization, once per resource, with ambient facts from the executor.
+    fn authorize(&self, limits: &AuthorizerLimits) -> Result<(), Refusal> {
+        for resource in &self.resources {
+            authorize(
+                &self.verified.token,
+                &self.verified.claims,
+                self.operation.name(),
+                resource,
+                &self.params,
+                &self.parameters_digest,
+                &self.holder,
+                self.now,
+                limits,
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// What the checks yield for [`Admitted`].
 struct Checked {
     claims: Arc<GrantClaims>,
@@ -88,6 +126,8 @@ pub struct Admission {
     operation_limits: OperationLimits,
     served: Vec<String>,
     authorizer_limits: AuthorizerLimits,
+    /// Concurrent admissions, the Datalog pool and its budget.
+    gate: AdmissionGate,
     /// Holder proofs seen, until their freshness window has passed.
     replay: Mutex<OnceCache<[u8; 64]>>,
     /// Proofs made before this process started cannot be in its (in-memory) replay
@@ -115,6 +155,8 @@ struct VerifiedGrant {
     current_holder: ed25519_dalek::VerifyingKey,
     /// Workspace prefixes a child process may write ([`writable_prefixes`]).
     writable: Arc<Vec<String>>,
+    /// The first static Datalog cap the appended blocks exceed, refused after the holder proof.
+    over_cap: Option<CapExceeded>,
 }
 
 /// Workspace prefixes a child process of this grant may write: the authority block's
@@ -169,13 +211,8 @@ impl Admission {
             limits,
             operation_limits,
             served,
-            authorizer_limits: AuthorizerLimits {
-                max_facts: 2_000,
-                max_iterations: 200,
-                // Facts and iterations bound the work deterministically; the time bound only
-                // catches pathological tokens (a debug build under load needs tens of ms).
-                max_time: Duration::from_millis(1_000),
-            },
+            authorizer_limits: AdmissionBounds::default().authorizer_limits(),
+            gate: AdmissionGate::new(AdmissionBounds::default()),
             // Swept every tenth of the proof window: memory tracks the rate, not uptime.
             replay: Mutex::new(OnceCache::new(REPLAY_CAPACITY, sweep_every_ms)),
             verified: Mutex::new(BoundedCache::new(VERIFIED_CAPACITY)),
@@ -183,11 +220,53 @@ impl Admission {
         }
     }
 
-    /// Runs every admission check on `call` at time `now`: what to run, or why not, each with
-    /// the attempt as far as it got.
+    /// The same pipeline under `bounds` (the `[admission]` configuration).
+    pub fn with_bounds(mut self, bounds: AdmissionBounds) -> Self {
+        self.authorizer_limits = bounds.authorizer_limits();
+        self.gate = AdmissionGate::new(bounds);
+        self
+    }
+
+    /// Runs every admission check on `call` at time `now` on this thread: what to run, or why
+    /// not, each with the attempt as far as it got. Datalog runs here too, within biscuit's run
+    /// limits only; a server uses [`Admission::admit_bounded`].
     pub fn admit(&self, call: &ExecuteCall, now: SystemTime) -> Result<Admitted, Box<Refused>> {
         let mut attempt = Attempt::default();
-        match self.check(call, now, &mut attempt) {
+        let checked = self.prepare(call, now, &mut attempt).and_then(|prepared| {
+            prepared.authorize(&self.authorizer_limits)?;
+            self.finish(prepared, &mut attempt)
+        });
+        Self::decided(checked, attempt)
+    }
+
+    /// [`Admission::admit`] within the admission bounds: a place among the concurrent
+    /// admissions (or `admission-capacity`), then Datalog on the blocking pool within its
+    /// budget (or `datalog-budget`).
+    pub async fn admit_bounded(
+        &self,
+        call: &ExecuteCall,
+        now: SystemTime,
+    ) -> Result<Admitted, Box<Refused>> {
+        let mut attempt = Attempt::default();
+        let checked = async {
+            let _place = self.gate.enter().await?;
+            let prepared = self.prepare(call, now, &mut attempt)?;
+            let limits = self.authorizer_limits.clone();
+            let prepared = self
+                .gate
+                .evaluate(move || prepared.authorize(&limits).map(|()| prepared))
+                .await?;
+            self.finish(prepared, &mut attempt)
+        }
+        .await;
+        Self::decided(checked, attempt)
+    }
+
+    fn decided(
+        checked: Result<Checked, Refusal>,
+        attempt: Attempt,
+    ) -> Result<Admitted, Box<Refused>> {
+        match checked {
             Ok(Checked {
                 claims,
                 operation,
@@ -204,13 +283,14 @@ impl Admission {
         }
     }
 
-    /// The checks in order; `ctx` collects what the record of the attempt states.
-    fn check(
+    /// Steps 1-7 in order, everything before Datalog; `ctx` collects what the record of the
+    /// attempt states.
+    fn prepare(
         &self,
         request: &ExecuteCall,
         now: SystemTime,
         ctx: &mut Attempt,
-    ) -> Result<Checked, Refusal> {
+    ) -> Result<Prepared, Refusal> {
         let now_ms = millis(now);
         // 1. Size and shape, before parsing anything.
         let total = request.grant.len()
@@ -273,7 +353,6 @@ impl Admission {
         // 3-5. Parse, revocation, signatures: or the cached result for these exact bytes.
         let grant_sha256: [u8; 32] = Sha256::digest(&request.grant).into();
         let verified = self.verified_grant(&request.grant, &grant_sha256, now_ms, ctx)?;
-        let token = &verified.token;
         let claims = Arc::clone(&verified.claims);
         ctx.claims = Some(Arc::clone(&claims));
         let depth = verified.lineage.len() - 1;
@@ -318,6 +397,14 @@ impl Admission {
             ));
         }
         ctx.passed.push("holder-proof".into());
+        // 6b. Static caps on the appended blocks' Datalog, now that the holder is known.
+        if let Some(cap) = &verified.over_cap {
+            return Err(Refusal::invalid(
+                "datalog-caps",
+                format!("grant exceeds a Datalog cap: {cap}"),
+            ));
+        }
+        ctx.passed.push("datalog-caps".into());
         // 7. Replay cache keyed by the proof.
         self.remember_proof(&request.proof, invocation.timestamp_ms + window, now_ms)?;
         // Domain operation (argv of a named command comes from the grant, never the caller).
@@ -334,31 +421,30 @@ impl Admission {
                 ),
             ));
         }
-        // 8. Datalog authorization, once per resource, with ambient facts from the executor.
         let params = operation.all_params(&self.operation_limits);
-        // What an approved grant is bound to (`trust_sdk::parameters::digest`).
-        let digest = &invocation.parameters_digest;
-        for resource in &resources {
-            self.authorize(
-                token,
-                &claims,
-                operation.name(),
-                resource,
-                &params,
-                digest,
-                &holder,
-                now,
-            )?;
-        }
+        Ok(Prepared {
+            verified,
+            operation,
+            resources,
+            params,
+            // What an approved grant is bound to (`trust_sdk::parameters::digest`).
+            parameters_digest: invocation.parameters_digest,
+            holder,
+            now,
+        })
+    }
+
+    /// Step 9, after Datalog (step 8, [`Prepared::authorize`]) passed.
+    fn finish(&self, prepared: Prepared, ctx: &mut Attempt) -> Result<Checked, Refusal> {
         ctx.passed.push("grant-scope".into());
         // 9. The operation's own schema against the executor's limits.
-        validate_against_limits(&operation, &self.operation_limits)?;
+        validate_against_limits(&prepared.operation, &self.operation_limits)?;
         ctx.passed.push("parameters".into());
         Ok(Checked {
-            claims,
-            operation,
-            hidden: Arc::clone(&verified.hidden),
-            writable: Arc::clone(&verified.writable),
+            claims: Arc::clone(&prepared.verified.claims),
+            operation: prepared.operation,
+            hidden: Arc::clone(&prepared.verified.hidden),
+            writable: Arc::clone(&prepared.verified.writable),
         })
     }
 
@@ -414,10 +500,16 @@ impl Admission {
                 )
             })?;
         ctx.passed.push("signature".into());
-        let claims = trust_sdk::vocabulary::read_claims(&token)
+        // Claims and the delegation chain are read from the blocks as written: no block's
+        // Datalog runs before the holder proof.
+        let structure = trust_sdk::structure::Structure::read(&token)
+            .map_err(|e| Refusal::unauthenticated("grant-format", e.to_string()))?;
+        let claims = trust_sdk::vocabulary::claims_from_structure(&structure)
             .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
-        let links = trust_sdk::lineage::links(&token)
+        let links = trust_sdk::lineage::links_from(&structure)
             .map_err(|e| Refusal::unauthenticated("delegation-chain", e.to_string()))?;
+        let over_cap =
+            trust_sdk::datalog_caps::check(&structure, &self.gate.bounds().datalog).err();
         let current_holder = trust_sdk::lineage::current_holder(&claims.holder, &links)
             .map_err(|e| Refusal::unauthenticated("delegation-chain", e.to_string()))?;
         trust_sdk::lineage::check_ids(&claims.grant_id, &links)
@@ -437,6 +529,7 @@ impl Admission {
             claims: Arc::new(claims),
             revocation_ids,
             keys_version,
+            over_cap,
         });
         if let Ok(mut cache) = self.verified.lock() {
             cache.insert(*digest, Arc::clone(&verified));
@@ -519,74 +612,77 @@ impl Admission {
                 }
             })
     }
+}
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "each ambient fact is one argument"
-    )]
-    fn authorize(
-        &self,
-        token: &Biscuit,
-        claims: &GrantClaims,
-        operation: &str,
-        resource: &str,
-        params: &[(&'static str, i64)],
-        param_digest: &str,
-        holder: &ed25519_dalek::VerifyingKey,
-        now: SystemTime,
-    ) -> Result<(), Refusal> {
-        let internal =
-            |e: Token| Refusal::denied("authorizer", format!("cannot build authorizer: {e}"));
-        let mut b = AuthorizerBuilder::new()
-            .set_limits(self.authorizer_limits.clone())
-            .fact(builder::fact("time", &[builder::date(&now)]))
-            .map_err(internal)?
-            .fact(builder::fact("operation", &[builder::string(operation)]))
-            .map_err(internal)?
-            .fact(builder::fact("resource", &[builder::string(resource)]))
-            .map_err(internal)?
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each ambient fact is one argument, and the run limits"
+)]
+fn authorize(
+    token: &Biscuit,
+    claims: &GrantClaims,
+    operation: &str,
+    resource: &str,
+    params: &[(&'static str, i64)],
+    param_digest: &str,
+    holder: &ed25519_dalek::VerifyingKey,
+    now: SystemTime,
+    limits: &AuthorizerLimits,
+) -> Result<(), Refusal> {
+    let internal =
+        |e: Token| Refusal::denied("authorizer", format!("cannot build authorizer: {e}"));
+    let mut b = AuthorizerBuilder::new()
+        .set_limits(limits.clone())
+        .fact(builder::fact("time", &[builder::date(&now)]))
+        .map_err(internal)?
+        .fact(builder::fact("operation", &[builder::string(operation)]))
+        .map_err(internal)?
+        .fact(builder::fact("resource", &[builder::string(resource)]))
+        .map_err(internal)?
+        .fact(builder::fact(
+            "holder_proof",
+            &[builder::bytes(holder.as_bytes())],
+        ))
+        .map_err(internal)?
+        .fact(builder::fact(
+            "served_workspace",
+            &[builder::string(&claims.workspace)],
+        ))
+        .map_err(internal)?
+        .fact(builder::fact(
+            "param_digest",
+            &[builder::string(param_digest)],
+        ))
+        .map_err(internal)?;
+    for (name, value) in params {
+        b = b
             .fact(builder::fact(
-                "holder_proof",
-                &[builder::bytes(holder.as_bytes())],
-            ))
-            .map_err(internal)?
-            .fact(builder::fact(
-                "served_workspace",
-                &[builder::string(&claims.workspace)],
-            ))
-            .map_err(internal)?
-            .fact(builder::fact(
-                "param_digest",
-                &[builder::string(param_digest)],
+                "param",
+                &[builder::string(name), Term::Integer(*value)],
             ))
             .map_err(internal)?;
-        for (name, value) in params {
-            b = b
-                .fact(builder::fact(
-                    "param",
-                    &[builder::string(name), Term::Integer(*value)],
-                ))
-                .map_err(internal)?;
+    }
+    let mut authorizer = b
+        .policy("allow if true")
+        .map_err(internal)?
+        .build(token)
+        .map_err(internal)?;
+    match authorizer.authorize() {
+        Ok(_) => Ok(()),
+        Err(Token::FailedLogic(Logic::Unauthorized { checks, .. })) => {
+            Err(classify(&checks, resource, claims))
         }
-        let mut authorizer = b
-            .policy("allow if true")
-            .map_err(internal)?
-            .build(token)
-            .map_err(internal)?;
-        match authorizer.authorize() {
-            Ok(_) => Ok(()),
-            Err(Token::FailedLogic(Logic::Unauthorized { checks, .. })) => {
-                Err(classify(&checks, resource, claims))
-            }
-            Err(Token::RunLimit(e)) => Err(Refusal::denied(
-                "authorizer-limits",
-                format!("authorization exceeded its limits: {e}"),
-            )),
-            Err(e) => Err(Refusal::denied(
-                "grant-scope",
-                format!("authorization failed: {e}"),
-            )),
+        Err(Token::RunLimit(biscuit_auth::error::RunLimit::Timeout)) => {
+            Err(budget_refusal(limits.max_time))
         }
+        Err(Token::RunLimit(e)) => Err(Refusal::denied(
+            "datalog-budget",
+            format!("authorization exceeded its limits: {e}"),
+        )),
+        Err(e) => Err(Refusal::denied(
+            "grant-scope",
+            format!("authorization failed: {e}"),
+        )),
     }
 }
 

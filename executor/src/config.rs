@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use trust_sdk::listener::{ListenerSecurity, ServerTlsFiles};
 
+use crate::admission_bounds::AdmissionBounds;
 use crate::error::StartError;
 use crate::operations::OperationLimits;
 
@@ -37,6 +38,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     auditors: Vec<RawAuditor>,
+    #[serde(default)]
+    admission: RawAdmission,
     /// `full`, or a named weaker level such as `no-cgroup` (see `docs/sandbox.md`).
     #[serde(default = "default_sandbox_level")]
     sandbox_level: String,
@@ -133,6 +136,103 @@ struct RawLimits {
     run_read_only_paths: Option<Vec<PathBuf>>,
 }
 
+/// The `[admission]` section: every field optional, defaults in [`AdmissionBounds::default`].
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmission {
+    max_block_facts: Option<u64>,
+    max_block_rules: Option<u64>,
+    max_block_checks: Option<u64>,
+    max_token_facts: Option<u64>,
+    max_token_rules: Option<u64>,
+    max_token_checks: Option<u64>,
+    max_body_predicates: Option<u64>,
+    max_expression_ops: Option<u64>,
+    max_expression_depth: Option<u64>,
+    max_token_expression_ops: Option<u64>,
+    max_rule_work: Option<u64>,
+    max_token_work: Option<u64>,
+    datalog_budget_ms: Option<u64>,
+    datalog_max_facts: Option<u64>,
+    datalog_max_iterations: Option<u64>,
+    datalog_workers: Option<usize>,
+    max_concurrent_admissions: Option<usize>,
+    admission_wait_ms: Option<u64>,
+    max_requests_per_connection: Option<usize>,
+}
+
+impl RawAdmission {
+    fn bounds(self, errors: &mut Vec<String>) -> AdmissionBounds {
+        let mut b = AdmissionBounds::default();
+        let caps = &mut b.datalog;
+        for (value, slot) in [
+            (self.max_block_facts, &mut caps.max_block_facts),
+            (self.max_block_rules, &mut caps.max_block_rules),
+            (self.max_block_checks, &mut caps.max_block_checks),
+            (self.max_token_facts, &mut caps.max_token_facts),
+            (self.max_token_rules, &mut caps.max_token_rules),
+            (self.max_token_checks, &mut caps.max_token_checks),
+            (self.max_body_predicates, &mut caps.max_body_predicates),
+            (self.max_expression_ops, &mut caps.max_expression_ops),
+            (self.max_expression_depth, &mut caps.max_expression_depth),
+            (
+                self.max_token_expression_ops,
+                &mut caps.max_token_expression_ops,
+            ),
+            (self.max_rule_work, &mut caps.max_rule_work),
+            (self.max_token_work, &mut caps.max_token_work),
+            (self.datalog_max_facts, &mut b.datalog_max_facts),
+            (self.datalog_max_iterations, &mut b.datalog_max_iterations),
+        ] {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        for (name, value, slot) in [
+            (
+                "datalog_workers",
+                self.datalog_workers,
+                &mut b.datalog_workers,
+            ),
+            (
+                "max_concurrent_admissions",
+                self.max_concurrent_admissions,
+                &mut b.max_concurrent_admissions,
+            ),
+            (
+                "max_requests_per_connection",
+                self.max_requests_per_connection,
+                &mut b.max_requests_per_connection,
+            ),
+        ] {
+            match value {
+                Some(0) => errors.push(format!("admission.{name} must be at least 1")),
+                Some(v) => *slot = v,
+                None => {}
+            }
+        }
+        for (name, value, slot) in [
+            (
+                "datalog_budget_ms",
+                self.datalog_budget_ms,
+                &mut b.datalog_budget,
+            ),
+            (
+                "admission_wait_ms",
+                self.admission_wait_ms,
+                &mut b.admission_wait,
+            ),
+        ] {
+            match value {
+                Some(0) => errors.push(format!("admission.{name} must be at least 1")),
+                Some(v) => *slot = Duration::from_millis(v),
+                None => {}
+            }
+        }
+        b
+    }
+}
+
 /// Admission limits checked before a token is parsed.
 #[derive(Debug, Clone)]
 pub struct AdmissionLimits {
@@ -175,6 +275,8 @@ pub struct ExecutorConfig {
     pub checkpoint_every: u64,
     pub workspaces: Vec<WorkspaceConfig>,
     pub admission: AdmissionLimits,
+    /// The `[admission]` section: Datalog caps and budget, concurrency.
+    pub bounds: AdmissionBounds,
     pub operations: OperationLimits,
     pub auditors: Vec<(String, VerifyingKey)>,
     /// The sandbox level every child process needs (`full` unless a weaker one is named).
@@ -389,6 +491,7 @@ impl ExecutorConfig {
             )),
             _ => {}
         }
+        let bounds = raw.admission.bounds(&mut errors);
         match (listen, sandbox_level, security) {
             (Some(listen), Some(sandbox_level), Some(security)) if errors.is_empty() => Ok(Self {
                 listen,
@@ -403,6 +506,7 @@ impl ExecutorConfig {
                 checkpoint_every: raw.checkpoint_every,
                 workspaces,
                 admission,
+                bounds,
                 operations,
                 auditors,
                 sandbox_level,

@@ -17,6 +17,8 @@ pub enum RefusalKind {
     FailedPrecondition,
     /// The operation failed for a reason the caller cannot fix.
     Internal,
+    /// The executor is at its admission capacity: retry shortly.
+    ResourceExhausted,
 }
 
 impl RefusalKind {
@@ -31,6 +33,7 @@ impl RefusalKind {
             RefusalKind::NotFound => "NotFound",
             RefusalKind::FailedPrecondition => "FailedPrecondition",
             RefusalKind::Internal => "Internal",
+            RefusalKind::ResourceExhausted => "ResourceExhausted",
         }
     }
 }
@@ -64,6 +67,9 @@ impl Refusal {
     }
     pub fn unavailable(check: &'static str, message: impl Into<String>) -> Self {
         Self::new(RefusalKind::Unavailable, check, message)
+    }
+    pub fn exhausted(check: &'static str, message: impl Into<String>) -> Self {
+        Self::new(RefusalKind::ResourceExhausted, check, message)
     }
 }
 

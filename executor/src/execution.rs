@@ -121,7 +121,7 @@ impl Execution {
         // wait briefly for it to share a flush with the records already queued.
         let announced = self.provenance.announce();
         let time_ms = millis(now);
-        let admitted = match self.admission.admit(call, now) {
+        let admitted = match self.admission.admit_bounded(call, now).await {
             Ok(a) => a,
             Err(refused) => return Err(self.refuse(*refused, time_ms, started, announced).await),
         };

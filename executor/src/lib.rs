@@ -2,6 +2,7 @@
 //!
 //! `rpc` is the one wire edge; everything else is domain code that names no generated type.
 pub mod admission;
+pub mod admission_bounds;
 pub mod bounded_cache;
 pub mod config;
 pub mod error;

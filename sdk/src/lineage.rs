@@ -7,15 +7,15 @@
 //! the checks that enforce that narrowing, and the holder check re-bound to `TO`.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use biscuit_auth::builder::{Fact, Rule, Scope, Term};
-use biscuit_auth::{Biscuit, PublicKey};
+use biscuit_auth::builder::Term;
+use biscuit_auth::Biscuit;
 use ed25519_dalek::VerifyingKey;
 
 use crate::error::SdkError;
 use crate::keys;
+use crate::structure::Structure;
 
 /// One delegation hop, read from the block its `from` key signed.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,51 +32,6 @@ pub struct Link {
     pub commands: Option<BTreeSet<String>>,
     pub expires_at: Option<SystemTime>,
     pub limits: Vec<(String, i64)>,
-}
-
-fn authorizer(token: &Biscuit) -> Result<biscuit_auth::Authorizer, SdkError> {
-    biscuit_auth::AuthorizerBuilder::new()
-        .set_limits(biscuit_auth::AuthorizerLimits {
-            max_facts: 10_000,
-            max_iterations: 100,
-            max_time: std::time::Duration::from_millis(500),
-        })
-        .build(token)
-        .map_err(|e| SdkError::InvalidGrant(e.to_string()))
-}
-
-fn query(authorizer: &mut biscuit_auth::Authorizer, rule: Rule) -> Result<Vec<Fact>, SdkError> {
-    authorizer
-        .query_all(rule)
-        .map_err(|e| SdkError::InvalidGrant(format!("cannot read lineage: {e}")))
-}
-
-/// Predicates a delegation block states, with their arity.
-const LINK_PREDICATES: [(&str, usize); 8] = [
-    ("delegation", 2),
-    ("derived_grant", 2),
-    ("subtask_purpose", 1),
-    ("narrow_operation", 1),
-    ("narrow_prefix", 1),
-    ("narrow_command", 1),
-    ("narrow_expiry", 1),
-    ("narrow_limit", 2),
-];
-
-/// The unscoped query rule for `name`, parsed once per process (parsing cost more than
-/// querying: nine rules per hop).
-fn link_rule(name: &str, arity: usize) -> Result<Rule, SdkError> {
-    static RULES: OnceLock<Result<Vec<(&'static str, Rule)>, String>> = OnceLock::new();
-    let rules = RULES
-        .get_or_init(|| crate::vocabulary::query_rules("found", &LINK_PREDICATES))
-        .as_ref()
-        .map_err(|e| SdkError::InvalidGrant(e.clone()))?;
-    rules
-        .iter()
-        .find(|(n, _)| *n == name)
-        .filter(|(_, rule)| rule.head.terms.len() == arity)
-        .map(|(_, rule)| rule.clone())
-        .ok_or_else(|| SdkError::InvalidGrant(format!("no lineage rule for `{name}`/{arity}")))
 }
 
 fn key_of(term: &Term) -> Result<VerifyingKey, SdkError> {
@@ -97,31 +52,34 @@ fn text(term: &Term) -> Result<String, SdkError> {
     }
 }
 
-/// Reads every delegation hop of `token`, in block order.
+/// Reads every delegation hop of `token`, in block order, without evaluating any Datalog.
 ///
-/// Only third-party blocks count, and only facts of the block's own signer; a key that
-/// signed more than one delegation block makes the chain ambiguous and is refused.
+/// Only third-party blocks count, and only the facts written in the block its key signed,
+/// where the delegation's first term is that key; a key that signed more than one delegation
+/// block makes the chain ambiguous and is refused.
 pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
-    let external: Vec<Option<PublicKey>> = token.external_public_keys();
-    let mut out = Vec::new();
-    if external.iter().all(Option::is_none) {
-        return Ok(out);
+    if token.external_public_keys().iter().all(Option::is_none) {
+        return Ok(Vec::new());
     }
-    let mut authorizer = authorizer(token)?;
-    for (block, key) in external.iter().enumerate() {
-        let Some(key) = key else { continue };
-        let key_text = key.to_string();
-        let mut scoped = |name: &str, arity: usize| -> Result<Vec<Vec<Term>>, SdkError> {
-            // `found_NAME($v0, ..) <- NAME($v0, ..) trusting KEY`, from a rule parsed once.
-            let mut rule = link_rule(name, arity)?;
-            rule.scopes = vec![Scope::PublicKey(*key)];
-            Ok(query(&mut authorizer, rule)?
+    links_from(&Structure::read(token)?)
+}
+
+/// [`links`] over a token already decoded.
+pub fn links_from(structure: &Structure) -> Result<Vec<Link>, SdkError> {
+    let mut out: Vec<Link> = Vec::new();
+    for block in structure.blocks() {
+        let Some(key) = block.external_key else {
+            continue;
+        };
+        let from = keys::verifying_key_from_bytes(&key.to_bytes())?;
+        let facts = |name: &str, arity: usize| -> Result<Vec<Vec<Term>>, SdkError> {
+            Ok(block
+                .facts_named(&[(name, arity)])?
                 .into_iter()
                 .map(|f| f.predicate.terms)
                 .collect())
         };
-        let from = keys::verifying_key_from_bytes(&key.to_bytes())?;
-        let delegations: Vec<(VerifyingKey, VerifyingKey)> = scoped("delegation", 2)?
+        let delegations: Vec<(VerifyingKey, VerifyingKey)> = facts("delegation", 2)?
             .iter()
             .map(|t| Ok((key_of(&t[0])?, key_of(&t[1])?)))
             .collect::<Result<Vec<_>, SdkError>>()?
@@ -130,35 +88,35 @@ pub fn links(token: &Biscuit) -> Result<Vec<Link>, SdkError> {
             .collect();
         let to = match delegations.as_slice() {
             [] => continue,
-            [(_, to)] => *to,
+            [(_, to)] if out.iter().all(|l| l.from != from) => *to,
             _ => {
                 return Err(SdkError::InvalidGrant(format!(
-                    "key {key_text} signed more than one delegation"
+                    "key {key} signed more than one delegation"
                 )))
             }
         };
-        let derived = scoped("derived_grant", 2)?;
+        let derived = facts("derived_grant", 2)?;
         let (derived_id, parent_id) = match derived.first() {
             Some(t) => (text(&t[0])?, text(&t[1])?),
             None => (String::new(), String::new()),
         };
-        let purpose = scoped("subtask_purpose", 1)?
+        let purpose = facts("subtask_purpose", 1)?
             .first()
             .map(|t| text(&t[0]))
             .transpose()?
             .unwrap_or_default();
-        let ops = scoped("narrow_operation", 1)?;
-        let prefixes = scoped("narrow_prefix", 1)?;
-        let commands = scoped("narrow_command", 1)?;
-        let expiry = scoped("narrow_expiry", 1)?;
+        let ops = facts("narrow_operation", 1)?;
+        let prefixes = facts("narrow_prefix", 1)?;
+        let commands = facts("narrow_command", 1)?;
+        let expiry = facts("narrow_expiry", 1)?;
         let mut limits = Vec::new();
-        for t in scoped("narrow_limit", 2)? {
+        for t in facts("narrow_limit", 2)? {
             if let Term::Integer(v) = &t[1] {
                 limits.push((text(&t[0])?, *v));
             }
         }
         out.push(Link {
-            block,
+            block: block.index,
             from,
             to,
             derived_id,

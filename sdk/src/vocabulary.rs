@@ -25,8 +25,7 @@ mod tests;
 
 pub use crate::path::directory_form;
 pub use checks::{authority_check_at, AuthorityCheck};
-pub(crate) use read::query_rules;
-pub use read::{claims_from_authorizer, read_claims};
+pub use read::{claims_from_authorizer, claims_from_structure, read_claims};
 pub use reference::authority_block_from_text;
 pub use write::authority_block;
 

@@ -5,6 +5,7 @@
 
 pub mod binaries;
 pub mod cluster;
+pub mod datalog_attacks;
 pub mod faults;
 pub mod process;
 pub mod tls;

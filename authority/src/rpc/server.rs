@@ -19,6 +19,9 @@ use crate::profile;
 use crate::registry::{Registry, SledRegistry};
 use crate::replay_caches::ReplayCaches;
 
+/// Requests one connection may have in progress at once.
+const MAX_REQUESTS_PER_CONNECTION: usize = 64;
+
 /// Largest request the authority decodes.
 const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
@@ -71,7 +74,7 @@ pub async fn bind(
     ),
     AuthorityError,
 > {
-    let mut server = super::listener::server_tls(config)?;
+    let server = super::listener::server_tls(config)?;
     let service = build(config)?;
     let sweeper = approvals::spawn_sweeper(Arc::clone(&service.desk));
     let listener = TcpListener::bind(config.listen)
@@ -98,6 +101,9 @@ pub async fn bind(
     let authority = AuthorityServer::new(service).max_decoding_message_size(MAX_REQUEST_BYTES);
     let serve = async move {
         let result = server
+            // One client cannot hold more than its share of the authority's workers.
+            .concurrency_limit_per_connection(MAX_REQUESTS_PER_CONNECTION)
+            .max_concurrent_streams(MAX_REQUESTS_PER_CONNECTION as u32)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(authority)

@@ -68,7 +68,8 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
         config.operations.clone(),
         config.workspaces.iter().map(|w| w.name.clone()).collect(),
         now(),
-    );
+    )
+    .with_bounds(config.bounds.clone());
     // Probe once what the kernel enforces for child processes; a command is refused whenever
     // the required level is not met (never run unconfined).
     let launcher = trust_sandbox::Launcher::current_exe()
@@ -114,7 +115,7 @@ pub async fn bind(
     ),
     StartError,
 > {
-    let mut server = super::listener::server_tls(config)?;
+    let server = super::listener::server_tls(config)?;
     let authority = AuthorityEndpoint::from_config(config)?;
     let (service, trust) = build(config)?;
     // First sync before serving, best effort: without it admission refuses (fails closed).
@@ -182,8 +183,12 @@ pub async fn bind(
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     });
+    let per_connection = config.bounds.max_requests_per_connection;
     let serve = async move {
         let result = server
+            // One client cannot hold more than its share of the admission places.
+            .concurrency_limit_per_connection(per_connection)
+            .max_concurrent_streams(u32::try_from(per_connection).ok())
             .add_service(health_service)
             .add_service(reflection)
             .add_service(executor)

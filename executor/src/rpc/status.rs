@@ -18,6 +18,7 @@ pub fn code(kind: RefusalKind) -> Code {
         RefusalKind::NotFound => Code::NotFound,
         RefusalKind::FailedPrecondition => Code::FailedPrecondition,
         RefusalKind::Internal => Code::Internal,
+        RefusalKind::ResourceExhausted => Code::ResourceExhausted,
     }
 }
 
@@ -69,6 +70,7 @@ mod tests {
             RefusalKind::NotFound,
             RefusalKind::FailedPrecondition,
             RefusalKind::Internal,
+            RefusalKind::ResourceExhausted,
         ] {
             assert_eq!(format!("{:?}", code(kind)), kind.code_name());
         }

@@ -11,18 +11,24 @@ use super::{Approval, GrantClaims};
 use crate::error::SdkError;
 use crate::keys;
 use crate::shell::{Category, Combination, Effect, ShellPolicy};
+use crate::structure::Structure;
 
-/// Reads the authority block's claims back out of a verified token.
+/// Reads the authority block's claims back out of a verified token: its facts as written,
+/// without evaluating any block's Datalog (an appended block cannot add or hide a claim).
 pub fn read_claims(token: &Biscuit) -> Result<GrantClaims, SdkError> {
-    let mut authorizer = biscuit_auth::AuthorizerBuilder::new()
-        .set_limits(biscuit_auth::AuthorizerLimits {
-            max_facts: 10_000,
-            max_iterations: 100,
-            max_time: std::time::Duration::from_millis(100),
-        })
-        .build(token)
-        .map_err(|e| SdkError::InvalidGrant(e.to_string()))?;
-    claims_from_authorizer(&mut authorizer)
+    claims_from_structure(&Structure::read(token)?)
+}
+
+/// [`read_claims`] over a token already decoded.
+pub fn claims_from_structure(structure: &Structure) -> Result<GrantClaims, SdkError> {
+    let authority = structure.authority()?;
+    let mut claims = ClaimsBuilder::default();
+    for (name, arity) in CLAIM_PREDICATES {
+        for fact in authority.facts_named(&[(name, arity)])? {
+            claims.take(name, fact.predicate.terms)?;
+        }
+    }
+    claims.finish()
 }
 
 /// Reads claims with an authorizer already built for the token (trusting only the authority block).
@@ -82,7 +88,7 @@ fn claim_rules() -> Result<&'static [(&'static str, Rule)], SdkError> {
 }
 
 /// `HEAD_NAME($v0, ..) <- NAME($v0, ..)` for each predicate and arity, parsed.
-pub(crate) fn query_rules(
+fn query_rules(
     head: &str,
     predicates: &[(&'static str, usize)],
 ) -> Result<Vec<(&'static str, Rule)>, String> {

@@ -6,6 +6,7 @@
     reason = "tests"
 )]
 
+mod admission_bounds;
 mod approval_binding;
 mod approvals;
 mod attacks;
