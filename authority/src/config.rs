@@ -269,7 +269,7 @@ mod tests {
     fn agents_may_act_for_configured_users_and_quotas_must_be_positive() {
         let key = hex::encode(trust_sdk::keys::generate().verifying_key().as_bytes());
         let text = format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\nreplay_quota_per_agent = 7\n\
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\ninsecure_plaintext = true\nreplay_quota_per_agent = 7\n\
              [[agents]]\nid = \"bot\"\nowner = \"dave\"\nacts_for = [\"alice\"]\npublic_key = \"{key}\"\n"
         );
         let config = AuthorityConfig::parse(&text, Path::new(".")).unwrap();
@@ -277,7 +277,7 @@ mod tests {
         assert_eq!(config.replay_quotas.per_agent, 7);
         assert_eq!(config.replay_quotas.per_operator, 10_000);
         let text = format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\nreplay_quota_per_operator = 0\n\
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"d\"\ninsecure_plaintext = true\nreplay_quota_per_operator = 0\n\
              [[approvers]]\nid = \"carol\"\nacts_for = [\"alice\"]\npublic_key = \"{key}\"\n"
         );
         let err = AuthorityConfig::parse(&text, Path::new(".")).unwrap_err();

@@ -89,6 +89,8 @@ struct Prepared {
     parameters_digest: String,
     holder: ed25519_dalek::VerifyingKey,
     now: SystemTime,
+    /// A `proc.run`'s working directory ([`run_cwd`]), stated to Datalog as `cwd`.
+    cwd: Option<String>,
 }
 
 impl Prepared {
@@ -104,6 +106,7 @@ impl Prepared {
                 &self.parameters_digest,
                 &self.holder,
                 self.now,
+                self.cwd.as_deref(),
                 limits,
             )?;
         }
@@ -422,6 +425,7 @@ impl Admission {
             ));
         }
         let params = operation.all_params(&self.operation_limits);
+        let cwd = run_cwd(&operation, &verified.hidden)?;
         Ok(Prepared {
             verified,
             operation,
@@ -431,6 +435,7 @@ impl Admission {
             parameters_digest: invocation.parameters_digest,
             holder,
             now,
+            cwd,
         })
     }
 
@@ -627,6 +632,7 @@ fn authorize(
     param_digest: &str,
     holder: &ed25519_dalek::VerifyingKey,
     now: SystemTime,
+    cwd: Option<&str>,
     limits: &AuthorizerLimits,
 ) -> Result<(), Refusal> {
     let internal =
@@ -654,6 +660,11 @@ fn authorize(
             &[builder::string(param_digest)],
         ))
         .map_err(internal)?;
+    if let Some(cwd) = cwd {
+        b = b
+            .fact(builder::fact("cwd", &[builder::string(cwd)]))
+            .map_err(internal)?;
+    }
     for (name, value) in params {
         b = b
             .fact(builder::fact(
@@ -684,6 +695,30 @@ fn authorize(
             format!("authorization failed: {e}"),
         )),
     }
+}
+
+/// The working directory of a `proc.run`, workspace-relative and normalised, or `None` for
+/// other operations. It is part of what the grant authorizes: a directory the grant's deny
+/// rules cover is no place to run from (refused here), and narrowed grants bound it by their
+/// prefixes (`trust_sdk::attenuate` checks the ambient `cwd` fact for `proc.run`). `shell.exec`
+/// needs neither: its working directory is its resource.
+fn run_cwd(operation: &Operation, hidden: &[regex::Regex]) -> Result<Option<String>, Refusal> {
+    let Operation::Run { cwd, .. } = operation else {
+        return Ok(None);
+    };
+    let cwd = crate::workspace::normalize_relative(cwd).map_err(|e| path_refusal(e.into()))?;
+    let as_directory = format!("{cwd}/");
+    if !cwd.is_empty()
+        && hidden
+            .iter()
+            .any(|r| r.is_match(&cwd) || r.is_match(&as_directory))
+    {
+        return Err(Refusal::denied(
+            "deny-rule",
+            format!("working directory `{cwd}` is covered by a deny rule carried by the grant"),
+        ));
+    }
+    Ok(Some(cwd))
 }
 
 /// What a failed check enforced, as far as the refusal is concerned.

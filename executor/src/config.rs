@@ -582,8 +582,9 @@ mod tests {
 
     #[test]
     fn tls_on_loopback_by_default_with_mutual_tls_to_the_authority() {
+        let root = hex::encode(trust_sdk::keys::generate().verifying_key().as_bytes());
         let text = format!(
-            "data_dir = \"d\"\nauthority = \"https://a:7401\"\n{}[tls]\ncert = \"e.pem\"\nkey = \"e.key\"\nauthority_ca = \"ca.pem\"\n",
+            "data_dir = \"d\"\nauthority = \"https://a:7401\"\nauthority_root_keys = [\"{root}\"]\n{}[tls]\ncert = \"e.pem\"\nkey = \"e.key\"\nauthority_ca = \"ca.pem\"\n",
             workspace_toml()
         );
         let config = ExecutorConfig::parse(&text, Path::new("/etc/trust")).unwrap();

@@ -42,9 +42,11 @@ pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkE
         if alternatives.is_empty() {
             alternatives.push("false".into());
         }
+        // A `proc.run` names a command as its resource; where it runs is the ambient `cwd`,
+        // which must lie within the prefixes like any path.
+        let within = alternatives.join(" || ");
         code.push_str(&format!(
-            "check if operation(\"proc.run\") or resource($r), {};\n",
-            alternatives.join(" || ")
+            "check if operation(\"proc.run\"), cwd($r), {within} or operation($op), $op != \"proc.run\", resource($r), {within};\n"
         ));
     }
     if let Some(commands) = &attenuation.commands {

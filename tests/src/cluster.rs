@@ -30,6 +30,8 @@ pub struct ClusterOptions {
     /// Both servers in plaintext (`--insecure-plaintext`, loopback) instead of TLS: for the
     /// benches' plaintext baseline only.
     pub insecure_plaintext: bool,
+    /// Users besides its owner `alice` that `coder-1` may request grants for (`acts_for`).
+    pub agent_acts_for: Vec<String>,
 }
 
 /// The text of `authority/profiles/coding.toml`, to adapt for a test's `profile`.
@@ -51,6 +53,7 @@ impl Default for ClusterOptions {
             profile_extra: String::new(),
             profile: None,
             insecure_plaintext: false,
+            agent_acts_for: Vec::new(),
         }
     }
 }
@@ -159,6 +162,7 @@ clock_window_secs = 30
 [[agents]]
 id = "coder-1"
 owner = "alice"
+acts_for = {acts_for:?}
 public_key = "{agent}"
 
 [[agents]]
@@ -174,6 +178,7 @@ public_key = "{admin}"
 {tls_table}
 "#,
                 agent = hex_public(&agent_key),
+                acts_for = options.agent_acts_for,
                 other = hex_public(&other_agent_key),
                 admin = hex_public(&admin_key),
                 extra = options.authority_extra,

@@ -697,10 +697,15 @@ async fn disabling_an_agent_refuses_its_pending_approvals_and_requests_until_re_
     );
 }
 
-/// Runs `trustctl args...`; returns (exit code, stdout, stderr).
-fn trustctl(args: &[&str]) -> (i32, String, String) {
+/// Runs `trustctl args...` trusting the cluster's CA (`TRUST_CA`); returns (exit code, stdout,
+/// stderr).
+fn trustctl(cluster: &Cluster, args: &[&str]) -> (i32, String, String) {
     let bin = trust_tests::binaries::binary("trustctl", "trustctl").unwrap();
-    let out = std::process::Command::new(bin).args(args).output().unwrap();
+    let mut command = std::process::Command::new(bin);
+    if let Some(ca) = cluster.ca_file() {
+        command.env("TRUST_CA", ca);
+    }
+    let out = command.args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -727,16 +732,19 @@ async fn operators_see_exactly_what_would_run_and_decide_with_trustctl() {
     let digest = trust_sdk::parameters::digest(&op);
     let asked = ask(&cluster, "deploy-cli", "deploy/app.toml", &op).await;
 
-    let (code, out, err) = trustctl(&[
-        "approvals",
-        "list",
-        "--authority",
-        &authority,
-        "--as",
-        "approver:carol",
-        "--key",
-        &carol_key,
-    ]);
+    let (code, out, err) = trustctl(
+        &cluster,
+        &[
+            "approvals",
+            "list",
+            "--authority",
+            &authority,
+            "--as",
+            "approver:carol",
+            "--key",
+            &carol_key,
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&asked.approval_id), "{out}");
     assert!(out.contains(&format!("digest:         {digest}")), "{out}");
@@ -747,83 +755,98 @@ async fn operators_see_exactly_what_would_run_and_decide_with_trustctl() {
     assert!(out.contains(r#""path":"deploy/app.toml""#), "{out}");
     assert!(out.contains("summary checks: yes"), "{out}");
     assert!(out.contains("approvals:      0 of 1"), "{out}");
-    let (code, out, _) = trustctl(&[
-        "approvals",
-        "list",
-        "--authority",
-        &authority,
-        "--as",
-        "approver:carol",
-        "--key",
-        &carol_key,
-        "--json",
-    ]);
+    let (code, out, _) = trustctl(
+        &cluster,
+        &[
+            "approvals",
+            "list",
+            "--authority",
+            &authority,
+            "--as",
+            "approver:carol",
+            "--key",
+            &carol_key,
+            "--json",
+        ],
+    );
     assert_eq!(code, 0);
     let listed: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert_eq!(listed["summary_matches_digest"], true);
 
     // Still pending: `approvals await` exits 3.
-    let (code, _, _) = trustctl(&[
-        "approvals",
-        "await",
-        "--authority",
-        &authority,
-        "--agent",
-        "coder-1",
-        "--key",
-        &agent_key,
-        "--approval",
-        &asked.approval_id,
-        "--timeout",
-        "1s",
-    ]);
+    let (code, _, _) = trustctl(
+        &cluster,
+        &[
+            "approvals",
+            "await",
+            "--authority",
+            &authority,
+            "--agent",
+            "coder-1",
+            "--key",
+            &agent_key,
+            "--approval",
+            &asked.approval_id,
+            "--timeout",
+            "1s",
+        ],
+    );
     assert_eq!(code, 3);
-    let (code, out, err) = trustctl(&[
-        "approvals",
-        "approve",
-        "--authority",
-        &authority,
-        "--as",
-        "approver:carol",
-        "--key",
-        &carol_key,
-        "--approval",
-        &asked.approval_id,
-        "--comment",
-        "ship it",
-    ]);
+    let (code, out, err) = trustctl(
+        &cluster,
+        &[
+            "approvals",
+            "approve",
+            "--authority",
+            &authority,
+            "--as",
+            "approver:carol",
+            "--key",
+            &carol_key,
+            "--approval",
+            &asked.approval_id,
+            "--comment",
+            "ship it",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("status:         approved"), "{out}");
     let grant_file = cluster.path("approved.b64");
-    let (code, _, err) = trustctl(&[
-        "approvals",
-        "await",
-        "--authority",
-        &authority,
-        "--agent",
-        "coder-1",
-        "--key",
-        &agent_key,
-        "--approval",
-        &asked.approval_id,
-        "--out",
-        &grant_file.display().to_string(),
-    ]);
+    let (code, _, err) = trustctl(
+        &cluster,
+        &[
+            "approvals",
+            "await",
+            "--authority",
+            &authority,
+            "--agent",
+            "coder-1",
+            "--key",
+            &agent_key,
+            "--approval",
+            &asked.approval_id,
+            "--out",
+            &grant_file.display().to_string(),
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(std::fs::read_to_string(&grant_file).unwrap().len() > 100);
 
-    let (code, out, err) = trustctl(&[
-        "admin",
-        "decisions",
-        "--authority",
-        &authority,
-        "--admin",
-        "admin:ops",
-        "--key",
-        &admin_key,
-        "--approval",
-        &asked.approval_id,
-    ]);
+    let (code, out, err) = trustctl(
+        &cluster,
+        &[
+            "admin",
+            "decisions",
+            "--authority",
+            &authority,
+            "--admin",
+            "admin:ops",
+            "--key",
+            &admin_key,
+            "--approval",
+            &asked.approval_id,
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("\tapproved\t") && out.contains("by=approver:carol"),
@@ -834,35 +857,41 @@ async fn operators_see_exactly_what_would_run_and_decide_with_trustctl() {
         "{out}"
     );
 
-    let (code, out, err) = trustctl(&[
-        "admin",
-        "revoke",
-        "--authority",
-        &authority,
-        "--admin",
-        "admin:ops",
-        "--key",
-        &admin_key,
-        "--task",
-        "deploy-cli",
-        "--reason",
-        "rolled back",
-    ]);
+    let (code, out, err) = trustctl(
+        &cluster,
+        &[
+            "admin",
+            "revoke",
+            "--authority",
+            &authority,
+            "--admin",
+            "admin:ops",
+            "--key",
+            &admin_key,
+            "--task",
+            "deploy-cli",
+            "--reason",
+            "rolled back",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("revoked 1 grant(s)"), "{out}");
-    let (code, _, err) = trustctl(&[
-        "admin",
-        "revoke",
-        "--authority",
-        &authority,
-        "--admin",
-        "admin:ops",
-        "--key",
-        &admin_key,
-        "--task",
-        "x",
-        "--user",
-        "alice",
-    ]);
+    let (code, _, err) = trustctl(
+        &cluster,
+        &[
+            "admin",
+            "revoke",
+            "--authority",
+            &authority,
+            "--admin",
+            "admin:ops",
+            "--key",
+            &admin_key,
+            "--task",
+            "x",
+            "--user",
+            "alice",
+        ],
+    );
     assert_ne!(code, 0, "two targets were accepted: {err}");
 }

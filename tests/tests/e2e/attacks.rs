@@ -1286,10 +1286,15 @@ async fn fixture(cluster: &Cluster) -> Fx {
         .unwrap()
         .create_block(
             &holder_private,
+            // A well-formed hop (its own id, naming the root as parent), so that what refuses
+            // the third key is the holder binding, not the chain's shape.
             block(&format!(
-                "delegation({}, {});",
+                "delegation({}, {}); derived_grant(\"intruder-hop\", {:?});",
                 hex_key(&cluster.agent_key),
-                hex_key(&cluster.other_agent_key)
+                hex_key(&cluster.other_agent_key),
+                trust_sdk::vocabulary::read_claims(&broad_token)
+                    .unwrap()
+                    .grant_id
             )),
         )
         .unwrap();

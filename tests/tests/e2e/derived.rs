@@ -533,3 +533,63 @@ async fn derived_ids_are_unique_in_the_lineage_and_in_the_registry() {
         .unwrap_err();
     assert_eq!(code(&err), "AlreadyExists", "{err}");
 }
+
+fn run_in(command: &str, cwd: &str) -> trust_proto::executor::v1::invocation::Operation {
+    trust_proto::executor::v1::invocation::Operation::Run(trust_proto::executor::v1::RunRequest {
+        command: command.into(),
+        cwd: cwd.into(),
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_a_command_runs_is_part_of_what_the_grant_authorizes() {
+    let c = chain(0, ClusterOptions::default()).await;
+    let child_key = trust_sdk::keys::generate();
+    let narrowed = derive(
+        &c.root,
+        &c.keys[0],
+        &child_key.verifying_key(),
+        &Derivation {
+            narrowing: Attenuation {
+                operations: Some(vec!["fs.read".into(), "proc.run".into()]),
+                prefixes: Some(vec!["src".into()]),
+                commands: Some(vec!["test".into()]),
+                ..Default::default()
+            },
+            purpose: "run the tests from src only".into(),
+            derived_id: None,
+        },
+    )
+    .unwrap();
+    let mut exec = c.cluster.executor_client().await.unwrap();
+    // The sub-agent narrowed to `src` cannot run the parent's command from elsewhere.
+    for cwd in ["", "tests", "secrets"] {
+        let err = exec
+            .execute(&bytes(&narrowed.token), &child_key, run_in("test", cwd))
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "PermissionDenied", "cwd `{cwd}`: {err}");
+    }
+    // From within its prefix the command is admitted (and runs in the sandbox).
+    exec.execute(&bytes(&narrowed.token), &child_key, run_in("test", "src"))
+        .await
+        .unwrap();
+    // The root grant runs from anywhere in the workspace, but not from a denied directory.
+    let root = bytes(&c.root);
+    std::fs::create_dir_all(c.cluster.workspace.join("secrets")).unwrap();
+    let err = exec
+        .execute(&root, &c.keys[0], run_in("test", "secrets"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PermissionDenied", "{err}");
+    assert!(err.to_string().contains("deny-rule"), "{err}");
+    let err = exec
+        .execute(&root, &c.keys[0], run_in("test", "../"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PermissionDenied", "{err}");
+    exec.execute(&root, &c.keys[0], run_in("test", ""))
+        .await
+        .unwrap();
+}

@@ -113,6 +113,8 @@ async fn revoke(
 async fn each_revocation_level_refuses_exactly_its_grants_at_a_running_executor() {
     let cluster = Cluster::start(ClusterOptions {
         profile: Some(two_principals_profile()),
+        // coder-1 (owned by alice) also works for bob, so that revoking by user has two users.
+        agent_acts_for: vec!["bob".into()],
         profile_extra: crate::approvals::APPROVAL_RULES.into(),
         ..Default::default()
     })

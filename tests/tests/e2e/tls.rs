@@ -17,7 +17,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 /// The same CA name and server names as the cluster's, but another key: a look-alike CA.
 fn other_ca() -> certificates::CertifiedKey {
-    certificates::new_authority("trust test cluster CA", DAY).unwrap()
+    certificates::new_authority("a stranger's CA", DAY).unwrap()
 }
 
 #[tokio::test]
@@ -232,7 +232,8 @@ fn servers_refuse_to_start_plaintext_unless_asked_for_and_on_loopback() {
     let err = start(&authority, "data_dir = \"a\"\n", &[], "authority-none");
     assert!(err.contains("no [tls] section"), "{err}");
     let executor_config = format!(
-        "data_dir = \"e\"\nauthority = \"https://127.0.0.1:1\"\n[[workspaces]]\nname = \"w\"\nroot = \"{}\"\n",
+        "data_dir = \"e\"\nauthority = \"https://127.0.0.1:1\"\nauthority_root_keys = [\"{}\"]\n[[workspaces]]\nname = \"w\"\nroot = \"{}\"\n",
+        hex::encode(trust_sdk::keys::generate().verifying_key().as_bytes()),
         dir.path().display()
     );
     let err = start(&executor, &executor_config, &[], "executor-none");
