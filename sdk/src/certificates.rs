@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -45,7 +45,7 @@ fn certificate_error(what: &str) -> impl Fn(rcgen::Error) -> SdkError + '_ {
 
 /// Valid from a minute ago (clock skew between hosts) for `valid_for`.
 fn set_validity(params: &mut CertificateParams, valid_for: Duration) {
-    let now = SystemTime::now();
+    let now = crate::clock::now();
     params.not_before = time::OffsetDateTime::from(now - Duration::from_secs(60));
     params.not_after = time::OffsetDateTime::from(now + valid_for);
 }

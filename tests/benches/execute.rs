@@ -82,6 +82,7 @@ impl Level {
     }
 }
 
+#[allow(clippy::too_many_arguments, reason = "one bench level's knobs, named at the call site")]
 async fn run_level(
     endpoint: &str,
     transport: &Transport,

@@ -268,7 +268,7 @@ async fn approved(cluster: &Cluster, scopes: &[(&str, &str)], op: &Op) -> (Grant
         .unwrap();
     assert_eq!(asked.effect, Effect::ApprovalRequired, "{asked:?}");
     assert!(!asked.approval_id.is_empty(), "{asked:?}");
-    crate::approvals::decide(&cluster, "carol", &asked.approval_id, true, "fine")
+    crate::approvals::decide(cluster, "carol", &asked.approval_id, true, "fine")
         .await
         .unwrap();
     let answer = authority
