@@ -11,13 +11,23 @@ use crate::profile::{Profile, ResourcePattern};
 /// Rule id: a requested path is in the sensitive class and the profile does not name it.
 pub const SENSITIVE_PATH: &str = "sensitive-path";
 
+/// The class's globs, compiled once per process: compiling a glob costs tens of microseconds,
+/// and every request for an `fs.*` operation consults all of them.
+fn compiled_class() -> &'static [ResourcePattern] {
+    static CLASS: std::sync::OnceLock<Vec<ResourcePattern>> = std::sync::OnceLock::new();
+    CLASS.get_or_init(|| {
+        trust_sdk::sensitive::grant_globs()
+            .iter()
+            .filter_map(|glob| ResourcePattern::new(glob).ok())
+            .collect()
+    })
+}
+
 /// The class's globs that `profile` does not lift by allowing the glob itself.
-fn class_patterns(profile: &Profile) -> Vec<ResourcePattern> {
-    trust_sdk::sensitive::grant_globs()
+fn class_patterns(profile: &Profile) -> impl Iterator<Item = &'static ResourcePattern> + '_ {
+    compiled_class()
         .iter()
-        .filter_map(|glob| ResourcePattern::new(glob).ok())
-        .filter(|class| !allow_patterns(profile).any(|p| p.pattern() == class.pattern()))
-        .collect()
+        .filter(move |class| !allow_patterns(profile).any(|p| p.pattern() == class.pattern()))
 }
 
 fn allow_patterns(profile: &Profile) -> impl Iterator<Item = &ResourcePattern> {
@@ -35,12 +45,12 @@ fn is_literal(pattern: &str) -> bool {
 
 /// The class glob that denies the requested path `resource` (or `resource/` for a path
 /// without a trailing `/`), unless the profile names it.
-pub fn denying(profile: &Profile, resource: &str) -> Option<ResourcePattern> {
+pub fn denying(profile: &Profile, resource: &str) -> Option<&'static ResourcePattern> {
     if names_path(profile, resource) {
         return None;
     }
     let as_dir = format!("{resource}/");
-    class_patterns(profile).into_iter().find(|p| {
+    class_patterns(profile).find(|p| {
         p.is_match(resource)
             || (!resource.is_empty() && !resource.ends_with('/') && p.is_match(&as_dir))
     })
@@ -48,9 +58,8 @@ pub fn denying(profile: &Profile, resource: &str) -> Option<ResourcePattern> {
 
 /// The class globs a grant for the fs resources `granted` carries: a glob is left out only
 /// when it would deny a granted path the profile names.
-pub fn grant_patterns(profile: &Profile, granted: &[&str]) -> Vec<ResourcePattern> {
+pub fn grant_patterns(profile: &Profile, granted: &[&str]) -> Vec<&'static ResourcePattern> {
     class_patterns(profile)
-        .into_iter()
         .filter(|class| {
             !granted
                 .iter()
