@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the test suite uses beyond the Rust toolchain: the stock `biscuit` CLI
 # (interoperability tests), biscuit-python, and the system python3 and bash that the sandbox
-# tests run inside the sandbox (it shows /usr and /bin, not a toolchain under $HOME). Idempotent.
+# tests run inside the sandbox (it shows /usr and /bin, not a toolchain under $HOME), and `kill`
+# (procps; the lifecycle test signals servers with it). Idempotent.
 set -euo pipefail
-if [ ! -x /usr/bin/python3 ] || [ ! -x /bin/bash ]; then
-  echo "installing python3 and bash from Debian's packages (used inside the sandbox tests)"
-  apt-get update -qq && apt-get install -y -qq python3 bash
+needs=""
+[ -x /usr/bin/python3 ] || needs="$needs python3"
+[ -x /bin/bash ] || needs="$needs bash"
+[ -x /bin/kill ] || [ -x /usr/bin/kill ] || needs="$needs procps"
+if [ -n "$needs" ]; then
+  echo "installing$needs from Debian's packages (used by the sandbox and lifecycle tests)"
+  # shellcheck disable=SC2086 # one word per package
+  apt-get update -qq && apt-get install -y -qq $needs
 fi
 if ! command -v biscuit >/dev/null 2>&1; then
   echo "installing biscuit-cli (the stock Biscuit command line) from crates.io"
