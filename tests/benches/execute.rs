@@ -82,7 +82,10 @@ impl Level {
     }
 }
 
-#[allow(clippy::too_many_arguments, reason = "one bench level's knobs, named at the call site")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one bench level's knobs, named at the call site"
+)]
 async fn run_level(
     endpoint: &str,
     transport: &Transport,
