@@ -145,34 +145,33 @@ fn event(
     }
 }
 
+/// The profile's approval rules that matched `opening`.
+fn matched_rules<'a>(
+    opening: &'a ApprovalOpening,
+    profiles: &'a ProfileSet,
+) -> impl Iterator<Item = &'a crate::profile::Rule> + 'a {
+    profiles
+        .for_workspace(&opening.request.workspace)
+        .into_iter()
+        .flat_map(|p| p.approval.iter())
+        .filter(|r| opening.rule_ids.contains(&r.id))
+}
+
 /// The approvals needed for `opening`: the largest `approvals_required` of the approval
 /// rules that matched (1 when none says).
 fn approvals_needed(opening: &ApprovalOpening, profiles: &ProfileSet) -> u32 {
-    profiles
-        .for_workspace(&opening.request.workspace)
-        .map(|p| {
-            p.approval
-                .iter()
-                .filter(|r| opening.rule_ids.contains(&r.id))
-                .map(|r| r.approvals_required)
-                .max()
-                .unwrap_or(1)
-        })
+    matched_rules(opening, profiles)
+        .map(|r| r.approvals_required)
+        .max()
         .unwrap_or(1)
 }
 
 /// The executions an approved grant for `opening` is good for: the smallest `approved_uses`
 /// of the approval rules that matched (1, single use, when none says).
 fn approved_uses(opening: &ApprovalOpening, profiles: &ProfileSet) -> u32 {
-    profiles
-        .for_workspace(&opening.request.workspace)
-        .and_then(|p| {
-            p.approval
-                .iter()
-                .filter(|r| opening.rule_ids.contains(&r.id))
-                .map(|r| r.approved_uses)
-                .min()
-        })
+    matched_rules(opening, profiles)
+        .map(|r| r.approved_uses)
+        .min()
         .unwrap_or(1)
         .max(1)
 }
