@@ -512,6 +512,11 @@ async fn a_replay_cache_flood_by_one_agent_leaves_admin_revocation_working() {
         .await
         .unwrap();
     assert_eq!(granted.effect, Effect::Allow);
+    let grant = granted.grant.clone().expect("an allowed answer carries its grant");
+    let mut exec = cluster.executor_client().await.unwrap();
+    exec.execute(&grant, &cluster.agent_key, read("README.md"))
+        .await
+        .unwrap();
 
     // coder-1 floods signed requests (each fresh, each refused after authentication) until
     // its own replay quota is full.
@@ -574,6 +579,19 @@ async fn a_replay_cache_flood_by_one_agent_leaves_admin_revocation_working() {
         .await
         .unwrap();
     assert_eq!(revoked.revoked_grant_ids, vec![granted.grant_id.clone()]);
+    // The revocation reaches the executor over the feed while the flooder's cache stays full.
+    let started = std::time::Instant::now();
+    let refusal = loop {
+        match exec.execute(&grant, &cluster.agent_key, read("README.md")).await {
+            Err(e) => break e,
+            Ok(_) if started.elapsed() > Duration::from_secs(10) => {
+                panic!("the flooder's grant is still admitted 10 s after its revocation")
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    assert_eq!(code(&refusal), "Unauthenticated", "{refusal}");
+    assert!(refusal.to_string().contains("revoked"), "{refusal}");
     authority
         .set_agent_enabled(
             &cluster.admin_id,
