@@ -208,8 +208,11 @@ pub fn create_state_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot restrict `{}` to 0700", dir.display()))?;
     let ignore = dir.join(".gitignore");
     if !ignore.exists() {
-        std::fs::write(&ignore, "# Trust Authority session state: never commit.\n*\n")
-            .with_context(|| format!("cannot write `{}`", ignore.display()))?;
+        std::fs::write(
+            &ignore,
+            "# Trust Authority session state: never commit.\n*\n",
+        )
+        .with_context(|| format!("cannot write `{}`", ignore.display()))?;
     }
     Ok(())
 }

@@ -196,7 +196,9 @@ fn prepare(args: &ClaudeCodeArgs, input: &Value) -> Result<Result<Prepared, Verd
         .unwrap_or("");
     let tool_input = input.get("tool_input").cloned().unwrap_or(Value::Null);
     if !tool_input.is_object() {
-        return Err(Failure("malformed hook input: `tool_input` is not an object".into()));
+        return Err(Failure(
+            "malformed hook input: `tool_input` is not an object".into(),
+        ));
     }
     let (session, files) = find_session(args, &cwd, session_id)?;
     let place = Place::new(&session.project, &cwd);
@@ -243,7 +245,14 @@ async fn decide(args: &ClaudeCodeArgs, input: &Value) -> Result<Verdict, Failure
             ))
         }
     };
-    let answer = check(&prepared.session, &prepared.grant, &prepared.key, operation, None).await?;
+    let answer = check(
+        &prepared.session,
+        &prepared.grant,
+        &prepared.key,
+        operation,
+        None,
+    )
+    .await?;
     Ok(verdict_of(&answer))
 }
 
@@ -292,10 +301,12 @@ async fn check(
         operation,
         trust_sdk::clock::millis(trust_sdk::clock::now()),
     );
-    client
-        .check(request, report)
-        .await
-        .map_err(|e| Failure(format!("the executor did not answer the check: {}", util::describe_sdk_error(&e))))
+    client.check(request, report).await.map_err(|e| {
+        Failure(format!(
+            "the executor did not answer the check: {}",
+            util::describe_sdk_error(&e)
+        ))
+    })
 }
 
 /// PostToolUse: the outcome recorded as a `reported` provenance record.

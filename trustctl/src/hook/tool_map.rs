@@ -87,7 +87,9 @@ impl Place {
             false => self.cwd.join(path),
         };
         let resolved = resolve(&lexical(&joined).ok_or_else(outside)?);
-        let rest = resolved.strip_prefix(&self.project).map_err(|_| outside())?;
+        let rest = resolved
+            .strip_prefix(&self.project)
+            .map_err(|_| outside())?;
         let text = rest.to_str().ok_or_else(outside)?;
         Ok(text.to_string())
     }
@@ -132,7 +134,10 @@ fn resolve(path: &Path) -> PathBuf {
             }
             return out;
         }
-        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();
@@ -262,27 +267,25 @@ pub fn url_host(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-/// A unified diff of `path` replacing each old text by its new text (one hunk per edit). Only
-/// the file it names and its size matter to a check; the agent applies the edit itself.
+/// A unified diff of `path` replacing the edits' old texts by their new texts, as one hunk
+/// (hunks of a diff must not overlap, and every edit's position is unknown here). Only the
+/// file it names and its size matter to a check; the agent applies the edits itself.
 fn diff_of(path: &str, edits: &[(&str, &str)]) -> String {
-    let mut diff = format!("--- a/{path}\n+++ b/{path}\n");
-    for (old, new) in edits {
-        let old_lines: Vec<&str> = old.lines().collect();
-        let new_lines: Vec<&str> = new.lines().collect();
-        let start = |n: usize| if n == 0 { 0 } else { 1 };
-        diff.push_str(&format!(
-            "@@ -{},{} +{},{} @@\n",
-            start(old_lines.len()),
-            old_lines.len(),
-            start(new_lines.len()),
-            new_lines.len()
-        ));
-        for line in old_lines {
-            diff.push_str(&format!("-{line}\n"));
-        }
-        for line in new_lines {
-            diff.push_str(&format!("+{line}\n"));
-        }
+    let old_lines: Vec<&str> = edits.iter().flat_map(|(old, _)| old.lines()).collect();
+    let new_lines: Vec<&str> = edits.iter().flat_map(|(_, new)| new.lines()).collect();
+    let start = |n: usize| usize::from(n != 0);
+    let mut diff = format!(
+        "--- a/{path}\n+++ b/{path}\n@@ -{},{} +{},{} @@\n",
+        start(old_lines.len()),
+        old_lines.len(),
+        start(new_lines.len()),
+        new_lines.len()
+    );
+    for line in old_lines {
+        diff.push_str(&format!("-{line}\n"));
+    }
+    for line in new_lines {
+        diff.push_str(&format!("+{line}\n"));
     }
     diff
 }
@@ -293,13 +296,19 @@ mod tests {
     use serde_json::json;
 
     fn place() -> Place {
-        Place::new(Path::new("/nonexistent/acme"), Path::new("/nonexistent/acme"))
+        Place::new(
+            Path::new("/nonexistent/acme"),
+            Path::new("/nonexistent/acme"),
+        )
     }
 
     #[test]
     fn paths_are_project_relative_and_never_leave_it() {
         let p = place();
-        assert_eq!(p.relative("/nonexistent/acme/src/lib.rs").unwrap(), "src/lib.rs");
+        assert_eq!(
+            p.relative("/nonexistent/acme/src/lib.rs").unwrap(),
+            "src/lib.rs"
+        );
         assert_eq!(p.relative("src/../README.md").unwrap(), "README.md");
         assert_eq!(p.relative("/nonexistent/acme").unwrap(), "");
         for outside in [
@@ -336,6 +345,9 @@ mod tests {
         ) else {
             panic!("Edit is a patch");
         };
-        assert_eq!(patch.diff, "--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1,2 +1,1 @@\n-a\n-b\n+c\n");
+        assert_eq!(
+            patch.diff,
+            "--- a/src/a.rs\n+++ b/src/a.rs\n@@ -1,2 +1,1 @@\n-a\n-b\n+c\n"
+        );
     }
 }
