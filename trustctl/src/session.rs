@@ -37,7 +37,7 @@ pub enum SessionCommand {
     /// Asks for `fs.read=`, `fs.list=` and `fs.search=` plus every --scope; refuses the grant
     /// unless the authority's deciding profile is --profile. Exit code 0 when the session is
     /// stored, 2 when the authority denies, 3 when it needs approval, 1 on any error.
-    Start(StartArgs),
+    Start(Box<StartArgs>),
     /// Show the stored session: profile, task, grant id, expiry, endpoints.
     Show(ShowArgs),
     /// End the session: delete its grant and record (the agent key stays for the next one).
