@@ -561,6 +561,41 @@ async fn a_shadow_profile_records_denials_the_hook_allows_and_execute_still_enfo
         .await
         .unwrap();
     let grant = answer.grant.expect("allowed");
+    // `session show` says shadow; `session end` removes the grant, and the hook fails closed.
+    let session = |verb: &str| {
+        let output = hook
+            .command()
+            .args([
+                "session",
+                verb,
+                "--json",
+                "--project",
+                FIXTURE_PROJECT,
+                "--state-dir",
+            ])
+            .arg(&state)
+            .output()
+            .unwrap();
+        ran(output)
+    };
+    let shown = session("show");
+    assert_eq!(shown.code, 0, "{shown:?}");
+    let shown: Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["profile"], "coding");
+    assert_eq!(shown["shadow"], true);
+    assert_eq!(shown["project"], FIXTURE_PROJECT);
+    let ended = session("end");
+    assert_eq!(ended.code, 0, "{ended:?}");
+    assert!(!state.join("grant.b64").exists());
+    assert!(
+        state.join("agent.key").exists(),
+        "the key stays for the next session"
+    );
+    assert_case(
+        "after session end",
+        &hook.hook(Some(&state), &fixture("pretooluse-read-src.json")),
+        &fail_closed("trust deny by `hook`: no trust session"),
+    );
     let mut exec = hook.cluster.executor_client().await.unwrap();
     let refused = exec
         .execute(
