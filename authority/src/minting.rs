@@ -138,6 +138,11 @@ fn mint_with(
         child_limits: envelope.child_limits.clone(),
     };
     let mut block = vocabulary::authority_block(&claims)?;
+    if envelope.shadow {
+        block = block
+            .fact(vocabulary::shadow::shadow_fact())
+            .map_err(|e| InternalError::Minting(e.to_string()))?;
+    }
     // Every further approver of an m-of-n approval is named by its own `approval` fact.
     for approver in approvers.iter().skip(1) {
         block = block

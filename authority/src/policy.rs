@@ -171,6 +171,9 @@ pub struct GrantEnvelope {
     /// Caps of child processes from the profile's `[sandbox]` table.
     #[serde(default)]
     pub child_limits: Vec<(String, i64)>,
+    /// The profile is in shadow mode: the grant states `shadow_mode(true)`.
+    #[serde(default)]
+    pub shadow: bool,
 }
 
 impl GrantEnvelope {
@@ -367,6 +370,7 @@ pub fn evaluate_with_approvals(
             shell,
             sandbox_level: profile.sandbox.level.clone(),
             child_limits: profile.sandbox.limits.clone(),
+            shadow: profile.shadow,
         }),
     }
 }

@@ -128,6 +128,10 @@ pub struct Profile {
     pub default_ttl: Duration,
     /// Longest TTL granted; longer requests are clamped. Never above [`TTL_CEILING`].
     pub max_ttl: Duration,
+    /// Shadow mode (`shadow = true`): grants state `shadow_mode(true)`, under which the
+    /// executor's authorize-only `Check` records what it would deny but answers allow. `Execute`
+    /// always enforces.
+    pub shadow: bool,
     /// Resource limits carried into every grant.
     pub limits: Limits,
     /// Named commands: name → argv. `proc.run` resources are these names.

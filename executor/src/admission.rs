@@ -223,6 +223,12 @@ impl Admission {
         }
     }
 
+    /// The trusted keys and revocations admission checks against (read by `check.rs` for
+    /// shadow mode).
+    pub fn trust_state(&self) -> &TrustState {
+        &self.trust
+    }
+
     /// The same pipeline under `bounds` (the `[admission]` configuration).
     pub fn with_bounds(mut self, bounds: AdmissionBounds) -> Self {
         self.authorizer_limits = bounds.authorizer_limits();

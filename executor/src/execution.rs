@@ -44,7 +44,7 @@ pub struct Executed {
 
 /// The record of an attempt, taking it (no copies of its strings); `decision` "allow" and the
 /// checks passed as reasons, which a refusal overwrites.
-fn record_of(attempt: Attempt, time_ms: i64, kind: RecordKind) -> ProvenanceRecord {
+pub(crate) fn record_of(attempt: Attempt, time_ms: i64, kind: RecordKind) -> ProvenanceRecord {
     let Attempt {
         request_id,
         operation,

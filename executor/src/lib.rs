@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod admission_bounds;
 pub mod bounded_cache;
+pub mod check;
 pub mod config;
 pub mod error;
 pub mod execution;

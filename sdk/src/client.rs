@@ -545,6 +545,20 @@ impl ExecutorClient {
         Ok(self.inner.execute(request).await?.into_inner())
     }
 
+    /// Admits a prepared request without running it (`Check`), or records the `report` of an
+    /// operation the agent ran itself; the executor records either.
+    pub async fn check(
+        &mut self,
+        request: epb::ExecuteRequest,
+        report: Option<epb::ToolReport>,
+    ) -> Result<epb::CheckResponse, SdkError> {
+        let request = epb::CheckRequest {
+            request: Some(request),
+            report,
+        };
+        Ok(self.inner.check(request).await?.into_inner())
+    }
+
     pub async fn identity(&mut self) -> Result<(String, VerifyingKey), SdkError> {
         let id = self
             .inner

@@ -19,6 +19,8 @@ mod checks;
 mod read;
 mod reference;
 mod write;
+// Shadow mode for rollout (the Claude Code hook's `Check`).
+pub mod shadow;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,8 @@
 //! inspect, attenuate), `exec` (structured operations on an executor), `audit` (export,
 //! verify, query provenance), `admin` (revoke, register agents, rotate keys, decision log) and
 //! `approvals` (list, approve, deny, watch, await) and `tls` (a deployment's CA and service
-//! certificates); `transport` holds the TLS flags shared by every command that connects.
+//! certificates), `session` (an agent session's grant and key) and `hook` (Claude Code's hook
+//! protocol and its installation); `transport` holds the TLS flags shared by every command that connects.
 //!
 //! Exit codes: 0 success; 1 error or refusal; `grant request` uses 2 for deny and 3 for
 //! approval required (`approvals await` likewise: 2 denied or expired, 3 still pending);
@@ -21,8 +22,11 @@ mod derive;
 mod exec;
 mod grant;
 mod health;
+// Agent sessions and the Claude Code hook (gate mode).
+mod hook;
 mod keys;
 mod narrowing;
+mod session;
 mod tls;
 mod transport;
 mod util;
@@ -67,6 +71,13 @@ enum Command {
     /// A deployment's private CA and service certificates for TLS on every link.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// An agent session: its grant and key in the project's git-ignored `.trust/` directory.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
+    /// Agent hooks: answer Claude Code's PreToolUse/PostToolUse hooks under the session's
+    /// grant (`hook claude-code`), and install or remove them in a project.
+    #[command(subcommand)]
+    Hook(hook::HookCommand),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -81,6 +92,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approvals(command) => approvals::run(command).await,
         Command::Health(args) => health::run(args).await,
         Command::Tls(command) => tls::run(command),
+        Command::Session(command) => session::run(command).await,
+        Command::Hook(command) => hook::run(command).await,
     }
 }
 

@@ -33,6 +33,8 @@ const PROFILE_KEYS: &[&str] = &[
     "agents",
     "default_ttl",
     "max_ttl",
+    // Shadow mode for rollout (the Claude Code hook's `Check`).
+    "shadow",
 ];
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -301,6 +303,7 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
         agents: header.agents,
         default_ttl: header.default_ttl,
         max_ttl: header.max_ttl,
+        shadow: header.shadow,
         limits,
         commands,
         allow,
@@ -324,6 +327,7 @@ struct Header {
     agents: Vec<String>,
     default_ttl: Duration,
     max_ttl: Duration,
+    shadow: bool,
 }
 
 fn parse_header(ctx: &mut Ctx<'_>, doc: &DeTable<'_>, doc_span: &Range<usize>) -> Header {
@@ -336,6 +340,7 @@ fn parse_header(ctx: &mut Ctx<'_>, doc: &DeTable<'_>, doc_span: &Range<usize>) -
         agents: Vec::new(),
         default_ttl: DEFAULT_DEFAULT_TTL,
         max_ttl: DEFAULT_MAX_TTL,
+        shadow: false,
     };
     let within = "[profile]";
     let Some(value) = doc.get("profile") else {
@@ -367,6 +372,18 @@ fn parse_header(ctx: &mut Ctx<'_>, doc: &DeTable<'_>, doc_span: &Range<usize>) -
     header.description = opt_string(ctx, table, "description", within).map(Spanned::into_inner);
     header.users = names_list(ctx, table, "users", within, &at);
     header.agents = names_list(ctx, table, "agents", within, &at);
+    if let Some(v) = table.get("shadow") {
+        match v.get_ref() {
+            DeValue::Boolean(b) => header.shadow = *b,
+            other => ctx.err(
+                &v.span(),
+                format!(
+                    "`shadow` in {within} must be true or false, not {}",
+                    other.type_str()
+                ),
+            ),
+        }
+    }
 
     let max = parse_ttl(ctx, table, "max_ttl", within);
     if let Some(max) = &max {

@@ -3,6 +3,7 @@
 use trust_proto::executor::v1 as pb;
 
 use crate::admission::ExecuteCall;
+use crate::check::{CheckAnswer, ToolReport};
 use crate::execution::Executed;
 use crate::operations::{EntryKind, Outcome};
 use crate::provenance_log::ProvenanceFilter;
@@ -14,6 +15,35 @@ pub fn execute_call(request: pb::ExecuteRequest) -> ExecuteCall {
         invocation: request.invocation,
         holder_key: request.holder_key,
         proof: request.proof,
+    }
+}
+
+/// A check request: the Execute request as presented, and the agent's report if any.
+pub fn check_call(request: pb::CheckRequest) -> (ExecuteCall, Option<ToolReport>) {
+    let report = request.report.map(|r| ToolReport {
+        tool: r.tool,
+        tool_use_id: r.tool_use_id,
+        status: r.status,
+        outcome_sha256: r.outcome_sha256,
+        outcome_size: r.outcome_size,
+    });
+    (execute_call(request.request.unwrap_or_default()), report)
+}
+
+/// The reply to a check.
+pub fn check_response(answer: CheckAnswer) -> pb::CheckResponse {
+    pb::CheckResponse {
+        request_id: answer.request_id,
+        decision: answer.decision.as_str().to_string(),
+        check: answer.check,
+        message: answer.message,
+        shadow: answer.shadow,
+        would_deny: answer
+            .would_deny
+            .map(|d| d.as_str().to_string())
+            .unwrap_or_default(),
+        provenance_sequence: answer.sequence,
+        code: answer.code.to_string(),
     }
 }
 

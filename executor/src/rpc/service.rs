@@ -120,4 +120,12 @@ impl Executor for ExecutorApi {
         let lines = records.iter().map(json_line).collect();
         Ok(Response::new(stream_lines(lines)))
     }
+
+    async fn check(&self, request: Request<pb::CheckRequest>) -> Reply<pb::CheckResponse> {
+        let (call, report) = convert::check_call(request.into_inner());
+        match self.0.execution.check(&call, report.as_ref(), now()).await {
+            Ok(answer) => Ok(Response::new(convert::check_response(answer))),
+            Err(refusal) => Err(status::refused(refusal)),
+        }
+    }
 }

@@ -32,6 +32,14 @@ pub enum RecordKind {
     /// this record is durable. Operations with side effects always get an `Intent` and an
     /// `Outcome`.
     ReadOnly,
+    // Authorize-only checks (the `Check` RPC, used by the Claude Code hook).
+    /// An operation was checked, not run: `decision` is `allow` or `refuse`, `status` says
+    /// `checked`, the refusal's code, or `shadow: would ...` under a shadow-mode grant.
+    Check,
+    /// An operation the agent ran itself after a check (a Claude Code tool), reported
+    /// afterwards: the admission's decision now, and the outcome digest and size the agent
+    /// reported. The executor ran nothing.
+    Reported,
 }
 
 impl RecordKind {
@@ -40,13 +48,16 @@ impl RecordKind {
         matches!(self, Self::Outcome | Self::ReadOnly)
     }
 
-    /// The name used in the record's JSON (`"intent"`, `"outcome"`, `"refusal"`, `"read_only"`).
+    /// The name used in the record's JSON (`"intent"`, `"outcome"`, `"refusal"`, `"read_only"`,
+    /// `"check"`, `"reported"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Intent => "intent",
             Self::Outcome => "outcome",
             Self::Refusal => "refusal",
             Self::ReadOnly => "read_only",
+            Self::Check => "check",
+            Self::Reported => "reported",
         }
     }
 }

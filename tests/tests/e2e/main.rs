@@ -11,6 +11,7 @@ mod approval_binding;
 mod approvals;
 mod attacks;
 mod authority;
+mod claude_code_hook;
 mod derived;
 mod executor;
 mod lifecycle;
