@@ -206,6 +206,9 @@ impl Execution {
                 &self.operation_limits.run_limits,
                 &admitted.claims,
             ),
+            egress_hosts: Arc::new(crate::egress_proxy::GrantedHosts::of_claims(
+                &admitted.claims,
+            )),
             ..self.operation_limits.clone()
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;
@@ -224,6 +227,7 @@ impl Execution {
                 record.status = Some("ok".into());
                 record.outcome_digest = Some(outcome.digest());
                 record.outcome_size = Some(outcome.size());
+                record.reasons.extend(operations::egress_lines(outcome));
             }
             Err(e) => record.status = Some(e.to_string()),
         }

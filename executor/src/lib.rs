@@ -5,6 +5,7 @@ pub mod admission;
 pub mod admission_bounds;
 pub mod bounded_cache;
 pub mod config;
+pub mod egress_proxy;
 pub mod error;
 pub mod execution;
 pub mod grant_uses;
