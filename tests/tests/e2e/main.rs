@@ -12,6 +12,7 @@ mod approvals;
 mod attacks;
 mod authority;
 mod derived;
+mod egress;
 mod executor;
 mod lifecycle;
 mod pinned_trust;
