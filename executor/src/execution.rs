@@ -173,6 +173,9 @@ impl Execution {
                 .attempt
                 .passed
                 .push(format!("sandbox {}", sandbox.report()));
+            // Egress proxy: the network this child gets (`none`, or the hosts it may reach).
+            let hosts = crate::egress_proxy::GrantedHosts::of_claims(&admitted.claims);
+            admitted.attempt.passed.push(hosts.network_reason());
         }
         // An operation with side effects runs only after its intent is durable; a read-only
         // one gets a single record after it ran (below), durable before the reply.

@@ -55,6 +55,15 @@ impl GrantedHosts {
             .collect()
     }
 
+    /// The run record's line: `network none`, or `network egress-proxy hosts=a:1,b`.
+    pub fn network_reason(&self) -> String {
+        if self.is_empty() {
+            "network none".to_string()
+        } else {
+            format!("network egress-proxy hosts={}", self.names().join(","))
+        }
+    }
+
     fn names_host(&self, host: &str, port: u16) -> bool {
         let host = host.to_ascii_lowercase();
         self.entries.iter().any(|(h, p)| {
@@ -166,5 +175,10 @@ mod tests {
             gate.names(),
             vec!["127.0.0.1:8080", "example.com", "[::1]:9000"]
         );
+        assert_eq!(
+            gate.network_reason(),
+            "network egress-proxy hosts=127.0.0.1:8080,example.com,[::1]:9000"
+        );
+        assert_eq!(GrantedHosts::default().network_reason(), "network none");
     }
 }

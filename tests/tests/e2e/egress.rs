@@ -161,8 +161,19 @@ async fn a_child_reaches_its_granted_host_through_the_proxy_and_nothing_else() {
     assert_eq!(accepted_b.load(Ordering::SeqCst), 0);
     assert_eq!(accepted_a.load(Ordering::SeqCst), 2);
 
-    // The run's outcome record lists every connection the proxy saw.
+    // The run's intent says what network it gets; its outcome lists every connection the
+    // proxy saw.
     let records = proc_run_records(&cluster).await;
+    let intent = records
+        .iter()
+        .find(|r| r.kind == RecordKind::Intent)
+        .unwrap_or_else(|| panic!("no intent record in {records:?}"));
+    assert!(
+        intent
+            .reasons
+            .contains(&format!("network egress-proxy hosts={host_a}")),
+        "{intent:?}"
+    );
     let outcome = records
         .iter()
         .find(|r| r.kind == RecordKind::Outcome)
@@ -219,4 +230,8 @@ async fn a_child_reaches_its_granted_host_through_the_proxy_and_nothing_else() {
     let last = records.last().unwrap();
     assert_eq!(last.kind, RecordKind::Outcome);
     assert!(!last.reasons.iter().any(|r| r.starts_with("egress ")));
+    assert!(
+        last.reasons.contains(&"network none".to_string()),
+        "{last:?}"
+    );
 }
