@@ -2,14 +2,16 @@
 # Installs what the test suite uses beyond the Rust toolchain: the stock `biscuit` CLI
 # (interoperability tests), biscuit-python, and the system python3 and bash that the sandbox
 # tests run inside the sandbox (it shows /usr and /bin, not a toolchain under $HOME), and `kill`
-# (procps; the lifecycle test signals servers with it). Idempotent.
+# (procps; the lifecycle test signals servers with it), and curl (the egress test's child reaches
+# its servers through the egress proxy with it). Idempotent.
 set -euo pipefail
 needs=""
 [ -x /usr/bin/python3 ] || needs="$needs python3"
 [ -x /bin/bash ] || needs="$needs bash"
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || needs="$needs procps"
+[ -x /usr/bin/curl ] || needs="$needs curl"
 if [ -n "$needs" ]; then
-  echo "installing$needs from Debian's packages (used by the sandbox and lifecycle tests)"
+  echo "installing$needs from Debian's packages (used by the sandbox, lifecycle and egress tests)"
   # shellcheck disable=SC2086 # one word per package
   apt-get update -qq && apt-get install -y -qq $needs
 fi

@@ -173,6 +173,9 @@ impl Execution {
                 .attempt
                 .passed
                 .push(format!("sandbox {}", sandbox.report()));
+            // Egress proxy: the network this child gets (`none`, or the hosts it may reach).
+            let hosts = crate::egress_proxy::GrantedHosts::of_claims(&admitted.claims);
+            admitted.attempt.passed.push(hosts.network_reason());
         }
         // An operation with side effects runs only after its intent is durable; a read-only
         // one gets a single record after it ran (below), durable before the reply.
@@ -206,6 +209,9 @@ impl Execution {
                 &self.operation_limits.run_limits,
                 &admitted.claims,
             ),
+            egress_hosts: Arc::new(crate::egress_proxy::GrantedHosts::of_claims(
+                &admitted.claims,
+            )),
             ..self.operation_limits.clone()
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;
@@ -224,6 +230,7 @@ impl Execution {
                 record.status = Some("ok".into());
                 record.outcome_digest = Some(outcome.digest());
                 record.outcome_size = Some(outcome.size());
+                record.reasons.extend(operations::egress_lines(outcome));
             }
             Err(e) => record.status = Some(e.to_string()),
         }

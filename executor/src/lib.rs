@@ -6,6 +6,7 @@ pub mod admission_bounds;
 pub mod bounded_cache;
 pub mod check;
 pub mod config;
+pub mod egress_proxy;
 pub mod error;
 pub mod execution;
 pub mod grant_uses;

@@ -12,7 +12,9 @@ use trust_sdk::operation::Operation as Kind;
 
 pub use crate::workspace::EntryKind;
 use crate::workspace::{normalize_relative, PathReason, Workspace, WorkspaceError};
+pub use egress::egress_lines;
 
+mod egress;
 mod list;
 mod patch;
 mod read;
@@ -236,6 +238,9 @@ pub struct OperationLimits {
     pub writable: std::sync::Arc<Vec<String>>,
     /// Per grant: globs a child must not see (the grant's deny rules and the sensitive class).
     pub hidden_globs: std::sync::Arc<Vec<String>>,
+    /// Egress proxy, per grant: the hosts a child may reach through the proxy (the grant's
+    /// `net.http` claims); empty = the child has no network at all.
+    pub egress_hosts: std::sync::Arc<crate::egress_proxy::GrantedHosts>,
 }
 
 impl OperationLimits {
@@ -266,6 +271,7 @@ impl Default for OperationLimits {
             run_read_only_paths: Vec::new(),
             writable: std::sync::Arc::new(Vec::new()),
             hidden_globs: std::sync::Arc::new(Vec::new()),
+            egress_hosts: std::sync::Arc::default(),
         }
     }
 }
@@ -424,6 +430,9 @@ pub struct RunOutcome {
     pub limits_hit: Vec<String>,
     /// What the kernel enforced for this run (the sandbox's report).
     pub sandbox: String,
+    /// Egress proxy: every connection the child asked for (provenance lines), when its grant
+    /// names hosts.
+    pub egress: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset,
     RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use nix::sys::resource::{setrlimit, Resource};
@@ -61,11 +61,24 @@ pub(crate) fn rlimits(limits: &ResourceLimits, memory_cgroup: bool) -> Result<()
     Ok(())
 }
 
+/// The TCP rights Landlock grants: none, or (egress through the proxy) connect to the bridge's
+/// port alone. Bind is never granted.
+pub(crate) fn tcp_rules(connect_port: Option<u16>) -> Vec<(u16, AccessNet)> {
+    connect_port
+        .map(|port| (port, AccessNet::ConnectTcp))
+        .into_iter()
+        .collect()
+}
+
 /// Restricts this process and its descendants: read and execute everywhere in the (already
-/// private) root, write only in `writable`, the device files above, no TCP bind or connect, and
-/// (ABI ≥ 6) no signals or abstract sockets outside the sandbox. Every requested right must be
-/// enforced: anything less is an error.
-pub(crate) fn landlock(abi_level: u8, writable: &[PathBuf]) -> Result<(), String> {
+/// private) root, write only in `writable`, the device files above, no TCP bind, TCP connect
+/// only to `connect_port` (if any), and (ABI ≥ 6) no signals or abstract sockets outside the
+/// sandbox. Every requested right must be enforced: anything less is an error.
+pub(crate) fn landlock(
+    abi_level: u8,
+    writable: &[PathBuf],
+    connect_port: Option<u16>,
+) -> Result<(), String> {
     let abi = ABI::from(i32::from(abi_level.min(7)));
     let fail = |e: landlock::RulesetError| format!("landlock: {e}");
     let path_fd =
@@ -91,6 +104,14 @@ pub(crate) fn landlock(abi_level: u8, writable: &[PathBuf]) -> Result<(), String
         created = created
             .add_rule(PathBeneath::new(path_fd(dir)?, AccessFs::from_all(abi)))
             .map_err(fail)?;
+    }
+    for (port, access) in tcp_rules(connect_port) {
+        if abi < ABI::V4 {
+            return Err(format!(
+                "landlock: abi {abi} has no tcp rules; egress through the proxy needs abi 4"
+            ));
+        }
+        created = created.add_rule(NetPort::new(port, access)).map_err(fail)?;
     }
     for dev in RW_DEVICES {
         let p = Path::new(dev);
@@ -230,4 +251,17 @@ pub(crate) fn seccomp() -> Result<(), String> {
 /// Sets `no_new_privs` (also set by Landlock and seccomp; this makes it unconditional).
 pub(crate) fn no_new_privs() -> Result<(), String> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_rules_allow_connect_to_the_bridge_port_alone_and_never_bind() {
+        assert_eq!(tcp_rules(None), Vec::new());
+        let rules = tcp_rules(Some(crate::EGRESS_PORT));
+        assert_eq!(rules, vec![(3128, AccessNet::ConnectTcp)]);
+        assert!(rules.iter().all(|(_, a)| *a != AccessNet::BindTcp));
+    }
 }

@@ -8,9 +8,11 @@ pub enum SandboxError {
     /// The policy or the argument vector is malformed.
     #[error("invalid sandbox policy: {0}")]
     InvalidPolicy(String),
-    /// The policy names hosts; egress is not implemented, so such a command is refused.
-    #[error("network access to named hosts is not supported (hosts `{0}`)")]
-    NetworkNotSupported(String),
+    /// Egress through the proxy was asked for but a part of it cannot be set up (the socket,
+    /// its folder, the loopback interface, the bridge, the Landlock port rule); the command
+    /// never runs with more or less network than asked.
+    #[error("egress through the proxy cannot be set up: {0}")]
+    Egress(String),
     /// The kernel does not enforce a part the required level asks for.
     #[error("sandbox level `{level}` not met: missing {missing}")]
     Insufficient {

@@ -1,9 +1,11 @@
 //! The re-executed launcher: the hidden subcommand whose first stage creates the namespaces and
-//! whose second stage, PID 1 of the new PID namespace, confines and starts the command.
+//! whose second stage, PID 1 of the new PID namespace, confines and starts the command (and,
+//! for egress through the proxy, first starts the bridge stage inside the namespace).
 //!
 //! The executor's `main` must call [`main_from_args`] before it starts any thread (an async
 //! runtime included): creating a user or mount namespace needs a single-threaded process.
 
+mod bridge;
 mod init;
 mod outer;
 
@@ -68,6 +70,7 @@ pub fn is_launch_invocation() -> bool {
 pub fn main_from_args() -> ! {
     let code = match std::env::var(STAGE_ENV).as_deref() {
         Ok("2") => init::main(),
+        Ok(bridge::STAGE) => bridge::main(),
         _ => outer::main(),
     };
     std::process::exit(code)

@@ -12,9 +12,11 @@
 
 mod cgroup;
 mod confine;
+mod egress;
 mod enforcement;
 mod error;
 pub mod launcher;
+mod loopback;
 mod masks;
 mod mounts;
 mod policy;
@@ -22,6 +24,7 @@ mod probe;
 mod protocol;
 mod run;
 
+pub use egress::{proxy_env, EGRESS_PORT};
 pub use enforcement::{check, CgroupVersion, Enforcement, Part, RequiredLevel, MIN_LANDLOCK_ABI};
 pub use error::SandboxError;
 pub use launcher::Launcher;

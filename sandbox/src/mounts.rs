@@ -12,7 +12,8 @@ use nix::sys::stat::Mode;
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{chdir, pivot_root};
 
-use crate::policy::{join_relative, normalize_relative, SandboxPolicy};
+use crate::egress::SOCKET_DIR_INSIDE;
+use crate::policy::{join_relative, normalize_relative, NetworkPolicy, SandboxPolicy};
 
 /// System folders shown read-only (a symbolic link, as on merged-`/usr` systems, is recreated).
 const SYSTEM_PATHS: &[&str] = &[
@@ -237,6 +238,16 @@ pub(crate) fn build(policy: &SandboxPolicy) -> Result<View, String> {
             return Err(err("extra read-only path", &real, "contains the workspace"));
         }
         system_source(&real, &mut sources, &mut links)?;
+    }
+    if let NetworkPolicy::Proxy { socket } = &policy.network {
+        // The proxy socket's private folder, read-only at a fixed place (the bridge connects).
+        let dir = socket.parent().unwrap_or(Path::new("/"));
+        sources.push(Source {
+            fd: open_path(dir)?,
+            target: PathBuf::from(SOCKET_DIR_INSIDE),
+            kind: Kind::Dir,
+            read_only: true,
+        });
     }
     let whole_ws_writable = writable_ws.contains(&root);
     sources.push(Source {

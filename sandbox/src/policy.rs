@@ -96,8 +96,15 @@ pub enum NetworkPolicy {
     /// Nothing: a fresh network namespace (loopback down) and Landlock denying TCP.
     #[default]
     None,
-    /// Named hosts through an egress proxy: not implemented, refused.
-    Hosts(Vec<String>),
+    /// Only through the executor's egress proxy: a fresh network namespace with loopback up and
+    /// no other interface, a bridge inside it listening on `127.0.0.1:`[`crate::EGRESS_PORT`]
+    /// that forwards each connection to the Unix socket `socket` (in a private 0700 folder of
+    /// the executor's user), Landlock allowing TCP connect to that port only and no bind, and
+    /// the proxy variables ([`crate::proxy_env`]) in the command's environment.
+    Proxy {
+        /// The proxy's Unix socket on the host (absolute; its folder is shown read-only inside).
+        socket: PathBuf,
+    },
 }
 
 impl SandboxPolicy {
@@ -118,8 +125,8 @@ impl SandboxPolicy {
 
     /// Checks every field; reports the first problem.
     pub fn validate(&self) -> Result<(), SandboxError> {
-        if let NetworkPolicy::Hosts(hosts) = &self.network {
-            return Err(SandboxError::NetworkNotSupported(hosts.join(", ")));
+        if let NetworkPolicy::Proxy { socket } = &self.network {
+            crate::egress::validate_socket_path(socket)?;
         }
         if !self.workspace_root.is_absolute() {
             return Err(SandboxError::InvalidPolicy(format!(
@@ -239,12 +246,27 @@ mod tests {
     }
 
     #[test]
-    fn hosts_are_refused_until_egress_exists() {
+    fn a_proxy_socket_must_be_an_absolute_short_path() {
         let mut p = SandboxPolicy::new("/w");
-        p.network = NetworkPolicy::Hosts(vec!["example.com".into()]);
+        p.network = NetworkPolicy::Proxy {
+            socket: "/run/egress/proxy.sock".into(),
+        };
+        assert_eq!(p.validate(), Ok(()));
+        p.network = NetworkPolicy::Proxy {
+            socket: "egress/proxy.sock".into(),
+        };
         assert_eq!(
             p.validate(),
-            Err(SandboxError::NetworkNotSupported("example.com".into()))
+            Err(SandboxError::Egress(
+                "proxy socket `egress/proxy.sock` is not an absolute path".into()
+            ))
         );
+        let long = format!("/{}/proxy.sock", "d".repeat(120));
+        p.network = NetworkPolicy::Proxy {
+            socket: long.clone().into(),
+        };
+        assert!(matches!(p.validate(), Err(SandboxError::Egress(m)) if m.contains("longer than")));
+        p.network = NetworkPolicy::Proxy { socket: "/".into() };
+        assert!(matches!(p.validate(), Err(SandboxError::Egress(_))));
     }
 }

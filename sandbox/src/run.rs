@@ -13,7 +13,7 @@ use crate::cgroup::{CgroupLeaf, CgroupSupport, LimitEvents};
 use crate::enforcement::{check, Enforcement, Part, RequiredLevel};
 use crate::error::{io_text, SandboxError};
 use crate::launcher::Launcher;
-use crate::policy::SandboxPolicy;
+use crate::policy::{NetworkPolicy, SandboxPolicy};
 use crate::probe::probe_with_cgroup;
 use crate::protocol::{LaunchRequest, Message, Mode};
 
@@ -139,6 +139,9 @@ impl Sandbox {
             ));
         }
         self.check()?;
+        if let NetworkPolicy::Proxy { socket } = &policy.network {
+            crate::egress::check_socket(socket)?;
+        }
         let layers = self.enforcement.clone();
         let leaf = if layers.cgroup_memory || layers.cgroup_pids {
             let support = self.cgroup.as_ref().ok_or_else(|| {

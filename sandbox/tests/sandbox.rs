@@ -406,16 +406,147 @@ async fn no_tcp_udp_or_name_resolution_without_named_hosts() {
     assert_eq!(text(&out.stdout), "rc=2\n");
 }
 
+/// A stand-in for the executor's proxy: a Unix socket in a private folder that answers each
+/// connection's first line with `proxied:<line>`.
+fn fake_proxy() -> (tempfile::TempDir, PathBuf) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("egress-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let socket = dir.path().join("egress.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                let mut reader = BufReader::new(&conn);
+                if reader.read_line(&mut line).is_ok() {
+                    let _ = (&conn).write_all(format!("proxied:{line}").as_bytes());
+                }
+            });
+        }
+    });
+    (dir, socket)
+}
+
 #[tokio::test]
-async fn named_hosts_are_refused_until_egress_exists() {
+async fn egress_goes_only_through_the_bridge_to_the_proxy_socket() {
     let f = Fixture::new();
+    let sandbox = sandbox();
+    let (_proxy_dir, socket) = fake_proxy();
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    tcp.set_nonblocking(true).unwrap();
     let mut p = f.policy();
-    p.network = NetworkPolicy::Hosts(vec!["crates.io".into()]);
+    p.network = NetworkPolicy::Proxy {
+        socket: socket.clone(),
+    };
+    let script = format!(
+        "import os, socket\n\
+         def attempt(name, f):\n\
+         \x20   try:\n\
+         \x20       print(name, f())\n\
+         \x20   except OSError as e:\n\
+         \x20       print(name, type(e).__name__, e.errno)\n\
+         def bridge():\n\
+         \x20   s = socket.create_connection(('127.0.0.1', {port}), timeout=5)\n\
+         \x20   s.sendall(b'hello\\n')\n\
+         \x20   return s.makefile().readline().strip()\n\
+         attempt('bridge', bridge)\n\
+         attempt('host', lambda: socket.create_connection(('127.0.0.1', {tp}), timeout=2))\n\
+         attempt('other-port', lambda: socket.create_connection(('127.0.0.1', {other}), timeout=2))\n\
+         attempt('bind', lambda: socket.socket().bind(('127.0.0.1', 0)))\n\
+         attempt('udp', lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('192.0.2.1', 53)))\n\
+         attempt('interfaces', lambda: [n for _, n in socket.if_nameindex()])\n\
+         attempt('dns', lambda: socket.getaddrinfo('example.com', 80))\n\
+         print('proxy', os.environ['HTTP_PROXY'], os.environ['https_proxy'], repr(os.environ['NO_PROXY']))\n",
+        port = trust_sandbox::EGRESS_PORT,
+        other = trust_sandbox::EGRESS_PORT + 1,
+        tp = tcp.local_addr().unwrap().port(),
+    );
+    let out = sandbox
+        .run(
+            &p,
+            &["/usr/bin/python3".into(), "-c".into(), script],
+            TIMEOUT,
+            OUTPUT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.exit_code, Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    // The bridge reaches the proxy; Landlock refuses every other port and any bind; the
+    // namespace has loopback only, so UDP has no route and names do not resolve.
+    assert_eq!(lines[0], "bridge proxied:hello", "{stdout}");
+    assert_eq!(lines[1], "host PermissionError 13", "{stdout}");
+    assert_eq!(lines[2], "other-port PermissionError 13", "{stdout}");
+    assert_eq!(lines[3], "bind PermissionError 13", "{stdout}");
+    assert_eq!(lines[4], "udp OSError 101", "{stdout}");
+    assert_eq!(lines[5], "interfaces ['lo']", "{stdout}");
+    assert!(lines[6].starts_with("dns gaierror"), "{stdout}");
+    assert_eq!(
+        lines[7], "proxy http://127.0.0.1:3128 http://127.0.0.1:3128 ''",
+        "{stdout}"
+    );
+    assert!(
+        tcp.accept().is_err(),
+        "a connection reached the host listener"
+    );
+}
+
+#[tokio::test]
+async fn egress_is_refused_when_a_part_of_it_cannot_be_applied() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    let (proxy_dir, socket) = fake_proxy();
+    let mut p = f.policy();
+    p.network = NetworkPolicy::Proxy {
+        socket: socket.clone(),
+    };
+    // A folder others can enter: refused before anything starts.
+    std::fs::set_permissions(proxy_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let err = sandbox()
         .run(&p, &["true".into()], TIMEOUT, OUTPUT)
         .await
         .unwrap_err();
-    assert_eq!(err, SandboxError::NetworkNotSupported("crates.io".into()));
+    assert_eq!(
+        err,
+        SandboxError::Egress(format!(
+            "proxy socket folder has mode 755; it must be 0700 (`{}`)",
+            proxy_dir.path().display()
+        ))
+    );
+    std::fs::set_permissions(proxy_dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    // No socket there.
+    p.network = NetworkPolicy::Proxy {
+        socket: proxy_dir.path().join("absent.sock"),
+    };
+    let err = sandbox()
+        .run(&p, &["true".into()], TIMEOUT, OUTPUT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::Egress(m) if m.contains("no such file")),
+        "{err}"
+    );
+    // Without Landlock's TCP rules the port rule cannot be applied: refused, never run.
+    p.network = NetworkPolicy::Proxy { socket };
+    let weaker = Sandbox::new(launcher(), RequiredLevel::parse("no-landlock").unwrap())
+        .without(Part::Landlock);
+    let err = weaker
+        .run(&p, &["true".into()], TIMEOUT, OUTPUT)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SandboxError::Setup(
+            "egress through the proxy needs landlock abi 4 (tcp rules); this sandbox has 0".into()
+        )
+    );
 }
 
 #[tokio::test]

@@ -109,7 +109,13 @@ pub(crate) async fn run(
             .min(timeout.as_secs() + 1),
         ..limits.run_limits
     };
-    policy.network = NetworkPolicy::None;
+    // A grant naming hosts: network only through a proxy of this run that admits those hosts.
+    let proxy = crate::operations::egress::start_proxy(&limits.egress_hosts)?;
+    policy.network = proxy
+        .as_ref()
+        .map_or(NetworkPolicy::None, |p| NetworkPolicy::Proxy {
+            socket: p.socket().to_path_buf(),
+        });
     policy.env = limits
         .env_allowlist
         .iter()
@@ -118,8 +124,9 @@ pub(crate) async fn run(
     let program = &command.argv[0];
     let outcome = sandbox
         .run(&policy, &command.argv, timeout, limits.max_output_bytes)
-        .await
-        .map_err(|e| sandbox_error(e, program))?;
+        .await;
+    let egress = crate::operations::egress::finish_proxy(proxy).await;
+    let outcome = outcome.map_err(|e| sandbox_error(e, program))?;
     Ok(RunOutcome {
         exit_code: outcome.exit_code.unwrap_or(-1),
         signal: outcome.signal.unwrap_or(0),
@@ -136,5 +143,6 @@ pub(crate) async fn run(
             .map(|l| limit_name(l).to_string())
             .collect(),
         sandbox: outcome.enforcement,
+        egress,
     })
 }

@@ -17,11 +17,13 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{getpid, sethostname, Pid};
 
-use super::{stdin_socket, NOT_FOUND, SETUP_FAILED};
+use super::{bridge, stdin_socket, NOT_FOUND, SETUP_FAILED};
 use crate::confine;
+use crate::egress::{proxy_env, socket_inside, EGRESS_PORT};
+use crate::loopback;
 use crate::masks;
 use crate::mounts;
-use crate::policy::hidden_matcher;
+use crate::policy::{hidden_matcher, NetworkPolicy};
 use crate::protocol::{read_line, write_line, LaunchRequest, Message, Mode, ProbeReport};
 
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
@@ -105,12 +107,20 @@ fn confine_and_start(request: &LaunchRequest) -> Result<Pid, Failure> {
     let view = mounts::build(policy).map_err(setup)?;
     masks::apply(&view.workspace, &hidden, policy.max_walk_entries).map_err(setup)?;
     mounts::seal(&view).map_err(setup)?;
+    let egress = match &policy.network {
+        NetworkPolicy::None => false,
+        NetworkPolicy::Proxy { socket } => {
+            start_egress(&socket_inside(socket), layers).map_err(setup)?;
+            true
+        }
+    };
     if !layers.rlimits {
         return Err(setup("rlimits are required".to_string()));
     }
     confine::rlimits(&policy.limits, layers.cgroup_memory).map_err(setup)?;
     if layers.landlock_abi > 0 {
-        confine::landlock(layers.landlock_abi, &view.writable).map_err(setup)?;
+        let port = egress.then_some(EGRESS_PORT);
+        confine::landlock(layers.landlock_abi, &view.writable, port).map_err(setup)?;
     }
     confine::no_new_privs().map_err(setup)?;
     if !layers.seccomp {
@@ -127,6 +137,9 @@ fn confine_and_start(request: &LaunchRequest) -> Result<Pid, Failure> {
         cmd.env("PATH", DEFAULT_PATH);
     }
     cmd.envs(policy.env.iter().map(|(k, v)| (k, v)));
+    if egress {
+        cmd.envs(proxy_env());
+    }
     match cmd.spawn() {
         Ok(child) => Ok(Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX))),
         Err(e)
@@ -139,6 +152,23 @@ fn confine_and_start(request: &LaunchRequest) -> Result<Pid, Failure> {
         }
         Err(e) => Err(setup(format!("starting `{program}`: {e}"))),
     }
+}
+
+/// Egress through the proxy: loopback up and alone, the bridge listening and confined. Refused
+/// without Landlock TCP rules (the namespace would still hold, but nothing less than every
+/// layer is applied).
+fn start_egress(socket: &Path, layers: &crate::enforcement::Enforcement) -> Result<(), String> {
+    if layers.landlock_abi < crate::MIN_LANDLOCK_ABI {
+        return Err(format!(
+            "egress through the proxy needs landlock abi {} (tcp rules); this sandbox has {}",
+            crate::MIN_LANDLOCK_ABI,
+            layers.landlock_abi
+        ));
+    }
+    loopback::raise_only_loopback()?;
+    // The bridge is reaped by `reap` like any orphan and dies with this process.
+    drop(bridge::start(socket, layers.landlock_abi, layers.seccomp)?);
+    Ok(())
 }
 
 /// Reaps every process until the command ends; returns its report and the init's exit code.

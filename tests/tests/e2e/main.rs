@@ -13,6 +13,7 @@ mod attacks;
 mod authority;
 mod claude_code_hook;
 mod derived;
+mod egress;
 mod executor;
 mod lifecycle;
 mod pinned_trust;
