@@ -236,6 +236,9 @@ pub struct OperationLimits {
     pub writable: std::sync::Arc<Vec<String>>,
     /// Per grant: globs a child must not see (the grant's deny rules and the sensitive class).
     pub hidden_globs: std::sync::Arc<Vec<String>>,
+    /// Per execution: secrets injected into the child's environment (variable, value), from
+    /// the grant's secret references (`secrets/exec_use.rs`).
+    pub secret_env: std::sync::Arc<Vec<(String, crate::secrets::SecretValue)>>,
 }
 
 impl OperationLimits {
@@ -266,6 +269,7 @@ impl Default for OperationLimits {
             run_read_only_paths: Vec::new(),
             writable: std::sync::Arc::new(Vec::new()),
             hidden_globs: std::sync::Arc::new(Vec::new()),
+            secret_env: std::sync::Arc::new(Vec::new()),
         }
     }
 }

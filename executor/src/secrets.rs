@@ -5,11 +5,14 @@
 //! By job: [`sealing_key`] loads the key (a 0600 file outside the data directory, or an
 //! environment variable) and seals/opens values; [`store`] keeps sealed values in sled;
 //! [`encodings`] lists the forms a value may leak in; [`scrubber`] replaces them in output;
-//! [`broker`] resolves a grant's references for one operation; [`fingerprints`] exports keyed
-//! digests of the forms for `trustctl secrets scan`.
+//! [`broker`] resolves a grant's references for one operation; [`exec_use`] injects them into a
+//! child and scrubs its outcome; [`fingerprints`] exports keyed digests of the forms for
+//! `trustctl secrets scan`.
 
 pub mod broker;
+pub mod config;
 pub mod encodings;
+pub mod exec_use;
 pub mod fingerprints;
 pub mod scrubber;
 pub mod sealing_key;
@@ -19,6 +22,7 @@ pub mod store;
 mod tests;
 
 pub use broker::{ResolvedSecret, SecretBroker};
+pub use config::SecretsConfig;
 pub use scrubber::Scrubber;
 pub use sealing_key::{KeySource, SealingKey};
 pub use store::{SecretEntry, SecretStore};
@@ -92,4 +96,22 @@ impl fmt::Debug for SecretValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SecretValue([redacted; {} bytes])", self.0.len())
     }
+}
+
+/// The broker `config` asks for: off without a key source; otherwise the key is loaded (and
+/// checked: a key file readable by its owner only, outside `data_dir`) and the store opened
+/// under `data_dir/secrets`.
+pub fn open_broker(
+    config: &SecretsConfig,
+    data_dir: &std::path::Path,
+) -> Result<SecretBroker, SecretError> {
+    let Some(source) = &config.key_source else {
+        tracing::info!("no secrets key configured: the secrets broker is off");
+        return Ok(SecretBroker::disabled());
+    };
+    let key = SealingKey::load(source, data_dir)?;
+    Ok(SecretBroker::new(SecretStore::open(
+        &data_dir.join("secrets"),
+        key,
+    )?))
 }
