@@ -138,6 +138,12 @@ fn mint_with(
         child_limits: envelope.child_limits.clone(),
     };
     let mut block = vocabulary::authority_block(&claims)?;
+    // Secret references (names, never values): the executor resolves them at exec time.
+    for reference in &envelope.secret_refs {
+        block = block
+            .fact(reference.fact())
+            .map_err(|e| InternalError::Minting(e.to_string()))?;
+    }
     // Every further approver of an m-of-n approval is named by its own `approval` fact.
     for approver in approvers.iter().skip(1) {
         block = block

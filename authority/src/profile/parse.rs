@@ -22,7 +22,18 @@ use trust_sdk::duration::{format_duration, parse_duration};
 type Value<'i> = Spanned<DeValue<'i>>;
 
 const TOP_KEYS: &[&str] = &[
-    "profile", "limits", "commands", "allow", "deny", "approval", "process", "shell", "sandbox",
+    "profile",
+    "limits",
+    "commands",
+    "allow",
+    "deny",
+    "approval",
+    "process",
+    "shell",
+    "sandbox",
+    // Secrets broker (`secret_section.rs`).
+    "secret",
+    "secret_max_ttl",
 ];
 const PROFILE_KEYS: &[&str] = &[
     "name",
@@ -283,6 +294,19 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
             (None, Default::default())
         });
 
+    let command_names: Vec<&str> = commands.keys().map(String::as_str).collect();
+    let secrets =
+        super::secret_section::parse_secret_section(src, &command_names).unwrap_or_else(|errors| {
+            for (span, message) in errors {
+                let span = span.unwrap_or_else(|| {
+                    doc.get("secret")
+                        .or(doc.get("secret_max_ttl"))
+                        .map_or(0..0, |v| v.span())
+                });
+                ctx.err(&span, message);
+            }
+            Default::default()
+        });
     let (Some(name), Some(workspace)) = (header.name, header.workspace) else {
         return Err(ctx.finish());
     };
@@ -309,6 +333,7 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
         processes,
         shell,
         sandbox,
+        secrets,
         source: file.to_path_buf(),
         name_line,
         workspace_line,

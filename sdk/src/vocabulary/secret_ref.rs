@@ -23,7 +23,9 @@ pub const SECRET_REF: &str = "secret_ref";
 pub const MAX_SECRET_NAME_BYTES: usize = 128;
 
 /// Where a secret goes when it is injected.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum InjectTarget {
     /// An environment variable of the child process.
     Env(String),
@@ -124,7 +126,9 @@ pub fn is_secret_name(name: &str) -> bool {
 }
 
 /// One reference: secret `name` injected at `target` for `operation` on `resource`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct SecretRef {
     pub name: String,
     pub operation: String,
