@@ -4,7 +4,8 @@
 //! inspect, attenuate), `exec` (structured operations on an executor), `audit` (export,
 //! verify, query provenance), `admin` (revoke, register agents, rotate keys, decision log) and
 //! `approvals` (list, approve, deny, watch, await) and `tls` (a deployment's CA and service
-//! certificates); `transport` holds the TLS flags shared by every command that connects.
+//! certificates); `transport` holds the TLS flags shared by every command that connects;
+//! `secrets` (put, list, delete, fingerprints) and `secret_scan` (scan, install-hooks).
 //!
 //! Exit codes: 0 success; 1 error or refusal; `grant request` uses 2 for deny and 3 for
 //! approval required (`approvals await` likewise: 2 denied or expired, 3 still pending);
@@ -23,6 +24,8 @@ mod grant;
 mod health;
 mod keys;
 mod narrowing;
+mod secret_scan;
+mod secrets;
 mod tls;
 mod transport;
 mod util;
@@ -67,6 +70,10 @@ enum Command {
     /// A deployment's private CA and service certificates for TLS on every link.
     #[command(subcommand)]
     Tls(tls::TlsCommand),
+    /// Secrets on the executor (put, list, delete: never read back), fingerprints, and the
+    /// git hooks that refuse a commit or push holding a managed value.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -81,6 +88,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Approvals(command) => approvals::run(command).await,
         Command::Health(args) => health::run(args).await,
         Command::Tls(command) => tls::run(command),
+        Command::Secrets(command) => secrets::run(command).await,
     }
 }
 
