@@ -22,18 +22,8 @@ use trust_sdk::duration::{format_duration, parse_duration};
 type Value<'i> = Spanned<DeValue<'i>>;
 
 const TOP_KEYS: &[&str] = &[
-    "profile",
-    "limits",
-    "commands",
-    "allow",
-    "deny",
-    "approval",
-    "process",
-    "shell",
-    "sandbox",
-    // Secrets broker (`secret_section.rs`).
+    "profile", "limits", "commands", "allow", "deny", "approval", "process", "shell", "sandbox",
     "secret",
-    "secret_max_ttl",
 ];
 const PROFILE_KEYS: &[&str] = &[
     "name",
@@ -44,6 +34,8 @@ const PROFILE_KEYS: &[&str] = &[
     "agents",
     "default_ttl",
     "max_ttl",
+    // Secrets broker (`secret_section.rs`).
+    "secret_max_ttl",
 ];
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -300,7 +292,7 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
             for (span, message) in errors {
                 let span = span.unwrap_or_else(|| {
                     doc.get("secret")
-                        .or(doc.get("secret_max_ttl"))
+                        .or(doc.get("profile"))
                         .map_or(0..0, |v| v.span())
                 });
                 ctx.err(&span, message);

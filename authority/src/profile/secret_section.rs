@@ -1,7 +1,9 @@
 //! The profile's secret references and how long a grant carrying one may live.
 //!
 //! ```toml
+//! [profile]
 //! secret_max_ttl = "1h"            # optional; default and ceiling 24h
+//!
 //! [[secret]]
 //! name = "npm-token"               # a secret an operator put (`trustctl secrets put`)
 //! operation = "proc.run"           # the operation it is injected for
@@ -39,6 +41,13 @@ impl Default for SecretSection {
 struct Sections {
     #[serde(default)]
     secret: Vec<RawSecret>,
+    #[serde(default)]
+    profile: ProfileTable,
+}
+
+/// The one key of `[profile]` read here (the rest is `parse.rs`'s).
+#[derive(Deserialize, Default)]
+struct ProfileTable {
     secret_max_ttl: Option<String>,
 }
 
@@ -51,7 +60,7 @@ struct RawSecret {
     inject: String,
 }
 
-/// Reads `[[secret]]` and `secret_max_ttl` from the profile's source text; `commands` are the
+/// Reads `[[secret]]` and `[profile] secret_max_ttl` from the profile's source text; `commands` are the
 /// profile's command names (a `proc.run` reference names one of them, or `*`).
 pub(super) fn parse_secret_section(
     src: &str,
@@ -61,7 +70,7 @@ pub(super) fn parse_secret_section(
         toml::from_str(src).map_err(|e| vec![(e.span(), e.message().replace('\n', "; "))])?;
     let mut errors = Vec::new();
     let mut section = SecretSection::default();
-    if let Some(text) = &sections.secret_max_ttl {
+    if let Some(text) = &sections.profile.secret_max_ttl {
         match parse_duration(text) {
             Ok(ttl) if ttl.is_zero() || ttl > TTL_CEILING => errors.push((
                 None,
