@@ -360,7 +360,7 @@ pub fn evaluate_with_approvals(
     let expires_at = match secret_refs::ttl_with_secrets(profile, &secret_refs, request.ttl, ttl) {
         Ok(short) if short < ttl => now.checked_add(short).unwrap_or(expires_at),
         Ok(_) => expires_at,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     Decision {
         effect: Effect::Allow,

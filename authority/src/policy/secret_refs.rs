@@ -36,7 +36,7 @@ pub(super) fn ttl_with_secrets(
     refs: &[SecretRef],
     requested: Option<Duration>,
     ttl: Duration,
-) -> Result<Duration, Decision> {
+) -> Result<Duration, Box<Decision>> {
     let ceiling = profile.secrets.max_ttl;
     if refs.is_empty() || ttl <= ceiling {
         return Ok(ttl);
@@ -45,7 +45,7 @@ pub(super) fn ttl_with_secrets(
         return Ok(ceiling);
     }
     let names: Vec<String> = refs.iter().map(|r| format!("`{}`", r.name)).collect();
-    Err(Decision::deny(
+    Err(Box::new(Decision::deny(
         SECRET_TTL,
         format!(
             "denied: the grant would carry secret references ({}) and a TTL of {}, longer than the profile's secret_max_ttl of {}; request at most {}",
@@ -54,5 +54,5 @@ pub(super) fn ttl_with_secrets(
             format_duration(ceiling),
             format_duration(ceiling)
         ),
-    ))
+    )))
 }

@@ -40,7 +40,7 @@ impl Scrubber {
             }
         }
         // Longest first: the regex alternation prefers the earlier branch at a position.
-        all.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        all.sort_by_key(|f| std::cmp::Reverse(f.0.len()));
         all.dedup_by(|a, b| a.0 == b.0);
         if all.is_empty() {
             return Scrubber::default();
