@@ -8,6 +8,10 @@ needs=""
 [ -x /usr/bin/python3 ] || needs="$needs python3"
 [ -x /bin/bash ] || needs="$needs bash"
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || needs="$needs procps"
+# The secrets tests: a child encodes a secret with base64/od/rev/sed, and the pre-commit hook
+# test makes a real git repository.
+command -v git >/dev/null 2>&1 || needs="$needs git"
+[ -x /usr/bin/rev ] || needs="$needs bsdextrautils"
 if [ -n "$needs" ]; then
   echo "installing$needs from Debian's packages (used by the sandbox and lifecycle tests)"
   # shellcheck disable=SC2086 # one word per package

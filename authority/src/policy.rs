@@ -18,6 +18,8 @@
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
 mod secret_refs;
+#[cfg(test)]
+mod secret_tests;
 mod sensitive;
 mod shell_scope;
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use trust_sdk::duration::parse_duration;
-use trust_sdk::vocabulary::SecretRef;
+use trust_sdk::vocabulary::{InjectTarget, SecretRef};
 
 use super::child_sections::SectionError;
 use super::TTL_CEILING;
@@ -98,6 +98,24 @@ pub(super) fn parse_secret_section(
                 format!(
                     "[[secret]] `{}`: operation `{}` runs no child process and sends no request; use proc.run, shell.exec or net.http",
                     raw.name, raw.operation
+                ),
+            ));
+            continue;
+        }
+        let wants_header = raw.operation == "net.http";
+        if matches!(reference.target, InjectTarget::Header(_)) != wants_header {
+            errors.push((
+                None,
+                format!(
+                    "[[secret]] `{}`: {} takes {} targets, not `{}`",
+                    raw.name,
+                    raw.operation,
+                    if wants_header {
+                        "`header:Name`"
+                    } else {
+                        "`env:VAR`"
+                    },
+                    reference.target
                 ),
             ));
             continue;
