@@ -10,6 +10,10 @@ needs=""
 [ -x /bin/bash ] || needs="$needs bash"
 [ -x /bin/kill ] || [ -x /usr/bin/kill ] || needs="$needs procps"
 [ -x /usr/bin/curl ] || needs="$needs curl"
+# The secrets tests: a child encodes a secret with base64/od/rev/sed, and the pre-commit hook
+# test makes a real git repository.
+command -v git >/dev/null 2>&1 || needs="$needs git"
+[ -x /usr/bin/rev ] || needs="$needs bsdextrautils"
 if [ -n "$needs" ]; then
   echo "installing$needs from Debian's packages (used by the sandbox, lifecycle and egress tests)"
   # shellcheck disable=SC2086 # one word per package

@@ -143,6 +143,12 @@ fn mint_with(
             .fact(vocabulary::shadow::shadow_fact())
             .map_err(|e| InternalError::Minting(e.to_string()))?;
     }
+    // Secret references (names, never values): the executor resolves them at exec time.
+    for reference in &envelope.secret_refs {
+        block = block
+            .fact(reference.fact())
+            .map_err(|e| InternalError::Minting(e.to_string()))?;
+    }
     // Every further approver of an m-of-n approval is named by its own `approval` fact.
     for approver in approvers.iter().skip(1) {
         block = block

@@ -17,6 +17,9 @@
 //! 8. allow, with the allow rules that covered each scope; a TTL above `max_ttl` is clamped
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
+mod secret_refs;
+#[cfg(test)]
+mod secret_tests;
 mod sensitive;
 mod shell_scope;
 #[cfg(test)]
@@ -30,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::{format_duration, Profile, ProfileSet, Rule};
 use crate::request::{GrantRequest, Operation, Scope};
+pub use secret_refs::SECRET_TTL;
 pub use sensitive::SENSITIVE_PATH;
 use shell_scope::ShellVerdict;
 pub use shell_scope::{SHELL_NOT_ENABLED, SHELL_POLICY};
@@ -174,6 +178,9 @@ pub struct GrantEnvelope {
     /// The profile is in shadow mode: the grant states `shadow_mode(true)`.
     #[serde(default)]
     pub shadow: bool,
+    /// The profile's secret references the granted scopes cover (`policy/secret_refs.rs`).
+    #[serde(default)]
+    pub secret_refs: Vec<trust_sdk::vocabulary::SecretRef>,
 }
 
 impl GrantEnvelope {
@@ -352,6 +359,14 @@ pub fn evaluate_with_approvals(
         .then(|| profile.shell.clone())
         .flatten();
 
+    // Secret references: only those the granted scopes cover; such a grant lives shorter.
+    let granted: Vec<&Scope> = checked.iter().map(|c| &c.scope).collect();
+    let secret_refs = secret_refs::covered(profile, &granted);
+    let expires_at = match secret_refs::ttl_with_secrets(profile, &secret_refs, request.ttl, ttl) {
+        Ok(short) if short < ttl => now.checked_add(short).unwrap_or(expires_at),
+        Ok(_) => expires_at,
+        Err(denied) => return *denied,
+    };
     Decision {
         effect: Effect::Allow,
         rule_ids,
@@ -371,6 +386,7 @@ pub fn evaluate_with_approvals(
             sandbox_level: profile.sandbox.level.clone(),
             child_limits: profile.sandbox.limits.clone(),
             shadow: profile.shadow,
+            secret_refs,
         }),
     }
 }

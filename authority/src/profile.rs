@@ -13,6 +13,7 @@ mod child_sections;
 mod claude_rules;
 mod glob;
 mod parse;
+mod secret_section;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +25,7 @@ use std::time::Duration;
 pub use child_sections::ChildSandbox;
 pub use claude_rules::{parse_claude_rule, ClaudeRule};
 pub use glob::ResourcePattern;
+pub use secret_section::SecretSection;
 pub use trust_sdk::duration::{format_duration, parse_duration};
 
 use crate::request::Operation;
@@ -148,6 +150,8 @@ pub struct Profile {
     pub shell: Option<trust_sdk::shell::ShellPolicy>,
     /// `[sandbox]`: the sandbox level accepted and the caps of child processes.
     pub sandbox: ChildSandbox,
+    /// `[[secret]]` references and `secret_max_ttl` (`secret_section.rs`).
+    pub secrets: SecretSection,
     /// The file the profile was loaded from.
     pub source: PathBuf,
     /// Line of `name` in the source (for diagnostics).

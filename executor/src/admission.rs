@@ -70,6 +70,8 @@ pub struct Admitted {
     pub hidden: Arc<Vec<regex::Regex>>,
     /// Workspace prefixes a child process of this grant may write.
     pub writable: Arc<Vec<String>>,
+    /// The grant's secret references (authority block only; see `secrets.rs`).
+    pub secret_refs: Arc<Vec<trust_sdk::vocabulary::SecretRef>>,
 }
 
 /// A refused request: the check that refused it and what was learned before, for its record.
@@ -120,6 +122,7 @@ struct Checked {
     operation: Operation,
     hidden: Arc<Vec<regex::Regex>>,
     writable: Arc<Vec<String>>,
+    secret_refs: Arc<Vec<trust_sdk::vocabulary::SecretRef>>,
 }
 
 /// The admission pipeline with its caches.
@@ -158,6 +161,8 @@ struct VerifiedGrant {
     current_holder: ed25519_dalek::VerifyingKey,
     /// Workspace prefixes a child process may write ([`writable_prefixes`]).
     writable: Arc<Vec<String>>,
+    /// Secret references of the authority block.
+    secret_refs: Arc<Vec<trust_sdk::vocabulary::SecretRef>>,
     /// The first static Datalog cap the appended blocks exceed, refused after the holder proof.
     over_cap: Option<CapExceeded>,
 }
@@ -281,12 +286,14 @@ impl Admission {
                 operation,
                 hidden,
                 writable,
+                secret_refs,
             }) => Ok(Admitted {
                 attempt,
                 claims,
                 operation,
                 hidden,
                 writable,
+                secret_refs,
             }),
             Err(refusal) => Err(Box::new(Refused { attempt, refusal })),
         }
@@ -456,6 +463,7 @@ impl Admission {
             operation: prepared.operation,
             hidden: Arc::clone(&prepared.verified.hidden),
             writable: Arc::clone(&prepared.verified.writable),
+            secret_refs: Arc::clone(&prepared.verified.secret_refs),
         })
     }
 
@@ -531,10 +539,13 @@ impl Admission {
         ctx.grant_id = lineage.last().cloned();
         let hidden = self.compiled_denies(&claims.deny_regexes)?;
         let writable = Arc::new(writable_prefixes(&claims, &links));
+        let secret_refs = trust_sdk::vocabulary::secret_refs_from_structure(&structure)
+            .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
         let verified = Arc::new(VerifiedGrant {
             lineage,
             current_holder,
             writable,
+            secret_refs: Arc::new(secret_refs),
             token,
             hidden,
             claims: Arc::new(claims),

@@ -59,6 +59,15 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     insecure_plaintext: bool,
+    // Secrets broker (`secrets.rs`).
+    /// Operators who may put, list and delete secrets and export their fingerprints.
+    #[serde(default)]
+    secret_admin_keys: Vec<RawAuditor>,
+    /// The file holding the key that seals secrets: base64 of 32 bytes, mode 0600, owned by
+    /// the executor's user, outside `data_dir` (refused otherwise).
+    secrets_key_file: Option<PathBuf>,
+    /// Or the environment variable holding that key.
+    secrets_key_env: Option<String>,
 }
 
 /// `[tls]`: the executor's server certificate and key, the CA the authority's certificate
@@ -288,6 +297,8 @@ pub struct ExecutorConfig {
     /// The checkpoint signing key's file (created 0600 if missing).
     pub checkpoint_key: PathBuf,
     pub pinning: AuthorityPinning,
+    /// Secret admins and where the sealing key comes from.
+    pub secrets: crate::secrets::SecretsConfig,
 }
 
 /// What the executor trusts of the authority before it has talked to it.
@@ -492,6 +503,16 @@ impl ExecutorConfig {
             _ => {}
         }
         let bounds = raw.admission.bounds(&mut errors);
+        let secrets = crate::secrets::SecretsConfig::parse(
+            raw.secret_admin_keys
+                .into_iter()
+                .map(|a| (a.id, a.public_key))
+                .collect(),
+            raw.secrets_key_file.map(|f| base.join(f)),
+            raw.secrets_key_env,
+            &operations.env_allowlist,
+            &mut errors,
+        );
         match (listen, sandbox_level, security) {
             (Some(listen), Some(sandbox_level), Some(security)) if errors.is_empty() => Ok(Self {
                 listen,
@@ -513,6 +534,7 @@ impl ExecutorConfig {
                 pinning,
                 security,
                 authority_link,
+                secrets,
             }),
             _ => Err(errors.join("; ")),
         }

@@ -21,6 +21,7 @@ use crate::grant_uses::GrantUses;
 use crate::operations::{self, OperationError, OperationLimits, Outcome};
 use crate::provenance_log::{Announced, ProvenanceLog};
 use crate::run_binding;
+use crate::secrets::exec_use as secrets;
 use crate::workspace::Workspace;
 use trust_sdk::clock::millis;
 
@@ -32,6 +33,8 @@ pub struct Execution {
     pub operation_limits: OperationLimits,
     /// Uses of approved grants, consumed durably before they run.
     pub grant_uses: GrantUses,
+    /// Secrets the grants' references name, injected at exec time (`secrets.rs`).
+    pub secrets: crate::secrets::SecretBroker,
 }
 
 /// An acknowledged execution: its outcome and the sequence of its durable record.
@@ -164,6 +167,20 @@ impl Execution {
             let reason = crate::shell_admission::record_reason(verdict);
             admitted.attempt.passed.push(reason);
         }
+        // Secrets the grant names for this operation: resolved before anything runs (an
+        // unknown or undecryptable one refuses the run, recorded); the records name them.
+        let secret_use =
+            match secrets::prepare(&self.secrets, &admitted.secret_refs, &admitted.operation) {
+                Ok(secret_use) => secret_use,
+                Err(refusal) => {
+                    let refused = Refused {
+                        attempt: admitted.attempt,
+                        refusal,
+                    };
+                    return Err(self.refuse(refused, time_ms, started, announced).await);
+                }
+            };
+        admitted.attempt.passed.extend(secret_use.reasons.clone());
         if let (true, Some(sandbox)) = (
             admitted.operation.kind().runs_child(),
             &self.operation_limits.sandbox,
@@ -212,10 +229,13 @@ impl Execution {
             egress_hosts: Arc::new(crate::egress_proxy::GrantedHosts::of_claims(
                 &admitted.claims,
             )),
+            secret_env: Arc::clone(&secret_use.env),
             ..self.operation_limits.clone()
         };
         let result = operations::execute(&admitted.operation, &workspace, &limits).await;
         let result = result.map(|outcome| filter_denied(outcome, &admitted.hidden));
+        // Nothing the child printed leaves with a value in it (nor does its record).
+        let result = result.map(|outcome| secrets::scrub_outcome(outcome, &secret_use.scrubber));
         let request_id = admitted.attempt.request_id.clone();
         let kind = if read_only {
             RecordKind::ReadOnly
@@ -232,7 +252,7 @@ impl Execution {
                 record.outcome_size = Some(outcome.size());
                 record.reasons.extend(operations::egress_lines(outcome));
             }
-            Err(e) => record.status = Some(e.to_string()),
+            Err(e) => record.status = Some(secret_use.scrubber.scrub_str(&e.to_string()).into()),
         }
         let appended = match announced {
             Some(announced) => self.provenance.append_announced(record, announced).await,
@@ -245,7 +265,11 @@ impl Execution {
                 return Err(provenance_unavailable("the outcome could not be recorded"));
             }
         };
-        let outcome = result.map_err(operation_refusal)?;
+        let outcome = result.map_err(|e| {
+            let mut refusal = operation_refusal(e);
+            refusal.message = secret_use.scrubber.scrub_str(&refusal.message).into_owned();
+            refusal
+        })?;
         tracing::info!(request_id = %request_id, operation = admitted.operation.name(),
             grant_id = %admitted.claims.grant_id, sequence, "executed");
         Ok(Executed {

@@ -14,6 +14,7 @@ pub mod operations;
 pub mod provenance_log;
 pub mod rpc;
 pub mod run_binding;
+pub mod secrets;
 pub mod shell_admission;
 pub mod trust_alarm;
 pub mod trust_state;

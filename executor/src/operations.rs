@@ -241,6 +241,9 @@ pub struct OperationLimits {
     /// Egress proxy, per grant: the hosts a child may reach through the proxy (the grant's
     /// `net.http` claims); empty = the child has no network at all.
     pub egress_hosts: std::sync::Arc<crate::egress_proxy::GrantedHosts>,
+    /// Per execution: secrets injected into the child's environment (variable, value), from
+    /// the grant's secret references (`secrets/exec_use.rs`).
+    pub secret_env: std::sync::Arc<Vec<(String, crate::secrets::SecretValue)>>,
 }
 
 impl OperationLimits {
@@ -272,6 +275,7 @@ impl Default for OperationLimits {
             writable: std::sync::Arc::new(Vec::new()),
             hidden_globs: std::sync::Arc::new(Vec::new()),
             egress_hosts: std::sync::Arc::default(),
+            secret_env: std::sync::Arc::new(Vec::new()),
         }
     }
 }

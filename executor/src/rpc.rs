@@ -10,6 +10,7 @@ pub mod authority_channel;
 pub mod authority_feed;
 mod convert;
 mod listener;
+mod secret_admin;
 pub mod server;
 mod service;
 mod status;

@@ -12,6 +12,8 @@ use trust_proto::executor::v1 as epb;
 use crate::error::SdkError;
 use crate::{keys, proof, signed};
 
+mod secrets;
+
 pub use crate::clock::now_ms;
 pub use crate::revocation_target::RevocationTarget;
 pub use crate::transport::Transport;

@@ -18,6 +18,7 @@ use ed25519_dalek::VerifyingKey;
 mod checks;
 mod read;
 mod reference;
+mod secret_ref;
 mod write;
 // Shadow mode for rollout (the Claude Code hook's `Check`).
 pub mod shadow;
@@ -29,6 +30,9 @@ pub use crate::path::directory_form;
 pub use checks::{authority_check_at, AuthorityCheck};
 pub use read::{claims_from_authorizer, claims_from_structure, read_claims};
 pub use reference::authority_block_from_text;
+pub use secret_ref::{
+    is_secret_name, secret_refs_from_structure, InjectTarget, SecretRef, SECRET_REF,
+};
 pub use write::authority_block;
 
 /// Every numeric parameter a grant can limit. The executor supplies `param(NAME, value)`

@@ -5,7 +5,8 @@
 //! verify, query provenance), `admin` (revoke, register agents, rotate keys, decision log) and
 //! `approvals` (list, approve, deny, watch, await) and `tls` (a deployment's CA and service
 //! certificates), `session` (an agent session's grant and key) and `hook` (Claude Code's hook
-//! protocol and its installation); `transport` holds the TLS flags shared by every command that connects.
+//! protocol and its installation), `secrets` (put, list, delete, fingerprints) and `secret_scan`
+//! (scan, install-hooks); `transport` holds the TLS flags shared by every command that connects.
 //!
 //! Exit codes: 0 success; 1 error or refusal; `grant request` uses 2 for deny and 3 for
 //! approval required (`approvals await` likewise: 2 denied or expired, 3 still pending);
@@ -27,6 +28,8 @@ mod hook;
 mod keys;
 mod narrowing;
 mod session;
+mod secret_scan;
+mod secrets;
 mod tls;
 mod transport;
 mod util;
@@ -78,6 +81,10 @@ enum Command {
     /// grant (`hook claude-code`), and install or remove them in a project.
     #[command(subcommand)]
     Hook(hook::HookCommand),
+    /// Secrets on the executor (put, list, delete: never read back), fingerprints, and the
+    /// git hooks that refuse a commit or push holding a managed value.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCommand),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -94,6 +101,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tls(command) => tls::run(command),
         Command::Session(command) => session::run(command).await,
         Command::Hook(command) => hook::run(command).await,
+        Command::Secrets(command) => secrets::run(command).await,
     }
 }
 

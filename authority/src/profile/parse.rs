@@ -23,6 +23,7 @@ type Value<'i> = Spanned<DeValue<'i>>;
 
 const TOP_KEYS: &[&str] = &[
     "profile", "limits", "commands", "allow", "deny", "approval", "process", "shell", "sandbox",
+    "secret",
 ];
 const PROFILE_KEYS: &[&str] = &[
     "name",
@@ -35,6 +36,8 @@ const PROFILE_KEYS: &[&str] = &[
     "max_ttl",
     // Shadow mode for rollout (the Claude Code hook's `Check`).
     "shadow",
+    // Secrets broker (`secret_section.rs`).
+    "secret_max_ttl",
 ];
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -285,6 +288,19 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
             (None, Default::default())
         });
 
+    let command_names: Vec<&str> = commands.keys().map(String::as_str).collect();
+    let secrets =
+        super::secret_section::parse_secret_section(src, &command_names).unwrap_or_else(|errors| {
+            for (span, message) in errors {
+                let span = span.unwrap_or_else(|| {
+                    doc.get("secret")
+                        .or(doc.get("profile"))
+                        .map_or(0..0, |v| v.span())
+                });
+                ctx.err(&span, message);
+            }
+            Default::default()
+        });
     let (Some(name), Some(workspace)) = (header.name, header.workspace) else {
         return Err(ctx.finish());
     };
@@ -312,6 +328,7 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
         processes,
         shell,
         sandbox,
+        secrets,
         source: file.to_path_buf(),
         name_line,
         workspace_line,

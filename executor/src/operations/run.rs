@@ -121,6 +121,7 @@ pub(crate) async fn run(
         .iter()
         .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
         .collect();
+    crate::secrets::exec_use::inject_env(&mut policy.env, &limits.secret_env);
     let program = &command.argv[0];
     let outcome = sandbox
         .run(&policy, &command.argv, timeout, limits.max_output_bytes)

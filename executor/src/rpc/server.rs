@@ -12,6 +12,7 @@ use trust_sdk::signed::ReplayGuard;
 use super::audit::AuditDesk;
 use super::authority_channel::AuthorityEndpoint;
 use super::authority_feed::{spawn_sync, sync_once};
+use super::secret_admin::SecretAdminDesk;
 use super::service::{ExecutorApi, ExecutorState};
 use crate::admission::Admission;
 use crate::config::ExecutorConfig;
@@ -95,10 +96,16 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
             operation_limits,
             grant_uses: GrantUses::open(&config.data_dir.join("grant-uses"), now_ms())
                 .map_err(|e| StartError::Config(e.to_string()))?,
+            secrets: crate::secrets::open_broker(&config.secrets, &config.data_dir)
+                .map_err(|e| StartError::Config(e.to_string()))?,
         },
         audit: AuditDesk {
             auditors: config.auditors.iter().cloned().collect(),
             replay: ReplayGuard::new(Duration::from_secs(60), 100_000).not_before(millis(now())),
+        },
+        secret_admins: SecretAdminDesk {
+            admins: config.secrets.admins.iter().cloned().collect(),
+            replay: ReplayGuard::new(Duration::from_secs(60), 10_000).not_before(millis(now())),
         },
     };
     Ok((Arc::new(service), trust))

@@ -11,6 +11,7 @@ use trust_proto::executor::v1::executor_server::Executor;
 use trust_sdk::provenance::ProvenanceEntry;
 
 use super::audit::AuditDesk;
+use super::secret_admin::SecretAdminDesk;
 use super::{convert, status};
 use crate::execution::Execution;
 
@@ -21,6 +22,8 @@ pub struct ExecutorState {
     pub sandbox_report: String,
     pub execution: Execution,
     pub audit: AuditDesk,
+    /// Operators who manage secrets (`secret_admin_keys`).
+    pub secret_admins: SecretAdminDesk,
 }
 
 pub use trust_sdk::clock::{millis, now};
@@ -127,5 +130,50 @@ impl Executor for ExecutorApi {
             Ok(answer) => Ok(Response::new(convert::check_response(answer))),
             Err(refusal) => Err(status::refused(refusal)),
         }
+    }
+
+    async fn put_secret(&self, request: Request<SignedRequest>) -> Reply<pb::PutSecretResponse> {
+        let secrets = &self.0.execution.secrets;
+        let reply = self
+            .0
+            .secret_admins
+            .put(secrets, &request.into_inner(), millis(now()));
+        reply.map(Response::new)
+    }
+
+    async fn list_secrets(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::ListSecretsResponse> {
+        let secrets = &self.0.execution.secrets;
+        let reply = self
+            .0
+            .secret_admins
+            .list(secrets, &request.into_inner(), millis(now()));
+        reply.map(Response::new)
+    }
+
+    async fn delete_secret(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::DeleteSecretResponse> {
+        let secrets = &self.0.execution.secrets;
+        let reply = self
+            .0
+            .secret_admins
+            .delete(secrets, &request.into_inner(), millis(now()));
+        reply.map(Response::new)
+    }
+
+    async fn export_secret_fingerprints(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::SecretFingerprints> {
+        let secrets = &self.0.execution.secrets;
+        let reply =
+            self.0
+                .secret_admins
+                .fingerprints(secrets, &request.into_inner(), millis(now()));
+        reply.map(Response::new)
     }
 }

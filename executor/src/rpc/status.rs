@@ -51,6 +51,18 @@ pub fn unavailable(what: &str, detail: &dyn std::fmt::Display) -> Status {
     )
 }
 
+/// The status of a failed secret operation (a message never carries a value).
+pub fn secret(e: crate::secrets::SecretError) -> Status {
+    use crate::secrets::SecretError as E;
+    match e {
+        E::Invalid(_) => Status::new(Code::InvalidArgument, e.to_string()),
+        E::Unknown(_) => Status::new(Code::NotFound, e.to_string()),
+        E::NotConfigured | E::Key(_) => Status::new(Code::FailedPrecondition, e.to_string()),
+        E::Undecryptable(_) => Status::new(Code::DataLoss, e.to_string()),
+        E::Store(_) => unavailable("the secret store", &e),
+    }
+}
+
 /// A caller that could not be authenticated.
 pub fn unauthenticated(message: impl Into<String>) -> Status {
     Status::new(Code::Unauthenticated, message.into())

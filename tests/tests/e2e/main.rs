@@ -19,6 +19,7 @@ mod lifecycle;
 mod pinned_trust;
 mod revocation;
 mod sandboxed_run;
+mod secrets;
 mod shell_exec;
 mod support;
 mod the_loop;
