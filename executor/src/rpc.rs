@@ -10,6 +10,8 @@ pub mod authority_channel;
 pub mod authority_feed;
 mod convert;
 mod listener;
+// MCP front (`tool-executor mcp`): an MCP server whose every call is an `Execute` here.
+pub mod mcp;
 pub mod server;
 mod service;
 mod status;
