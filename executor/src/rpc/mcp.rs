@@ -56,6 +56,9 @@ pub struct McpArgs {
 
 /// Runs the MCP front until its client disconnects (stdio) or a stop signal (HTTP).
 pub async fn run(args: McpArgs) -> anyhow::Result<()> {
+    if let Some(addr) = args.listen {
+        http_listener::ensure_loopback(addr)?;
+    }
     let transport = match (&args.ca, args.insecure_plaintext) {
         (Some(ca), false) => trust_sdk::transport::Transport::load(ca, None)?,
         (None, true) => trust_sdk::transport::Transport::InsecurePlaintext,

@@ -224,3 +224,33 @@ async fn python_mcp_client_sees_and_uses_only_what_the_grant_allows() {
     assert_eq!(count("fs.write", "src/new.sh", "refuse"), 2, "{records:?}");
     assert!(!cluster.workspace.join("src/new.sh").exists());
 }
+
+/// The front holds the agent's key: it refuses to listen anywhere but loopback, before it
+/// connects to anything.
+#[test]
+fn the_http_front_refuses_a_non_loopback_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("agent.key");
+    trust_sdk::keys::save(&trust_sdk::keys::generate(), &key).unwrap();
+    let bin = binaries::binary("tool-executor", "tool-executor").unwrap();
+    let out = Command::new(bin)
+        .args([
+            "mcp",
+            "--executor",
+            "http://127.0.0.1:1",
+            "--authority",
+            "http://127.0.0.1:1",
+            "--insecure-plaintext",
+            "--agent-key",
+        ])
+        .arg(&key)
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("listens on loopback only") && stderr.contains("0.0.0.0:0"),
+        "{stderr}"
+    );
+}

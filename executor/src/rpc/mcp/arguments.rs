@@ -160,3 +160,77 @@ fn decode<T: DeserializeOwned>(tool: &str, value: Value) -> Result<T, BadArgumen
         reason: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn args(value: Value) -> Option<Map<String, Value>> {
+        value.as_object().cloned()
+    }
+
+    #[test]
+    fn arguments_become_the_operation_they_name() {
+        let op = operation(
+            "fs_read",
+            Operation::FsRead,
+            args(json!({"path": "src/a.rs", "length": 10})),
+        )
+        .unwrap();
+        assert_eq!(
+            op,
+            Op::Read(pb::ReadRequest {
+                path: "src/a.rs".into(),
+                offset: 0,
+                length: 10
+            })
+        );
+        let op = operation(
+            "shell_exec",
+            Operation::ShellExec,
+            args(json!({"command": "ls"})),
+        )
+        .unwrap();
+        assert_eq!(op, trust_sdk::client::shell_operation("ls", "", 0));
+    }
+
+    #[test]
+    fn unknown_missing_or_mistyped_fields_are_refused_by_name() {
+        let unknown = operation(
+            "fs_read",
+            Operation::FsRead,
+            args(json!({"path": "a", "argv": ["rm"]})),
+        )
+        .unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown field `argv`"),
+            "{unknown}"
+        );
+        let missing =
+            operation("fs_write", Operation::FsWrite, args(json!({"path": "a"}))).unwrap_err();
+        assert!(
+            missing.to_string().contains("missing field `content`"),
+            "{missing}"
+        );
+        let mistyped = operation(
+            "proc_run",
+            Operation::ProcRun,
+            args(json!({"command": "test", "timeout_ms": -1})),
+        )
+        .unwrap_err();
+        assert!(
+            mistyped.to_string().starts_with("arguments of `proc_run`"),
+            "{mistyped}"
+        );
+        let none = operation("fs_list", Operation::FsList, None).unwrap_err();
+        assert!(none.to_string().contains("missing field `path`"), "{none}");
+    }
+
+    #[test]
+    fn operations_not_offered_as_tools_are_refused() {
+        let err = operation("x", Operation::NetHttp, None).unwrap_err();
+        assert!(err.to_string().contains("not offered"), "{err}");
+    }
+}

@@ -13,12 +13,18 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use super::McpFront;
 
-/// Serves `front` on `addr` (which must be loopback) until a stop signal; prints the URL.
-pub async fn serve(front: McpFront, addr: SocketAddr) -> anyhow::Result<()> {
+/// Refuses an address that is not loopback: whoever reaches the port acts as the agent.
+pub fn ensure_loopback(addr: SocketAddr) -> anyhow::Result<()> {
     anyhow::ensure!(
         addr.ip().is_loopback(),
         "the MCP front listens on loopback only (it holds the agent's key); `{addr}` is not"
     );
+    Ok(())
+}
+
+/// Serves `front` on `addr` (which must be loopback) until a stop signal; prints the URL.
+pub async fn serve(front: McpFront, addr: SocketAddr) -> anyhow::Result<()> {
+    ensure_loopback(addr)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
