@@ -32,3 +32,11 @@ if ! "$venv/bin/python" -c "import biscuit_auth" >/dev/null 2>&1; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "biscuit-python==0.4.0"
 fi
+
+# The official Python MCP client (`tool-executor mcp` end-to-end test), in its own virtualenv.
+mcp_venv=target/mcp-venv
+if ! "$mcp_venv/bin/python" -c "import mcp" >/dev/null 2>&1; then
+  echo "installing the Python MCP client into $mcp_venv"
+  python3 -m venv "$mcp_venv"
+  "$mcp_venv/bin/pip" install -q "mcp==2.3.0"
+fi

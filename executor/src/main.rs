@@ -40,6 +40,8 @@ enum Command {
         #[arg(long)]
         insecure_plaintext: bool,
     },
+    /// Serve the executor's operations as MCP tools (stdio, or streamable HTTP on loopback).
+    Mcp(tool_executor::rpc::mcp::McpArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +87,7 @@ async fn serve() -> anyhow::Result<()> {
             println!("tool-executor listening on {scheme}://{addr}");
             serve.await.context("executor stopped with an error")?;
         }
+        Command::Mcp(args) => tool_executor::rpc::mcp::run(args).await?,
     }
     Ok(())
 }

@@ -11,6 +11,8 @@ pub mod authority_feed;
 mod convert;
 mod listener;
 mod secret_admin;
+// MCP front (`tool-executor mcp`): an MCP server whose every call is an `Execute` here.
+pub mod mcp;
 pub mod server;
 mod service;
 mod status;

@@ -16,6 +16,7 @@ mod derived;
 mod egress;
 mod executor;
 mod lifecycle;
+mod mcp_front;
 mod pinned_trust;
 mod revocation;
 mod sandboxed_run;

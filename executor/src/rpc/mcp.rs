@@ -1,0 +1,92 @@
+//! `tool-executor mcp`: the executor's operations served as MCP tools (the official Rust MCP
+//! SDK, `rmcp`) to an agent runtime that speaks MCP instead of our SDK.
+//!
+//! The front holds the agent's key and is started by the agent's runtime. It admits nothing
+//! itself: `tools/list` shows the tools the presented grant names (read with the SDK's
+//! vocabulary reader from a grant whose signature verified against the authority's keys; no
+//! grant, no tools), and every `tools/call` becomes the ordinary `Execute` call to the executor
+//! with a fresh holder proof, so admission and provenance are exactly those of the gRPC path.
+//! A refusal comes back as a tool error naming the check that failed.
+//!
+//! Served over stdio, or with `--listen` over streamable HTTP on a loopback address, where a
+//! request may carry its own grant as `Authorization: Bearer <base64 grant>`.
+
+mod arguments;
+mod catalogue;
+mod front;
+mod grant_view;
+mod http_listener;
+mod outcome;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rmcp::ServiceExt;
+
+pub use front::McpFront;
+
+/// Command-line arguments of `tool-executor mcp`.
+#[derive(Debug, clap::Args)]
+pub struct McpArgs {
+    /// The executor's gRPC endpoint (`https://host:port`).
+    #[arg(long)]
+    pub executor: String,
+    /// The authority's gRPC endpoint: its root keys verify the grant before its tools are listed.
+    #[arg(long)]
+    pub authority: String,
+    /// CA certificate (PEM) both endpoints' certificates must chain to.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Reach both services in plaintext (loopback only, tests on one machine).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// The grant the tools run under (base64 text or raw bytes). Over HTTP a request's
+    /// `Authorization: Bearer <base64 grant>` takes its place. Without a grant no tool is listed.
+    #[arg(long)]
+    pub grant: Option<PathBuf>,
+    /// The agent's secret key (hex, as `trustctl keygen` writes it): signs each holder proof.
+    #[arg(long)]
+    pub agent_key: PathBuf,
+    /// Serve streamable HTTP on this loopback address instead of stdio (127.0.0.1:0 for any port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Runs the MCP front until its client disconnects (stdio) or a stop signal (HTTP).
+pub async fn run(args: McpArgs) -> anyhow::Result<()> {
+    if let Some(addr) = args.listen {
+        http_listener::ensure_loopback(addr)?;
+    }
+    let transport = match (&args.ca, args.insecure_plaintext) {
+        (Some(ca), false) => trust_sdk::transport::Transport::load(ca, None)?,
+        (None, true) => trust_sdk::transport::Transport::InsecurePlaintext,
+        (Some(_), true) => anyhow::bail!("give either --ca or --insecure-plaintext, not both"),
+        (None, false) => anyhow::bail!("--ca is required (or --insecure-plaintext on loopback)"),
+    };
+    let agent_key = trust_sdk::keys::load(&args.agent_key)?;
+    let grant = match &args.grant {
+        Some(path) => Some(Arc::new(grant_view::read_grant_file(path)?)),
+        None => None,
+    };
+    let front = McpFront::connect(
+        &args.executor,
+        &args.authority,
+        &transport,
+        agent_key,
+        grant,
+    )
+    .await?;
+    match args.listen {
+        None => {
+            let service = front
+                .serve(rmcp::transport::stdio())
+                .await
+                .context("the MCP client did not complete the handshake")?;
+            service.waiting().await.context("the MCP session failed")?;
+        }
+        Some(addr) => http_listener::serve(front, addr).await?,
+    }
+    Ok(())
+}
