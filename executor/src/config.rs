@@ -59,6 +59,9 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     insecure_plaintext: bool,
+    // Observability (`metrics.rs`).
+    /// Loopback address of the Prometheus endpoint (`GET /metrics`); none when unset.
+    metrics_listen: Option<String>,
 }
 
 /// `[tls]`: the executor's server certificate and key, the CA the authority's certificate
@@ -288,6 +291,8 @@ pub struct ExecutorConfig {
     /// The checkpoint signing key's file (created 0600 if missing).
     pub checkpoint_key: PathBuf,
     pub pinning: AuthorityPinning,
+    /// Where Prometheus metrics are served (loopback only), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// What the executor trusts of the authority before it has talked to it.
@@ -492,6 +497,11 @@ impl ExecutorConfig {
             _ => {}
         }
         let bounds = raw.admission.bounds(&mut errors);
+        let metrics_listen = raw.metrics_listen.as_deref().and_then(|a| {
+            trust_sdk::telemetry::metrics_address(a)
+                .map_err(|e| errors.push(e.to_string()))
+                .ok()
+        });
         match (listen, sandbox_level, security) {
             (Some(listen), Some(sandbox_level), Some(security)) if errors.is_empty() => Ok(Self {
                 listen,
@@ -513,6 +523,7 @@ impl ExecutorConfig {
                 pinning,
                 security,
                 authority_link,
+                metrics_listen,
             }),
             _ => Err(errors.join("; ")),
         }

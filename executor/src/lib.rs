@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod execution;
 pub mod grant_uses;
+pub mod metrics;
 pub mod operations;
 pub mod provenance_log;
 pub mod rpc;
