@@ -748,7 +748,12 @@ pub fn spawn_sweeper(desk: Arc<ApprovalDesk>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             let d = Arc::clone(&desk);
-            match tokio::task::spawn_blocking(move || d.expire_due(millis(now()))).await {
+            let counted = move || {
+                let expired = d.expire_due(millis(now()))?;
+                crate::metrics::pending_approvals(d.registry.approvals(true)?.len());
+                Ok::<_, AuthorityError>(expired)
+            };
+            match tokio::task::spawn_blocking(counted).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!(expired = n, "approvals expired"),
                 Ok(Err(e)) => tracing::error!(error = %e, "cannot expire approvals"),

@@ -45,6 +45,9 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     insecure_plaintext: bool,
+    // Observability (`metrics.rs`).
+    /// Loopback address of the Prometheus endpoint (`GET /metrics`); none when unset.
+    metrics_listen: Option<String>,
 }
 
 fn default_replay_quota_per_agent() -> usize {
@@ -126,6 +129,8 @@ pub struct AuthorityConfig {
     pub replay_quotas: ReplayQuotas,
     /// TLS (with the executors' client CA), or plaintext by explicit choice on loopback.
     pub security: ListenerSecurity,
+    /// Where Prometheus metrics are served (loopback only), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl AuthorityConfig {
@@ -217,6 +222,11 @@ impl AuthorityConfig {
                 errors.push(e.to_string());
             }
         }
+        let metrics_listen = raw.metrics_listen.as_deref().and_then(|a| {
+            trust_sdk::telemetry::metrics_address(a)
+                .map_err(|e| errors.push(e.to_string()))
+                .ok()
+        });
         match (listen, security) {
             (Some(listen), Some(security)) if errors.is_empty() => Ok(Self {
                 listen,
@@ -233,6 +243,7 @@ impl AuthorityConfig {
                     per_operator: raw.replay_quota_per_operator,
                 },
                 security,
+                metrics_listen,
             }),
             _ => Err(errors.join("; ")),
         }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod feed_signing;
 pub mod issuer;
 pub mod keyring;
+pub mod metrics;
 pub mod minting;
 pub mod policy;
 pub mod principals;

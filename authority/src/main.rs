@@ -32,6 +32,9 @@ enum Command {
         /// a pipe makes this server die with it, even when it is killed outright.
         #[arg(long)]
         stop_when_stdin_closes: bool,
+        /// Log lines as `text` (the default) or `json` (one object per line).
+        #[arg(long, env = "TRUST_LOG_FORMAT", default_value = "text")]
+        log_format: trust_sdk::telemetry::LogFormat,
         /// Serve plaintext gRPC without TLS (tests on one machine only): refused unless the
         /// listen address is loopback, and logged as a warning at start.
         #[arg(long)]
@@ -46,19 +49,15 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match Cli::parse().command {
         Command::Serve {
             config,
             listen,
             stop_when_stdin_closes,
             insecure_plaintext,
+            log_format,
         } => {
+            trust_sdk::telemetry::init_logging(log_format);
             let mut config =
                 trust_authority::config::AuthorityConfig::load_with(&config, insecure_plaintext)?;
             if let Some(listen) = listen {

@@ -68,6 +68,9 @@ struct RawConfig {
     secrets_key_file: Option<PathBuf>,
     /// Or the environment variable holding that key.
     secrets_key_env: Option<String>,
+    // Observability (`metrics.rs`).
+    /// Loopback address of the Prometheus endpoint (`GET /metrics`); none when unset.
+    metrics_listen: Option<String>,
 }
 
 /// `[tls]`: the executor's server certificate and key, the CA the authority's certificate
@@ -299,6 +302,8 @@ pub struct ExecutorConfig {
     pub pinning: AuthorityPinning,
     /// Secret admins and where the sealing key comes from.
     pub secrets: crate::secrets::SecretsConfig,
+    /// Where Prometheus metrics are served (loopback only), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// What the executor trusts of the authority before it has talked to it.
@@ -513,6 +518,11 @@ impl ExecutorConfig {
             &operations.env_allowlist,
             &mut errors,
         );
+        let metrics_listen = raw.metrics_listen.as_deref().and_then(|a| {
+            trust_sdk::telemetry::metrics_address(a)
+                .map_err(|e| errors.push(e.to_string()))
+                .ok()
+        });
         match (listen, sandbox_level, security) {
             (Some(listen), Some(sandbox_level), Some(security)) if errors.is_empty() => Ok(Self {
                 listen,
@@ -535,6 +545,7 @@ impl ExecutorConfig {
                 security,
                 authority_link,
                 secrets,
+                metrics_listen,
             }),
             _ => Err(errors.join("; ")),
         }

@@ -124,7 +124,9 @@ impl Execution {
         // wait briefly for it to share a flush with the records already queued.
         let announced = self.provenance.announce();
         let time_ms = millis(now);
-        let admitted = match self.admission.admit_bounded(call, now).await {
+        let admission = self.admission.admit_bounded(call, now).await;
+        crate::metrics::admission_took(started.elapsed());
+        let admitted = match admission {
             Ok(a) => a,
             Err(refused) => return Err(self.refuse(*refused, time_ms, started, announced).await),
         };
@@ -204,10 +206,14 @@ impl Execution {
             (None, quick.then_some(announced))
         } else {
             let intent = record_of(admitted.attempt.clone(), time_ms, RecordKind::Intent);
-            match self.provenance.append_announced(intent, announced).await {
+            let appending = Instant::now();
+            let appended = self.provenance.append_announced(intent, announced).await;
+            crate::metrics::provenance_append_took(appending.elapsed());
+            match appended {
                 Ok(seq) => (Some(seq), None),
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot write intent record; refusing");
+                    tracing::error!(request_id = %admitted.attempt.request_id, error = %e,
+                        "cannot write intent record; refusing");
                     return Err(provenance_unavailable(
                         "provenance log is not writable; refusing to run",
                     ));
@@ -254,24 +260,30 @@ impl Execution {
             }
             Err(e) => record.status = Some(secret_use.scrubber.scrub_str(&e.to_string()).into()),
         }
+        let appending = Instant::now();
         let appended = match announced {
             Some(announced) => self.provenance.append_announced(record, announced).await,
             None => self.provenance.append(record).await,
         };
+        crate::metrics::provenance_append_took(appending.elapsed());
         let sequence = match appended {
             Ok(seq) => seq,
             Err(e) => {
-                tracing::error!(error = %e, "cannot write outcome record; not acknowledging");
+                tracing::error!(request_id = %request_id, error = %e,
+                    "cannot write outcome record; not acknowledging");
                 return Err(provenance_unavailable("the outcome could not be recorded"));
             }
         };
         let outcome = result.map_err(|e| {
             let mut refusal = operation_refusal(e);
             refusal.message = secret_use.scrubber.scrub_str(&refusal.message).into_owned();
+            crate::metrics::refused(refusal.check);
             refusal
         })?;
-        tracing::info!(request_id = %request_id, operation = admitted.operation.name(),
-            grant_id = %admitted.claims.grant_id, sequence, "executed");
+        crate::metrics::executed(admitted.operation.name());
+        tracing::info!(request_id = %request_id, correlation_id = %admitted.claims.correlation_id,
+            operation = admitted.operation.name(), grant_id = %admitted.claims.grant_id,
+            sequence, "executed");
         Ok(Executed {
             request_id,
             sequence,
@@ -289,15 +301,23 @@ impl Execution {
     ) -> Refusal {
         let Refused { attempt, refusal } = refused;
         let request_id = attempt.request_id.clone();
+        let correlation_id = (attempt.claims.as_deref())
+            .map(|c| c.correlation_id.clone())
+            .unwrap_or_default();
         let mut record = record_of(attempt, time_ms, RecordKind::Refusal);
         record.decision = "refuse".into();
         record.reasons = vec![refusal.check.to_string(), refusal.message.clone()];
         record.status = Some(refusal.kind.code_name().to_string());
         record.duration_us = micros_since(started);
+        let appending = Instant::now();
         if let Err(e) = self.provenance.append_announced(record, announced).await {
-            tracing::error!(error = %e, "cannot record a refusal");
+            tracing::error!(request_id = %request_id, correlation_id = %correlation_id,
+                error = %e, "cannot record a refusal");
         }
-        tracing::info!(request_id = %request_id, check = refusal.check, kind = ?refusal.kind, "refused");
+        crate::metrics::provenance_append_took(appending.elapsed());
+        crate::metrics::refused(refusal.check);
+        tracing::info!(request_id = %request_id, correlation_id = %correlation_id,
+            check = refusal.check, kind = ?refusal.kind, "refused");
         refusal
     }
 }

@@ -10,6 +10,7 @@ pub mod egress_proxy;
 pub mod error;
 pub mod execution;
 pub mod grant_uses;
+pub mod metrics;
 pub mod operations;
 pub mod provenance_log;
 pub mod rpc;

@@ -32,6 +32,9 @@ enum Command {
         /// a pipe makes this server die with it, even when it is killed outright.
         #[arg(long)]
         stop_when_stdin_closes: bool,
+        /// Log lines as `text` (the default) or `json` (one object per line).
+        #[arg(long, env = "TRUST_LOG_FORMAT", default_value = "text")]
+        log_format: trust_sdk::telemetry::LogFormat,
         /// Override the configured authority endpoint.
         #[arg(long)]
         authority: Option<String>,
@@ -58,12 +61,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match Cli::parse().command {
         Command::Serve {
             config,
@@ -71,7 +68,9 @@ async fn serve() -> anyhow::Result<()> {
             authority,
             stop_when_stdin_closes,
             insecure_plaintext,
+            log_format,
         } => {
+            trust_sdk::telemetry::init_logging(log_format);
             let mut config =
                 tool_executor::config::ExecutorConfig::load_with(&config, insecure_plaintext)?;
             if let Some(listen) = listen {

@@ -29,6 +29,8 @@ pub mod shell;
 pub mod signed;
 pub mod store_files;
 pub mod structure;
+#[cfg(feature = "telemetry")]
+pub mod telemetry;
 pub mod transport;
 pub mod trust_wire;
 pub mod vocabulary;

@@ -32,6 +32,9 @@ pub struct ClusterOptions {
     pub insecure_plaintext: bool,
     /// Users besides its owner `alice` that `coder-1` may request grants for (`acts_for`).
     pub agent_acts_for: Vec<String>,
+    /// Both servers log JSON lines (`--log-format json`) and serve Prometheus metrics on a
+    /// free loopback port (`metrics_listen`; see [`ServerProcess::metrics_url`]).
+    pub telemetry: bool,
 }
 
 /// The text of `authority/profiles/coding.toml`, to adapt for a test's `profile`.
@@ -54,6 +57,7 @@ impl Default for ClusterOptions {
             profile: None,
             insecure_plaintext: false,
             agent_acts_for: Vec::new(),
+            telemetry: false,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct Cluster {
     pub approvers: Vec<(String, SigningKey)>,
     /// The cluster's CA and server certificates (`None` in plaintext).
     pub tls: Option<ClusterTls>,
+    /// Flags both servers get (`--log-format json` with `telemetry`).
+    server_flags: Vec<String>,
 }
 
 /// Names of the approvers every cluster configures.
@@ -148,6 +154,14 @@ impl Cluster {
                 "insecure_plaintext = true\n".to_string(),
             ),
         };
+        let metrics_toml = match options.telemetry {
+            true => "metrics_listen = \"127.0.0.1:0\"",
+            false => "",
+        };
+        let server_flags: Vec<String> = match options.telemetry {
+            true => vec!["--log-format".into(), "json".into()],
+            false => Vec::new(),
+        };
         let authority_config = dir.path().join("authority.toml");
         std::fs::write(
             &authority_config,
@@ -157,6 +171,7 @@ data_dir = "authority-data"
 profiles = ["profiles/coding.toml"]
 clock_window_secs = 30
 {plaintext}
+{metrics}
 {extra}
 
 [[agents]]
@@ -182,6 +197,7 @@ public_key = "{admin}"
                 other = hex_public(&other_agent_key),
                 admin = hex_public(&admin_key),
                 extra = options.authority_extra,
+                metrics = metrics_toml,
                 plaintext = if tls.is_none() {
                     authority_tls.as_str()
                 } else {
@@ -198,10 +214,14 @@ public_key = "{admin}"
         let authority = ServerProcess::start(
             &authority_bin,
             &[
-                "serve".into(),
-                "--config".into(),
-                authority_config.display().to_string(),
-            ],
+                vec![
+                    "serve".into(),
+                    "--config".into(),
+                    authority_config.display().to_string(),
+                ],
+                server_flags.clone(),
+            ]
+            .concat(),
             &dir.path().join("authority.log"),
         )?;
         // The operator's out-of-band step: pin the authority's root key from its public
@@ -219,6 +239,7 @@ authority_root_keys = ["{pinned_root_key}"]
 revocation_poll_ms = {poll}
 revocation_max_staleness_secs = {stale}
 checkpoint_every = {checkpoint}
+{metrics}
 {executor_tls}
 
 [[workspaces]]
@@ -236,6 +257,7 @@ public_key = "{auditor}"
                 checkpoint = options.checkpoint_every,
                 auditor = hex_public(&auditor_key),
                 extra = options.executor_extra,
+                metrics = metrics_toml,
             ),
         )?;
         let mut cluster = Self {
@@ -254,6 +276,7 @@ public_key = "{auditor}"
             approvers,
             tls,
             dir,
+            server_flags,
         };
         if options.start_executor {
             cluster.start_executor()?;
@@ -270,13 +293,14 @@ public_key = "{auditor}"
     /// proxy a test can cut, for example).
     pub fn start_executor_via(&mut self, authority_endpoint: &str) -> anyhow::Result<()> {
         let bin = binary("tool-executor", "tool-executor")?;
-        let args = vec![
+        let mut args = vec![
             "serve".into(),
             "--config".into(),
             self.executor_config.display().to_string(),
             "--authority".into(),
             authority_endpoint.to_string(),
         ];
+        args.extend(self.server_flags.iter().cloned());
         match self.executor.as_mut() {
             Some(e) => e.restart(Some(args))?,
             None => {

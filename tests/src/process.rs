@@ -70,6 +70,15 @@ impl ServerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The metrics endpoint the server logged at start (`metrics_listen`, JSON logs), if any.
+    pub fn metrics_url(&self) -> Option<String> {
+        let log = self.log();
+        let line = log.lines().rev().find(|l| l.contains("\"metrics_addr\""))?;
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        let addr = value.get("metrics_addr")?.as_str()?;
+        Some(format!("http://{addr}/metrics"))
+    }
+
     /// Exits non-zero within `timeout`? Returns the exit status if it exited.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let deadline = std::time::Instant::now() + timeout;

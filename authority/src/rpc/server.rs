@@ -75,6 +75,11 @@ pub async fn bind(
     AuthorityError,
 > {
     let server = super::listener::server_tls(config)?;
+    if let Some(addr) = config.metrics_listen {
+        trust_sdk::telemetry::serve_metrics(addr)
+            .await
+            .map_err(|e| AuthorityError::Config(e.to_string()))?;
+    }
     let service = build(config)?;
     let sweeper = approvals::spawn_sweeper(Arc::clone(&service.desk));
     let listener = TcpListener::bind(config.listen)

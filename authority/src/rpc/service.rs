@@ -243,6 +243,7 @@ impl Authority for AuthorityApi {
         // worker; only the registry write, which waits for a flush, takes a blocking thread.
         // So at most one request per core mints at a time, on the runtime's few threads,
         // instead of one blocking thread per request in flight competing for the cores.
+        let started = std::time::Instant::now();
         let now = now();
         let Signed { caller, body }: Signed<pb::GrantRequestBody> =
             self.authenticate(Role::Agent, "RequestGrant", request.get_ref(), now)?;
@@ -260,6 +261,10 @@ impl Authority for AuthorityApi {
             decision::record(pending, api.registry.as_ref(), &api.desk, &api.profiles)
         })
         .await?;
+        crate::metrics::decided(answer.effect.as_str(), &answer.rule_ids);
+        crate::metrics::grant_took(started.elapsed());
+        tracing::info!(correlation_id = %answer.correlation_id, decision_id = %answer.decision_id,
+            agent = %caller.signer_id, effect = answer.effect.as_str(), "grant request decided");
         Ok(Response::new(convert::grant_response(answer)))
     }
 
@@ -296,6 +301,7 @@ impl Authority for AuthorityApi {
             Ok((body, revoked))
         })
         .await?;
+        crate::metrics::revoked();
         Ok(Response::new(pb::RevokeGrantResponse {
             grant_id: body.grant_id,
             sequence: revoked.sequence,

@@ -123,6 +123,11 @@ pub async fn bind(
     StartError,
 > {
     let server = super::listener::server_tls(config)?;
+    if let Some(addr) = config.metrics_listen {
+        trust_sdk::telemetry::serve_metrics(addr)
+            .await
+            .map_err(|e| StartError::Config(e.to_string()))?;
+    }
     let authority = AuthorityEndpoint::from_config(config)?;
     let (service, trust) = build(config)?;
     // First sync before serving, best effort: without it admission refuses (fails closed).
@@ -167,6 +172,9 @@ pub async fn bind(
                 (!service.execution.provenance.is_healthy())
                     .then(|| "the provenance log is not writable".to_string())
             });
+            if let Some(ms) = trust.staleness_ms(now_ms()) {
+                crate::metrics::revocation_feed_lag(Duration::from_millis(ms.max(0) as u64));
+            }
             // A sandbox below the configured level refuses every child: not serving.
             let problem = problem.or_else(|| sandbox_problem.clone());
             if problem != reported {

@@ -512,7 +512,10 @@ async fn a_replay_cache_flood_by_one_agent_leaves_admin_revocation_working() {
         .await
         .unwrap();
     assert_eq!(granted.effect, Effect::Allow);
-    let grant = granted.grant.clone().expect("an allowed answer carries its grant");
+    let grant = granted
+        .grant
+        .clone()
+        .expect("an allowed answer carries its grant");
     let mut exec = cluster.executor_client().await.unwrap();
     exec.execute(&grant, &cluster.agent_key, read("README.md"))
         .await
@@ -582,7 +585,10 @@ async fn a_replay_cache_flood_by_one_agent_leaves_admin_revocation_working() {
     // The revocation reaches the executor over the feed while the flooder's cache stays full.
     let started = std::time::Instant::now();
     let refusal = loop {
-        match exec.execute(&grant, &cluster.agent_key, read("README.md")).await {
+        match exec
+            .execute(&grant, &cluster.agent_key, read("README.md"))
+            .await
+        {
             Err(e) => break e,
             Ok(_) if started.elapsed() > Duration::from_secs(10) => {
                 panic!("the flooder's grant is still admitted 10 s after its revocation")

@@ -17,6 +17,7 @@ mod egress;
 mod executor;
 mod lifecycle;
 mod mcp_front;
+mod observability;
 mod pinned_trust;
 mod revocation;
 mod sandboxed_run;
