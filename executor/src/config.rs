@@ -59,6 +59,20 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     insecure_plaintext: bool,
+    // net.http (the `[http]` group).
+    /// `[http]`: ceilings of `net.http` requests.
+    #[serde(default)]
+    http: RawHttp,
+}
+
+/// `[http]`: the ceilings of `net.http`; every field optional (defaults in `HttpLimits`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    max_request_bytes: Option<u64>,
+    max_response_bytes: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_redirects: Option<u32>,
 }
 
 /// `[tls]`: the executor's server certificate and key, the CA the authority's certificate
@@ -423,6 +437,22 @@ impl ExecutorConfig {
         }
         if let Some(paths) = l.run_read_only_paths {
             operations.run_read_only_paths = paths;
+        }
+        // net.http ceilings.
+        let http = &mut operations.http;
+        if let Some(v) = raw.http.max_request_bytes {
+            http.max_request_bytes = v;
+        }
+        if let Some(v) = raw.http.max_response_bytes {
+            http.max_response_bytes = v;
+        }
+        match raw.http.timeout_ms {
+            Some(0) => errors.push("[http] timeout_ms must be at least 1".into()),
+            Some(v) => http.timeout = Duration::from_millis(v),
+            None => {}
+        }
+        if let Some(v) = raw.http.max_redirects {
+            http.max_redirects = v;
         }
         let mut pinned = Vec::new();
         for hex_key in &raw.authority_root_keys {

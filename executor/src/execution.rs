@@ -98,6 +98,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
         }
         E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
         E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
+        E::Net(net) => crate::http_admission::refusal(net),
     }
 }
 
@@ -164,6 +165,18 @@ impl Execution {
             let reason = crate::shell_admission::record_reason(verdict);
             admitted.attempt.passed.push(reason);
         }
+        // net.http: the first hop's name resolved once and every address checked, or refused.
+        if let Err(refusal) = crate::http_admission::pin_first_hop(&mut admitted.operation).await {
+            let refused = Refused {
+                attempt: admitted.attempt,
+                refusal,
+            };
+            return Err(self.refuse(refused, time_ms, started, announced).await);
+        }
+        admitted
+            .attempt
+            .passed
+            .extend(crate::http_admission::record_reason(&admitted.operation));
         if let (true, Some(sandbox)) = (
             admitted.operation.kind().runs_child(),
             &self.operation_limits.sandbox,
@@ -224,6 +237,11 @@ impl Execution {
                 record.status = Some("ok".into());
                 record.outcome_digest = Some(outcome.digest());
                 record.outcome_size = Some(outcome.size());
+                if let Outcome::Http(http) = outcome {
+                    record
+                        .reasons
+                        .push(crate::http_admission::outcome_reason(http));
+                }
             }
             Err(e) => record.status = Some(e.to_string()),
         }

@@ -8,6 +8,8 @@ pub mod config;
 pub mod error;
 pub mod execution;
 pub mod grant_uses;
+pub mod http_admission;
+pub mod net;
 pub mod operations;
 pub mod provenance_log;
 pub mod rpc;

@@ -14,6 +14,7 @@ mod authority;
 mod derived;
 mod executor;
 mod lifecycle;
+mod net_http;
 mod pinned_trust;
 mod revocation;
 mod sandboxed_run;
