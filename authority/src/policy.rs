@@ -17,6 +17,7 @@
 //! 8. allow, with the allow rules that covered each scope; a TTL above `max_ttl` is clamped
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
+mod http_scope;
 mod sensitive;
 mod shell_scope;
 #[cfg(test)]
@@ -171,6 +172,9 @@ pub struct GrantEnvelope {
     /// Caps of child processes from the profile's `[sandbox]` table.
     #[serde(default)]
     pub child_limits: Vec<(String, i64)>,
+    /// The methods and path prefixes of the allow rules that granted `net.http` hosts.
+    #[serde(default)]
+    pub http_rules: Vec<trust_sdk::vocabulary::HttpRule>,
 }
 
 impl GrantEnvelope {
@@ -343,6 +347,12 @@ pub fn evaluate_with_approvals(
         })
         .collect();
     let (deny_globs, deny_regexes) = deny_globs_for(profile, &checked, approved);
+    let http_rules = http_scope::http_rules(
+        profile,
+        checked
+            .iter()
+            .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
+    );
     let shell = checked
         .iter()
         .any(|c| c.operation == Operation::ShellExec)
@@ -367,6 +377,7 @@ pub fn evaluate_with_approvals(
             shell,
             sandbox_level: profile.sandbox.level.clone(),
             child_limits: profile.sandbox.limits.clone(),
+            http_rules,
         }),
     }
 }

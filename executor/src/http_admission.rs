@@ -52,6 +52,7 @@ pub fn http_operation(
         }
         let policy = DestinationPolicy::from_grant_claims(claims);
         let permit = policy.permit(&target.host, target.port)?;
+        policy.check_request(&permit, method.as_str(), &target)?;
         let timeout = match requested.timeout_ms {
             0 => limits.http.timeout,
             ms => Duration::from_millis(u64::from(ms)).min(limits.http.timeout),

@@ -9,11 +9,11 @@
 use std::net::SocketAddr;
 
 use trust_sdk::operation::Operation;
-use trust_sdk::vocabulary::GrantClaims;
+use trust_sdk::vocabulary::{GrantClaims, HttpRule};
 
 use super::address::{refused_name, refused_range};
 use super::refusal::{NetCheck, NetRefusal};
-use super::target::{parse_host, Host};
+use super::target::{parse_host, Host, Target};
 
 /// One destination as the grant names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,9 @@ struct Granted {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DestinationPolicy {
     granted: Vec<Granted>,
+    /// The methods and path prefixes destinations are restricted to (`http_method`,
+    /// `http_path` facts), by the grant claim they restrict.
+    rules: Vec<HttpRule>,
 }
 
 /// What the policy allows for one host and port before resolution.
@@ -51,6 +54,69 @@ impl DestinationPolicy {
                 .filter(|(op, _)| op == Operation::NetHttp.as_str())
                 .map(|(_, resource)| resource.as_str()),
         )
+        .with_rules(claims.http_rules.clone())
+    }
+
+    /// The same destinations restricted by `rules`.
+    pub fn with_rules(mut self, rules: Vec<HttpRule>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Whether `method` and the path of `target` are within what the grant allows for the
+    /// destination `permit` names: any, unless the grant restricts it. Where paths are
+    /// restricted, a dot segment or a percent-encoded `.`, `/` or `\` is refused (a server
+    /// could read it as leaving the prefix).
+    pub fn check_request(
+        &self,
+        permit: &Permit,
+        method: &str,
+        target: &Target,
+    ) -> Result<(), NetRefusal> {
+        let Some(rule) = self.rules.iter().find(|r| r.destination == permit.entry) else {
+            return Ok(());
+        };
+        if !rule.methods.is_empty() && !rule.methods.iter().any(|m| m == method) {
+            return Err(NetRefusal::new(
+                NetCheck::Method,
+                format!(
+                    "method `{method}` is not granted for `{}` (the grant allows {})",
+                    permit.entry,
+                    rule.methods.join(", ")
+                ),
+            ));
+        }
+        if rule.path_prefixes.is_empty() {
+            return Ok(());
+        }
+        let path = target.path.split('?').next().unwrap_or("/");
+        let lower = path.to_ascii_lowercase();
+        if path.split('/').any(|s| s == "." || s == "..")
+            || ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
+        {
+            return Err(NetRefusal::new(
+                NetCheck::Path,
+                format!(
+                    "path `{path}` has a dot segment or an encoded `.`, `/` or `\\`: refused \
+                     where the grant restricts paths"
+                ),
+            ));
+        }
+        let within = |prefix: &String| {
+            let dir = prefix.trim_end_matches('/');
+            path == prefix || path.starts_with(&format!("{dir}/"))
+        };
+        if !rule.path_prefixes.iter().any(within) {
+            return Err(NetRefusal::new(
+                NetCheck::Path,
+                format!(
+                    "path `{path}` is outside the prefixes granted for `{}` ({})",
+                    permit.entry,
+                    rule.path_prefixes.join(", ")
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The policy naming `entries` (`host` or `host:port`, IPv6 in brackets).
@@ -71,7 +137,10 @@ impl DestinationPolicy {
                 })
             })
             .collect();
-        Self { granted }
+        Self {
+            granted,
+            rules: Vec::new(),
+        }
     }
 
     /// Whether the grant names no destination at all.

@@ -147,8 +147,19 @@ async fn follow(call: &HttpCall, limits: &HttpLimits) -> Result<HttpOutcome, Net
             let next = target
                 .join(location)
                 .map_err(|e| redirect_refusal(location, &e))?;
+            let to_get = status == StatusCode::SEE_OTHER
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && method == Method::POST);
+            let next_method = match to_get && method != Method::HEAD {
+                true => Method::GET,
+                false => method.clone(),
+            };
             let permit = (call.policy.permit(&next.host, next.port))
                 .map_err(|e| redirect_refusal(location, &e))?;
+            (call
+                .policy
+                .check_request(&permit, next_method.as_str(), &next))
+            .map_err(|e| redirect_refusal(location, &e))?;
             addresses = (call.policy.resolve(&next.host, next.port, &permit).await)
                 .map_err(|e| redirect_refusal(location, &e))?;
             if (&next.scheme, &next.host, next.port) != (&target.scheme, &target.host, target.port)
@@ -157,11 +168,8 @@ async fn follow(call: &HttpCall, limits: &HttpLimits) -> Result<HttpOutcome, Net
                     !ORIGIN_BOUND_HEADERS.contains(&n.to_ascii_lowercase().as_str())
                 });
             }
-            let to_get = status == StatusCode::SEE_OTHER
-                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
-                    && method == Method::POST);
-            if to_get && method != Method::HEAD {
-                method = Method::GET;
+            if next_method != method {
+                method = next_method;
                 body.clear();
                 headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
             }

@@ -13,8 +13,10 @@ pub enum NetCheck {
     Address,
     /// The name did not resolve.
     Resolve,
-    /// The method is refused or malformed.
+    /// The method is refused, malformed, or not one the grant allows for the destination.
     Method,
+    /// The path is outside the prefixes the grant allows for the destination.
+    Path,
     /// A request header is refused or malformed.
     Header,
     /// The request body is larger than the executor allows.
@@ -41,6 +43,7 @@ impl NetCheck {
             NetCheck::Address => "net-address",
             NetCheck::Resolve => "net-resolve",
             NetCheck::Method => "net-method",
+            NetCheck::Path => "net-path",
             NetCheck::Header => "net-header",
             NetCheck::RequestSize => "net-request-size",
             NetCheck::Redirect => "net-redirect",
@@ -55,7 +58,7 @@ impl NetCheck {
     pub fn is_malformed(self) -> bool {
         matches!(
             self,
-            NetCheck::Url | NetCheck::Method | NetCheck::Header | NetCheck::RequestSize
+            NetCheck::Url | NetCheck::Header | NetCheck::RequestSize
         )
     }
 
@@ -63,7 +66,12 @@ impl NetCheck {
     pub fn is_policy(self) -> bool {
         matches!(
             self,
-            NetCheck::Host | NetCheck::Destination | NetCheck::Address | NetCheck::Redirect
+            NetCheck::Host
+                | NetCheck::Destination
+                | NetCheck::Address
+                | NetCheck::Redirect
+                | NetCheck::Method
+                | NetCheck::Path
         )
     }
 }

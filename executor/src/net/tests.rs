@@ -393,3 +393,79 @@ fn redirect_locations_join_and_are_parsed_strictly() {
         NetCheck::Url
     );
 }
+
+#[test]
+fn methods_and_path_prefixes_the_grant_names_restrict_a_destination() {
+    let rule = trust_sdk::vocabulary::HttpRule {
+        destination: "api.example.com".into(),
+        methods: vec!["GET".into()],
+        path_prefixes: vec!["/repos/".into(), "/user".into()],
+    };
+    let policy =
+        DestinationPolicy::from_entries(["api.example.com", "example.com"]).with_rules(vec![rule]);
+    let check = |method: &str, url: &str| {
+        let target = Target::parse(url).unwrap();
+        let permit = policy.permit(&target.host, target.port).unwrap();
+        policy.check_request(&permit, method, &target)
+    };
+    assert!(check("GET", "https://api.example.com/repos/a/b?x=1").is_ok());
+    assert!(check("GET", "https://api.example.com/user").is_ok());
+    assert!(check("GET", "https://api.example.com/user/keys").is_ok());
+    // Another destination of the grant is not restricted.
+    assert!(check("DELETE", "https://example.com/anything").is_ok());
+    let refused = [
+        (
+            "POST",
+            "https://api.example.com/repos/a",
+            NetCheck::Method,
+            "not granted",
+        ),
+        (
+            "GET",
+            "https://api.example.com/admin",
+            NetCheck::Path,
+            "outside the prefixes",
+        ),
+        (
+            "GET",
+            "https://api.example.com/users",
+            NetCheck::Path,
+            "outside the prefixes",
+        ),
+        (
+            "GET",
+            "https://api.example.com/repos",
+            NetCheck::Path,
+            "outside the prefixes",
+        ),
+        (
+            "GET",
+            "https://api.example.com/repos/../admin",
+            NetCheck::Path,
+            "dot segment",
+        ),
+        (
+            "GET",
+            "https://api.example.com/repos/%2e%2e/admin",
+            NetCheck::Path,
+            "encoded",
+        ),
+        (
+            "GET",
+            "https://api.example.com/repos/..%2Fadmin",
+            NetCheck::Path,
+            "encoded",
+        ),
+        (
+            "GET",
+            "https://api.example.com/repos/./x",
+            NetCheck::Path,
+            "dot segment",
+        ),
+    ];
+    for (method, url, check_name, fragment) in refused {
+        let e = check(method, url).unwrap_err();
+        assert_eq!(e.check, check_name, "{url}: {e}");
+        assert!(e.message.contains(fragment), "{url}: {e}");
+    }
+}
