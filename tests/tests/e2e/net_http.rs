@@ -100,6 +100,11 @@ impl TestServer {
 
 /// The coding profile without its approval rule for `net.http`, allowing the named hosts.
 fn profile(hosts: &[String]) -> String {
+    restricted_profile(hosts, "")
+}
+
+/// [`profile`] with extra lines (`methods`, `paths`) in the `net.http` allow rule.
+fn restricted_profile(hosts: &[String], rule_extra: &str) -> String {
     let text = coding_profile().unwrap().replace(
         "[[approval]]\nid = \"network\"\noperations = [\"net.http\"]\nresources = [\"*\"]\n",
         "",
@@ -110,7 +115,7 @@ fn profile(hosts: &[String]) -> String {
     );
     let quoted: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
     format!(
-        "{text}\n[[allow]]\nid = \"test-api\"\noperations = [\"net.http\"]\nresources = [{}]\n",
+        "{text}\n[[allow]]\nid = \"test-api\"\noperations = [\"net.http\"]\nresources = [{}]\n{rule_extra}\n",
         quoted.join(", ")
     )
 }
@@ -330,5 +335,93 @@ async fn net_http_reaches_the_granted_server_and_refuses_everything_else_recorde
                 }
         });
         assert!(recorded, "{url} ({check}) is not recorded: {records:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_and_paths_named_by_the_profile_bound_the_granted_host() {
+    let other = TestServer::start(0).await;
+    let server = TestServer::start(other.port).await;
+    let named = format!("127.0.0.1:{}", server.port);
+    let cluster = Cluster::start(ClusterOptions {
+        profile: Some(restricted_profile(
+            std::slice::from_ref(&named),
+            "methods = [\"GET\"]\npaths = [\"/hello\", \"/redirect-off\"]",
+        )),
+        ..ClusterOptions::default()
+    })
+    .unwrap();
+    let answer = cluster.grant("api", &[("net.http", &named)]).await.unwrap();
+    assert_eq!(answer.effect, Effect::Allow, "{answer:?}");
+    let grant = answer.grant.unwrap();
+    let mut exec = cluster.executor_client().await.unwrap();
+    let base = format!("http://{named}");
+    let ok = http_result(
+        exec.http_request(
+            &grant,
+            &cluster.agent_key,
+            "GET",
+            &format!("{base}/hello"),
+            &[],
+            b"",
+        )
+        .await
+        .unwrap()
+        .result,
+    );
+    assert_eq!(ok.status, 200);
+    let refusals = [
+        ("POST", format!("{base}/hello"), "net-method", "not granted"),
+        (
+            "GET",
+            format!("{base}/echo"),
+            "net-path",
+            "outside the prefixes",
+        ),
+        (
+            "GET",
+            format!("{base}/hello/../echo"),
+            "net-path",
+            "dot segment",
+        ),
+        (
+            "GET",
+            format!("{base}/hello/%2e%2e/echo"),
+            "net-path",
+            "encoded",
+        ),
+        // `/redirect-off` is within the paths; where it leads is not.
+        (
+            "GET",
+            format!("{base}/redirect-off"),
+            "net-redirect",
+            "loopback",
+        ),
+    ];
+    for (method, url, check, fragment) in &refusals {
+        let err = exec
+            .http_request(&grant, &cluster.agent_key, method, url, &[], b"")
+            .await
+            .unwrap_err();
+        let text = message(&err);
+        assert!(
+            text.starts_with(&format!("{check}: ")) && text.contains(fragment),
+            "{method} {url}: {text}"
+        );
+    }
+    let seen = server.seen();
+    assert_eq!(
+        seen.len(),
+        2,
+        "only the allowed requests were sent: {seen:?}"
+    );
+    assert!(other.seen().is_empty());
+    let records = records(&cluster).await;
+    for check in ["net-method", "net-path"] {
+        assert!(
+            records.iter().any(|r| r.kind == RecordKind::Refusal
+                && r.reasons.first().map(String::as_str) == Some(check)),
+            "{check} not recorded"
+        );
     }
 }
