@@ -629,4 +629,30 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn the_http_group_sets_the_net_http_ceilings() {
+        let root = hex::encode(trust_sdk::keys::generate().verifying_key().as_bytes());
+        let base = format!(
+            "data_dir = \"d\"\nauthority = \"https://a:7401\"\nauthority_root_keys = [\"{root}\"]\n{}[tls]\ncert = \"e.pem\"\nkey = \"e.key\"\nauthority_ca = \"ca.pem\"\n",
+            workspace_toml()
+        );
+        let text = format!(
+            "{base}[http]\nmax_request_bytes = 10\nmax_response_bytes = 20\ntimeout_ms = 30\nmax_redirects = 1\n"
+        );
+        let http = ExecutorConfig::parse(&text, Path::new("/"))
+            .unwrap()
+            .operations
+            .http;
+        assert_eq!(http.max_request_bytes, 10);
+        assert_eq!(http.max_response_bytes, 20);
+        assert_eq!(http.timeout, Duration::from_millis(30));
+        assert_eq!(http.max_redirects, 1);
+        let err = ExecutorConfig::parse(&format!("{base}[http]\ntimeout_ms = 0\n"), Path::new("/"))
+            .unwrap_err();
+        assert!(err.contains("[http] timeout_ms"), "{err}");
+        let err = ExecutorConfig::parse(&format!("{base}[http]\nproxy = \"x\"\n"), Path::new("/"))
+            .unwrap_err();
+        assert!(err.contains("proxy"), "{err}");
+    }
 }
