@@ -136,6 +136,7 @@ fn mint_with(
         shell: envelope.shell.clone(),
         sandbox_level: envelope.sandbox_level.clone(),
         child_limits: envelope.child_limits.clone(),
+        http_rules: envelope.http_rules.clone(),
     };
     let mut block = vocabulary::authority_block(&claims)?;
     if envelope.shadow {

@@ -20,6 +20,7 @@
 mod secret_refs;
 #[cfg(test)]
 mod secret_tests;
+mod http_scope;
 mod sensitive;
 mod shell_scope;
 #[cfg(test)]
@@ -181,6 +182,9 @@ pub struct GrantEnvelope {
     /// The profile's secret references the granted scopes cover (`policy/secret_refs.rs`).
     #[serde(default)]
     pub secret_refs: Vec<trust_sdk::vocabulary::SecretRef>,
+    /// The methods and path prefixes of the allow rules that granted `net.http` hosts.
+    #[serde(default)]
+    pub http_rules: Vec<trust_sdk::vocabulary::HttpRule>,
 }
 
 impl GrantEnvelope {
@@ -353,6 +357,12 @@ pub fn evaluate_with_approvals(
         })
         .collect();
     let (deny_globs, deny_regexes) = deny_globs_for(profile, &checked, approved);
+    let http_rules = http_scope::http_rules(
+        profile,
+        checked
+            .iter()
+            .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
+    );
     let shell = checked
         .iter()
         .any(|c| c.operation == Operation::ShellExec)
@@ -387,6 +397,7 @@ pub fn evaluate_with_approvals(
             child_limits: profile.sandbox.limits.clone(),
             shadow: profile.shadow,
             secret_refs,
+            http_rules,
         }),
     }
 }

@@ -310,6 +310,12 @@ pub struct Rule {
     /// For `[[approval]]` rules: how many executions the approved grant is good for (1,
     /// single use, unless `approved_uses` says otherwise). Always 1 for allow and deny rules.
     pub approved_uses: u32,
+    /// For `net.http` allow rules: the methods (`methods`) granted hosts are restricted to;
+    /// empty: any.
+    pub http_methods: Vec<String>,
+    /// For `net.http` allow rules: the path prefixes (`paths`) granted hosts are restricted
+    /// to; empty: any.
+    pub http_paths: Vec<String>,
 }
 
 impl Rule {

@@ -948,6 +948,7 @@ fn to_operation(
             cwd,
             timeout_ms,
         } => crate::shell_admission::shell_operation(command, cwd, *timeout_ms, claims, limits)?,
+        Requested::Http(http) => crate::http_admission::http_operation(http, claims, limits)?,
     })
 }
 

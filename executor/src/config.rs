@@ -71,6 +71,20 @@ struct RawConfig {
     // Observability (`metrics.rs`).
     /// Loopback address of the Prometheus endpoint (`GET /metrics`); none when unset.
     metrics_listen: Option<String>,
+    // net.http (the `[http]` group).
+    /// `[http]`: ceilings of `net.http` requests.
+    #[serde(default)]
+    http: RawHttp,
+}
+
+/// `[http]`: the ceilings of `net.http`; every field optional (defaults in `HttpLimits`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    max_request_bytes: Option<u64>,
+    max_response_bytes: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_redirects: Option<u32>,
 }
 
 /// `[tls]`: the executor's server certificate and key, the CA the authority's certificate
@@ -440,6 +454,22 @@ impl ExecutorConfig {
         if let Some(paths) = l.run_read_only_paths {
             operations.run_read_only_paths = paths;
         }
+        // net.http ceilings.
+        let http = &mut operations.http;
+        if let Some(v) = raw.http.max_request_bytes {
+            http.max_request_bytes = v;
+        }
+        if let Some(v) = raw.http.max_response_bytes {
+            http.max_response_bytes = v;
+        }
+        match raw.http.timeout_ms {
+            Some(0) => errors.push("[http] timeout_ms must be at least 1".into()),
+            Some(v) => http.timeout = Duration::from_millis(v),
+            None => {}
+        }
+        if let Some(v) = raw.http.max_redirects {
+            http.max_redirects = v;
+        }
         let mut pinned = Vec::new();
         for hex_key in &raw.authority_root_keys {
             match trust_sdk::keys::verifying_key_from_hex(hex_key) {
@@ -631,5 +661,31 @@ mod tests {
                 client_key: "/etc/trust/e.key".into(),
             }
         );
+    }
+
+    #[test]
+    fn the_http_group_sets_the_net_http_ceilings() {
+        let root = hex::encode(trust_sdk::keys::generate().verifying_key().as_bytes());
+        let base = format!(
+            "data_dir = \"d\"\nauthority = \"https://a:7401\"\nauthority_root_keys = [\"{root}\"]\n{}[tls]\ncert = \"e.pem\"\nkey = \"e.key\"\nauthority_ca = \"ca.pem\"\n",
+            workspace_toml()
+        );
+        let text = format!(
+            "{base}[http]\nmax_request_bytes = 10\nmax_response_bytes = 20\ntimeout_ms = 30\nmax_redirects = 1\n"
+        );
+        let http = ExecutorConfig::parse(&text, Path::new("/"))
+            .unwrap()
+            .operations
+            .http;
+        assert_eq!(http.max_request_bytes, 10);
+        assert_eq!(http.max_response_bytes, 20);
+        assert_eq!(http.timeout, Duration::from_millis(30));
+        assert_eq!(http.max_redirects, 1);
+        let err = ExecutorConfig::parse(&format!("{base}[http]\ntimeout_ms = 0\n"), Path::new("/"))
+            .unwrap_err();
+        assert!(err.contains("[http] timeout_ms"), "{err}");
+        let err = ExecutorConfig::parse(&format!("{base}[http]\nproxy = \"x\"\n"), Path::new("/"))
+            .unwrap_err();
+        assert!(err.contains("proxy"), "{err}");
     }
 }

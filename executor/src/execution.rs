@@ -101,6 +101,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
         }
         E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
         E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
+        E::Net(net) => crate::http_admission::refusal(net),
     }
 }
 
@@ -183,6 +184,18 @@ impl Execution {
                 }
             };
         admitted.attempt.passed.extend(secret_use.reasons.clone());
+        // net.http: the first hop's name resolved once and every address checked, or refused.
+        if let Err(refusal) = crate::http_admission::pin_first_hop(&mut admitted.operation).await {
+            let refused = Refused {
+                attempt: admitted.attempt,
+                refusal,
+            };
+            return Err(self.refuse(refused, time_ms, started, announced).await);
+        }
+        admitted
+            .attempt
+            .passed
+            .extend(crate::http_admission::record_reason(&admitted.operation));
         if let (true, Some(sandbox)) = (
             admitted.operation.kind().runs_child(),
             &self.operation_limits.sandbox,
@@ -257,6 +270,11 @@ impl Execution {
                 record.outcome_digest = Some(outcome.digest());
                 record.outcome_size = Some(outcome.size());
                 record.reasons.extend(operations::egress_lines(outcome));
+                if let Outcome::Http(http) = outcome {
+                    record
+                        .reasons
+                        .push(crate::http_admission::outcome_reason(http));
+                }
             }
             Err(e) => record.status = Some(secret_use.scrubber.scrub_str(&e.to_string()).into()),
         }

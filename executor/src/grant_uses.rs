@@ -138,6 +138,7 @@ mod tests {
             shell: None,
             sandbox_level: None,
             child_limits: Vec::new(),
+            http_rules: Vec::new(),
             issued_at: std::time::SystemTime::UNIX_EPOCH,
             expires_at: trust_sdk::clock::from_millis(10_000),
         }

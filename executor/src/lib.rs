@@ -11,6 +11,8 @@ pub mod error;
 pub mod execution;
 pub mod grant_uses;
 pub mod metrics;
+pub mod http_admission;
+pub mod net;
 pub mod operations;
 pub mod provenance_log;
 pub mod rpc;

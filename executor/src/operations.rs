@@ -71,6 +71,8 @@ pub enum Operation {
         timeout: Duration,
         verdict: ShellVerdict,
     },
+    /// One HTTP request to a destination the grant names (`net.http`), as admission checked it.
+    Http(crate::net::HttpCall),
 }
 
 /// How admission classified a `shell.exec` command under the grant's shell policy.
@@ -102,6 +104,7 @@ impl Operation {
             Operation::Patch { .. } => Kind::FsPatch,
             Operation::Run { .. } => Kind::ProcRun,
             Operation::Shell { .. } => Kind::ShellExec,
+            Operation::Http(_) => Kind::NetHttp,
         }
     }
 
@@ -132,6 +135,8 @@ impl Operation {
             // The grant's `shell.exec` scope bounds where the shell starts; the text itself
             // was decided by the grant's shell policy at admission.
             Operation::Shell { cwd, .. } => Ok(vec![normalize_relative(cwd)?]),
+            // The grant's claim that names the destination (`host` or `host:port`).
+            Operation::Http(call) => Ok(vec![call.permit.entry.clone()]),
         }
     }
 
@@ -174,6 +179,7 @@ impl Operation {
                 ),
                 ("output_bytes", to_i64(limits.max_output_bytes)),
             ],
+            Operation::Http(_) => Vec::new(),
         }
     }
 
@@ -244,6 +250,8 @@ pub struct OperationLimits {
     /// Per execution: secrets injected into the child's environment (variable, value), from
     /// the grant's secret references (`secrets/exec_use.rs`).
     pub secret_env: std::sync::Arc<Vec<(String, crate::secrets::SecretValue)>>,
+    /// `net.http`: the executor's `[http]` ceilings.
+    pub http: crate::net::HttpLimits,
 }
 
 impl OperationLimits {
@@ -276,6 +284,7 @@ impl Default for OperationLimits {
             hidden_globs: std::sync::Arc::new(Vec::new()),
             egress_hosts: std::sync::Arc::default(),
             secret_env: std::sync::Arc::new(Vec::new()),
+            http: crate::net::HttpLimits::default(),
         }
     }
 }
@@ -307,6 +316,9 @@ pub enum OperationError {
     /// The sandbox could not be applied (or is not configured): the command did not run.
     #[error("sandbox: {0}")]
     Sandbox(String),
+    /// A `net.http` request was refused or failed (a named `net-*` check).
+    #[error("{0}")]
+    Net(crate::net::NetRefusal),
 }
 
 impl From<WorkspaceError> for OperationError {
@@ -339,6 +351,7 @@ impl OperationError {
             OperationError::PatchRejected(_) => "patch_rejected",
             OperationError::Io(_) => "io",
             OperationError::Sandbox(_) => "sandbox",
+            OperationError::Net(_) => "net",
         }
     }
 }
@@ -448,6 +461,7 @@ pub enum Outcome {
     Patch(PatchOutcome),
     Run(RunOutcome),
     Shell(ShellOutcome),
+    Http(crate::net::HttpOutcome),
 }
 
 /// A `shell.exec` run and how its command was classified.
@@ -547,6 +561,23 @@ impl Outcome {
                 e.str(&s.verdict.effect);
                 e.bytes(&Outcome::Run(s.run.clone()).encode());
             }
+            Outcome::Http(h) => {
+                e = Encoder::new(Kind::NetHttp.as_str());
+                e.u64(u64::from(h.status));
+                e.u64(h.headers.len() as u64);
+                for (name, value) in &h.headers {
+                    e.str(name);
+                    e.str(value);
+                }
+                e.bytes(&h.body);
+                e.bool(h.truncated);
+                e.str(&h.url);
+                e.u64(h.redirects.len() as u64);
+                for r in &h.redirects {
+                    e.str(r);
+                }
+                e.str(&h.address);
+            }
             Outcome::Run(r) => {
                 e = Encoder::new(Kind::ProcRun.as_str());
                 e.i64(i64::from(r.exit_code));
@@ -628,6 +659,12 @@ pub async fn execute(
                     })
                 });
         }
+        Operation::Http(call) => {
+            return crate::net::exchange(call, &limits.http)
+                .await
+                .map(Outcome::Http)
+                .map_err(OperationError::Net)
+        }
         Operation::Read {
             path,
             offset,
@@ -704,6 +741,9 @@ fn execute_blocking(
         Operation::Patch { path, diff } => patch::patch(ws, path, diff, limits).map(Outcome::Patch),
         Operation::Run { .. } | Operation::Shell { .. } => Err(OperationError::InvalidInput(
             "a child process cannot run on the blocking pool".to_string(),
+        )),
+        Operation::Http(_) => Err(OperationError::InvalidInput(
+            "net.http cannot run on the blocking pool".to_string(),
         )),
     }
 }

@@ -256,6 +256,7 @@ mod tests {
             shell: None,
             sandbox_level: None,
             child_limits: vec![],
+            http_rules: Vec::new(),
         }
     }
 }

@@ -195,6 +195,7 @@ fn mint(world: &World, case: &Case, holder: &SigningKey, id: u64) -> Biscuit {
         shell: None,
         sandbox_level: None,
         child_limits: vec![],
+        http_rules: Vec::new(),
     };
     trust_sdk::vocabulary::authority_block(&claims)
         .unwrap()

@@ -78,6 +78,7 @@ pub fn claims(grant_id: &str) -> GrantClaims {
         shell: None,
         sandbox_level: None,
         child_limits: vec![],
+        http_rules: Vec::new(),
     }
 }
 

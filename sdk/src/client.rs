@@ -494,6 +494,30 @@ pub fn shell_operation(command: &str, cwd: &str, timeout_ms: u32) -> epb::invoca
     })
 }
 
+/// The `net.http` operation: `method` on `url` with `headers` and `body` (timeout and response
+/// cap 0: the executor's limits).
+pub fn http_operation(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> epb::invocation::Operation {
+    epb::invocation::Operation::Http(epb::HttpRequest {
+        method: method.to_string(),
+        url: url.to_string(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| epb::HttpHeader {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        body: body.to_vec(),
+        timeout_ms: 0,
+        max_response_bytes: 0,
+    })
+}
+
 /// Client for `trust.executor.v1.Executor`.
 #[derive(Debug, Clone)]
 pub struct ExecutorClient {
@@ -536,6 +560,21 @@ impl ExecutorClient {
         timeout_ms: u32,
     ) -> Result<epb::ExecuteResponse, SdkError> {
         self.execute(grant, holder, shell_operation(command, cwd, timeout_ms))
+            .await
+    }
+
+    /// Makes one HTTP request with `net.http` under `grant`: the executor checks the URL's
+    /// destination against the grant and its address rules before it connects.
+    pub async fn http_request(
+        &mut self,
+        grant: &[u8],
+        holder: &SigningKey,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Result<epb::ExecuteResponse, SdkError> {
+        self.execute(grant, holder, http_operation(method, url, headers, body))
             .await
     }
 

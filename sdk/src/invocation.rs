@@ -67,6 +67,19 @@ pub enum Requested {
         cwd: String,
         timeout_ms: u32,
     },
+    /// One HTTP request for `net.http`: checked against the grant's destinations at admission.
+    Http(HttpRequested),
+}
+
+/// The parameters of a `net.http` request, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequested {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout_ms: u32,
+    pub max_response_bytes: u64,
 }
 
 impl Requested {
@@ -80,6 +93,7 @@ impl Requested {
             Requested::Patch { .. } => Operation::FsPatch,
             Requested::Run { .. } => Operation::ProcRun,
             Requested::Shell { .. } => Operation::ShellExec,
+            Requested::Http(_) => Operation::NetHttp,
         }
     }
 }
@@ -173,5 +187,13 @@ fn requested(op: pb::invocation::Operation) -> Requested {
             cwd: r.cwd,
             timeout_ms: r.timeout_ms,
         },
+        W::Http(r) => Requested::Http(HttpRequested {
+            method: r.method,
+            url: r.url,
+            headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+            body: r.body,
+            timeout_ms: r.timeout_ms,
+            max_response_bytes: r.max_response_bytes,
+        }),
     }
 }

@@ -27,7 +27,7 @@ pub enum Operation {
     FsPatch,
     /// `proc.run`: run a command defined by the profile.
     ProcRun,
-    /// `net.http`: make an HTTP request to a host (named by profiles; no executor runs it yet).
+    /// `net.http`: make an HTTP request to a host the grant names (`host` or `host:port`).
     NetHttp,
     /// `shell.exec`: run raw shell text (`sh -c`), classified by [`crate::shell`] and sandboxed.
     ShellExec,
@@ -47,7 +47,7 @@ impl Operation {
     ];
 
     /// The operations an executor runs today.
-    pub const EXECUTED: [Operation; 7] = [
+    pub const EXECUTED: [Operation; 8] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -55,6 +55,7 @@ impl Operation {
         Operation::FsPatch,
         Operation::ProcRun,
         Operation::ShellExec,
+        Operation::NetHttp,
     ];
 
     /// The wire name of the operation, e.g. `"fs.read"`.

@@ -24,6 +24,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
         Operation::Patch(_) => Kind::FsPatch,
         Operation::Run(_) => Kind::ProcRun,
         Operation::Shell(_) => Kind::ShellExec,
+        Operation::Http(_) => Kind::NetHttp,
     }
     .as_str()
 }
@@ -71,6 +72,22 @@ pub fn redacted(op: &Operation) -> Value {
         // what ran.
         Operation::Shell(r) => {
             json!({"shell": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms})
+        }
+        // Header values may carry credentials: provenance keeps their names and one digest
+        // over every header line (so an approval still binds them), the body by size and digest.
+        Operation::Http(h) => {
+            let names: Vec<&str> = h.headers.iter().map(|x| x.name.as_str()).collect();
+            let mut lines = Sha256::new();
+            for x in &h.headers {
+                lines.update(x.name.len().to_be_bytes());
+                lines.update(x.name.as_bytes());
+                lines.update(x.value.len().to_be_bytes());
+                lines.update(x.value.as_bytes());
+            }
+            json!({"method": h.method, "url": h.url, "header_names": names,
+                "headers_sha256": hex::encode(lines.finalize()), "body_bytes": h.body.len(),
+                "body_sha256": sha256_hex(&h.body), "timeout_ms": h.timeout_ms,
+                "max_response_bytes": h.max_response_bytes})
         }
         // The files the command executes, by digest: an approval of this run binds them.
         Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms,

@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use ed25519_dalek::VerifyingKey;
 
 mod checks;
+mod http;
 mod read;
 mod reference;
 mod secret_ref;
@@ -28,6 +29,7 @@ mod tests;
 
 pub use crate::path::directory_form;
 pub use checks::{authority_check_at, AuthorityCheck};
+pub use http::HttpRule;
 pub use read::{claims_from_authorizer, claims_from_structure, read_claims};
 pub use reference::authority_block_from_text;
 pub use secret_ref::{
@@ -111,6 +113,9 @@ pub struct GrantClaims {
     pub sandbox_level: Option<String>,
     /// (name of [`CHILD_LIMIT_NAMES`], maximum): caps of a child process tree (`child_limit`).
     pub child_limits: Vec<(String, i64)>,
+    /// `net.http`: the methods and path prefixes granted destinations are restricted to
+    /// (`http_method`, `http_path`); a destination without a rule is not restricted further.
+    pub http_rules: Vec<HttpRule>,
 }
 
 /// Approval state of a grant.

@@ -144,6 +144,37 @@ pub enum ExecOperation {
         #[arg(long, default_value_t = 0)]
         timeout_ms: u32,
     },
+    /// net.http: one HTTP request to a host the grant names. The executor parses the URL
+    /// strictly, refuses private, loopback, metadata and other special addresses unless the
+    /// grant names that exact address, and re-checks each redirect. The body is written to
+    /// standard output; the status line and headers to standard error.
+    Http {
+        /// The method, such as GET or POST.
+        method: String,
+        /// An absolute http:// or https:// URL.
+        url: String,
+        /// A request header `Name: value` (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// The request body (`@FILE` reads it from a file).
+        #[arg(long)]
+        data: Option<String>,
+        /// Timeout in milliseconds (0: the executor's `[http] timeout_ms`).
+        #[arg(long, default_value_t = 0)]
+        timeout_ms: u32,
+        /// Keep at most this many body bytes, marking the result truncated (0: the executor's
+        /// limit, beyond which the response is refused).
+        #[arg(long, default_value_t = 0)]
+        max_response_bytes: u64,
+    },
+}
+
+/// `Name: value` as a header pair.
+fn header_pair(line: &str) -> anyhow::Result<(String, String)> {
+    let (name, value) = line
+        .split_once(':')
+        .with_context(|| format!("header `{line}` is not `Name: value`"))?;
+    Ok((name.trim().to_string(), value.trim().to_string()))
 }
 
 fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
@@ -231,6 +262,34 @@ fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
             cwd,
             timeout_ms,
         } => trust_sdk::client::shell_operation(command, cwd, *timeout_ms),
+        ExecOperation::Http {
+            method,
+            url,
+            headers,
+            data,
+            timeout_ms,
+            max_response_bytes,
+        } => {
+            let headers = headers
+                .iter()
+                .map(|h| header_pair(h))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let body = match data.as_deref() {
+                None => Vec::new(),
+                Some(d) => match d.strip_prefix('@') {
+                    Some(file) => {
+                        std::fs::read(file).with_context(|| format!("cannot read `{file}`"))?
+                    }
+                    None => d.as_bytes().to_vec(),
+                },
+            };
+            let mut op = trust_sdk::client::http_operation(method, url, &headers, &body);
+            if let Op::Http(h) = &mut op {
+                h.timeout_ms = *timeout_ms;
+                h.max_response_bytes = *max_response_bytes;
+            }
+            op
+        }
     })
 }
 
@@ -383,6 +442,19 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
             return print_run(run);
         }
         R::Run(run) => return print_run(run),
+        R::Http(h) => {
+            for r in &h.redirects {
+                eprintln!("(redirected to {r})");
+            }
+            eprintln!("HTTP {} from {} ({})", h.status, h.url, h.address);
+            for header in &h.headers {
+                eprintln!("{}: {}", header.name, header.value);
+            }
+            write_stdout(&h.body)?;
+            if h.truncated {
+                eprintln!("(body truncated at --max-response-bytes)");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -449,6 +521,13 @@ fn result_json(result: &R) -> (&'static str, Value) {
             run["effect"] = json!(s.effect);
             (Kind::ShellExec.as_str(), run)
         }
+        R::Http(h) => (
+            Kind::NetHttp.as_str(),
+            json!({"status": h.status, "url": h.url, "address": h.address,
+                "redirects": h.redirects,
+                "headers": h.headers.iter().map(|x| json!([x.name, x.value])).collect::<Vec<_>>(),
+                "body_base64": b64(&h.body), "truncated": h.truncated}),
+        ),
         R::Run(r) => (
             Kind::ProcRun.as_str(),
             json!({

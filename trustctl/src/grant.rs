@@ -333,6 +333,7 @@ fn claims_json(c: &GrantClaims) -> Value {
         "shell": c.shell,
         "sandbox_level": c.sandbox_level.as_deref().unwrap_or("full"),
         "child_limits": c.child_limits.iter().map(|(n, v)| (n.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "http_rules": c.http_rules,
     })
 }
 

@@ -47,6 +47,9 @@ const RULE_KEYS: &[&str] = &[
     "resources",
     "approvals_required",
     "approved_uses",
+    // net.http allow rules: the methods and path prefixes their hosts are restricted to.
+    "methods",
+    "paths",
 ];
 /// Most distinct approvers an `[[approval]]` rule may require.
 const MAX_APPROVALS_REQUIRED: i64 = 10;
@@ -744,10 +747,13 @@ fn parse_rule(
         (operations, resources, None)
     };
 
+    let (http_methods, http_paths) = http_restrictions(ctx, table, kind, &operations, &within);
     if ctx.errors.len() > before {
         return None;
     }
     Some(Rule {
+        http_methods,
+        http_paths,
         id,
         kind,
         operations,
@@ -758,6 +764,63 @@ fn parse_rule(
         approvals_required,
         approved_uses,
     })
+}
+
+/// `methods` and `paths` of a `net.http` allow rule: upper-case method names and path
+/// prefixes (starting with `/`, printable ASCII, no `..` or `.` segment, no `%`).
+fn http_restrictions(
+    ctx: &mut Ctx<'_>,
+    table: &DeTable<'_>,
+    kind: RuleKind,
+    operations: &[Operation],
+    within: &str,
+) -> (Vec<String>, Vec<String>) {
+    let methods = opt_string_array(ctx, table, "methods", within);
+    let paths = opt_string_array(ctx, table, "paths", within);
+    let mut out = (Vec::new(), Vec::new());
+    if methods.is_none() && paths.is_none() {
+        return out;
+    }
+    if kind != RuleKind::Allow || operations != [Operation::NetHttp] {
+        let span = methods.as_ref().or(paths.as_ref()).map(|m| m.span());
+        if let Some(span) = span {
+            ctx.err(
+                &span,
+                format!(
+                    "{within}: `methods` and `paths` belong to [[allow]] rules of `net.http` only"
+                ),
+            );
+        }
+        return out;
+    }
+    for method in methods.map(Spanned::into_inner).unwrap_or_default() {
+        let m = method.get_ref();
+        if m.is_empty() || !m.bytes().all(|b| b.is_ascii_uppercase()) || m == "CONNECT" {
+            ctx.err(
+                &method.span(),
+                format!(
+                    "{within}: method `{m}` is not an upper-case HTTP method (CONNECT excluded)"
+                ),
+            );
+        } else {
+            out.0.push(m.clone());
+        }
+    }
+    for path in paths.map(Spanned::into_inner).unwrap_or_default() {
+        let p = path.get_ref();
+        let dot_segment = p.split('/').any(|s| s == "." || s == "..");
+        let printable =
+            p.bytes().all(|b| b.is_ascii_graphic()) && !p.contains(['%', '\\', '#', '?']);
+        if !p.starts_with('/') || dot_segment || !printable {
+            ctx.err(
+                &path.span(),
+                format!("{within}: path prefix `{p}` must start with `/`, be printable ASCII without `%`, `\\`, `?`, `#` and have no `.` or `..` segment"),
+            );
+        } else {
+            out.1.push(p.clone());
+        }
+    }
+    out
 }
 
 /// A count of an `[[approval]]` rule: `approvals_required` (m of n, 1 to

@@ -36,6 +36,7 @@ fn claims() -> GrantClaims {
         shell: None,
         sandbox_level: None,
         child_limits: vec![],
+        http_rules: Vec::new(),
     }
 }
 

@@ -133,6 +133,19 @@ fn outcome(outcome: Outcome) -> pb::execute_response::Result {
                 .collect(),
         }),
         Outcome::Run(r) => R::Run(run_result(r)),
+        Outcome::Http(h) => R::Http(pb::HttpResult {
+            status: u32::from(h.status),
+            headers: h
+                .headers
+                .into_iter()
+                .map(|(name, value)| pb::HttpHeader { name, value })
+                .collect(),
+            body: h.body,
+            truncated: h.truncated,
+            url: h.url,
+            redirects: h.redirects,
+            address: h.address,
+        }),
         Outcome::Shell(s) => R::Shell(pb::ShellResult {
             run: Some(run_result(s.run)),
             categories: s.verdict.categories,

@@ -35,6 +35,7 @@ fn claims(holder: &ed25519_dalek::SigningKey) -> GrantClaims {
         shell: None,
         sandbox_level: None,
         child_limits: Vec::new(),
+        http_rules: Vec::new(),
         issued_at,
         expires_at: issued_at + Duration::from_secs(900),
     }

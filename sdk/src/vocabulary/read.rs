@@ -49,7 +49,7 @@ pub fn claims_from_authorizer(
 }
 
 /// Every claim predicate with its arity, in the order claims are read.
-const CLAIM_PREDICATES: [(&str, usize); 24] = [
+const CLAIM_PREDICATES: [(&str, usize); 26] = [
     ("grant_id", 1),
     ("correlation_id", 1),
     ("user", 1),
@@ -74,6 +74,8 @@ const CLAIM_PREDICATES: [(&str, usize); 24] = [
     ("shell_pattern", 2),
     ("shell_combination", 2),
     ("approved_uses", 1),
+    ("http_method", 2),
+    ("http_path", 2),
 ];
 
 /// The query rule of each claim (`claim_NAME($v0, ..) <- NAME($v0, ..)`), parsed once per
@@ -123,6 +125,7 @@ struct ClaimsBuilder {
     shell_patterns: Vec<(String, String)>,
     shell_combinations: Vec<(String, Vec<String>)>,
     approved_uses: Option<u32>,
+    http_rules: Vec<super::HttpRule>,
 }
 
 fn term_string(term: &Term) -> Result<String, SdkError> {
@@ -176,6 +179,18 @@ impl ClaimsBuilder {
                 }
             }
             ("deny_regex", [r]) => self.deny_regexes.push(term_string(r)?),
+            ("http_method", [d, m]) => super::http::take_http_fact(
+                &mut self.http_rules,
+                term_string(d)?,
+                term_string(m)?,
+                true,
+            ),
+            ("http_path", [d, p]) => super::http::take_http_fact(
+                &mut self.http_rules,
+                term_string(d)?,
+                term_string(p)?,
+                false,
+            ),
             ("approval", [a, b, c]) => {
                 self.approval = Some(if term_string(a)? == "approved" {
                     Approval::Approved {
@@ -256,6 +271,7 @@ impl ClaimsBuilder {
             shell,
             sandbox_level: self.sandbox_level,
             child_limits: self.child_limits,
+            http_rules: self.http_rules,
             approval,
             issued_at: self.issued_at.ok_or_else(|| {
                 SdkError::InvalidGrant("authority block lacks `issued_at`".into())

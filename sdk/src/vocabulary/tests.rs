@@ -27,6 +27,7 @@ fn claims() -> GrantClaims {
         shell: None,
         sandbox_level: None,
         child_limits: vec![],
+        http_rules: Vec::new(),
     }
 }
 
@@ -104,6 +105,15 @@ fn cases() -> Vec<(&'static str, GrantClaims)> {
         .map(|(i, n)| (n.to_string(), 1 + i as i64))
         .collect();
     out.push(("shell policy, sandbox level, child limits", shell));
+    let mut http = c.clone();
+    http.scopes
+        .push(("net.http".into(), "api.example.com:8443".into()));
+    http.http_rules = vec![HttpRule {
+        destination: "api.example.com:8443".into(),
+        methods: vec!["GET".into(), "HEAD".into()],
+        path_prefixes: vec!["/repos/".into()],
+    }];
+    out.push(("net.http methods and path prefixes", http));
     out
 }
 
@@ -115,6 +125,12 @@ fn sorted(mut c: GrantClaims) -> GrantClaims {
     c.deny_globs.sort();
     c.deny_regexes.sort();
     c.child_limits.sort();
+    c.http_rules
+        .sort_by(|a, b| a.destination.cmp(&b.destination));
+    for rule in &mut c.http_rules {
+        rule.methods.sort();
+        rule.path_prefixes.sort();
+    }
     c
 }
 

@@ -106,6 +106,7 @@ pub(super) fn authority_facts(claims: &GrantClaims) -> Vec<Fact> {
         ));
     }
     facts.extend(child_facts(claims));
+    facts.extend(super::http::http_facts(&claims.http_rules));
     facts
 }
 

@@ -219,6 +219,7 @@ pub fn coding_claims(
         shell: None,
         sandbox_level: None,
         child_limits: vec![],
+        http_rules: Vec::new(),
     })
 }
 

@@ -18,6 +18,7 @@ mod executor;
 mod lifecycle;
 mod mcp_front;
 mod observability;
+mod net_http;
 mod pinned_trust;
 mod revocation;
 mod sandboxed_run;
