@@ -1,8 +1,11 @@
-//! The egress gate for now: the grant's `net.http` claims, matched exactly. An entry `host:port`
-//! admits that port; a bare `host` admits ports 80 and 443. Names are compared without case;
-//! nothing else (no wildcard, no suffix, no alternative spelling) matches.
+//! The egress gate: the grant's `net.http` claims, matched exactly, then the same destination
+//! checks as `net.http` itself (`crate::net::DestinationPolicy`: strict host spelling, one
+//! resolution, private, loopback, link-local, metadata and other special ranges refused unless
+//! the grant names that exact address). An entry `host:port` admits that port; a bare `host`
+//! admits ports 80 and 443. Names are compared without case; nothing else (no wildcard, no
+//! suffix, no alternative spelling) matches.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 use trust_sdk::vocabulary::GrantClaims;
 
@@ -15,6 +18,8 @@ const DEFAULT_PORTS: [u16; 2] = [80, 443];
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GrantedHosts {
     entries: Vec<(String, Option<u16>)>,
+    /// The SSRF checks every admitted destination must also pass.
+    destinations: crate::net::DestinationPolicy,
 }
 
 impl GrantedHosts {
@@ -33,7 +38,9 @@ impl GrantedHosts {
     /// From entries `host` or `host:port` (`[v6]:port` for an IPv6 literal); an entry whose
     /// port does not parse admits nothing.
     pub fn new<'a>(entries: impl IntoIterator<Item = &'a str>) -> GrantedHosts {
+        let entries: Vec<&str> = entries.into_iter().collect();
         GrantedHosts {
+            destinations: crate::net::DestinationPolicy::from_entries(entries.iter().copied()),
             entries: entries.into_iter().filter_map(parse_entry).collect(),
         }
     }
@@ -105,21 +112,9 @@ impl EgressGate for GrantedHosts {
                 port,
             });
         }
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            return Ok(vec![SocketAddr::new(ip, port)]);
-        }
-        let unresolved = |reason: String| EgressRefusal::Unresolved {
-            host: host.to_string(),
-            reason,
-        };
-        let addrs: Vec<SocketAddr> = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| unresolved(e.to_string().to_lowercase()))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(unresolved("no address".to_string()));
-        }
-        Ok(addrs)
+        self.destinations
+            .admit_blocking(host, port)
+            .map_err(|refusal| EgressRefusal::Refused(refusal.to_string()))
     }
 }
 
@@ -159,6 +154,23 @@ mod tests {
                 }),
                 "{host}:{port}"
             );
+        }
+    }
+
+    #[test]
+    fn a_granted_destination_still_passes_the_ssrf_checks_of_net_http() {
+        let gate = GrantedHosts::new(["localhost:8080", "metadata.google.internal"]);
+        // Granted by name, but the name resolves to loopback: refused, as for `net.http`.
+        match gate.admit("localhost", 8080) {
+            Err(EgressRefusal::Refused(why)) => assert!(why.contains("resolves to"), "{why}"),
+            other => panic!("localhost was not refused for its address: {other:?}"),
+        }
+        // A cloud metadata name is refused by name, before any resolution.
+        match gate.admit("metadata.google.internal", 80) {
+            Err(EgressRefusal::Refused(why)) => {
+                assert!(why.contains("metadata.google.internal"), "{why}")
+            }
+            other => panic!("the metadata name was not refused: {other:?}"),
         }
     }
 

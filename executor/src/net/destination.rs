@@ -228,18 +228,38 @@ impl DestinationPolicy {
                 format!("`{name}` resolves to no address"),
             ));
         }
-        for addr in &resolved {
-            if let (Some(why), false) = (refused_range(addr.ip()), permit.exact_address) {
-                return Err(NetRefusal::new(
-                    NetCheck::Address,
-                    format!(
-                        "`{name}` resolves to {}, {why}: refused (such an address is reached \
-                         only when the grant names it exactly)",
-                        addr.ip()
-                    ),
-                ));
+        check_resolved(name, &resolved, permit)?;
+        Ok(resolved)
+    }
+
+    /// [`Self::admit`] for a caller that may block (the egress proxy asks off the async
+    /// workers): the same parsing, grant match, resolution once and address checks. `host` is
+    /// a name or an IP literal; an IPv6 literal may come without brackets.
+    pub fn admit_blocking(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, NetRefusal> {
+        let bracketed;
+        let host = match host.contains(':') && !host.starts_with('[') {
+            true => {
+                bracketed = format!("[{host}]");
+                bracketed.as_str()
             }
+            false => host,
+        };
+        let host = parse_host(host)?;
+        let permit = self.permit(&host, port)?;
+        let name = match &host {
+            Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, port)]),
+            Host::Name(name) => name,
+        };
+        let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
+            .map_err(|e| NetRefusal::new(NetCheck::Resolve, format!("`{name}`: {e}")))?
+            .collect();
+        if resolved.is_empty() {
+            return Err(NetRefusal::new(
+                NetCheck::Resolve,
+                format!("`{name}` resolves to no address"),
+            ));
         }
+        check_resolved(name, &resolved, &permit)?;
         Ok(resolved)
     }
 
@@ -250,6 +270,23 @@ impl DestinationPolicy {
         let permit = self.permit(&host, port)?;
         self.resolve(&host, port, &permit).await
     }
+}
+
+/// Refuses a name that resolved into a refused range, unless the grant named the address.
+fn check_resolved(name: &str, resolved: &[SocketAddr], permit: &Permit) -> Result<(), NetRefusal> {
+    for addr in resolved {
+        if let (Some(why), false) = (refused_range(addr.ip()), permit.exact_address) {
+            return Err(NetRefusal::new(
+                NetCheck::Address,
+                format!(
+                    "`{name}` resolves to {}, {why}: refused (such an address is reached \
+                     only when the grant names it exactly)",
+                    addr.ip()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `host` and the optional port of a grant entry.

@@ -84,6 +84,22 @@ fn answer_json(answer: Answer) -> Value {
             "rule": s.rule,
             "effect": s.effect,
         }),
+        Answer::Http(h) => {
+            let (body, encoding) = match String::from_utf8(h.body) {
+                Ok(text) => (text, "utf-8"),
+                Err(e) => (
+                    base64::engine::general_purpose::STANDARD.encode(e.into_bytes()),
+                    "base64",
+                ),
+            };
+            json!({
+                "status": h.status,
+                "headers": h.headers.iter().map(|x| json!({"name": x.name, "value": x.value}))
+                    .collect::<Vec<_>>(),
+                "body": body, "encoding": encoding, "truncated": h.truncated,
+                "url": h.url, "redirects": h.redirects, "address": h.address,
+            })
+        }
     }
 }
 
