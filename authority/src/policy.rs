@@ -17,10 +17,10 @@
 //! 8. allow, with the allow rules that covered each scope; a TTL above `max_ttl` is clamped
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
+mod http_scope;
 mod secret_refs;
 #[cfg(test)]
 mod secret_tests;
-mod http_scope;
 mod sensitive;
 mod shell_scope;
 #[cfg(test)]

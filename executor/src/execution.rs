@@ -184,6 +184,9 @@ impl Execution {
                 }
             };
         admitted.attempt.passed.extend(secret_use.reasons.clone());
+        if let operations::Operation::Http(call) = &mut admitted.operation {
+            call.secret_headers = secret_use.headers.clone();
+        }
         // net.http: the first hop's name resolved once and every address checked, or refused.
         if let Err(refusal) = crate::http_admission::pin_first_hop(&mut admitted.operation).await {
             let refused = Refused {

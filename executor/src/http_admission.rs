@@ -67,6 +67,7 @@ pub fn http_operation(
             policy: Arc::new(policy),
             permit,
             addresses: Vec::new(),
+            secret_headers: Vec::new(),
         })
     };
     checked().map(Operation::Http).map_err(refusal)

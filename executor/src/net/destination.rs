@@ -250,9 +250,10 @@ impl DestinationPolicy {
             Host::Ip(ip) => return Ok(vec![SocketAddr::new(*ip, port)]),
             Host::Name(name) => name,
         };
-        let resolved: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
-            .map_err(|e| NetRefusal::new(NetCheck::Resolve, format!("`{name}`: {e}")))?
-            .collect();
+        let resolved: Vec<SocketAddr> =
+            std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port))
+                .map_err(|e| NetRefusal::new(NetCheck::Resolve, format!("`{name}`: {e}")))?
+                .collect();
         if resolved.is_empty() {
             return Err(NetRefusal::new(
                 NetCheck::Resolve,

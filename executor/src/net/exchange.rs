@@ -65,6 +65,11 @@ pub struct HttpCall {
     pub permit: Permit,
     /// The first hop's checked addresses (resolved once, before the intent record).
     pub addresses: Vec<SocketAddr>,
+    /// Headers the grant's secret references inject (`header:Name`), set at exec time over
+    /// any agent header of the same name; sent to the origin the agent addressed only (a
+    /// redirect elsewhere drops them). Never recorded: the parameters digest was taken from
+    /// the agent's request.
+    pub secret_headers: Vec<(String, crate::secrets::SecretValue)>,
 }
 
 /// What came back.
@@ -110,10 +115,28 @@ fn redirect_refusal(location: &str, e: &NetRefusal) -> NetRefusal {
     )
 }
 
+/// The agent's headers with every secret header set over any of the same name.
+fn with_secret_headers(
+    agent: &[(String, String)],
+    secrets: &[(String, crate::secrets::SecretValue)],
+) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = agent
+        .iter()
+        .filter(|(n, _)| !secrets.iter().any(|(s, _)| s.eq_ignore_ascii_case(n)))
+        .cloned()
+        .collect();
+    headers.extend(
+        secrets
+            .iter()
+            .map(|(name, value)| (name.clone(), value.as_str().to_string())),
+    );
+    headers
+}
+
 async fn follow(call: &HttpCall, limits: &HttpLimits) -> Result<HttpOutcome, NetRefusal> {
     let mut method = check_method(&call.method)?;
     let mut target = call.target.clone();
-    let mut headers = call.headers.clone();
+    let mut headers = with_secret_headers(&call.headers, &call.secret_headers);
     let mut body = call.body.clone();
     let mut addresses = call.addresses.clone();
     if addresses.is_empty() {
@@ -166,6 +189,10 @@ async fn follow(call: &HttpCall, limits: &HttpLimits) -> Result<HttpOutcome, Net
             {
                 headers.retain(|(n, _)| {
                     !ORIGIN_BOUND_HEADERS.contains(&n.to_ascii_lowercase().as_str())
+                        && !call
+                            .secret_headers
+                            .iter()
+                            .any(|(secret, _)| secret.eq_ignore_ascii_case(n))
                 });
             }
             if next_method != method {

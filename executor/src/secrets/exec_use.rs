@@ -17,6 +17,8 @@ use crate::operations::{Operation, Outcome, RunOutcome};
 pub struct SecretUse {
     /// Environment variables of the child: (variable, value).
     pub env: Arc<Vec<(String, SecretValue)>>,
+    /// Headers of a `net.http` request: (header, value).
+    pub headers: Vec<(String, SecretValue)>,
     /// Replaces the values in use, and their encodings.
     pub scrubber: Scrubber,
     /// One line per reference used, for the records: `secret npm-token for proc.run publish as
@@ -41,7 +43,8 @@ pub fn prepare(
     refs: &[SecretRef],
     operation: &Operation,
 ) -> Result<SecretUse, Refusal> {
-    if refs.is_empty() || !operation.kind().runs_child() {
+    let is_http = matches!(operation, Operation::Http(_));
+    if refs.is_empty() || !(operation.kind().runs_child() || is_http) {
         return Ok(SecretUse::default());
     }
     let resource = operation
@@ -53,13 +56,15 @@ pub fn prepare(
         .resolve(refs, operation.name(), &resource)
         .map_err(refusal)?;
     let mut env = Vec::new();
+    let mut headers = Vec::new();
     let mut reasons = Vec::new();
     for r in &resolved {
-        match r.target() {
-            InjectTarget::Env(var) => env.push((var.clone(), r.value.clone())),
-            InjectTarget::Header(_) => {
+        match (r.target(), is_http) {
+            (InjectTarget::Env(var), false) => env.push((var.clone(), r.value.clone())),
+            (InjectTarget::Header(name), true) => headers.push((name.clone(), r.value.clone())),
+            (target, _) => {
                 return Err(refusal(SecretError::Invalid(format!(
-                    "secret `{}` targets a header, which `{}` cannot carry",
+                    "secret `{}` targets {target}, which `{}` cannot carry",
                     r.reference.name,
                     operation.name()
                 ))))
@@ -69,6 +74,7 @@ pub fn prepare(
     }
     Ok(SecretUse {
         env: Arc::new(env),
+        headers,
         scrubber: scrubber_for(&resolved),
         reasons,
     })
@@ -102,6 +108,15 @@ pub fn scrub_outcome(outcome: Outcome, scrubber: &Scrubber) -> Outcome {
         Outcome::Shell(mut shell) => {
             shell.run = scrub_run(shell.run, scrubber);
             Outcome::Shell(shell)
+        }
+        Outcome::Http(mut http) => {
+            // A server that echoes the request (or reflects a header) gets the marker back.
+            http.body = scrubber.scrub(&http.body, http.truncated).into_owned();
+            for (_, value) in &mut http.headers {
+                *value = scrubber.scrub_str(value).into_owned();
+            }
+            http.url = scrubber.scrub_str(&http.url).into_owned();
+            Outcome::Http(http)
         }
         other => other,
     }

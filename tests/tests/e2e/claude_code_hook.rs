@@ -263,7 +263,7 @@ async fn every_fixture_and_our_own_cases_get_the_exact_decision_and_exit_code() 
         ("pretooluse-glob.json", expect("allow", "trust allow by `admitted`: fs.list on ``")),
         ("pretooluse-bash-test.json", expect("ask", "trust approval required by `shell-approval`")),
         ("pretooluse-bash-exfil.json", expect("deny", "trust deny by `shell-policy`: shell command refused by rule `combination:secret_access+network`")),
-        ("pretooluse-webfetch.json", expect("deny", "trust deny by `unsupported-operation`: `WebFetch` is net.http on `docs.rs`")),
+        ("pretooluse-webfetch.json", expect("deny", "trust deny by `net-destination`: `docs.rs:443` is not named by the grant")),
         ("pretooluse-mcp-github.json", expect("deny", "trust deny by `unsupported-operation`: `mcp__github__create_issue` is mcp.call on `github/create_issue`")),
     ];
     let mut seen = 0;
@@ -338,6 +338,8 @@ async fn every_fixture_and_our_own_cases_get_the_exact_decision_and_exit_code() 
         ("a bad MCP name", pre("mcp__github", json!({})), expect("deny", "trust deny by `hook-input`")),
         ("an MCP tool", pre("mcp__fs__read_file", json!({"path": "/etc/passwd"})), expect("deny", "trust deny by `unsupported-operation`: `mcp__fs__read_file` is mcp.call on `fs/read_file`")),
         ("WebFetch of a non-http URL", pre("WebFetch", json!({"url": "file:///etc/passwd"})), expect("deny", "trust deny by `hook-input`")),
+        ("WebFetch of the metadata address", pre("WebFetch", json!({"url": "http://169.254.169.254/latest/meta-data/"})), expect("deny", "trust deny by `net-address`")),
+        ("WebFetch with user info", pre("WebFetch", json!({"url": "https://docs.rs@127.0.0.1/"})), expect("deny", "trust deny by `net-url`")),
         ("TodoWrite", pre("TodoWrite", json!({"todos": []})), expect("allow", "trust allow by `inert-tool`")),
     ];
     assert!(cases.len() >= 30);

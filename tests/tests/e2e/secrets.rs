@@ -80,8 +80,13 @@ inject = "env:ABSENT_TOKEN"
 /// A TLS cluster whose executor has a sealing key (0600, outside its data directory) and a
 /// secret admin; returns it with the admin's key file.
 fn secrets_cluster() -> (Cluster, PathBuf) {
+    secrets_cluster_with(profile())
+}
+
+/// [`secrets_cluster`] with another profile.
+fn secrets_cluster_with(profile: String) -> (Cluster, PathBuf) {
     let options = ClusterOptions {
-        profile: Some(profile()),
+        profile: Some(profile),
         start_executor: false,
         ..Default::default()
     };
@@ -489,4 +494,133 @@ async fn the_pre_commit_hook_refuses_a_managed_value_and_accepts_other_commits()
     git(&repo, &["add", "config.env"]);
     let ok = git(&repo, &["commit", "-q", "-m", "clean again"]);
     assert!(ok.status.success(), "{ok:?}");
+}
+
+/// A loopback server that echoes each request's head back in the body and its `X-Api-Key`
+/// header back as a response header; keeps the heads it received.
+async fn echo_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heads = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let key = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("x-api-key: ")
+                        .or(l.strip_prefix("X-Api-Key: "))
+                })
+                .unwrap_or_default()
+                .to_string();
+            heads.lock().unwrap().push(head.clone());
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Echo: {key}\r\nConnection: close\r\n\r\n{head}",
+                head.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_header_reaches_the_server_and_its_echo_never_leaves_the_executor() {
+    let (port, seen) = echo_server().await;
+    let destination = format!("127.0.0.1:{port}");
+    let extra = format!(
+        r#"
+[[allow]]
+id = "echo-api"
+operations = ["net.http"]
+resources = ["{destination}"]
+
+[[secret]]
+name = "api-key"
+operation = "net.http"
+resource = "{destination}"
+inject = "header:X-Api-Key"
+"#
+    );
+    // Without the coding profile's approval rule for `net.http` (every host needs approval).
+    let approval =
+        "[[approval]]\nid = \"network\"\noperations = [\"net.http\"]\nresources = [\"*\"]\n";
+    assert!(profile().contains(approval), "the approval rule moved");
+    let (cluster, admin_file) = secrets_cluster_with(profile().replace(approval, "") + &extra);
+    put_secret(&cluster, &admin_file, "api-key", TOKEN);
+    let answer = cluster
+        .grant("call-api", &[("net.http", destination.as_str())])
+        .await
+        .unwrap();
+    assert_eq!(answer.effect, Effect::Allow, "{answer:?}");
+    let grant = answer.grant.unwrap();
+    let mut exec = cluster.executor_client().await.unwrap();
+    // The agent even sets its own `X-Api-Key`: the secret replaces it.
+    let agent_headers = vec![("X-Api-Key".to_string(), "agent-guess".to_string())];
+    let answered = exec
+        .http_request(
+            &grant,
+            &cluster.agent_key,
+            "GET",
+            &format!("http://{destination}/echo"),
+            &agent_headers,
+            b"",
+        )
+        .await
+        .unwrap();
+    let Some(R::Http(http)) = answered.result else {
+        panic!("not an http result")
+    };
+    assert_eq!(http.status, 200);
+    // The server got the value, once, and not the agent's guess.
+    let heads = seen.lock().unwrap().clone();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains(&format!("x-api-key: {}", TOKEN.to_ascii_lowercase())),
+        "{heads:?}"
+    );
+    assert!(!heads[0].contains("agent-guess"), "{heads:?}");
+    // Its echo (in the body and in a header) comes back as the marker only.
+    let body = String::from_utf8_lossy(&http.body).into_owned();
+    assert!(body.contains("[secret:api-key]"), "{body}");
+    let echoed = http
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("x-echo"))
+        .unwrap();
+    assert_eq!(echoed.value, "[secret:api-key]");
+    assert_clean("the response body", &body);
+    for h in &http.headers {
+        assert_clean("a response header", &h.value);
+    }
+
+    // Provenance names the reference; neither it nor the logs hold any form of the value.
+    let lines = exec
+        .export_provenance(&cluster.auditor_id, &cluster.auditor_key, 0)
+        .await
+        .unwrap();
+    let export = lines.join("\n");
+    assert_clean("the provenance export", &export);
+    assert!(
+        export.contains(&format!(
+            "secret api-key for net.http {destination} as header:X-Api-Key"
+        )),
+        "{export}"
+    );
+    drop(exec);
+    let logs = std::fs::read_to_string(cluster.path("executor.log")).unwrap()
+        + &std::fs::read_to_string(cluster.path("authority.log")).unwrap();
+    assert_clean("the servers' logs", &logs);
 }

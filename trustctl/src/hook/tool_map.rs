@@ -1,7 +1,8 @@
 //! Claude Code's tools as executor operations, in one place: `Read` → `fs.read`,
 //! `Edit`/`MultiEdit` → `fs.patch`, `Write` → `fs.write`, `Grep` → `fs.search`, `Glob`/`LS` →
-//! `fs.list`, `Bash` → `shell.exec` (classified by the executor), `WebFetch` → `net.http` on
-//! the URL's host, `mcp__SERVER__TOOL` → `mcp.call` on `SERVER/TOOL`.
+//! `fs.list`, `Bash` → `shell.exec` (classified by the executor), `WebFetch` → `net.http` `GET`
+//! of the URL (checked by the executor like any `net.http`), `mcp__SERVER__TOOL` → `mcp.call` on
+//! `SERVER/TOOL` (no executor runs `mcp.call` yet: denied as `unsupported-operation`).
 //!
 //! Paths are made relative to the session's project: a relative path is taken from the hook's
 //! `cwd`, `.` and `..` are resolved, and the part that exists is resolved through symlinks, so a
@@ -241,11 +242,15 @@ pub fn map_tool(tool: &str, input: &Value, place: &Place) -> Result<Mapped, MapE
             timeout_ms: 0,
         }),
         "WebFetch" => {
+            // The executor checks the URL itself (strict host spelling, the grant's hosts,
+            // methods and paths); here only that it is an http(s) URL at all.
             let url = text(tool, input, "url")?;
-            return Ok(Mapped::Unsupported {
-                operation: "net.http",
-                resource: url_host(url).ok_or_else(|| MapError::BadUrl(url.to_string()))?,
-            });
+            url_host(url).ok_or_else(|| MapError::BadUrl(url.to_string()))?;
+            Op::Http(pb::HttpRequest {
+                method: "GET".into(),
+                url: url.to_string(),
+                ..Default::default()
+            })
         }
         other => return Err(MapError::UnknownTool(other.to_string())),
     };
@@ -325,9 +330,14 @@ mod tests {
     #[test]
     fn tools_map_to_operations() {
         let p = place();
-        let host = map_tool("WebFetch", &json!({"url": "https://u:p@Docs.rs:443/x"}), &p);
+        let fetch = map_tool("WebFetch", &json!({"url": "https://docs.rs/x"}), &p);
         assert!(
-            matches!(host, Ok(Mapped::Unsupported { operation: "net.http", ref resource }) if resource == "docs.rs")
+            matches!(fetch, Ok(Mapped::Operation(Op::Http(ref h))) if h.method == "GET" && h.url == "https://docs.rs/x"),
+            "{fetch:?}"
+        );
+        assert_eq!(
+            url_host("https://u:p@Docs.rs:443/x").as_deref(),
+            Some("docs.rs")
         );
         let mcp = map_tool("mcp__github__create_issue", &json!({}), &p);
         assert!(
