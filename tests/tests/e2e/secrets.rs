@@ -497,8 +497,11 @@ async fn the_pre_commit_hook_refuses_a_managed_value_and_accepts_other_commits()
 }
 
 /// A loopback server that echoes each request's head back in the body and its `X-Api-Key`
-/// header back as a response header; keeps the heads it received.
-async fn echo_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// header back as a response header (or, for `/redirect`, redirects to `redirect_to`); keeps
+/// the heads it received.
+async fn echo_server(
+    redirect_to: Option<u16>,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -524,10 +527,15 @@ async fn echo_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
                 .unwrap_or_default()
                 .to_string();
             heads.lock().unwrap().push(head.clone());
-            let reply = format!(
+            let reply = match redirect_to {
+                Some(other) if head.starts_with("GET /redirect ") => format!(
+                    "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{other}/landed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                ),
+                _ => format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Echo: {key}\r\nConnection: close\r\n\r\n{head}",
                 head.len()
-            );
+                ),
+            };
             let _ = stream.write_all(reply.as_bytes()).await;
         }
     });
@@ -536,14 +544,17 @@ async fn echo_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_header_reaches_the_server_and_its_echo_never_leaves_the_executor() {
-    let (port, seen) = echo_server().await;
+    // A second granted server, without the secret: a redirect there must not carry it.
+    let (other_port, other_seen) = echo_server(None).await;
+    let other = format!("127.0.0.1:{other_port}");
+    let (port, seen) = echo_server(Some(other_port)).await;
     let destination = format!("127.0.0.1:{port}");
     let extra = format!(
         r#"
 [[allow]]
 id = "echo-api"
 operations = ["net.http"]
-resources = ["{destination}"]
+resources = ["{destination}", "{other}"]
 
 [[secret]]
 name = "api-key"
@@ -559,7 +570,13 @@ inject = "header:X-Api-Key"
     let (cluster, admin_file) = secrets_cluster_with(profile().replace(approval, "") + &extra);
     put_secret(&cluster, &admin_file, "api-key", TOKEN);
     let answer = cluster
-        .grant("call-api", &[("net.http", destination.as_str())])
+        .grant(
+            "call-api",
+            &[
+                ("net.http", destination.as_str()),
+                ("net.http", other.as_str()),
+            ],
+        )
         .await
         .unwrap();
     assert_eq!(answer.effect, Effect::Allow, "{answer:?}");
@@ -605,6 +622,36 @@ inject = "header:X-Api-Key"
     for h in &http.headers {
         assert_clean("a response header", &h.value);
     }
+
+    // A redirect to another (granted) origin drops the secret header: the other server never
+    // sees the value, and neither does the agent.
+    let redirected = exec
+        .http_request(
+            &grant,
+            &cluster.agent_key,
+            "GET",
+            &format!("http://{destination}/redirect"),
+            &[],
+            b"",
+        )
+        .await
+        .unwrap();
+    let Some(R::Http(redirected)) = redirected.result else {
+        panic!("not an http result")
+    };
+    assert_eq!(redirected.status, 200);
+    assert_eq!(redirected.redirects, vec![format!("http://{other}/landed")]);
+    let landed = other_seen.lock().unwrap().clone();
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    assert!(
+        !landed[0].to_ascii_lowercase().contains("x-api-key"),
+        "{landed:?}"
+    );
+    assert_clean("the other origin's request", &landed[0]);
+    assert_clean(
+        "the redirected response",
+        &String::from_utf8_lossy(&redirected.body),
+    );
 
     // Provenance names the reference; neither it nor the logs hold any form of the value.
     let lines = exec
