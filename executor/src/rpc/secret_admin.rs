@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tonic::Status;
 use trust_proto::common::v1::{Freshness, SignedRequest};
 use trust_proto::executor::v1 as pb;
-use trust_sdk::signed::{self, ReplayGuard};
+use trust_sdk::signed::ReplayGuard;
 
 use super::status;
 use crate::secrets::{fingerprints, SecretBroker, SecretValue};
@@ -26,19 +26,13 @@ impl SecretAdminDesk {
         freshness: impl Fn(&M) -> Option<Freshness>,
         now_ms: i64,
     ) -> Result<M, Status> {
-        let name = request
-            .signer_id
-            .strip_prefix("secret-admin:")
-            .unwrap_or(&request.signer_id);
-        let key = self.admins.get(name).ok_or_else(|| {
-            status::unauthenticated(format!("`{}` is not a secret admin", request.signer_id))
-        })?;
-        let body: M = signed::verify(rpc, request, key)
-            .map_err(|e| status::unauthenticated(e.to_string()))?;
-        self.replay
-            .admit(&request.signer_id, freshness(&body).as_ref(), now_ms)
-            .map_err(|e| status::unauthenticated(e.to_string()))?;
-        Ok(body)
+        let role = super::audit::Role {
+            prefix: "secret-admin:",
+            name: "a secret admin",
+            keys: &self.admins,
+            replay: &self.replay,
+        };
+        super::audit::authenticate_as(&role, rpc, request, freshness, now_ms)
     }
 
     /// `PutSecret`: seals and stores the value; replies with its name and version.
