@@ -19,6 +19,7 @@ pub mod rpc;
 pub mod run_binding;
 pub mod secrets;
 pub mod shell_admission;
+pub mod tool_catalog;
 pub mod trust_alarm;
 pub mod trust_state;
 pub mod workspace;
