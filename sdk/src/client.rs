@@ -13,6 +13,8 @@ use crate::error::SdkError;
 use crate::{keys, proof, signed};
 
 mod secrets;
+mod tool_registry;
+pub use tool_registry::RegistryKind;
 
 pub use crate::clock::now_ms;
 pub use crate::revocation_target::RevocationTarget;
