@@ -185,6 +185,9 @@ pub struct GrantEnvelope {
     /// The methods and path prefixes of the allow rules that granted `net.http` hosts.
     #[serde(default)]
     pub http_rules: Vec<trust_sdk::vocabulary::HttpRule>,
+    /// A skill grant (tool registry): the skill and the tool versions it pins.
+    #[serde(default)]
+    pub skill_pins: Option<crate::tool_registry::SkillPins>,
 }
 
 impl GrantEnvelope {
@@ -398,6 +401,7 @@ pub fn evaluate_with_approvals(
             shadow: profile.shadow,
             secret_refs,
             http_rules,
+            skill_pins: None,
         }),
     }
 }

@@ -23,6 +23,8 @@ mod secret_ref;
 mod write;
 // Shadow mode for rollout (the Claude Code hook's `Check`).
 pub mod shadow;
+// Skill grants: the skill and the tool versions it pins (the registry).
+pub mod skill_pins;
 
 #[cfg(test)]
 mod tests;

@@ -107,6 +107,7 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
             admins: config.secrets.admins.iter().cloned().collect(),
             replay: ReplayGuard::new(Duration::from_secs(60), 10_000).not_before(millis(now())),
         },
+        tool_catalog: trust.tool_catalog(),
     };
     Ok((Arc::new(service), trust))
 }
