@@ -38,6 +38,9 @@ pub struct GrantAsk {
     /// Hex SHA-256 of the exact parameters an approval would approve (may be empty).
     pub parameters_digest: String,
     pub parameters_summary: String,
+    /// Process instances (issue 16): the step the grant is for (`process/step_grant.rs`
+    /// checks it); the grant then states `process_instance(INSTANCE, STEP)`.
+    pub process_step: Option<trust_sdk::vocabulary::process::ProcessStepRef>,
 }
 
 /// What a decided request still has to write before it is answered.
@@ -148,7 +151,10 @@ pub fn decide(
         trust_sdk::keys::verifying_key_from_bytes(&ask.holder_key)?
     };
     let request = ask.request;
-    let decision = policy_decision(&request, &ask.account, profiles, registry, now)?;
+    let mut decision = policy_decision(&request, &ask.account, profiles, registry, now)?;
+    if let Some(envelope) = decision.envelope.as_mut() {
+        envelope.process_step = ask.process_step;
+    }
     let mut entry = decision_entry(&request, &decision, now);
     let correlation_id = if ask.correlation_id.is_empty() {
         uuid::Uuid::now_v7().to_string()

@@ -12,6 +12,9 @@ pub enum AuthorityError {
     PermissionDenied(String),
     #[error("not found: {0}")]
     NotFound(String),
+    /// The request does not fit the current state (a process step out of order).
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
     /// An id the caller chose is already taken by something else.
     #[error("already exists: {0}")]
     AlreadyExists(String),

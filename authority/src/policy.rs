@@ -185,6 +185,10 @@ pub struct GrantEnvelope {
     /// The methods and path prefixes of the allow rules that granted `net.http` hosts.
     #[serde(default)]
     pub http_rules: Vec<trust_sdk::vocabulary::HttpRule>,
+    /// Process instances (issue 16): the instance step the grant is bound to (set by
+    /// `decision.rs` for a step grant, never by policy).
+    #[serde(skip)]
+    pub process_step: Option<trust_sdk::vocabulary::process::ProcessStepRef>,
 }
 
 impl GrantEnvelope {
@@ -398,6 +402,7 @@ pub fn evaluate_with_approvals(
             shadow: profile.shadow,
             secret_refs,
             http_rules,
+            process_step: None,
         }),
     }
 }

@@ -23,6 +23,8 @@ mod secret_ref;
 mod write;
 // Shadow mode for rollout (the Claude Code hook's `Check`).
 pub mod shadow;
+// Process instances (issue 16): `process_instance(INSTANCE_ID, STEP)`.
+pub mod process;
 
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,8 @@ mod health;
 mod hook;
 mod keys;
 mod narrowing;
+// Process instances (issue 16).
+mod process;
 mod secret_scan;
 mod secrets;
 mod session;
@@ -85,6 +87,9 @@ enum Command {
     /// git hooks that refuse a commit or push holding a managed value.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// Process instances: start one, complete its current step, show its state and history.
+    #[command(subcommand)]
+    Process(process::ProcessCommand),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -102,6 +107,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Session(command) => session::run(command).await,
         Command::Hook(command) => hook::run(command).await,
         Command::Secrets(command) => secrets::run(command).await,
+        Command::Process(command) => process::run(command).await,
     }
 }
 

@@ -43,6 +43,10 @@ signed_bodies!(
     pb::RegisterAgentBody,
     pb::RotateRootKeyBody,
     pb::GetGrantBody,
+    // Process instances (issue 16).
+    pb::StartProcessBody,
+    pb::CompleteStepBody,
+    pb::GetProcessInstanceBody,
 );
 
 impl SignedBody for pb::GrantRequestBody {
