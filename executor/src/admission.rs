@@ -547,9 +547,8 @@ impl Admission {
         let writable = Arc::new(writable_prefixes(&claims, &links));
         let secret_refs = trust_sdk::vocabulary::secret_refs_from_structure(&structure)
             .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
-        let process_step =
-            trust_sdk::vocabulary::process::process_step_from_structure(&structure)
-                .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
+        let process_step = trust_sdk::vocabulary::process::process_step_from_structure(&structure)
+            .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
         let verified = Arc::new(VerifiedGrant {
             process_step,
             lineage,

@@ -272,11 +272,10 @@ pub fn chain(instance: &pb::ProcessInstance, records: &[Value]) -> Vec<Value> {
         records
             .iter()
             .filter(|r| {
-                let root = r["record"]["lineage"][0].as_str().unwrap_or_default();
+                let root = r["lineage"][0].as_str().unwrap_or_default();
                 grants.iter().any(|g| g.grant_id == root)
             })
             .map(|r| {
-                let r = &r["record"];
                 json!({
                     "sequence": r["sequence"],
                     "kind": r["kind"],

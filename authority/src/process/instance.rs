@@ -138,17 +138,17 @@ pub fn current_step<'d>(
     def.step(current).ok_or_else(|| {
         StepRefusal::new(
             PROCESS_NOT_FOUND,
-            format!(
-                "process `{}` no longer defines step `{current}`",
-                def.name
-            ),
+            format!("process `{}` no longer defines step `{current}`", def.name),
         )
     })
 }
 
 impl ProcessInstance {
     /// A new active instance at the process's first step.
-    #[expect(clippy::too_many_arguments, reason = "each is one field of the new instance")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is one field of the new instance"
+    )]
     pub fn start(
         def: &ProcessDef,
         instance_id: String,
@@ -249,7 +249,10 @@ impl ProcessInstance {
 
     /// Completes `step` (which must be current) as `principal`, by the normal transition or
     /// the named `exception`, and moves to the step it leads to.
-    #[expect(clippy::too_many_arguments, reason = "each is one field of the recorded transition")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is one field of the recorded transition"
+    )]
     pub fn complete(
         &mut self,
         def: &ProcessDef,

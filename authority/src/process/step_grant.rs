@@ -88,7 +88,11 @@ fn check_scopes(ask: &GrantAsk, step: &ProcessStep) -> Result<(), StepRefusal> {
 }
 
 fn scope_text(operation: &str, resource: &str) -> String {
-    format!("{} on `{}`", operation.escape_debug(), resource.escape_debug())
+    format!(
+        "{} on `{}`",
+        operation.escape_debug(),
+        resource.escape_debug()
+    )
 }
 
 /// Decides, and records, a grant request naming a process step. Blocking (durable writes).

@@ -80,7 +80,11 @@ impl InstanceStore {
     /// Stores a new instance; `AlreadyExists` when its business key already has one.
     pub fn insert_new(&self, instance: &ProcessInstance) -> Result<(), AuthorityError> {
         let value = encode(instance)?;
-        let key = business_key(&instance.workspace, &instance.process, &instance.business_key);
+        let key = business_key(
+            &instance.workspace,
+            &instance.process,
+            &instance.business_key,
+        );
         let result = (&self.instances, &self.business_keys).transaction(|(instances, keys)| {
             if let Some(existing) = keys.get(&key)? {
                 let existing = String::from_utf8_lossy(&existing).into_owned();

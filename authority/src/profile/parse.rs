@@ -10,11 +10,11 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::claude_rules::{parse_claude_rule, resolve};
-use super::process_section::ProcessError;
 use super::glob::ResourcePattern;
+use super::process_section::ProcessError;
 use super::{
-    Limits, Profile, ProfileError, Rule, RuleKind, DEFAULT_DEFAULT_TTL,
-    DEFAULT_MAX_TTL, TTL_CEILING,
+    Limits, Profile, ProfileError, Rule, RuleKind, DEFAULT_DEFAULT_TTL, DEFAULT_MAX_TTL,
+    TTL_CEILING,
 };
 use crate::policy::RESERVED_RULE_IDS;
 use crate::request::Operation;
@@ -281,13 +281,13 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
         Ok(i) => i + 1,
         Err(i) => i.max(1),
     };
-    let processes = super::process_section::parse_processes(src, &line_of)
-        .unwrap_or_else(|errors| {
+    let processes =
+        super::process_section::parse_processes(src, &line_of).unwrap_or_else(|errors| {
             for error in errors {
                 match error {
                     ProcessError::Span(span, message) => {
-                        let span = span
-                            .unwrap_or_else(|| doc.get("process").map_or(0..0, |v| v.span()));
+                        let span =
+                            span.unwrap_or_else(|| doc.get("process").map_or(0..0, |v| v.span()));
                         ctx.err(&span, message);
                     }
                     ProcessError::Line(line, message) => {
@@ -906,4 +906,3 @@ fn check_rule_ids<'r>(ctx: &mut Ctx<'_>, rules: impl Iterator<Item = &'r Rule>) 
         ));
     }
 }
-

@@ -197,7 +197,10 @@ impl ProcessDef {
         if self.first_step().is_none() {
             problems.push((
                 self.line,
-                format!("process `{}` has no step that is not an exception step", self.name),
+                format!(
+                    "process `{}` has no step that is not an exception step",
+                    self.name
+                ),
             ));
         }
         for (role, members) in &self.roles {

@@ -115,8 +115,12 @@ pub(super) fn parse_processes(
     src: &str,
     line_of: &dyn Fn(usize) -> usize,
 ) -> Result<Vec<ProcessDef>, Vec<ProcessError>> {
-    let sections: Sections = toml::from_str(src)
-        .map_err(|e| vec![ProcessError::Span(e.span(), e.message().replace('\n', "; "))])?;
+    let sections: Sections = toml::from_str(src).map_err(|e| {
+        vec![ProcessError::Span(
+            e.span(),
+            e.message().replace('\n', "; "),
+        )]
+    })?;
     let mut errors = Vec::new();
     let mut processes: Vec<ProcessDef> = Vec::new();
     for section in sections.process {
@@ -209,18 +213,14 @@ fn distinct_groups(values: &[toml::Value]) -> Result<Vec<Vec<String>>, String> {
         .iter()
         .map(|v| match v.as_array() {
             Some(items) => strings(items),
-            None => Err(
-                "must be one array of step names or an array of such arrays, not a mix".into(),
-            ),
+            None => {
+                Err("must be one array of step names or an array of such arrays, not a mix".into())
+            }
         })
         .collect()
 }
 
-fn parse_step(
-    step: StepSection,
-    line: usize,
-    process: &str,
-) -> Result<ProcessStep, Vec<String>> {
+fn parse_step(step: StepSection, line: usize, process: &str) -> Result<ProcessStep, Vec<String>> {
     let mut errors = Vec::new();
     let within = format!("step `{}` of {process}", step.name);
     if !is_name(&step.name) {

@@ -42,12 +42,12 @@ pub(super) fn grant_ask(
         correlation_id: body.correlation_id,
         parameters_digest: body.parameters_digest,
         parameters_summary: body.parameters_summary,
-        process_step: body.process_step.map(|p| {
-            trust_sdk::vocabulary::process::ProcessStepRef {
+        process_step: body
+            .process_step
+            .map(|p| trust_sdk::vocabulary::process::ProcessStepRef {
                 instance_id: p.instance_id,
                 step: p.step,
-            }
-        }),
+            }),
     }
 }
 

@@ -86,9 +86,12 @@ impl ProcessEdge<'_> {
             now_ms(),
         )?;
         let overseer = matches!(role, Role::Admin | Role::Approver);
-        let instance =
-            self.processes
-                .get(&body.instance_id, &caller.signer_id, overseer, self.profiles)?;
+        let instance = self.processes.get(
+            &body.instance_id,
+            &caller.signer_id,
+            overseer,
+            self.profiles,
+        )?;
         Ok(instance_to_proto(instance))
     }
 }

@@ -14,13 +14,13 @@ use trust_sdk::clock::{millis, now, now_ms};
 use super::authenticate::{authenticate, require_executor_certificate, Signed, SignedBody};
 use super::process_rpc::ProcessEdge;
 use super::{convert, streams};
-use crate::process::step_grant;
 use crate::approvals::{ApprovalDesk, Vote};
 use crate::error::{blocking, AuthorityError};
 use crate::feed_signing::FeedSigner;
 use crate::issuer::GrantIssuer;
 use crate::keyring::Keyring;
 use crate::principals::{Principals, Role};
+use crate::process::step_grant;
 use crate::profile::ProfileSet;
 use crate::registry::Registry;
 use crate::replay_caches::ReplayCaches;
@@ -437,5 +437,4 @@ impl Authority for AuthorityApi {
         let instance = blocking(move || api.process_edge().get(&request)).await?;
         Ok(Response::new(instance))
     }
-
 }
