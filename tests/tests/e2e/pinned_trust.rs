@@ -245,10 +245,7 @@ impl Authority for Mitm {
         not_proxied()
     }
 
-    async fn get_process_instance(
-        &self,
-        _: Request<SignedRequest>,
-    ) -> Reply<apb::ProcessInstance> {
+    async fn get_process_instance(&self, _: Request<SignedRequest>) -> Reply<apb::ProcessInstance> {
         not_proxied()
     }
 }
