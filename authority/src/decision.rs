@@ -41,6 +41,9 @@ pub struct GrantAsk {
     pub parameters_summary: String,
     /// A certified skill (id, version) whose tools the grant is to cover (tool registry).
     pub skill: Option<(String, u32)>,
+    /// Process instances (issue 16): the step the grant is for (`process/step_grant.rs`
+    /// checks it); the grant then states `process_instance(INSTANCE, STEP)`.
+    pub process_step: Option<trust_sdk::vocabulary::process::ProcessStepRef>,
 }
 
 /// What a decided request still has to write before it is answered.
@@ -152,9 +155,12 @@ pub fn decide(
     };
     let mut request = ask.request;
     let skill = tool_registry::prepare_skill(ask.skill.as_ref(), &mut request.scopes, registry)?;
-    let decision = tool_registry::decide_skill(skill, || {
+    let mut decision = tool_registry::decide_skill(skill, || {
         policy_decision(&request, &ask.account, profiles, registry, now)
     })?;
+    if let Some(envelope) = decision.envelope.as_mut() {
+        envelope.process_step = ask.process_step;
+    }
     let mut entry = decision_entry(&request, &decision, now);
     let correlation_id = if ask.correlation_id.is_empty() {
         uuid::Uuid::now_v7().to_string()

@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod minting;
 pub mod policy;
 pub mod principals;
+// Process instances (issue 16).
+pub mod process;
 pub mod profile;
 pub mod registry;
 pub mod replay_caches;

@@ -144,6 +144,12 @@ fn mint_with(
             .fact(vocabulary::shadow::shadow_fact())
             .map_err(|e| InternalError::Minting(e.to_string()))?;
     }
+    // Process instances (issue 16): the one step of one instance this grant is for.
+    if let Some(step) = &envelope.process_step {
+        block = block
+            .fact(step.fact())
+            .map_err(|e| InternalError::Minting(e.to_string()))?;
+    }
     // Secret references (names, never values): the executor resolves them at exec time.
     for reference in &envelope.secret_refs {
         block = block

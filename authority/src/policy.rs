@@ -188,6 +188,10 @@ pub struct GrantEnvelope {
     /// A skill grant (tool registry): the skill and the tool versions it pins.
     #[serde(default)]
     pub skill_pins: Option<crate::tool_registry::SkillPins>,
+    /// Process instances (issue 16): the instance step the grant is bound to (set by
+    /// `decision.rs` for a step grant, never by policy).
+    #[serde(skip)]
+    pub process_step: Option<trust_sdk::vocabulary::process::ProcessStepRef>,
 }
 
 impl GrantEnvelope {
@@ -402,6 +406,7 @@ pub fn evaluate_with_approvals(
             secret_refs,
             http_rules,
             skill_pins: None,
+            process_step: None,
         }),
     }
 }

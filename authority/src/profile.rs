@@ -13,6 +13,9 @@ mod child_sections;
 mod claude_rules;
 mod glob;
 mod parse;
+// Process definitions (issue 16).
+mod process_def;
+mod process_section;
 mod secret_section;
 #[cfg(test)]
 mod tests;
@@ -25,6 +28,7 @@ use std::time::Duration;
 pub use child_sections::ChildSandbox;
 pub use claude_rules::{parse_claude_rule, ClaudeRule};
 pub use glob::ResourcePattern;
+pub use process_def::{ProcessDef, ProcessStep, StepScope, TOOL_INVOKE};
 pub use secret_section::SecretSection;
 pub use trust_sdk::duration::{format_duration, parse_duration};
 
@@ -144,7 +148,8 @@ pub struct Profile {
     pub deny: Vec<Rule>,
     /// `[[approval]]` rules, in file order.
     pub approval: Vec<Rule>,
-    /// `[[process]]` definitions for headless agents (parsed, not enforced yet).
+    /// `[[process]]` definitions for headless agents (`process_def.rs`; instances and step
+    /// grants in `crate::process`).
     pub processes: Vec<ProcessDef>,
     /// `[shell]`: what `shell.exec` may run; `None` when the profile allows no raw shell.
     pub shell: Option<trust_sdk::shell::ShellPolicy>,
@@ -175,6 +180,11 @@ impl Profile {
     /// Whether `agent` is listed in `agents`.
     pub fn permits_agent(&self, agent: &str) -> bool {
         self.agents.iter().any(|a| a == agent)
+    }
+
+    /// The process called `name`, if the profile defines it.
+    pub fn process(&self, name: &str) -> Option<&ProcessDef> {
+        self.processes.iter().find(|p| p.name == name)
     }
 
     /// The argv of the named command, if the profile defines it.
@@ -323,30 +333,6 @@ impl Rule {
     pub fn applies_to(&self, operation: Operation) -> bool {
         self.operations.contains(&operation)
     }
-}
-
-/// A `[[process]]` definition: named steps for headless agents (kept, not enforced yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessDef {
-    /// Process name.
-    pub name: String,
-    /// Free-text description.
-    pub description: Option<String>,
-    /// Steps in order.
-    pub steps: Vec<ProcessStep>,
-    /// Line of the definition in its profile file.
-    pub line: usize,
-}
-
-/// One step of a [`ProcessDef`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessStep {
-    /// Step name.
-    pub name: String,
-    /// Operations the step uses.
-    pub operations: Vec<Operation>,
-    /// Whether the step needs approval (`None` = not stated).
-    pub approval: Option<bool>,
 }
 
 /// One problem found while loading profiles.

@@ -8,6 +8,8 @@ mod authenticate;
 mod convert;
 mod health;
 mod listener;
+// Process instances (issue 16).
+mod process_rpc;
 pub mod server;
 mod service;
 mod status;

@@ -58,6 +58,9 @@ pub struct Attempt {
     pub parameters_digest: String,
     /// Checks passed, in order, for the record of why it was allowed.
     pub passed: Vec<String>,
+    /// Process instances (issue 16): the authority block's `process_instance(INSTANCE, STEP)`,
+    /// copied into the record.
+    pub process_step: Option<trust_sdk::vocabulary::process::ProcessStepRef>,
 }
 
 /// An admitted request: the operation to run, why it may run, and the attempt to record.
@@ -165,6 +168,8 @@ struct VerifiedGrant {
     secret_refs: Arc<Vec<trust_sdk::vocabulary::SecretRef>>,
     /// The first static Datalog cap the appended blocks exceed, refused after the holder proof.
     over_cap: Option<CapExceeded>,
+    /// The authority block's `process_instance` (issue 16).
+    process_step: Option<trust_sdk::vocabulary::process::ProcessStepRef>,
 }
 
 /// Workspace prefixes a child process of this grant may write: the authority block's
@@ -371,6 +376,7 @@ impl Admission {
         let verified = self.verified_grant(&request.grant, &grant_sha256, now_ms, ctx)?;
         let claims = Arc::clone(&verified.claims);
         ctx.claims = Some(Arc::clone(&claims));
+        ctx.process_step.clone_from(&verified.process_step);
         let depth = verified.lineage.len() - 1;
         if depth > self.limits.max_delegation_depth {
             return Err(Refusal::denied(
@@ -541,7 +547,10 @@ impl Admission {
         let writable = Arc::new(writable_prefixes(&claims, &links));
         let secret_refs = trust_sdk::vocabulary::secret_refs_from_structure(&structure)
             .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
+        let process_step = trust_sdk::vocabulary::process::process_step_from_structure(&structure)
+            .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
         let verified = Arc::new(VerifiedGrant {
+            process_step,
             lineage,
             current_holder,
             writable,

@@ -59,6 +59,7 @@ pub(crate) fn record_of(attempt: Attempt, time_ms: i64, kind: RecordKind) -> Pro
         parameters,
         parameters_digest,
         passed,
+        process_step,
     } = attempt;
     let claims = claims.as_deref();
     ProvenanceRecord {
@@ -78,6 +79,8 @@ pub(crate) fn record_of(attempt: Attempt, time_ms: i64, kind: RecordKind) -> Pro
         parameters,
         decision: "allow".into(),
         reasons: passed,
+        process_instance: process_step.as_ref().map(|p| p.instance_id.clone()),
+        process_step: process_step.map(|p| p.step),
         ..Default::default()
     }
 }

@@ -441,6 +441,81 @@ impl AuthorityClient {
         let request = signed::sign("GetGrant", &body, admin_id, admin_key);
         Ok(self.inner.get_grant(request).await?.into_inner())
     }
+
+    // ---- Process instances (issue 16) ----
+
+    /// Requests a grant for one step of a process instance (`step` empty: its current step).
+    pub async fn request_step_grant(
+        &mut self,
+        agent_id: &str,
+        agent_key: &SigningKey,
+        spec: &GrantSpec,
+        instance_id: &str,
+        step: &str,
+    ) -> Result<GrantAnswer, SdkError> {
+        let mut body = grant_request_body(agent_id, spec);
+        body.process_step = Some(apb::ProcessStepRef {
+            instance_id: instance_id.to_string(),
+            step: step.to_string(),
+        });
+        let request = signed::sign("RequestGrant", &body, agent_id, agent_key);
+        self.send_grant_request(request).await
+    }
+
+    /// Starts an instance of `process` for `business_key`, signed as `signer_id`.
+    pub async fn start_process(
+        &mut self,
+        signer_id: &str,
+        key: &SigningKey,
+        mut body: apb::StartProcessBody,
+    ) -> Result<apb::ProcessInstance, SdkError> {
+        body.freshness = Some(signed::freshness(now_ms()));
+        let request = signed::sign("StartProcess", &body, signer_id, key);
+        self.send_start_process(request).await
+    }
+
+    /// Sends an already signed `StartProcess` (tests use this to send forged ones).
+    pub async fn send_start_process(
+        &mut self,
+        request: trust_proto::common::v1::SignedRequest,
+    ) -> Result<apb::ProcessInstance, SdkError> {
+        Ok(self.inner.start_process(request).await?.into_inner())
+    }
+
+    /// Completes the current step of an instance, signed by the principal who performed it.
+    pub async fn complete_step(
+        &mut self,
+        signer_id: &str,
+        key: &SigningKey,
+        mut body: apb::CompleteStepBody,
+    ) -> Result<apb::ProcessInstance, SdkError> {
+        body.freshness = Some(signed::freshness(now_ms()));
+        let request = signed::sign("CompleteStep", &body, signer_id, key);
+        self.send_complete_step(request).await
+    }
+
+    /// Sends an already signed `CompleteStep` (tests use this to send forged ones).
+    pub async fn send_complete_step(
+        &mut self,
+        request: trust_proto::common::v1::SignedRequest,
+    ) -> Result<apb::ProcessInstance, SdkError> {
+        Ok(self.inner.complete_step(request).await?.into_inner())
+    }
+
+    /// An instance's state and history.
+    pub async fn get_process_instance(
+        &mut self,
+        signer_id: &str,
+        key: &SigningKey,
+        instance_id: &str,
+    ) -> Result<apb::ProcessInstance, SdkError> {
+        let body = apb::GetProcessInstanceBody {
+            freshness: Some(signed::freshness(now_ms())),
+            instance_id: instance_id.to_string(),
+        };
+        let request = signed::sign("GetProcessInstance", &body, signer_id, key);
+        Ok(self.inner.get_process_instance(request).await?.into_inner())
+    }
 }
 
 fn grant_answer(response: apb::GrantResponse) -> GrantAnswer {

@@ -25,6 +25,8 @@ mod write;
 pub mod shadow;
 // Skill grants: the skill and the tool versions it pins (the registry).
 pub mod skill_pins;
+// Process instances (issue 16): `process_instance(INSTANCE_ID, STEP)`.
+pub mod process;
 
 #[cfg(test)]
 mod tests;

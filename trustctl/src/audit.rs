@@ -110,6 +110,22 @@ pub struct QueryArgs {
     /// At most this many records.
     #[arg(long)]
     pub limit: Option<u32>,
+    /// Only records of grants bound to this process instance, printed as the instance's whole
+    /// chain (the instance, then each step: rule, performer, grants, operations and outcomes),
+    /// joined with the authority's history of it (needs `--authority`, `--signer`,
+    /// `--signer-key`).
+    #[arg(long, requires_all = ["authority", "signer", "signer_key"])]
+    pub process: Option<String>,
+    /// With `--process`: the authority endpoint.
+    #[arg(long, env = "TRUST_AUTHORITY")]
+    pub authority: Option<String>,
+    /// With `--process`: who reads the instance at the authority (an admin, an approver or a
+    /// principal of the process).
+    #[arg(long)]
+    pub signer: Option<String>,
+    /// With `--process`: the signer's hex secret key file.
+    #[arg(long)]
+    pub signer_key: Option<PathBuf>,
 }
 
 /// Arguments of `trustctl audit executor-key`.
@@ -244,18 +260,54 @@ async fn query(args: &QueryArgs) -> anyhow::Result<ExitCode> {
         since_ms: time_ms(&args.since)?,
         until_ms: time_ms(&args.until)?,
         limit: args.limit.unwrap_or(0),
+        process_instance: args.process.clone().unwrap_or_default(),
     };
     let mut client = connect(&args.who.executor, &args.who.tls).await?;
     let lines = client
         .query_provenance(&args.who.auditor, &key, filter)
         .await
         .map_err(util::sdk)?;
+    if let Some(instance) = &args.process {
+        return process_chain(args, instance, &lines).await;
+    }
     let mut text = String::new();
     for line in &lines {
         text.push_str(line);
         text.push('\n');
     }
     print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--process`: the instance's chain, the authority's history joined with `lines`.
+async fn process_chain(
+    args: &QueryArgs,
+    instance_id: &str,
+    lines: &[String],
+) -> anyhow::Result<ExitCode> {
+    let (Some(authority), Some(signer), Some(signer_key)) =
+        (&args.authority, &args.signer, &args.signer_key)
+    else {
+        return Err(anyhow!(
+            "--process needs --authority, --signer and --signer-key"
+        ));
+    };
+    let key = util::load_key(signer_key)?;
+    let mut client =
+        trust_sdk::client::AuthorityClient::connect(authority.clone(), &args.who.tls.transport()?)
+            .await
+            .map_err(util::sdk)?;
+    let instance = client
+        .get_process_instance(signer, &key, instance_id)
+        .await
+        .map_err(util::sdk)?;
+    let records = lines
+        .iter()
+        .map(|l| serde_json::from_str(l))
+        .collect::<Result<Vec<serde_json::Value>, _>>()?;
+    for line in crate::process::chain(&instance, &records) {
+        println!("{line}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

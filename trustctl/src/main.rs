@@ -27,6 +27,8 @@ mod health;
 mod hook;
 mod keys;
 mod narrowing;
+// Process instances (issue 16).
+mod process;
 mod secret_scan;
 mod secrets;
 mod session;
@@ -93,6 +95,9 @@ enum Command {
     /// The authority's skill registry (admin-signed): register, certify, revoke, list.
     #[command(subcommand)]
     Skills(tool_registry::RegistryCommand),
+    /// Process instances: start one, complete its current step, show its state and history.
+    #[command(subcommand)]
+    Process(process::ProcessCommand),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -116,6 +121,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Skills(command) => {
             tool_registry::run(trust_sdk::client::RegistryKind::Skill, command).await
         }
+        Command::Process(command) => process::run(command).await,
     }
 }
 

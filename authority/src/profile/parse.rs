@@ -11,9 +11,10 @@ use toml::Spanned;
 
 use super::claude_rules::{parse_claude_rule, resolve};
 use super::glob::ResourcePattern;
+use super::process_section::ProcessError;
 use super::{
-    Limits, ProcessDef, ProcessStep, Profile, ProfileError, Rule, RuleKind, DEFAULT_DEFAULT_TTL,
-    DEFAULT_MAX_TTL, TTL_CEILING,
+    Limits, Profile, ProfileError, Rule, RuleKind, DEFAULT_DEFAULT_TTL, DEFAULT_MAX_TTL,
+    TTL_CEILING,
 };
 use crate::policy::RESERVED_RULE_IDS;
 use crate::request::Operation;
@@ -55,8 +56,6 @@ const RULE_KEYS: &[&str] = &[
 const MAX_APPROVALS_REQUIRED: i64 = 10;
 /// Most executions an `[[approval]]` rule may allow one approved grant.
 const MAX_APPROVED_USES: i64 = 1000;
-const PROCESS_KEYS: &[&str] = &["name", "description", "steps"];
-const STEP_KEYS: &[&str] = &["name", "operations", "approval"];
 
 struct Ctx<'a> {
     file: &'a Path,
@@ -277,7 +276,27 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
     let deny = parse_rules(&mut ctx, doc, RuleKind::Deny, &profile_name, &commands);
     let approval = parse_rules(&mut ctx, doc, RuleKind::Approval, &profile_name, &commands);
     check_rule_ids(&mut ctx, allow.iter().chain(&deny).chain(&approval));
-    let processes = parse_processes(&mut ctx, doc);
+    let line_starts = ctx.line_starts.clone();
+    let line_of = move |offset: usize| match line_starts.binary_search(&offset) {
+        Ok(i) => i + 1,
+        Err(i) => i.max(1),
+    };
+    let processes =
+        super::process_section::parse_processes(src, &line_of).unwrap_or_else(|errors| {
+            for error in errors {
+                match error {
+                    ProcessError::Span(span, message) => {
+                        let span =
+                            span.unwrap_or_else(|| doc.get("process").map_or(0..0, |v| v.span()));
+                        ctx.err(&span, message);
+                    }
+                    ProcessError::Line(line, message) => {
+                        ctx.errors.push(ProfileError::new(ctx.file, line, message))
+                    }
+                }
+            }
+            Vec::new()
+        });
     let (shell, sandbox) =
         super::child_sections::parse_child_sections(src).unwrap_or_else(|errors| {
             for (span, message) in errors {
@@ -886,99 +905,4 @@ fn check_rule_ids<'r>(ctx: &mut Ctx<'_>, rules: impl Iterator<Item = &'r Rule>) 
             format!("duplicate rule id `{id}` (first used on line {first})"),
         ));
     }
-}
-
-fn parse_processes(ctx: &mut Ctx<'_>, doc: &DeTable<'_>) -> Vec<ProcessDef> {
-    let mut processes = Vec::new();
-    let Some(value) = doc.get("process") else {
-        return processes;
-    };
-    let DeValue::Array(items) = value.get_ref() else {
-        ctx.err(
-            &value.span(),
-            "`process` must be an array of tables: write [[process]]",
-        );
-        return processes;
-    };
-    for (index, item) in items.iter().enumerate() {
-        let DeValue::Table(table) = item.get_ref() else {
-            ctx.err(&item.span(), "each [[process]] entry must be a table");
-            continue;
-        };
-        let at = item.span();
-        let within = format!("[[process]] entry {}", index + 1);
-        check_keys(ctx, table, PROCESS_KEYS, &within);
-        let name = req_string(ctx, table, "name", &within, &at);
-        let description = opt_string(ctx, table, "description", &within).map(Spanned::into_inner);
-        let mut steps = Vec::new();
-        match table.get("steps") {
-            None => ctx.err(&at, format!("{within} is missing `steps`")),
-            Some(v) => match v.get_ref() {
-                DeValue::Array(step_items) => {
-                    for (step_index, step) in step_items.iter().enumerate() {
-                        let step_within = format!("step {} of {within}", step_index + 1);
-                        if let Some(s) = parse_step(ctx, step, &step_within) {
-                            steps.push(s);
-                        }
-                    }
-                }
-                other => ctx.err(
-                    &v.span(),
-                    format!(
-                        "`steps` in {within} must be an array of tables, not {}",
-                        other.type_str()
-                    ),
-                ),
-            },
-        }
-        if let Some(name) = name {
-            processes.push(ProcessDef {
-                name: name.into_inner(),
-                description,
-                steps,
-                line: ctx.line(at.start),
-            });
-        }
-    }
-    processes
-}
-
-fn parse_step(ctx: &mut Ctx<'_>, step: &Value<'_>, within: &str) -> Option<ProcessStep> {
-    let DeValue::Table(table) = step.get_ref() else {
-        ctx.err(&step.span(), format!("{within} must be a table"));
-        return None;
-    };
-    let at = step.span();
-    check_keys(ctx, table, STEP_KEYS, within);
-    let name = req_string(ctx, table, "name", within, &at);
-    let operations = match operations_list(ctx, table, within) {
-        Some(ops) => ops.into_inner(),
-        None => {
-            if table.get("operations").is_none() {
-                ctx.err(&at, format!("{within} is missing `operations`"));
-            }
-            Vec::new()
-        }
-    };
-    let approval = match table.get("approval") {
-        None => None,
-        Some(v) => match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            other => {
-                ctx.err(
-                    &v.span(),
-                    format!(
-                        "`approval` in {within} must be true or false, not {}",
-                        other.type_str()
-                    ),
-                );
-                None
-            }
-        },
-    };
-    Some(ProcessStep {
-        name: name?.into_inner(),
-        operations,
-        approval,
-    })
 }

@@ -358,24 +358,29 @@ fn claude_rules_resolve_against_commands() {
 #[test]
 fn process_mistakes() {
     assert_error(
-        &format!("{MINIMAL}[[process]]\nname = \"x\"\nsteps = [{{ name = \"a\", operations = [\"fs.nope\"] }}]\n"),
+        &format!("{MINIMAL}[[process]]\nname = \"x\"\nsteps = [{{ name = \"a\", operations = [\"fs.nope\"], resources = [\"**\"], agents = [\"bot\"] }}]\n"),
         9,
         "unknown operation `fs.nope`",
     );
     assert_error(
-        &format!("{MINIMAL}[[process]]\nname = \"x\"\nsteps = [{{ name = \"a\", operations = [], approval = \"yes\" }}]\n"),
+        &format!("{MINIMAL}[[process]]\nname = \"x\"\nsteps = [{{ name = \"a\", operations = [\"fs.read\"], agents = [\"bot\"] }}]\n"),
         9,
-        "true or false",
+        "without `resources`",
     );
     assert_error(
-        &format!("{MINIMAL}[[process]]\nname = \"x\"\nsteps = [{{ name = \"a\", operations = [], why = 1 }}]\n"),
+        &format!("{MINIMAL}[[process]]\nname = \"x\"\nsteps = [{{ name = \"a\", agents = [\"bot\"], why = 1 }}]\n"),
         9,
-        "unknown key `why`",
+        "unknown field `why`",
     );
     assert_error(
-        &format!("{MINIMAL}[[process]]\nname = \"x\"\n"),
+        &format!("{MINIMAL}[[process]]\nname = \"x\"\nsteps = [{{ name = \"a\" }}]\n"),
+        9,
+        "names nobody who may perform it",
+    );
+    assert_error(
+        &format!("{MINIMAL}[[process]]\nname = \"x\"\ndistinct = [\"a\", \"b\"]\nsteps = [{{ name = \"a\", agents = [\"bot\"], exceptions = {{ no = \"a\" }} }}]\n"),
         7,
-        "missing `steps`",
+        "names unknown step `b`",
     );
 }
 

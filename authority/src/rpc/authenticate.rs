@@ -49,6 +49,10 @@ signed_bodies!(
     pb::CertifyBody,
     pb::RevokeRegistryBody,
     pb::ListRegistryBody,
+    // Process instances (issue 16).
+    pb::StartProcessBody,
+    pb::CompleteStepBody,
+    pb::GetProcessInstanceBody,
 );
 
 impl SignedBody for pb::GrantRequestBody {

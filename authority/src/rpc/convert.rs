@@ -45,6 +45,12 @@ pub(super) fn grant_ask(
         parameters_digest: body.parameters_digest,
         parameters_summary: body.parameters_summary,
         skill: (!body.skill_id.is_empty()).then_some((body.skill_id, body.skill_version)),
+        process_step: body
+            .process_step
+            .map(|p| trust_sdk::vocabulary::process::ProcessStepRef {
+                instance_id: p.instance_id,
+                step: p.step,
+            }),
     }
 }
 

@@ -60,6 +60,10 @@ pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
         feed: Default::default(),
         registry,
         require_executor_certificate: matches!(config.security, ListenerSecurity::Tls(_)),
+        // Process instances (issue 16), durable in `<data_dir>/processes`.
+        processes: Arc::new(crate::process::ProcessDesk::new(
+            crate::process::InstanceStore::open(&config.data_dir.join("processes"))?,
+        )),
     })
 }
 

@@ -12,6 +12,7 @@ use trust_proto::common::v1::SignedRequest;
 use trust_sdk::clock::{millis, now, now_ms};
 
 use super::authenticate::{authenticate, require_executor_certificate, Signed, SignedBody};
+use super::process_rpc::ProcessEdge;
 use super::tool_registry::{self as registry_rpc, RegistryEdge};
 use super::{convert, streams};
 use crate::approvals::{ApprovalDesk, Vote};
@@ -20,6 +21,7 @@ use crate::feed_signing::FeedSigner;
 use crate::issuer::GrantIssuer;
 use crate::keyring::Keyring;
 use crate::principals::{Principals, Role};
+use crate::process::step_grant;
 use crate::profile::ProfileSet;
 use crate::registry::Registry;
 use crate::replay_caches::ReplayCaches;
@@ -41,6 +43,8 @@ pub struct AuthorityApi {
     pub(super) feed_signer: Arc<FeedSigner>,
     /// The revocation feed needs a verified executor client certificate (TLS listener).
     pub(super) require_executor_certificate: bool,
+    /// Process instances (issue 16).
+    pub(super) processes: Arc<crate::process::ProcessDesk>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -52,6 +56,40 @@ impl AuthorityApi {
     pub fn begin_shutdown(&self) {
         self.feed.stop();
         self.desk.stop();
+    }
+
+    /// The process RPCs' view of this service (issue 16).
+    fn process_edge(&self) -> ProcessEdge<'_> {
+        ProcessEdge {
+            principals: &self.principals,
+            replay: &self.replay,
+            profiles: &self.profiles,
+            registry: self.registry.as_ref(),
+            processes: &self.processes,
+        }
+    }
+
+    /// `RequestGrant` naming a process step (`process/step_grant.rs`), on a blocking thread.
+    async fn request_step_grant(
+        &self,
+        ask: crate::decision::GrantAsk,
+        step: trust_sdk::vocabulary::process::ProcessStepRef,
+        now: SystemTime,
+    ) -> Reply<pb::GrantResponse> {
+        let api = self.clone();
+        let answer = blocking(move || {
+            let desks = step_grant::StepGrantDesks {
+                profiles: &api.profiles,
+                registry: api.registry.as_ref(),
+                issuer: &api.issuer,
+                approvals: &api.desk,
+                processes: &api.processes,
+            };
+            step_grant::request(ask, &step, now, &desks)
+        })
+        .await?;
+        crate::metrics::decided(answer.effect.as_str(), &answer.rule_ids);
+        Ok(Response::new(convert::grant_response(answer)))
     }
 
     /// [`authenticate`] with this service's principals and replay guard, at `now`.
@@ -260,6 +298,9 @@ impl Authority for AuthorityApi {
             self.authenticate(Role::Agent, "RequestGrant", request.get_ref(), now)?;
         let account = self.principals.account(&caller.signer_id)?;
         let ask = convert::grant_ask(body, caller.key, account);
+        if let Some(step) = ask.process_step.clone() {
+            return self.request_step_grant(ask, step, now).await;
+        }
         let pending = decision::decide(
             ask,
             now,
@@ -451,5 +492,29 @@ impl Authority for AuthorityApi {
         Ok(Response::new(
             self.registry_edge().list(request.into_inner()).await?,
         ))
+    }
+
+    async fn start_process(&self, request: Request<SignedRequest>) -> Reply<pb::ProcessInstance> {
+        let api = self.clone();
+        let request = request.into_inner();
+        let instance = blocking(move || api.process_edge().start(&request)).await?;
+        Ok(Response::new(instance))
+    }
+
+    async fn complete_step(&self, request: Request<SignedRequest>) -> Reply<pb::ProcessInstance> {
+        let api = self.clone();
+        let request = request.into_inner();
+        let instance = blocking(move || api.process_edge().complete(&request)).await?;
+        Ok(Response::new(instance))
+    }
+
+    async fn get_process_instance(
+        &self,
+        request: Request<SignedRequest>,
+    ) -> Reply<pb::ProcessInstance> {
+        let api = self.clone();
+        let request = request.into_inner();
+        let instance = blocking(move || api.process_edge().get(&request)).await?;
+        Ok(Response::new(instance))
     }
 }

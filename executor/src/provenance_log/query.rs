@@ -20,6 +20,8 @@ pub struct ProvenanceFilter {
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: Option<usize>,
+    /// Process instances (issue 16): only records of grants bound to this instance.
+    pub process_instance: Option<String>,
 }
 
 impl ProvenanceFilter {
@@ -45,6 +47,7 @@ impl ProvenanceFilter {
                 .is_none_or(|p| record.resources.iter().any(|r| r.starts_with(p.as_str())))
             && self.since_ms.is_none_or(|since| record.time_ms >= since)
             && self.until_ms.is_none_or(|until| record.time_ms < until)
+            && same(&self.process_instance, &record.process_instance)
     }
 }
 

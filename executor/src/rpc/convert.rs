@@ -69,6 +69,7 @@ pub fn provenance_filter(b: pb::QueryProvenanceBody) -> ProvenanceFilter {
         since_ms: (b.since_ms > 0).then_some(b.since_ms),
         until_ms: (b.until_ms > 0).then_some(b.until_ms),
         limit: (b.limit > 0).then_some(b.limit as usize),
+        process_instance: some(b.process_instance),
     }
 }
 

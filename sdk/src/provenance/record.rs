@@ -108,6 +108,15 @@ pub struct ProvenanceRecord {
     pub duration_us: Option<u64>,
     /// An `Outcome` points to its `Intent`.
     pub intent_sequence: Option<u64>,
+    // Process instances (issue 16): copied from the grant's authority-block
+    // `process_instance(INSTANCE_ID, STEP)`; absent (and not hashed) for other grants, so
+    // records written before these fields existed keep their hashes.
+    /// The process instance the grant was minted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_instance: Option<String>,
+    /// The step of that instance the grant was minted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_step: Option<String>,
 }
 
 /// A signed statement by the executor that the record at `sequence` has hash `hash`.
@@ -316,6 +325,8 @@ fn write_record(record: &ProvenanceRecord, out: &mut Vec<u8>) {
         outcome_size,
         duration_us,
         intent_sequence,
+        process_instance,
+        process_step,
     } = record;
     out.push(b'{');
     let mut m = Members { out, first: true };
@@ -335,6 +346,13 @@ fn write_record(record: &ProvenanceRecord, out: &mut Vec<u8>) {
     write_canonical(parameters, m.key("parameters"));
     m.str("parameters_digest", parameters_digest);
     m.str("prev_hash", prev_hash);
+    // Present only when set (as serde skips them), between `prev_hash` and `reasons`.
+    if let Some(instance) = process_instance {
+        m.str("process_instance", instance);
+    }
+    if let Some(step) = process_step {
+        m.str("process_step", step);
+    }
     m.strings("reasons", reasons);
     m.str("request_id", request_id);
     m.strings("resources", resources);

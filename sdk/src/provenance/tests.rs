@@ -60,6 +60,8 @@ fn unsealed_record(i: u64) -> ProvenanceRecord {
         outcome_size: kind.has_outcome().then_some(42),
         duration_us: kind.has_outcome().then_some(1234),
         intent_sequence: (kind == RecordKind::Outcome).then(|| i.saturating_sub(1)),
+        process_instance: None,
+        process_step: None,
     }
 }
 
@@ -528,6 +530,8 @@ fn canonical_bytes_ignore_key_order_and_cover_every_field() {
         Box::new(|r| r.reasons.clear()),
         Box::new(|r| r.outcome_size = Some(1)),
         Box::new(|r| r.intent_sequence = Some(9)),
+        Box::new(|r| r.process_instance = Some("i-1".into())),
+        Box::new(|r| r.process_step = Some("prepare".into())),
     ];
     for edit in variants {
         let mut edited = a.clone();
@@ -654,6 +658,8 @@ fn canonical_bytes_match_the_value_route_for_every_field_and_kind() {
         r.outcome_size = rng.gen_bool(0.5).then(|| rng.gen());
         r.duration_us = rng.gen_bool(0.5).then(|| rng.gen());
         r.intent_sequence = rng.gen_bool(0.5).then(|| rng.gen());
+        r.process_instance = maybe(&mut rng);
+        r.process_step = maybe(&mut rng);
         if rng.gen_bool(0.2) {
             r.parameters = Value::Null;
         }

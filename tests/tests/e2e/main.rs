@@ -20,6 +20,7 @@ mod mcp_front;
 mod net_http;
 mod observability;
 mod pinned_trust;
+mod process;
 mod revocation;
 mod sandboxed_run;
 mod secrets;

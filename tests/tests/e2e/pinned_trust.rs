@@ -265,6 +265,19 @@ impl Authority for Mitm {
     async fn list_registry(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryList> {
         not_proxied()
     }
+
+    // Process instances (issue 16).
+    async fn start_process(&self, _: Request<SignedRequest>) -> Reply<apb::ProcessInstance> {
+        not_proxied()
+    }
+
+    async fn complete_step(&self, _: Request<SignedRequest>) -> Reply<apb::ProcessInstance> {
+        not_proxied()
+    }
+
+    async fn get_process_instance(&self, _: Request<SignedRequest>) -> Reply<apb::ProcessInstance> {
+        not_proxied()
+    }
 }
 
 /// A cluster whose executor reaches the authority only through a man in the middle.
