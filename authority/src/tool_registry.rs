@@ -15,7 +15,7 @@ mod definition_check;
 mod skill_grant;
 
 pub use definition_check::{check_skill, check_tool, check_url_template};
-pub use skill_grant::{decide as decide_skill, pin_facts, prepare as prepare_skill};
+pub use skill_grant::{decide as decide_skill, prepare as prepare_skill};
 pub use skill_grant::{resolve_skill, SkillAsk, SkillPins, SKILL_NOT_GRANTABLE, TOOL_INVOKE};
 
 use trust_sdk::tools::{CatalogChange, Certification, SkillDefinition, ToolDefinition};
