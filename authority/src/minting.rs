@@ -157,7 +157,11 @@ fn mint_with(
             .map_err(|e| InternalError::Minting(e.to_string()))?;
     }
     // A skill grant: `skill(ID, V)` and `tool_version(TOOL, V)` for each of its tools.
-    block = crate::tool_registry::pin_facts(block, envelope.skill_pins.as_ref())?;
+    for fact in envelope.skill_pins.iter().flat_map(|pins| pins.facts()) {
+        block = block
+            .fact(fact)
+            .map_err(|e| InternalError::Minting(e.to_string()))?;
+    }
     // Every further approver of an m-of-n approval is named by its own `approval` fact.
     for approver in approvers.iter().skip(1) {
         block = block

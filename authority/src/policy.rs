@@ -187,7 +187,7 @@ pub struct GrantEnvelope {
     pub http_rules: Vec<trust_sdk::vocabulary::HttpRule>,
     /// A skill grant (tool registry): the skill and the tool versions it pins.
     #[serde(default)]
-    pub skill_pins: Option<crate::tool_registry::SkillPins>,
+    pub skill_pins: Option<trust_sdk::vocabulary::skill_pins::SkillPins>,
     /// Process instances (issue 16): the instance step the grant is bound to (set by
     /// `decision.rs` for a step grant, never by policy).
     #[serde(skip)]

@@ -15,7 +15,7 @@ mod definition_check;
 mod skill_grant;
 
 pub use definition_check::{check_skill, check_tool, check_url_template};
-pub use skill_grant::{decide as decide_skill, pin_facts, prepare as prepare_skill};
+pub use skill_grant::{decide as decide_skill, prepare as prepare_skill};
 pub use skill_grant::{resolve_skill, SkillAsk, SkillPins, SKILL_NOT_GRANTABLE, TOOL_INVOKE};
 
 use trust_sdk::tools::{CatalogChange, Certification, SkillDefinition, ToolDefinition};
@@ -165,6 +165,10 @@ fn with_reason(what: String, reason: &str) -> String {
     }
 }
 
+/// Plans one change on the stored registry: the write, and the version and state it leaves.
+type Plan<'a> =
+    dyn FnMut(&dyn Registry) -> Result<(CatalogWrite, u32, Certification), AuthorityError> + 'a;
+
 /// Who acts, when, why, and where the change is recorded and published.
 pub struct RegistryAction<'a> {
     pub actor: &'a str,
@@ -177,12 +181,7 @@ pub struct RegistryAction<'a> {
 impl RegistryAction<'_> {
     /// Plans and writes one change; publishes its feed entry. `plan` returns the write and
     /// the version it is about.
-    fn apply(
-        &self,
-        plan: &mut dyn FnMut(
-            &dyn Registry,
-        ) -> Result<(CatalogWrite, u32, Certification), AuthorityError>,
-    ) -> Result<RegistryChanged, AuthorityError> {
+    fn apply(&self, plan: &mut Plan<'_>) -> Result<RegistryChanged, AuthorityError> {
         check_reason(self.reason)?;
         let mut outcome = None;
         let entry = self.registry.change_catalog(

@@ -12,13 +12,7 @@ use crate::registry::Registry;
 /// The rule id of a denial because the skill (or one of its tools) cannot be granted.
 pub const SKILL_NOT_GRANTABLE: &str = "skill-not-certified";
 
-/// What a skill grant states: the skill, and each tool at its version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SkillPins {
-    pub skill_id: String,
-    pub skill_version: u32,
-    pub tools: Vec<(String, u32)>,
-}
+pub use trust_sdk::vocabulary::skill_pins::SkillPins;
 
 /// The pins of skill `id` at `version`, or why it cannot be granted (a reason for the
 /// denial).
@@ -151,27 +145,4 @@ pub fn decide(
             }
         }
     }
-}
-
-/// Adds a skill grant's facts to the authority block being minted (nothing without pins).
-pub fn pin_facts(
-    mut block: biscuit_auth::builder::BiscuitBuilder,
-    pins: Option<&SkillPins>,
-) -> Result<biscuit_auth::builder::BiscuitBuilder, AuthorityError> {
-    use trust_sdk::vocabulary::skill_pins::{skill_fact, tool_version_fact};
-    let Some(pins) = pins else {
-        return Ok(block);
-    };
-    let minting = |e: biscuit_auth::error::Token| {
-        AuthorityError::from(crate::error::InternalError::Minting(e.to_string()))
-    };
-    block = block
-        .fact(skill_fact(&pins.skill_id, pins.skill_version))
-        .map_err(minting)?;
-    for (tool, version) in &pins.tools {
-        block = block
-            .fact(tool_version_fact(tool, *version))
-            .map_err(minting)?;
-    }
-    Ok(block)
 }

@@ -14,6 +14,23 @@ pub const SKILL: &str = "skill";
 /// The predicate pinning a tool to one version.
 pub const TOOL_VERSION: &str = "tool_version";
 
+/// What a skill grant states: the skill, and each tool at its version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SkillPins {
+    pub skill_id: String,
+    pub skill_version: u32,
+    pub tools: Vec<(String, u32)>,
+}
+
+impl SkillPins {
+    /// `skill(..)` then one `tool_version(..)` per tool.
+    pub fn facts(&self) -> Vec<Fact> {
+        let mut facts = vec![skill_fact(&self.skill_id, self.skill_version)];
+        facts.extend(self.tools.iter().map(|(id, v)| tool_version_fact(id, *v)));
+        facts
+    }
+}
+
 /// `skill(ID, VERSION)`.
 pub fn skill_fact(id: &str, version: u32) -> Fact {
     builder::fact(

@@ -233,7 +233,7 @@ async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must(
     for signer in [cluster.agent_id.as_str(), cluster.admin_id.as_str()] {
         let err = client
             .certify(
-                &signer.to_string(),
+                signer,
                 &cluster.agent_key,
                 RegistryKind::Tool,
                 "invoice-validation",
