@@ -13,6 +13,10 @@ use crate::error::SdkError;
 use crate::{keys, proof, signed};
 
 mod secrets;
+// Business tools: tool.invoke, ListTools, DescribeTool.
+mod tools;
+
+pub use tools::tool_operation;
 
 pub use crate::clock::now_ms;
 pub use crate::revocation_target::RevocationTarget;
@@ -34,6 +38,9 @@ pub struct GrantSpec {
     /// For actions that may need approval: the digest of the exact parameters to approve.
     pub parameters_digest: Option<String>,
     pub parameters_summary: Option<String>,
+    /// Task fields the grant carries, for argument constraints that refer to the task
+    /// (`invoice_id == task.invoice`).
+    pub task_fields: std::collections::BTreeMap<String, String>,
 }
 
 impl GrantSpec {
@@ -142,6 +149,11 @@ impl AuthorityClient {
             correlation_id: spec.correlation_id.clone().unwrap_or_default(),
             parameters_digest: spec.parameters_digest.clone().unwrap_or_default(),
             parameters_summary: spec.parameters_summary.clone().unwrap_or_default(),
+            task_fields: spec
+                .task_fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         };
         let request = signed::sign("RequestGrant", &body, agent_id, agent_key);
         self.send_grant_request(request).await
