@@ -84,14 +84,13 @@ impl ToolDesk {
 }
 
 /// The answer for a tool that is unknown, not certified, or not named by the grant: one
-/// status and one message, whichever it is.
-pub fn not_found(tool_id: &str) -> Refusal {
-    let mut shown: String = tool_id.chars().take(64).collect();
-    shown = shown.escape_debug().to_string();
+/// status and one message whichever it is, and whichever id was asked for (the record keeps
+/// the id).
+pub fn not_found(_tool_id: &str) -> Refusal {
     Refusal::new(
         RefusalKind::NotFound,
         "tool-not-found",
-        format!("no tool `{shown}` is available"),
+        "no such tool is available to this grant",
     )
 }
 

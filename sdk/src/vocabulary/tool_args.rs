@@ -473,6 +473,53 @@ impl fmt::Display for ToolArgConstraint {
     }
 }
 
+/// The kind of bound a rule sets, for comparing a narrowing with the grant: two rules of one
+/// family on one parameter are comparable (`<=` with `<=`, a set with a set).
+fn family(rule: &ArgRule) -> u8 {
+    match rule {
+        ArgRule::AtMost(_) => 1,
+        ArgRule::AtLeast(_) => 2,
+        ArgRule::Equals(_) | ArgRule::OneOf(_) => 3,
+        ArgRule::Prefix(_) => 4,
+        ArgRule::Pattern(_) => 5,
+        ArgRule::TaskField(_) => 6,
+    }
+}
+
+/// Refuses a narrowing whose constraints ask for more than the grant's: a constraint on a
+/// grant without `tool.invoke`, or one looser than a comparable constraint the grant already
+/// carries (`amount <= 5000` under `amount <= 50`). The checks would hold either way (every
+/// block's checks must pass); this says so before a token is made.
+pub fn check_narrows(
+    operations: &std::collections::BTreeSet<String>,
+    held: &[ToolArgConstraint],
+    asked: &[ToolArgConstraint],
+) -> Result<(), SdkError> {
+    if asked.is_empty() {
+        return Ok(());
+    }
+    if !operations.contains(crate::operation::Operation::ToolInvoke.as_str()) {
+        return Err(SdkError::Widening(
+            "operation `tool.invoke` is not in the grant".into(),
+        ));
+    }
+    for new in asked {
+        let looser = held.iter().find(|old| {
+            old.tool == new.tool
+                && old.constraint.parameter == new.constraint.parameter
+                && family(&old.constraint.rule) == family(&new.constraint.rule)
+                && family(&new.constraint.rule) <= 4
+                && !new.constraint.within(&old.constraint)
+        });
+        if let Some(old) = looser {
+            return Err(SdkError::Widening(format!(
+                "argument constraint `{new}` is looser than the grant's `{old}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The fact carrying one task field in the authority block.
 pub fn task_field_fact(name: &str, value: &str) -> Fact {
     builder::fact(
