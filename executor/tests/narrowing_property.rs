@@ -460,11 +460,11 @@ fn a_derived_grant_never_allows_more_than_its_parent() {
         allowed_tool_calls.get()
     );
     assert!(
-        allowed_tool_calls.get() > u64::from(cases) / 200,
+        allowed_tool_calls.get() > u64::from(cases) / 400,
         "the generator rarely produced an allowed tool call"
     );
     assert!(
-        allowed_children.get() > u64::from(cases) / 20,
+        allowed_children.get() > u64::from(cases) / 25,
         "the generator rarely produced an allowed request"
     );
 }
