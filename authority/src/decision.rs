@@ -18,6 +18,7 @@ use crate::principals::AgentAccount;
 use crate::profile::ProfileSet;
 use crate::registry::{DecisionEntry, GrantEntry, Registry};
 use crate::request::{check_len, GrantRequest, MAX_ID};
+use crate::tool_registry;
 
 const MAX_PURPOSE: usize = 2048;
 const MAX_SCOPES: usize = 64;
@@ -38,6 +39,8 @@ pub struct GrantAsk {
     /// Hex SHA-256 of the exact parameters an approval would approve (may be empty).
     pub parameters_digest: String,
     pub parameters_summary: String,
+    /// A certified skill (id, version) whose tools the grant is to cover (tool registry).
+    pub skill: Option<(String, u32)>,
 }
 
 /// What a decided request still has to write before it is answered.
@@ -150,8 +153,11 @@ pub fn decide(
     } else {
         trust_sdk::keys::verifying_key_from_bytes(&ask.holder_key)?
     };
-    let request = ask.request;
-    let decision = policy_decision(&request, &ask.account, profiles, registry, now)?;
+    let mut request = ask.request;
+    let skill = tool_registry::prepare_skill(ask.skill.as_ref(), &mut request.scopes, registry)?;
+    let decision = tool_registry::decide_skill(skill, || {
+        policy_decision(&request, &ask.account, profiles, registry, now)
+    })?;
     let mut entry = decision_entry(&request, &decision, now);
     let correlation_id = if ask.correlation_id.is_empty() {
         uuid::Uuid::now_v7().to_string()

@@ -15,6 +15,10 @@ pub enum AuthorityError {
     /// An id the caller chose is already taken by something else.
     #[error("already exists: {0}")]
     AlreadyExists(String),
+    /// The request is well formed but the state does not allow it (a tool registry
+    /// transition that is not draft → certified → revoked).
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
     /// The registry could not durably record something; nothing was returned.
     #[error("storage: {0}")]
     Storage(String),

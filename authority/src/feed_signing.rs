@@ -71,6 +71,7 @@ impl FeedSigner {
             time_ms: now_ms,
             revocation_id: String::new(),
             grant_id: String::new(),
+            registry: None,
         })
     }
 
@@ -88,6 +89,7 @@ impl FeedSigner {
             time_ms: now_ms,
             revocation_id: entry.revocation_id.clone(),
             grant_id: entry.grant_id.clone(),
+            registry: entry.registry.clone(),
         })
     }
 }

@@ -19,5 +19,6 @@ pub mod replay_caches;
 pub mod request;
 pub mod revocation;
 pub mod rpc;
+pub mod tool_registry;
 
 pub use rpc::server;

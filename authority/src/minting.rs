@@ -153,6 +153,8 @@ fn mint_with(
             .fact(reference.fact())
             .map_err(|e| InternalError::Minting(e.to_string()))?;
     }
+    // A skill grant: `skill(ID, V)` and `tool_version(TOOL, V)` for each of its tools.
+    block = crate::tool_registry::pin_facts(block, envelope.skill_pins.as_ref())?;
     // tool.invoke: the task fields and each argument constraint (a check, and its text).
     block = tool_arguments::add(block, &request.task_fields, &envelope.tool_arguments)?;
     // Every further approver of an m-of-n approval is named by its own `approval` fact.

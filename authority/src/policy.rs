@@ -190,6 +190,9 @@ pub struct GrantEnvelope {
     /// The argument constraints of the allow rules that granted `tool.invoke` scopes.
     #[serde(default)]
     pub tool_arguments: Vec<trust_sdk::vocabulary::tool_args::ToolArgConstraint>,
+    /// A skill grant (tool registry): the skill and the tool versions it pins.
+    #[serde(default)]
+    pub skill_pins: Option<crate::tool_registry::SkillPins>,
 }
 
 impl GrantEnvelope {
@@ -410,6 +413,7 @@ pub fn evaluate_with_approvals(
             secret_refs,
             http_rules,
             tool_arguments,
+            skill_pins: None,
         }),
     }
 }

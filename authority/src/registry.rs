@@ -9,6 +9,7 @@ mod group_flush;
 mod sled_store;
 
 use serde::{Deserialize, Serialize};
+use trust_sdk::tools::{SkillDefinition, ToolDefinition};
 
 pub use commit_mark::COMMIT_MARK_FILE;
 pub use sled_store::{SledRegistry, RECOVERY_INTERVAL};
@@ -179,6 +180,23 @@ pub struct RevocationEntry {
     pub revocation_id: String,
     pub revoked_at_ms: i64,
     pub reason: String,
+    /// A tool or skill registry change (JSON of `trust_sdk::tools::CatalogChange`) instead of
+    /// a revoked block id: registry changes share the feed's sequence and signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+}
+
+/// What one tool or skill registry action writes, in one transaction: every version of the
+/// tool or skill it changed (oldest first), its decision-log entry, and the change the feed
+/// publishes (JSON of `trust_sdk::tools::CatalogChange`; `None` for a draft).
+#[derive(Debug, Clone)]
+pub struct CatalogWrite {
+    pub tool: Option<Vec<ToolDefinition>>,
+    pub skill: Option<Vec<SkillDefinition>>,
+    pub decision: DecisionEntry,
+    pub published: Option<String>,
+    /// The feed entry's reason.
+    pub reason: String,
 }
 
 /// An agent registered at run time (config agents are not stored).
@@ -259,6 +277,20 @@ pub trait Registry: Send + Sync + 'static {
     ) -> Result<(), AuthorityError>;
     /// Why the agent is disabled, if it is.
     fn agent_disabled(&self, agent_id: &str) -> Result<Option<String>, AuthorityError>;
+    /// Every stored version of tool `id`, oldest first (empty if unknown).
+    fn tool_versions(&self, id: &str) -> Result<Vec<ToolDefinition>, AuthorityError>;
+    /// Every stored version of skill `id`, oldest first (empty if unknown).
+    fn skill_versions(&self, id: &str) -> Result<Vec<SkillDefinition>, AuthorityError>;
+    /// Every version of every tool and skill, by id then version.
+    fn catalog(&self) -> Result<(Vec<ToolDefinition>, Vec<SkillDefinition>), AuthorityError>;
+    /// Runs `plan` on the stored registry with no other registry change in between, then
+    /// writes what it planned in one transaction (with a feed entry at the next sequence when
+    /// it publishes); durable on return. Returns the feed entry, if any.
+    fn change_catalog(
+        &self,
+        plan: &mut dyn FnMut(&dyn Registry) -> Result<CatalogWrite, AuthorityError>,
+        now_ms: i64,
+    ) -> Result<Option<RevocationEntry>, AuthorityError>;
     /// False while the store cannot take writes; calling it may attempt recovery.
     fn healthy(&self) -> bool {
         true

@@ -43,7 +43,8 @@ impl Default for RevocationFeed {
 }
 
 impl RevocationFeed {
-    fn publish(&self, entries: &[RevocationEntry]) {
+    /// Sends recorded feed entries (revocations and registry changes) to open feeds.
+    pub(crate) fn publish(&self, entries: &[RevocationEntry]) {
         for entry in entries {
             // No receivers is fine: no executor is connected.
             let _ = self.updates.send(entry.clone());

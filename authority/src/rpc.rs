@@ -12,5 +12,6 @@ pub mod server;
 mod service;
 mod status;
 mod streams;
+mod tool_registry;
 
 pub use service::AuthorityApi;

@@ -1,14 +1,15 @@
 //! The business tools and skills this executor knows, as the authority's registry feed last
 //! stated them.
 //!
-//! The feed (see `trust_state`) puts every registered version here; `tool.invoke`,
-//! `ListTools` and `DescribeTool` read it. Only a `Certified` definition is usable: a draft or
-//! revoked tool answers exactly as a tool that does not exist.
+//! The feed (see `trust_state`) puts every certified or revoked version here (drafts never
+//! leave the authority), in sequence order, and the trust cache rebuilds it at start;
+//! `tool.invoke`, `ListTools` and `DescribeTool` read it. Only a `Certified` definition is
+//! usable: a revoked tool answers exactly as a tool that does not exist.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use trust_sdk::tools::{Certification, SkillDefinition, ToolDefinition};
+use trust_sdk::tools::{CatalogChange, Certification, SkillDefinition, ToolDefinition};
 
 /// Latest known version of every tool and skill, by id.
 #[derive(Debug, Default)]
@@ -31,6 +32,14 @@ impl ToolCatalog {
             _ => {
                 tools.insert(tool.id.clone(), tool);
             }
+        }
+    }
+
+    /// Records a registry change from the feed.
+    pub fn apply(&self, change: CatalogChange) {
+        match change {
+            CatalogChange::Tool(tool) => self.put_tool(tool),
+            CatalogChange::Skill(skill) => self.put_skill(skill),
         }
     }
 

@@ -10,6 +10,10 @@
 //! Root keys are pinned: only a key set signed by a pinned or already accepted key is
 //! accepted, and every feed message is a signed statement (`pinning.rs`); a lie or a
 //! regression raises a [`TrustAlarm`] that refuses everything until acknowledged.
+//!
+//! The same feed carries the tool registry's changes (certified and revoked tools and
+//! skills): they are applied in sequence order into the [`ToolCatalog`], kept durably in the
+//! same cache (tree `catalog`) and rebuilt from it at open, before anything is served.
 
 mod pinning;
 
@@ -18,26 +22,31 @@ pub use pinning::{FeedDoubt, HeartbeatView};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
 
 use trust_sdk::key_set::KeySet;
+use trust_sdk::tools::CatalogChange;
 
 use crate::error::StartError;
+use crate::tool_catalog::ToolCatalog;
 use crate::trust_alarm::TrustAlarm;
 
 /// Root keys as (key id, key, active).
 pub type RootKeys = Vec<(u32, VerifyingKey, bool)>;
 
-/// One revocation as the feed delivers it: every block id is revoked at a sequence number.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One feed entry: a revoked block id, or (with an empty `revocation_id`) a tool registry
+/// change, at a sequence number.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RevocationEntry {
     pub sequence: u64,
     pub revocation_id: Vec<u8>,
     pub grant_id: String,
     pub reason: String,
+    /// The tool or skill definition after a registry change.
+    pub catalog: Option<CatalogChange>,
 }
 
 /// Root keys and revoked block ids, with the time of the last successful sync.
@@ -59,6 +68,8 @@ pub struct TrustState {
     epoch: RwLock<Option<String>>,
     /// The authority's clock in the last heartbeat believed (older ones confirm nothing).
     last_heartbeat_ms: AtomicI64,
+    /// Tools and skills as the feed last stated them.
+    catalog: Arc<ToolCatalog>,
 }
 
 impl std::fmt::Debug for TrustState {
@@ -108,6 +119,7 @@ impl TrustState {
             let (k, _) = item.map_err(|e| StartError::Config(storage(e)))?;
             revoked.insert(k.to_vec());
         }
+        let catalog = Arc::new(load_catalog(&db)?);
         Ok(Self {
             db,
             keys: RwLock::new(keys),
@@ -120,7 +132,13 @@ impl TrustState {
             alarm: RwLock::new(alarm),
             epoch: RwLock::new(epoch),
             last_heartbeat_ms: AtomicI64::new(0),
+            catalog,
         })
+    }
+
+    /// The tool catalog the feed keeps current (shared with `tool.invoke` and `ListTools`).
+    pub fn tool_catalog(&self) -> Arc<ToolCatalog> {
+        Arc::clone(&self.catalog)
     }
 
     /// Index of the first revoked block id in `ids`, if any.
@@ -178,27 +196,38 @@ impl TrustState {
     /// then durably, then the cursor advances. Entries at or below the cursor are repeats.
     pub async fn apply_revocations(&self, revocations: &[RevocationEntry]) -> Result<(), String> {
         let cursor = self.cursor.load(Ordering::Acquire);
-        let fresh: Vec<_> = revocations
+        let mut fresh: Vec<_> = revocations
             .iter()
-            .filter(|r| r.sequence > cursor && !r.revocation_id.is_empty())
+            .filter(|r| r.sequence > cursor && (!r.revocation_id.is_empty() || r.catalog.is_some()))
             .collect();
+        fresh.sort_by_key(|r| r.sequence);
         let Some(next) = fresh.iter().map(|r| r.sequence).max() else {
             return Ok(());
         };
         if let Ok(mut revoked) = self.revoked.write() {
-            for r in &fresh {
+            for r in fresh.iter().filter(|r| !r.revocation_id.is_empty()) {
                 revoked.insert(r.revocation_id.clone());
             }
         }
         let tree = self.db.open_tree("revoked").map_err(storage)?;
+        let catalog = self.db.open_tree(CATALOG_TREE).map_err(storage)?;
         for r in &fresh {
-            tree.insert(&r.revocation_id, &r.sequence.to_be_bytes())
-                .map_err(storage)?;
+            match &r.catalog {
+                Some(change) => store_change(&catalog, change)?,
+                None => {
+                    tree.insert(&r.revocation_id, &r.sequence.to_be_bytes())
+                        .map_err(storage)?;
+                }
+            }
         }
         self.db
             .insert("cursor", &next.to_be_bytes())
             .map_err(storage)?;
         self.db.flush_async().await.map_err(storage)?;
+        // In sequence order, once durable (a restart rebuilds the same catalog).
+        for change in fresh.iter().filter_map(|r| r.catalog.as_ref()) {
+            self.catalog.apply(change.clone());
+        }
         self.cursor.store(next, Ordering::Release);
         Ok(())
     }
@@ -218,6 +247,54 @@ impl TrustState {
             Some(_) => None,
         }
     }
+}
+
+/// The trust cache's tree of tool and skill definitions (`tool/ID`, `skill/ID` → JSON).
+const CATALOG_TREE: &str = "catalog";
+
+fn catalog_key(change: &CatalogChange) -> String {
+    match change {
+        CatalogChange::Tool(t) => format!("tool/{}", t.id),
+        CatalogChange::Skill(s) => format!("skill/{}", s.id),
+    }
+}
+
+/// Keeps `change` as the latest definition of its id, unless a newer version is held.
+fn store_change(tree: &sled::Tree, change: &CatalogChange) -> Result<(), String> {
+    let key = catalog_key(change);
+    let version = |c: &CatalogChange| match c {
+        CatalogChange::Tool(t) => t.version,
+        CatalogChange::Skill(s) => s.version,
+    };
+    if let Some(held) = tree.get(&key).map_err(storage)? {
+        if let Ok(held) = serde_json::from_slice::<CatalogChange>(&held) {
+            if version(&held) > version(change) {
+                return Ok(());
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(change).map_err(storage)?;
+    tree.insert(key, bytes).map_err(storage)?;
+    Ok(())
+}
+
+/// The catalog as the cache last kept it.
+fn load_catalog(db: &sled::Db) -> Result<ToolCatalog, StartError> {
+    let catalog = ToolCatalog::new();
+    let tree = db
+        .open_tree(CATALOG_TREE)
+        .map_err(|e| StartError::Config(storage(e)))?;
+    for item in tree.iter() {
+        let (key, value) = item.map_err(|e| StartError::Config(storage(e)))?;
+        let change: CatalogChange = serde_json::from_slice(&value).map_err(|e| {
+            StartError::Config(format!(
+                "trust cache catalog entry `{}` is corrupt: {e}",
+                String::from_utf8_lossy(&key)
+            ))
+        })?;
+        catalog.apply(change);
+    }
+    Ok(catalog)
 }
 
 /// A JSON value kept in the trust cache under `key`.

@@ -13,6 +13,8 @@ use crate::error::SdkError;
 use crate::{keys, proof, signed};
 
 mod secrets;
+mod tool_registry;
+pub use tool_registry::RegistryKind;
 // Business tools: tool.invoke, ListTools, DescribeTool.
 mod tools;
 
@@ -126,39 +128,64 @@ impl AuthorityClient {
         agent_key: &SigningKey,
         spec: &GrantSpec,
     ) -> Result<GrantAnswer, SdkError> {
-        let body = apb::GrantRequestBody {
-            freshness: Some(signed::freshness(now_ms())),
-            agent_id: agent_id.to_string(),
-            user: spec.user.clone(),
-            workspace: spec.workspace.clone(),
-            task: spec.task.clone(),
-            purpose: spec.purpose.clone(),
-            scopes: spec
-                .scopes
-                .iter()
-                .map(|(operation, resource)| apb::Scope {
-                    operation: operation.clone(),
-                    resource: resource.clone(),
-                })
-                .collect(),
-            ttl_seconds: spec.ttl.map(|t| t.as_secs()).unwrap_or(0),
-            holder_key: spec
-                .holder
-                .map(|k| k.as_bytes().to_vec())
-                .unwrap_or_default(),
-            correlation_id: spec.correlation_id.clone().unwrap_or_default(),
-            parameters_digest: spec.parameters_digest.clone().unwrap_or_default(),
-            parameters_summary: spec.parameters_summary.clone().unwrap_or_default(),
-            task_fields: spec
-                .task_fields
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
+        let body = grant_request_body(agent_id, spec);
         let request = signed::sign("RequestGrant", &body, agent_id, agent_key);
         self.send_grant_request(request).await
     }
 
+    /// Signs and sends a grant request for certified skill `skill_id` at `version`: the
+    /// grant covers exactly its tools (`spec.scopes` must be empty).
+    pub async fn request_skill_grant(
+        &mut self,
+        agent_id: &str,
+        agent_key: &SigningKey,
+        spec: &GrantSpec,
+        skill_id: &str,
+        version: u32,
+    ) -> Result<GrantAnswer, SdkError> {
+        let mut body = grant_request_body(agent_id, spec);
+        body.skill_id = skill_id.to_string();
+        body.skill_version = version;
+        let request = signed::sign("RequestGrant", &body, agent_id, agent_key);
+        self.send_grant_request(request).await
+    }
+}
+
+/// The body of a grant request for `spec`, fresh now.
+fn grant_request_body(agent_id: &str, spec: &GrantSpec) -> apb::GrantRequestBody {
+    apb::GrantRequestBody {
+        freshness: Some(signed::freshness(now_ms())),
+        agent_id: agent_id.to_string(),
+        user: spec.user.clone(),
+        workspace: spec.workspace.clone(),
+        task: spec.task.clone(),
+        purpose: spec.purpose.clone(),
+        scopes: spec
+            .scopes
+            .iter()
+            .map(|(operation, resource)| apb::Scope {
+                operation: operation.clone(),
+                resource: resource.clone(),
+            })
+            .collect(),
+        ttl_seconds: spec.ttl.map(|t| t.as_secs()).unwrap_or(0),
+        holder_key: spec
+            .holder
+            .map(|k| k.as_bytes().to_vec())
+            .unwrap_or_default(),
+        correlation_id: spec.correlation_id.clone().unwrap_or_default(),
+        parameters_digest: spec.parameters_digest.clone().unwrap_or_default(),
+        parameters_summary: spec.parameters_summary.clone().unwrap_or_default(),
+        task_fields: spec
+            .task_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+impl AuthorityClient {
     /// Sends an already signed request (tests use this to send forged ones).
     pub async fn send_grant_request(
         &mut self,

@@ -5,9 +5,15 @@
 //! (a heartbeat states a latest sequence the executor never received), a sequence that went
 //! backwards (an authority restored from a backup), a different authority instance (epoch),
 //! and anything altered or injected on the way (a signature that does not verify).
+//!
+//! Tool and skill registry changes travel as entries of the same feed (`registry`: the full
+//! definition after the change), so they are sequenced, signed and checked for withholding,
+//! regression and tampering exactly as revocations are.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
+
+use crate::tools::CatalogChange;
 
 /// Domain separation from every other signed message of the system.
 const CONTEXT: &[u8] = b"trust.v1/revocation-feed\n";
@@ -28,6 +34,10 @@ pub struct FeedStatement {
     pub revocation_id: String,
     #[serde(default)]
     pub grant_id: String,
+    /// A registry change (JSON of [`CatalogChange`]); absent on revocations and heartbeats, so
+    /// their signed bodies are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
 }
 
 /// A statement as it travels: its JSON bytes, the root key id that signed them, the signature.
@@ -60,6 +70,17 @@ fn message(body: &[u8]) -> Vec<u8> {
 impl FeedStatement {
     pub fn is_heartbeat(&self) -> bool {
         self.sequence == 0
+    }
+
+    /// The registry change this entry carries, if any.
+    pub fn catalog_change(&self) -> Result<Option<CatalogChange>, FeedStatementError> {
+        self.registry
+            .as_deref()
+            .map(|text| {
+                serde_json::from_str(text)
+                    .map_err(|e| FeedStatementError::Malformed(format!("registry change: {e}")))
+            })
+            .transpose()
     }
 
     /// Signs the statement with root key `key_id`.
@@ -113,7 +134,20 @@ mod tests {
             time_ms: 1,
             revocation_id: String::new(),
             grant_id: String::new(),
+            registry: None,
         }
+    }
+
+    #[test]
+    fn a_statement_without_a_registry_change_keeps_its_old_body() {
+        let body = String::from_utf8(serde_json::to_vec(&heartbeat()).unwrap()).unwrap();
+        assert!(!body.contains("registry"), "{body}");
+        let old = r#"{"epoch":"e","sequence":0,"latest_sequence":7,"time_ms":1,"revocation_id":"","grant_id":""}"#;
+        assert_eq!(
+            serde_json::from_str::<FeedStatement>(old).unwrap(),
+            heartbeat()
+        );
+        assert_eq!(heartbeat().catalog_change(), Ok(None));
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod store_files;
 pub mod structure;
 #[cfg(feature = "telemetry")]
 pub mod telemetry;
+pub mod tool_schema_subset;
 pub mod tools;
 pub mod transport;
 pub mod trust_wire;

@@ -94,6 +94,49 @@ pub struct SkillDefinition {
     pub tools: Vec<ToolVersion>,
 }
 
+/// One registry change as the signed feed carries it: the whole definition after the change
+/// (registered, certified or revoked). Executors keep the latest version of each id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogChange {
+    Tool(ToolDefinition),
+    Skill(SkillDefinition),
+}
+
+impl CatalogChange {
+    /// `tool ID vN STATE` or `skill ID vN STATE`, for logs and feed reasons.
+    pub fn describe(&self) -> String {
+        let (kind, id, version, state) = match self {
+            CatalogChange::Tool(t) => ("tool", &t.id, t.version, t.state),
+            CatalogChange::Skill(s) => ("skill", &s.id, s.version, s.state),
+        };
+        format!("{kind} `{id}` v{version} {}", state.as_str())
+    }
+}
+
+impl Certification {
+    /// `"draft"`, `"certified"` or `"revoked"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Certification::Draft => "draft",
+            Certification::Certified => "certified",
+            Certification::Revoked => "revoked",
+        }
+    }
+}
+
+impl RiskRating {
+    /// `"low"`, `"medium"`, `"high"` or `"critical"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskRating::Low => "low",
+            RiskRating::Medium => "medium",
+            RiskRating::High => "high",
+            RiskRating::Critical => "critical",
+        }
+    }
+}
+
 /// Whether `id` is a well-formed tool or skill id.
 pub fn is_valid_id(id: &str) -> bool {
     !id.is_empty()

@@ -25,6 +25,8 @@ pub mod tool_args;
 mod write;
 // Shadow mode for rollout (the Claude Code hook's `Check`).
 pub mod shadow;
+// Skill grants: the skill and the tool versions it pins (the registry).
+pub mod skill_pins;
 
 #[cfg(test)]
 mod tests;

@@ -505,6 +505,7 @@ fn admission_figures(runtime: &tokio::runtime::Runtime) -> anyhow::Result<Admiss
             grant_id: format!("revoked-{i}"),
             revocation_id: revocation_id("executor", i),
             reason: "scale benchmark".into(),
+            catalog: None,
         })
         .collect();
     let t = Instant::now();

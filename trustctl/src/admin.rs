@@ -341,7 +341,9 @@ pub async fn run(command: &AdminCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn connect(who: &AdminArgs) -> anyhow::Result<(AuthorityClient, ed25519_dalek::SigningKey)> {
+pub(crate) async fn connect(
+    who: &AdminArgs,
+) -> anyhow::Result<(AuthorityClient, ed25519_dalek::SigningKey)> {
     let key = util::load_key(&who.key)?;
     let client = AuthorityClient::connect(who.authority.clone(), &who.tls.transport()?)
         .await

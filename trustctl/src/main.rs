@@ -31,6 +31,8 @@ mod secret_scan;
 mod secrets;
 mod session;
 mod tls;
+// The authority's tool and skill registry.
+mod tool_registry;
 mod transport;
 mod util;
 
@@ -85,6 +87,12 @@ enum Command {
     /// git hooks that refuse a commit or push holding a managed value.
     #[command(subcommand)]
     Secrets(secrets::SecretsCommand),
+    /// The authority's tool registry (admin-signed): register, certify, revoke, list.
+    #[command(subcommand)]
+    Tools(tool_registry::RegistryCommand),
+    /// The authority's skill registry (admin-signed): register, certify, revoke, list.
+    #[command(subcommand)]
+    Skills(tool_registry::RegistryCommand),
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -102,6 +110,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Session(command) => session::run(command).await,
         Command::Hook(command) => hook::run(command).await,
         Command::Secrets(command) => secrets::run(command).await,
+        Command::Tools(command) => {
+            tool_registry::run(trust_sdk::client::RegistryKind::Tool, command).await
+        }
+        Command::Skills(command) => {
+            tool_registry::run(trust_sdk::client::RegistryKind::Skill, command).await
+        }
     }
 }
 

@@ -11,9 +11,11 @@ use sled::Transactional;
 use super::commit_mark::{decode_commit, CommitMark, COMMIT_KEY};
 use super::group_flush::GroupFlush;
 use super::{
-    AgentEntry, ApprovalEntry, ApprovalStatus, DecisionEntry, GrantEntry, Registry, RevocationEntry,
+    AgentEntry, ApprovalEntry, ApprovalStatus, CatalogWrite, DecisionEntry, GrantEntry, Registry,
+    RevocationEntry,
 };
 use crate::error::{AuthorityError, InternalError};
+use trust_sdk::tools::{SkillDefinition, ToolDefinition};
 
 /// The registry on sled. After a failed write (disk full, unwritable directory) it refuses
 /// every call with a storage error, reports itself unhealthy and, every
@@ -33,6 +35,8 @@ pub struct SledRegistry {
     commit: AtomicU64,
     /// The last commit number known durable (what the mark says).
     durable: AtomicU64,
+    /// Held while a tool or skill registry change is planned and written.
+    catalog_lock: Mutex<()>,
 }
 
 /// Registry trees in one open sled database.
@@ -50,6 +54,10 @@ struct Store {
     disabled: sled::Tree,
     /// The commit number (see `commit_mark`).
     meta: sled::Tree,
+    /// Tool id → every version (JSON array of `ToolDefinition`, oldest first).
+    tools: sled::Tree,
+    /// Skill id → every version (JSON array of `SkillDefinition`, oldest first).
+    skills: sled::Tree,
 }
 
 const SEQUENCE_KEY: &[u8] = b"\xffsequence";
@@ -128,6 +136,8 @@ impl Store {
             pending: db.open_tree("pending_approvals")?,
             disabled: db.open_tree("disabled_agents")?,
             meta: db.open_tree("meta")?,
+            tools: db.open_tree("tools")?,
+            skills: db.open_tree("skills")?,
             db,
         };
         store.check_integrity()?;
@@ -173,6 +183,7 @@ impl SledRegistry {
             mark,
             commit: AtomicU64::new(stored),
             durable: AtomicU64::new(stored),
+            catalog_lock: Mutex::new(()),
         };
         // Brings the mark level with the store (and proves the directory writable).
         registry.flush_store(&*registry.current()?)?;
@@ -581,6 +592,96 @@ impl Registry for SledRegistry {
         })
     }
 
+    fn tool_versions(&self, id: &str) -> Result<Vec<ToolDefinition>, AuthorityError> {
+        self.with_store(|s| {
+            s.tools
+                .get(id.as_bytes())?
+                .map(|v| decode(&v, "tool"))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        })
+    }
+
+    fn skill_versions(&self, id: &str) -> Result<Vec<SkillDefinition>, AuthorityError> {
+        self.with_store(|s| {
+            s.skills
+                .get(id.as_bytes())?
+                .map(|v| decode(&v, "skill"))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        })
+    }
+
+    fn catalog(&self) -> Result<(Vec<ToolDefinition>, Vec<SkillDefinition>), AuthorityError> {
+        self.with_store(|s| {
+            let mut tools = Vec::new();
+            for item in s.tools.iter() {
+                let (_, v) = item?;
+                tools.extend(decode::<Vec<ToolDefinition>>(&v, "tool")?);
+            }
+            let mut skills = Vec::new();
+            for item in s.skills.iter() {
+                let (_, v) = item?;
+                skills.extend(decode::<Vec<SkillDefinition>>(&v, "skill")?);
+            }
+            Ok((tools, skills))
+        })
+    }
+
+    fn change_catalog(
+        &self,
+        plan: &mut dyn FnMut(&dyn Registry) -> Result<CatalogWrite, AuthorityError>,
+        now_ms: i64,
+    ) -> Result<Option<RevocationEntry>, AuthorityError> {
+        let _serialized = self
+            .catalog_lock
+            .lock()
+            .map_err(|_| InternalError::Poisoned("tool registry"))?;
+        let write = plan(self)?;
+        let keyed = |id: Option<&str>, bytes: Vec<u8>| id.map(|id| (id.to_string(), bytes));
+        let tool = match &write.tool {
+            Some(versions) => keyed(versions.first().map(|t| t.id.as_str()), encode(versions)?),
+            None => None,
+        };
+        let skill = match &write.skill {
+            Some(versions) => keyed(versions.first().map(|s| s.id.as_str()), encode(versions)?),
+            None => None,
+        };
+        let decision_bytes = encode(&write.decision)?;
+        self.write(|s| {
+            (&s.tools, &s.skills, &s.revocations, &s.decisions)
+                .transaction(|(tools, skills, revocations, decisions)| {
+                    if let Some((id, bytes)) = &tool {
+                        tools.insert(id.as_bytes(), bytes.clone())?;
+                    }
+                    if let Some((id, bytes)) = &skill {
+                        skills.insert(id.as_bytes(), bytes.clone())?;
+                    }
+                    decisions.insert(
+                        write.decision.decision_id.as_bytes(),
+                        decision_bytes.clone(),
+                    )?;
+                    let Some(published) = &write.published else {
+                        return Ok(None);
+                    };
+                    let sequence = stored_sequence(revocations.get(SEQUENCE_KEY)?) + 1;
+                    let entry = RevocationEntry {
+                        sequence,
+                        grant_id: String::new(),
+                        revocation_id: String::new(),
+                        revoked_at_ms: now_ms,
+                        reason: write.reason.clone(),
+                        registry: Some(published.clone()),
+                    };
+                    let value = encode(&entry).map_err(ConflictableTransactionError::Abort)?;
+                    revocations.insert(&sequence.to_be_bytes(), value)?;
+                    revocations.insert(SEQUENCE_KEY, &sequence.to_be_bytes())?;
+                    Ok(Some(entry))
+                })
+                .map_err(tx_error)
+        })
+    }
+
     fn healthy(&self) -> bool {
         self.check_health()
     }
@@ -628,6 +729,7 @@ fn append_revocations(
             revocation_id: id.clone(),
             revoked_at_ms: now_ms,
             reason: reason.to_string(),
+            registry: None,
         };
         let value = encode(&entry).map_err(ConflictableTransactionError::Abort)?;
         revocations.insert(&next.to_be_bytes(), value)?;

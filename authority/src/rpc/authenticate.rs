@@ -43,6 +43,12 @@ signed_bodies!(
     pb::RegisterAgentBody,
     pb::RotateRootKeyBody,
     pb::GetGrantBody,
+    // The tool and skill registry.
+    pb::RegisterToolBody,
+    pb::RegisterSkillBody,
+    pb::CertifyBody,
+    pb::RevokeRegistryBody,
+    pb::ListRegistryBody,
 );
 
 impl SignedBody for pb::GrantRequestBody {

@@ -15,6 +15,8 @@ use crate::policy::Effect;
 use crate::principals::AgentAccount;
 use crate::registry::{ApprovalEntry, DecisionEntry, DecisionQuery, GrantEntry, RevocationEntry};
 use crate::request::{GrantRequest, Scope};
+use crate::tool_registry::RegistryChanged;
+use trust_sdk::tools::{Certification, SkillDefinition, ToolDefinition};
 
 /// A `RequestGrant` body from `agent_key`'s agent.
 pub(super) fn grant_ask(
@@ -43,6 +45,7 @@ pub(super) fn grant_ask(
         correlation_id: body.correlation_id,
         parameters_digest: body.parameters_digest,
         parameters_summary: body.parameters_summary,
+        skill: (!body.skill_id.is_empty()).then_some((body.skill_id, body.skill_version)),
     }
 }
 
@@ -224,6 +227,73 @@ pub(super) fn heartbeat(
         )),
         ..Default::default()
     })
+}
+
+/// A tool definition from a `RegisterTool` body.
+pub(super) fn tool_definition(json: &str) -> Result<ToolDefinition, AuthorityError> {
+    serde_json::from_str(json)
+        .map_err(|e| AuthorityError::InvalidArgument(format!("tool definition: {e}")))
+}
+
+/// A skill definition from a `RegisterSkill` body.
+pub(super) fn skill_definition(json: &str) -> Result<SkillDefinition, AuthorityError> {
+    serde_json::from_str(json)
+        .map_err(|e| AuthorityError::InvalidArgument(format!("skill definition: {e}")))
+}
+
+pub(super) fn registry_change(changed: &RegistryChanged) -> pb::RegistryChange {
+    pb::RegistryChange {
+        id: changed.id.clone(),
+        version: changed.version,
+        state: changed.state.as_str().to_string(),
+        sequence: changed.sequence,
+        decision_id: changed.decision_id.clone(),
+    }
+}
+
+/// Every version of every tool and skill, with its definition as JSON.
+pub(super) fn registry_list(
+    tools: &[ToolDefinition],
+    skills: &[SkillDefinition],
+) -> Result<pb::RegistryList, AuthorityError> {
+    let json = |value: &dyn erased_json::Json| {
+        value.to_json().map_err(|e| {
+            AuthorityError::from(crate::error::InternalError::Serialize {
+                what: "registry entry",
+                detail: e.to_string(),
+            })
+        })
+    };
+    let entry =
+        |id: &str, version: u32, state: Certification, definition: String| pb::RegistryEntry {
+            id: id.to_string(),
+            version,
+            state: state.as_str().to_string(),
+            definition_json: definition,
+        };
+    Ok(pb::RegistryList {
+        tools: tools
+            .iter()
+            .map(|t| Ok(entry(&t.id, t.version, t.state, json(t)?)))
+            .collect::<Result<_, AuthorityError>>()?,
+        skills: skills
+            .iter()
+            .map(|s| Ok(entry(&s.id, s.version, s.state, json(s)?)))
+            .collect::<Result<_, AuthorityError>>()?,
+    })
+}
+
+/// JSON of either kind of definition, for [`registry_list`].
+mod erased_json {
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Result<String>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Result<String> {
+            serde_json::to_string(self)
+        }
+    }
 }
 
 /// What a `RevokeGrant` body asks to revoke; exactly one target must be set.

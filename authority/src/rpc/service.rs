@@ -12,6 +12,7 @@ use trust_proto::common::v1::SignedRequest;
 use trust_sdk::clock::{millis, now, now_ms};
 
 use super::authenticate::{authenticate, require_executor_certificate, Signed, SignedBody};
+use super::tool_registry::{self as registry_rpc, RegistryEdge};
 use super::{convert, streams};
 use crate::approvals::{ApprovalDesk, Vote};
 use crate::error::{blocking, AuthorityError};
@@ -69,6 +70,16 @@ impl AuthorityApi {
             request,
             millis(now),
         )
+    }
+
+    /// The components the tool and skill registry RPCs use.
+    fn registry_edge(&self) -> RegistryEdge {
+        RegistryEdge {
+            principals: Arc::clone(&self.principals),
+            replay: Arc::clone(&self.replay),
+            registry: Arc::clone(&self.registry),
+            feed: Arc::clone(&self.feed),
+        }
     }
 }
 
@@ -372,5 +383,73 @@ impl Authority for AuthorityApi {
             .grant(&body.grant_id)?
             .ok_or_else(|| AuthorityError::NotFound(format!("grant `{}`", body.grant_id)))?;
         Ok(Response::new(convert::grant_record(grant)))
+    }
+
+    // The tool and skill registry (rpc/tool_registry.rs).
+
+    async fn register_tool(&self, request: Request<SignedRequest>) -> Reply<pb::RegistryChange> {
+        let edge = self.registry_edge();
+        let change = edge.change(
+            "RegisterTool",
+            request.into_inner(),
+            registry_rpc::register_tool,
+        );
+        Ok(Response::new(change.await?))
+    }
+
+    async fn certify_tool(&self, request: Request<SignedRequest>) -> Reply<pb::RegistryChange> {
+        let edge = self.registry_edge();
+        let change = edge.change(
+            "CertifyTool",
+            request.into_inner(),
+            registry_rpc::certify_tool,
+        );
+        Ok(Response::new(change.await?))
+    }
+
+    async fn revoke_tool(&self, request: Request<SignedRequest>) -> Reply<pb::RegistryChange> {
+        let edge = self.registry_edge();
+        let change = edge.change(
+            "RevokeTool",
+            request.into_inner(),
+            registry_rpc::revoke_tool,
+        );
+        Ok(Response::new(change.await?))
+    }
+
+    async fn register_skill(&self, request: Request<SignedRequest>) -> Reply<pb::RegistryChange> {
+        let edge = self.registry_edge();
+        let change = edge.change(
+            "RegisterSkill",
+            request.into_inner(),
+            registry_rpc::register_skill,
+        );
+        Ok(Response::new(change.await?))
+    }
+
+    async fn certify_skill(&self, request: Request<SignedRequest>) -> Reply<pb::RegistryChange> {
+        let edge = self.registry_edge();
+        let change = edge.change(
+            "CertifySkill",
+            request.into_inner(),
+            registry_rpc::certify_skill,
+        );
+        Ok(Response::new(change.await?))
+    }
+
+    async fn revoke_skill(&self, request: Request<SignedRequest>) -> Reply<pb::RegistryChange> {
+        let edge = self.registry_edge();
+        let change = edge.change(
+            "RevokeSkill",
+            request.into_inner(),
+            registry_rpc::revoke_skill,
+        );
+        Ok(Response::new(change.await?))
+    }
+
+    async fn list_registry(&self, request: Request<SignedRequest>) -> Reply<pb::RegistryList> {
+        Ok(Response::new(
+            self.registry_edge().list(request.into_inner()).await?,
+        ))
     }
 }

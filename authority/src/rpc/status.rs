@@ -20,6 +20,7 @@ impl From<AuthorityError> for Status {
             AuthorityError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
             AuthorityError::NotFound(m) => Status::new(Code::NotFound, m),
             AuthorityError::AlreadyExists(m) => Status::new(Code::AlreadyExists, m),
+            AuthorityError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
             AuthorityError::ShuttingDown => {
                 Status::new(Code::Unavailable, "the authority is shutting down")
             }

@@ -152,9 +152,14 @@ async fn on_message(
         let entry = state
             .entry(&statement, &message.reason, now_ms())
             .map_err(|a| a.to_string())?;
+        let change = entry.catalog.as_ref().map(|c| c.describe());
         state.apply_revocations(&[entry]).await?;
-        tracing::info!(sequence = statement.sequence, grant_id = %statement.grant_id,
-            reason = %message.reason, "revocation applied");
+        match change {
+            Some(change) => tracing::info!(sequence = statement.sequence, %change,
+                reason = %message.reason, "tool registry change applied"),
+            None => tracing::info!(sequence = statement.sequence, grant_id = %statement.grant_id,
+                reason = %message.reason, "revocation applied"),
+        }
         return Ok(false);
     }
     match state

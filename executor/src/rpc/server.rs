@@ -73,7 +73,7 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
     .with_bounds(config.bounds.clone())
     // Business tools: the catalog the authority's registry feed fills, read by tool.invoke.
     .with_tools(crate::tool_admission::ToolDesk::new(
-        Arc::new(crate::tool_catalog::ToolCatalog::new()),
+        trust.tool_catalog(),
         config.tools.clone(),
     ));
     // Probe once what the kernel enforces for child processes; a command is refused whenever
@@ -112,6 +112,7 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
             admins: config.secrets.admins.iter().cloned().collect(),
             replay: ReplayGuard::new(Duration::from_secs(60), 10_000).not_before(millis(now())),
         },
+        tool_catalog: trust.tool_catalog(),
     };
     Ok((Arc::new(service), trust))
 }

@@ -24,6 +24,8 @@ pub struct ExecutorState {
     pub audit: AuditDesk,
     /// Operators who manage secrets (`secret_admin_keys`).
     pub secret_admins: SecretAdminDesk,
+    /// Tool registry: the certified tools and skills the authority's feed keeps current.
+    pub tool_catalog: Arc<crate::tool_catalog::ToolCatalog>,
 }
 
 pub use trust_sdk::clock::{millis, now};

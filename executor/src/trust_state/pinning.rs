@@ -223,21 +223,27 @@ impl TrustState {
         now_ms: i64,
     ) -> Result<RevocationEntry, TrustAlarm> {
         self.check_epoch(statement, now_ms)?;
+        let forged = |why: String| self.raise(TrustAlarm::new(AlarmKind::ForgedFeed, why, now_ms));
+        // A registry change (tool registry) names no block id; a revocation names exactly one.
+        let catalog = statement
+            .catalog_change()
+            .map_err(|e| forged(format!("a signed feed entry carries {e}")))?;
         let revocation_id = hex::decode(&statement.revocation_id)
             .ok()
-            .filter(|id| !id.is_empty() && statement.sequence > 0)
+            .filter(|id| id.is_empty() == catalog.is_some() && statement.sequence > 0)
             .ok_or_else(|| {
-                self.raise(TrustAlarm::new(
-                    AlarmKind::ForgedFeed,
-                    "a signed revocation entry names no block id",
-                    now_ms,
-                ))
+                forged(if catalog.is_some() {
+                    "a signed registry change also names a block id".into()
+                } else {
+                    "a signed revocation entry names no block id".into()
+                })
             })?;
         Ok(RevocationEntry {
             sequence: statement.sequence,
             revocation_id,
             grant_id: statement.grant_id.clone(),
             reason: reason.to_string(),
+            catalog,
         })
     }
 

@@ -27,3 +27,4 @@ mod shell_exec;
 mod support;
 mod the_loop;
 mod tls;
+mod tool_registry;

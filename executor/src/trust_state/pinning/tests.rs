@@ -34,6 +34,7 @@ fn heartbeat(epoch: &str, latest: u64, time_ms: i64) -> FeedStatement {
         time_ms,
         revocation_id: String::new(),
         grant_id: String::new(),
+        registry: None,
     }
 }
 
@@ -218,4 +219,87 @@ async fn a_restored_authority_and_another_epoch_are_detected() {
         "{}",
         back.detail
     );
+}
+
+fn tool_change(version: u32, state: trust_sdk::tools::Certification) -> String {
+    let tool = trust_sdk::tools::ToolDefinition {
+        id: "inv".into(),
+        version,
+        owner: "finance".into(),
+        risk: trust_sdk::tools::RiskRating::Low,
+        state,
+        description: String::new(),
+        parameters: serde_json::json!({"type": "object", "properties": {}, "additionalProperties": false}),
+        upstream: trust_sdk::tools::ToolUpstream {
+            method: "GET".into(),
+            url_template: "https://erp.example/".into(),
+        },
+        secret: None,
+    };
+    serde_json::to_string(&trust_sdk::tools::CatalogChange::Tool(tool)).unwrap()
+}
+
+fn registry_entry(sequence: u64, registry: String) -> FeedStatement {
+    FeedStatement {
+        revocation_id: String::new(),
+        registry: Some(registry),
+        ..entry("e", sequence)
+    }
+}
+
+#[tokio::test]
+async fn registry_changes_are_applied_in_order_and_rebuilt_at_open() {
+    use trust_sdk::tools::Certification::{Certified, Revoked};
+    let dir = tempfile::tempdir().unwrap();
+    let root = trust_sdk::keys::generate();
+    {
+        let state = pinned(dir.path(), &root);
+        let certified = registry_entry(1, tool_change(1, Certified));
+        let signed = certified.sign(1, &root).unwrap();
+        let statement = state.believe(&signed, 5).unwrap();
+        let applied = state.entry(&statement, "certified", 5).unwrap();
+        assert!(applied.revocation_id.is_empty());
+        state.apply_revocations(&[applied]).await.unwrap();
+        assert_eq!(state.revocation_cursor(), 1);
+        assert_eq!(
+            state.tool_catalog().certified_tool("inv").unwrap().version,
+            1
+        );
+    }
+    let state = TrustState::open(dir.path()).unwrap();
+    assert_eq!(
+        state.tool_catalog().certified_tool("inv").unwrap().version,
+        1
+    );
+    let revoked = registry_entry(2, tool_change(1, Revoked));
+    let applied = state.entry(&revoked, "revoked", 6).unwrap();
+    state.apply_revocations(&[applied]).await.unwrap();
+    assert!(state.tool_catalog().certified_tool("inv").is_none());
+    drop(state);
+    let state = TrustState::open(dir.path()).unwrap();
+    assert!(state.tool_catalog().certified_tool("inv").is_none());
+    assert_eq!(state.revocation_cursor(), 2);
+}
+
+#[test]
+fn a_registry_change_that_also_names_a_block_id_or_does_not_parse_raises_an_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = trust_sdk::keys::generate();
+    let state = pinned(dir.path(), &root);
+    let both = FeedStatement {
+        registry: Some(tool_change(1, trust_sdk::tools::Certification::Certified)),
+        ..entry("e", 1)
+    };
+    let alarm = state.entry(&both, "", 5).unwrap_err();
+    assert_eq!(alarm.kind, AlarmKind::ForgedFeed);
+    assert!(
+        alarm.detail.contains("also names a block id"),
+        "{}",
+        alarm.detail
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let state = pinned(dir.path(), &root);
+    let garbage = registry_entry(1, "{\"tool\": 3}".into());
+    let alarm = state.entry(&garbage, "", 5).unwrap_err();
+    assert!(alarm.detail.contains("registry change"), "{}", alarm.detail);
 }

@@ -1,0 +1,496 @@
+//! The tool and skill registry over real servers: admin-signed registration, certification
+//! and revocation at the authority, recorded in the decision log, carried to a running
+//! executor on the signed revocation feed; refusals for non-admins, replays and definitions
+//! outside the rules; skill-named grant requests.
+//!
+//! What the executor holds is observed through its log line for each applied registry change
+//! ("tool registry change applied", one per feed entry, in sequence order) until `ListTools`
+//! (the tools branch) exposes the catalog; the authority side through `ListRegistry`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use trust_proto::authority::v1 as apb;
+use trust_proto::authority::v1::Effect;
+use trust_sdk::client::{AuthorityClient, GrantSpec, RegistryKind};
+use trust_sdk::signed;
+use trust_tests::{Cluster, ClusterOptions};
+
+use crate::support::code;
+
+fn tool(id: &str, version: u32) -> serde_json::Value {
+    json!({
+        "id": id,
+        "version": version,
+        "owner": "finance-platform",
+        "risk": "medium",
+        "state": "certified",
+        "description": "Validate an invoice",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "invoice_id": {"type": "string", "pattern": "^INV-[0-9]{1,8}$"},
+                "amount": {"type": "number", "minimum": 0, "maximum": 100000}
+            },
+            "required": ["invoice_id"],
+            "additionalProperties": false
+        },
+        "upstream": {"method": "POST", "url_template": "https://erp.example/invoices/{invoice_id}/validate"},
+        "secret": {"name": "erp-token", "header": "Authorization"}
+    })
+}
+
+fn skill(id: &str, version: u32, digest: &str, tools: &[(&str, u32)]) -> serde_json::Value {
+    json!({
+        "id": id,
+        "version": version,
+        "owner": "finance-ops",
+        "risk": "low",
+        "state": "draft",
+        "content_digest": digest,
+        "tools": tools.iter().map(|(id, v)| json!({"id": id, "version": v})).collect::<Vec<_>>(),
+    })
+}
+
+struct Admin<'a> {
+    cluster: &'a Cluster,
+    client: AuthorityClient,
+}
+
+impl Admin<'_> {
+    async fn register(
+        &mut self,
+        kind: RegistryKind,
+        definition: &serde_json::Value,
+    ) -> Result<apb::RegistryChange, trust_sdk::SdkError> {
+        let c = self.cluster;
+        self.client
+            .register_definition(
+                &c.admin_id,
+                &c.admin_key,
+                kind,
+                &definition.to_string(),
+                "e2e",
+            )
+            .await
+    }
+
+    async fn certify(
+        &mut self,
+        kind: RegistryKind,
+        id: &str,
+        version: u32,
+    ) -> Result<apb::RegistryChange, trust_sdk::SdkError> {
+        let c = self.cluster;
+        self.client
+            .certify(&c.admin_id, &c.admin_key, kind, id, version, "reviewed")
+            .await
+    }
+
+    async fn states(&mut self, kind: RegistryKind) -> Vec<(String, u32, String)> {
+        let c = self.cluster;
+        let list = self
+            .client
+            .list_registry(&c.admin_id, &c.admin_key)
+            .await
+            .unwrap();
+        let entries = match kind {
+            RegistryKind::Tool => list.tools,
+            RegistryKind::Skill => list.skills,
+        };
+        entries
+            .into_iter()
+            .map(|e| (e.id, e.version, e.state))
+            .collect()
+    }
+}
+
+/// Lines of the executor's log that applied a registry change.
+fn applied_changes(cluster: &Cluster) -> Vec<String> {
+    let log = std::fs::read_to_string(cluster.dir.path().join("executor.log")).unwrap_or_default();
+    log.lines()
+        .filter(|l| l.contains("tool registry change applied"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits (up to 10 s) for the executor to log `change` applied; returns how long it took.
+async fn until_applied(cluster: &Cluster, change: &str) -> Duration {
+    let started = Instant::now();
+    while !applied_changes(cluster).iter().any(|l| l.contains(change)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the executor never applied {change}: {:?}",
+            applied_changes(cluster)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must() {
+    let cluster = Cluster::start(ClusterOptions::default()).unwrap();
+    let mut admin = Admin {
+        cluster: &cluster,
+        client: cluster.authority_client().await.unwrap(),
+    };
+
+    // Register: a draft, recorded, not published.
+    let draft = admin
+        .register(RegistryKind::Tool, &tool("invoice-validation", 1))
+        .await
+        .unwrap();
+    assert_eq!((draft.state.as_str(), draft.sequence), ("draft", 0));
+    assert_eq!(
+        admin.states(RegistryKind::Tool).await,
+        vec![("invoice-validation".to_string(), 1, "draft".to_string())]
+    );
+
+    // Refusals: each precise, each changing nothing.
+    let bad: Vec<(serde_json::Value, &str, &str)> =
+        vec![
+        (
+            {
+                let mut t = tool("invoice-validation", 2);
+                t["parameters"]["properties"]["amount"]["multipleOf"] = json!(5);
+                t
+            },
+            "InvalidArgument",
+            "schema keyword `multipleOf` at `/properties/amount` is not in the supported subset",
+        ),
+        (
+            {
+                let mut t = tool("invoice-validation", 2);
+                t["parameters"]["additionalProperties"] = json!(true);
+                t
+            },
+            "InvalidArgument",
+            "schema must set `additionalProperties` to false",
+        ),
+        (
+            {
+                let mut t = tool("invoice-validation", 2);
+                t["parameters"].as_object_mut().unwrap().remove("additionalProperties");
+                t
+            },
+            "InvalidArgument",
+            "schema must set `additionalProperties` to false",
+        ),
+        (
+            {
+                let mut t = tool("invoice-validation", 2);
+                t["parameters"]["properties"]["invoice_id"]["pattern"] = json!("(INV-");
+                t
+            },
+            "InvalidArgument",
+            "pattern of property `invoice_id` does not compile",
+        ),
+        (
+            tool("Invoice/Validation", 1),
+            "InvalidArgument",
+            "tool id `Invoice/Validation` is not lowercase letters",
+        ),
+        (
+            tool("invoice-validation", 1),
+            "FailedPrecondition",
+            "tool `invoice-validation` version 1 is not above its latest version 1",
+        ),
+        (
+            {
+                let mut t = tool("invoice-validation", 2);
+                t["upstream"]["url_template"] = json!("https://erp_internal/{invoice_id}");
+                t
+            },
+            "InvalidArgument",
+            "host `erp_internal` is neither a DNS name nor an IP address",
+        ),
+        (
+            {
+                let mut t = tool("invoice-validation", 2);
+                t["secret"]["header"] = json!("Content-Length");
+                t
+            },
+            "InvalidArgument",
+            "secret header",
+        ),
+    ];
+    for (definition, expected_code, message) in &bad {
+        let err = admin
+            .register(RegistryKind::Tool, definition)
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), *expected_code, "{err}");
+        assert!(
+            err.to_string().contains(message),
+            "{err} should say {message}"
+        );
+    }
+    assert_eq!(admin.states(RegistryKind::Tool).await.len(), 1);
+
+    // A non-admin (the agent's own key, as itself or claiming the admin's id) is refused.
+    let mut client = cluster.authority_client().await.unwrap();
+    for signer in [cluster.agent_id.as_str(), cluster.admin_id.as_str()] {
+        let err = client
+            .certify(
+                &signer.to_string(),
+                &cluster.agent_key,
+                RegistryKind::Tool,
+                "invoice-validation",
+                1,
+                "",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err), "Unauthenticated", "{signer}: {err}");
+    }
+    assert_eq!(admin.states(RegistryKind::Tool).await[0].2, "draft");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        applied_changes(&cluster).is_empty(),
+        "a draft reached the executor"
+    );
+
+    // Certify, with a signed request that is then replayed.
+    let body = apb::CertifyBody {
+        freshness: Some(signed::freshness(trust_sdk::clock::now_ms())),
+        id: "invoice-validation".into(),
+        version: 1,
+        reason: "reviewed".into(),
+    };
+    let request = signed::sign("CertifyTool", &body, &cluster.admin_id, &cluster.admin_key);
+    let certified = client
+        .send_registry_request("CertifyTool", request.clone())
+        .await
+        .unwrap();
+    assert_eq!(certified.state, "certified");
+    assert!(certified.sequence > 0);
+    let took = until_applied(&cluster, "tool `invoice-validation` v1 certified").await;
+    println!(
+        "certification reached the running executor in {} ms",
+        took.as_millis()
+    );
+    let replayed = client
+        .send_registry_request("CertifyTool", request)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&replayed), "Unauthenticated", "{replayed}");
+    assert!(replayed.to_string().contains("replay"), "{replayed}");
+    // The same body signed for another RPC does not verify either.
+    let cross = signed::sign("CertifyTool", &body, &cluster.admin_id, &cluster.admin_key);
+    let err = client
+        .send_registry_request("RevokeTool", cross)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "Unauthenticated", "{err}");
+    assert_eq!(admin.states(RegistryKind::Tool).await[0].2, "certified");
+
+    // Skills: a changed digest is a new draft; grants name only the certified version.
+    let digest_a = "a".repeat(64);
+    let digest_b = "b".repeat(64);
+    let err = admin
+        .register(
+            RegistryKind::Skill,
+            &skill("month-end", 1, "not-a-digest", &[("invoice-validation", 1)]),
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("64 lowercase hex digits"), "{err}");
+    let err = admin
+        .register(
+            RegistryKind::Skill,
+            &skill("month-end", 1, &digest_a, &[("invoice-validation", 7)]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("needs tool `invoice-validation` v7, which is not registered"),
+        "{err}"
+    );
+    admin
+        .register(
+            RegistryKind::Skill,
+            &skill("month-end", 1, &digest_a, &[("invoice-validation", 1)]),
+        )
+        .await
+        .unwrap();
+    let ask = |version: u32| async move {
+        let spec = GrantSpec {
+            user: "alice".into(),
+            workspace: "demo".into(),
+            task: "INV-42".into(),
+            purpose: "month end".into(),
+            ..Default::default()
+        };
+        let mut agent = cluster.authority_client().await.unwrap();
+        agent
+            .request_skill_grant(
+                &cluster.agent_id,
+                &cluster.agent_key,
+                &spec,
+                "month-end",
+                version,
+            )
+            .await
+            .unwrap()
+    };
+    let refused = ask(1).await;
+    assert_eq!(refused.effect, Effect::Deny);
+    assert_eq!(refused.rule_ids, vec!["skill-not-certified".to_string()]);
+    assert!(refused.reason.contains("v1 is draft"), "{}", refused.reason);
+    admin
+        .certify(RegistryKind::Skill, "month-end", 1)
+        .await
+        .unwrap();
+    until_applied(&cluster, "skill `month-end` v1 certified").await;
+    admin
+        .register(
+            RegistryKind::Skill,
+            &skill("month-end", 2, &digest_b, &[("invoice-validation", 1)]),
+        )
+        .await
+        .unwrap();
+    let changed = ask(2).await;
+    assert_eq!(changed.effect, Effect::Deny);
+    assert!(
+        changed.reason.contains("skill `month-end` v2 is draft"),
+        "{}",
+        changed.reason
+    );
+    // The certified version passes the registry; the grant is exactly its tools.
+    let granted = ask(1).await;
+    assert_ne!(
+        granted.rule_ids,
+        vec!["skill-not-certified".to_string()],
+        "{}",
+        granted.reason
+    );
+    check_skill_grant(&cluster, &granted).await;
+
+    // Revoke: gone at the running executor within the bound, and from skill grants.
+    let started = Instant::now();
+    let revoked = admin
+        .client
+        .revoke_definition(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            RegistryKind::Tool,
+            "invoice-validation",
+            "compromised upstream",
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked.state, "revoked");
+    until_applied(&cluster, "tool `invoice-validation` v1 revoked").await;
+    let took = started.elapsed();
+    println!(
+        "tool revocation reached the running executor in {} ms (bound 10 s)",
+        took.as_millis()
+    );
+    assert!(took < Duration::from_secs(10));
+    let after = ask(1).await;
+    assert!(
+        after
+            .reason
+            .contains("needs tool `invoice-validation` v1, which is not certified"),
+        "{}",
+        after.reason
+    );
+    let lines = applied_changes(&cluster);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+
+    // Every action is in the decision log, by the admin who took it.
+    let log = admin
+        .client
+        .list_decisions(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            apb::ListDecisionsBody::default(),
+        )
+        .await
+        .unwrap();
+    let effects: Vec<&str> = log.iter().map(|d| d.effect.as_str()).collect();
+    for effect in [
+        "tool_registered",
+        "tool_certified",
+        "tool_revoked",
+        "skill_registered",
+        "skill_certified",
+    ] {
+        assert!(
+            effects.contains(&effect),
+            "{effect} missing from {effects:?}"
+        );
+    }
+    assert!(log
+        .iter()
+        .filter(|d| d.effect.starts_with("tool_") || d.effect.starts_with("skill_"))
+        .all(|d| d.actor == cluster.admin_id));
+}
+
+/// A skill grant covers exactly `tool.invoke` on the skill's tools, pinned to their versions,
+/// and names the skill. Until the executor knows `tool.invoke` (the tools branch), policy
+/// refuses it as an unknown operation; the decision log shows the scopes the skill asked for.
+async fn check_skill_grant(cluster: &Cluster, answer: &trust_sdk::client::GrantAnswer) {
+    match answer.effect {
+        Effect::Allow => {
+            let token =
+                biscuit_auth::UnverifiedBiscuit::from(answer.grant.as_ref().unwrap()).unwrap();
+            let source = token.print_block_source(0).unwrap();
+            let mut pins: Vec<&str> = source
+                .lines()
+                .filter(|l| l.starts_with("skill(") || l.starts_with("tool_version("))
+                .collect();
+            pins.sort();
+            assert_eq!(
+                pins,
+                vec![
+                    "skill(\"month-end\", 1);",
+                    "tool_version(\"invoice-validation\", 1);"
+                ],
+                "{source}"
+            );
+            let operations: Vec<&str> = source
+                .lines()
+                .filter(|l| l.starts_with("right(") || l.starts_with("scope("))
+                .collect();
+            assert!(
+                operations
+                    .iter()
+                    .all(|l| l.contains("tool.invoke") && l.contains("invoice-validation")),
+                "{operations:?}"
+            );
+        }
+        _ => {
+            assert_eq!(
+                answer.rule_ids,
+                vec!["unknown-operation".to_string()],
+                "{}",
+                answer.reason
+            );
+            let mut client = cluster.authority_client().await.unwrap();
+            let log = client
+                .list_decisions(
+                    &cluster.admin_id,
+                    &cluster.admin_key,
+                    apb::ListDecisionsBody {
+                        task: "INV-42".into(),
+                        limit: 1,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let scopes: Vec<(String, String)> = log[0]
+                .scopes
+                .iter()
+                .map(|s| (s.operation.clone(), s.resource.clone()))
+                .collect();
+            assert_eq!(
+                scopes,
+                vec![("tool.invoke".to_string(), "invoice-validation".to_string())]
+            );
+        }
+    }
+}
