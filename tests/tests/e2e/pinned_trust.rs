@@ -235,6 +235,36 @@ impl Authority for Mitm {
     async fn list_decisions(&self, _: Request<SignedRequest>) -> Reply<apb::DecisionList> {
         not_proxied()
     }
+
+    // The tool registry's admin RPCs are not the executor's business.
+
+    async fn register_tool(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryChange> {
+        not_proxied()
+    }
+
+    async fn certify_tool(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryChange> {
+        not_proxied()
+    }
+
+    async fn revoke_tool(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryChange> {
+        not_proxied()
+    }
+
+    async fn register_skill(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryChange> {
+        not_proxied()
+    }
+
+    async fn certify_skill(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryChange> {
+        not_proxied()
+    }
+
+    async fn revoke_skill(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryChange> {
+        not_proxied()
+    }
+
+    async fn list_registry(&self, _: Request<SignedRequest>) -> Reply<apb::RegistryList> {
+        not_proxied()
+    }
 }
 
 /// A cluster whose executor reaches the authority only through a man in the middle.

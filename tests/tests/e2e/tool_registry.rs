@@ -315,27 +315,7 @@ async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must(
         )
         .await
         .unwrap();
-    let ask = |version: u32| async move {
-        let spec = GrantSpec {
-            user: "alice".into(),
-            workspace: "demo".into(),
-            task: "INV-42".into(),
-            purpose: "month end".into(),
-            ..Default::default()
-        };
-        let mut agent = cluster.authority_client().await.unwrap();
-        agent
-            .request_skill_grant(
-                &cluster.agent_id,
-                &cluster.agent_key,
-                &spec,
-                "month-end",
-                version,
-            )
-            .await
-            .unwrap()
-    };
-    let refused = ask(1).await;
+    let refused = ask(&cluster, 1).await;
     assert_eq!(refused.effect, Effect::Deny);
     assert_eq!(refused.rule_ids, vec!["skill-not-certified".to_string()]);
     assert!(refused.reason.contains("v1 is draft"), "{}", refused.reason);
@@ -351,7 +331,7 @@ async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must(
         )
         .await
         .unwrap();
-    let changed = ask(2).await;
+    let changed = ask(&cluster, 2).await;
     assert_eq!(changed.effect, Effect::Deny);
     assert!(
         changed.reason.contains("skill `month-end` v2 is draft"),
@@ -359,7 +339,7 @@ async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must(
         changed.reason
     );
     // The certified version passes the registry; the grant is exactly its tools.
-    let granted = ask(1).await;
+    let granted = ask(&cluster, 1).await;
     assert_ne!(
         granted.rule_ids,
         vec!["skill-not-certified".to_string()],
@@ -389,7 +369,7 @@ async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must(
         took.as_millis()
     );
     assert!(took < Duration::from_secs(10));
-    let after = ask(1).await;
+    let after = ask(&cluster, 1).await;
     assert!(
         after
             .reason
@@ -427,6 +407,28 @@ async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must(
         .iter()
         .filter(|d| d.effect.starts_with("tool_") || d.effect.starts_with("skill_"))
         .all(|d| d.actor == cluster.admin_id));
+}
+
+/// Asks for a grant naming skill `month-end` at `version`.
+async fn ask(cluster: &Cluster, version: u32) -> trust_sdk::client::GrantAnswer {
+    let spec = GrantSpec {
+        user: "alice".into(),
+        workspace: "demo".into(),
+        task: "INV-42".into(),
+        purpose: "month end".into(),
+        ..Default::default()
+    };
+    let mut agent = cluster.authority_client().await.unwrap();
+    agent
+        .request_skill_grant(
+            &cluster.agent_id,
+            &cluster.agent_key,
+            &spec,
+            "month-end",
+            version,
+        )
+        .await
+        .unwrap()
 }
 
 /// A skill grant covers exactly `tool.invoke` on the skill's tools, pinned to their versions,
