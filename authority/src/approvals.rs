@@ -527,6 +527,7 @@ impl ApprovalDesk {
                 .map(|(o, r)| Scope::new(o, r))
                 .collect(),
             ttl: approval.ttl_secs.map(Duration::from_secs),
+            task_fields: Default::default(),
         };
         let decision = policy::evaluate_with_approvals(&request, profiles, now, &approval.rule_ids);
         let envelope = match (decision.effect, &decision.envelope) {

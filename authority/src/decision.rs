@@ -88,6 +88,9 @@ fn validate(ask: &GrantAsk) -> Result<(), AuthorityError> {
         check_len("scope.operation", &s.operation, MAX_ID)?;
         check_len("scope.resource", &s.resource, MAX_RESOURCE)?;
     }
+    // tool.invoke: task fields for argument constraints.
+    trust_sdk::vocabulary::tool_args::check_task_fields(&r.task_fields)
+        .map_err(|e| AuthorityError::InvalidArgument(e.to_string()))?;
     approvals::validate_parameters(&ask.parameters_digest, &ask.parameters_summary)
 }
 

@@ -11,6 +11,9 @@ use crate::error::{AuthorityError, InternalError};
 use crate::policy::GrantEnvelope;
 use crate::request::{GrantRequest, Operation};
 
+// tool.invoke: task fields and argument constraints.
+mod tool_arguments;
+
 /// Who the grant is for, beyond what policy decided.
 #[derive(Debug, Clone)]
 pub struct MintContext {
@@ -162,6 +165,8 @@ fn mint_with(
             .fact(fact)
             .map_err(|e| InternalError::Minting(e.to_string()))?;
     }
+    // tool.invoke: the task fields and each argument constraint (a check, and its text).
+    block = tool_arguments::add(block, &request.task_fields, &envelope.tool_arguments)?;
     // Every further approver of an m-of-n approval is named by its own `approval` fact.
     for approver in approvers.iter().skip(1) {
         block = block
@@ -256,6 +261,7 @@ resources = [".env", "**/*.pem", "secrets/**", "**/id_rsa", "config/*.key"]
             purpose: "a \"quoted\" purpose".into(),
             scopes: scopes.iter().map(|(o, r)| Scope::new(*o, *r)).collect(),
             ttl: Some(Duration::from_secs(600)),
+            task_fields: Default::default(),
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let decision = policy::evaluate(&request, &set, now);

@@ -23,10 +23,12 @@ mod secret_refs;
 mod secret_tests;
 mod sensitive;
 mod shell_scope;
+// Argument constraints of granted tool.invoke scopes.
 #[cfg(test)]
 mod shell_tests;
 #[cfg(test)]
 mod tests;
+mod tool_arguments;
 
 use std::time::{Duration, SystemTime};
 
@@ -185,6 +187,9 @@ pub struct GrantEnvelope {
     /// The methods and path prefixes of the allow rules that granted `net.http` hosts.
     #[serde(default)]
     pub http_rules: Vec<trust_sdk::vocabulary::HttpRule>,
+    /// The argument constraints of the allow rules that granted `tool.invoke` scopes.
+    #[serde(default)]
+    pub tool_arguments: Vec<trust_sdk::vocabulary::tool_args::ToolArgConstraint>,
     /// A skill grant (tool registry): the skill and the tool versions it pins.
     #[serde(default)]
     pub skill_pins: Option<trust_sdk::vocabulary::skill_pins::SkillPins>,
@@ -370,6 +375,12 @@ pub fn evaluate_with_approvals(
             .iter()
             .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
     );
+    let tool_arguments = tool_arguments::tool_arguments(
+        profile,
+        checked
+            .iter()
+            .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
+    );
     let shell = checked
         .iter()
         .any(|c| c.operation == Operation::ShellExec)
@@ -405,6 +416,7 @@ pub fn evaluate_with_approvals(
             shadow: profile.shadow,
             secret_refs,
             http_rules,
+            tool_arguments,
             skill_pins: None,
             process_step: None,
         }),
@@ -563,6 +575,11 @@ pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, Str
             }
         }
         Operation::NetHttp => normalize_host(raw),
+        Operation::ToolInvoke if trust_sdk::tools::is_valid_id(raw) => Ok(raw.to_string()),
+        Operation::ToolInvoke => Err(
+            "a tool id is lowercase letters, digits, `-`, `_` and `.` (at most 64 bytes)"
+                .to_string(),
+        ),
         _ => normalize_path(raw),
     }
 }

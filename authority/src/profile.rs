@@ -17,8 +17,10 @@ mod parse;
 mod process_def;
 mod process_section;
 mod secret_section;
+// Argument constraints of `tool.invoke` allow rules.
 #[cfg(test)]
 mod tests;
+mod tool_arguments;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -326,6 +328,9 @@ pub struct Rule {
     /// For `net.http` allow rules: the path prefixes (`paths`) granted hosts are restricted
     /// to; empty: any.
     pub http_paths: Vec<String>,
+    /// For `tool.invoke` allow rules: the argument constraints (`arguments`) every tool the
+    /// rule grants carries (`profile/tool_arguments.rs`).
+    pub tool_arguments: Vec<trust_sdk::vocabulary::tool_args::ArgConstraint>,
 }
 
 impl Rule {

@@ -27,6 +27,10 @@ pub struct GrantRequest {
     pub scopes: Vec<Scope>,
     /// Requested lifetime; `None` means the profile's default TTL.
     pub ttl: Option<Duration>,
+    /// Task fields the grant carries (`task_field`), for argument constraints of `tool.invoke`
+    /// that refer to the task (`invoice_id == task.invoice`).
+    #[serde(default)]
+    pub task_fields: std::collections::BTreeMap<String, String>,
 }
 
 /// Longest accepted identifier (agent, user, workspace, task).

@@ -96,6 +96,8 @@ struct Prepared {
     now: SystemTime,
     /// A `proc.run`'s working directory ([`run_cwd`]), stated to Datalog as `cwd`.
     cwd: Option<String>,
+    /// Further ambient facts of the operation (`tool_arg` for `tool.invoke`).
+    facts: Vec<builder::Fact>,
 }
 
 impl Prepared {
@@ -112,10 +114,73 @@ impl Prepared {
                 &self.holder,
                 self.now,
                 self.cwd.as_deref(),
+                &self.facts,
                 limits,
             )?;
         }
         Ok(())
+    }
+}
+
+/// What steps 1-7 established about the grant and the request (before its operation).
+struct GrantChecked {
+    verified: Arc<VerifiedGrant>,
+    invocation: trust_sdk::invocation::Invocation,
+    holder: ed25519_dalek::VerifyingKey,
+}
+
+/// A grant admitted to look at tools (`ListTools`, `DescribeTool`): verified, proved by its
+/// holder for this request, for a served workspace; and the question whether its Datalog would
+/// let `tool.invoke` reach a tool at all (argument constraints aside).
+pub struct ToolViewer<'a> {
+    admission: &'a Admission,
+    verified: Arc<VerifiedGrant>,
+    holder: ed25519_dalek::VerifyingKey,
+    parameters_digest: String,
+    now: SystemTime,
+    /// The tool id the invocation names (`""` for a listing).
+    pub tool_id: String,
+    pub attempt: Attempt,
+}
+
+impl ToolViewer<'_> {
+    pub fn claims(&self) -> &GrantClaims {
+        &self.verified.claims
+    }
+
+    /// The tools the grant names and its tool facts.
+    pub fn grant_tools(&self) -> &crate::tool_admission::GrantTools {
+        &self.verified.tools
+    }
+
+    /// Whether every block's checks let `tool.invoke` reach `tool_id`, argument constraints
+    /// aside (run without `tool_arg` facts, a failure of those checks alone still counts as
+    /// reachable). A refusal of the grant itself (holder, expiry) is returned as such.
+    pub fn reaches(&self, tool_id: &str) -> Result<bool, Refusal> {
+        let params: Vec<(&'static str, i64)> = trust_sdk::vocabulary::LIMIT_NAMES
+            .iter()
+            .map(|n| (*n, 0))
+            .collect();
+        let outcome = authorize(
+            &self.verified.token,
+            &self.verified.claims,
+            Kind::ToolInvoke.as_str(),
+            tool_id,
+            &params,
+            &self.parameters_digest,
+            &self.holder,
+            self.now,
+            None,
+            &[],
+            &self.admission.authorizer_limits,
+        );
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(r) if r.check == "argument-constraint" => Ok(true),
+            Err(r) if r.kind == crate::error::RefusalKind::Unauthenticated => Err(r),
+            Err(r) if r.check == "datalog-budget" => Err(r),
+            Err(_) => Ok(false),
+        }
     }
 }
 
@@ -145,6 +210,8 @@ pub struct Admission {
     verified: Mutex<BoundedCache<[u8; 32], Arc<VerifiedGrant>>>,
     /// Compiled deny patterns by pattern list: grants of one profile share them.
     compiled_denies: Mutex<BoundedCache<Vec<String>, Arc<Vec<regex::Regex>>>>,
+    /// tool.invoke: the tool catalog and the upstream policy (`None`: no tool exists here).
+    tools: Option<crate::tool_admission::ToolDesk>,
 }
 
 /// A token whose signatures were verified under one key set, and what it states.
@@ -166,6 +233,8 @@ struct VerifiedGrant {
     writable: Arc<Vec<String>>,
     /// Secret references of the authority block.
     secret_refs: Arc<Vec<trust_sdk::vocabulary::SecretRef>>,
+    /// The tools the grant names and its tool facts (`tool_admission.rs`).
+    tools: Arc<crate::tool_admission::GrantTools>,
     /// The first static Datalog cap the appended blocks exceed, refused after the holder proof.
     over_cap: Option<CapExceeded>,
     /// The authority block's `process_instance` (issue 16).
@@ -230,7 +299,19 @@ impl Admission {
             replay: Mutex::new(OnceCache::new(REPLAY_CAPACITY, sweep_every_ms)),
             verified: Mutex::new(BoundedCache::new(VERIFIED_CAPACITY)),
             compiled_denies: Mutex::new(BoundedCache::new(DENY_SETS_CAPACITY)),
+            tools: None,
         }
+    }
+
+    /// The same pipeline with business tools (`tool.invoke`) from `desk`.
+    pub fn with_tools(mut self, desk: crate::tool_admission::ToolDesk) -> Self {
+        self.tools = Some(desk);
+        self
+    }
+
+    /// The tool catalog and upstream policy, when this executor has tools.
+    pub fn tools(&self) -> Option<&crate::tool_admission::ToolDesk> {
+        self.tools.as_ref()
     }
 
     /// The trusted keys and revocations admission checks against (read by `check.rs` for
@@ -281,6 +362,46 @@ impl Admission {
         Self::decided(checked, attempt)
     }
 
+    /// Admits `call` for looking at tools: steps 1-7 and the workspace, no operation and no
+    /// Datalog yet (see [`ToolViewer::reaches`]). The invocation must name `tool.invoke`.
+    pub fn admit_tool_viewer(
+        &self,
+        call: &ExecuteCall,
+        now: SystemTime,
+    ) -> Result<ToolViewer<'_>, Box<Refused>> {
+        let mut attempt = Attempt::default();
+        let checked = self.prepare_grant(call, now, &mut attempt).and_then(|g| {
+            let Requested::ToolInvoke { tool_id, .. } = &g.invocation.requested else {
+                return Err(Refusal::invalid(
+                    "invocation",
+                    "ListTools and DescribeTool take a tool.invoke invocation",
+                ));
+            };
+            if !self.served.contains(&g.verified.claims.workspace) {
+                return Err(Refusal::denied(
+                    "workspace",
+                    format!(
+                        "this executor does not guard workspace `{}`",
+                        g.verified.claims.workspace
+                    ),
+                ));
+            }
+            Ok((tool_id.clone(), g))
+        });
+        match checked {
+            Ok((tool_id, g)) => Ok(ToolViewer {
+                admission: self,
+                parameters_digest: g.invocation.parameters_digest.clone(),
+                verified: g.verified,
+                holder: g.holder,
+                now,
+                tool_id,
+                attempt,
+            }),
+            Err(refusal) => Err(Box::new(Refused { attempt, refusal })),
+        }
+    }
+
     fn decided(
         checked: Result<Checked, Refusal>,
         attempt: Attempt,
@@ -312,6 +433,69 @@ impl Admission {
         now: SystemTime,
         ctx: &mut Attempt,
     ) -> Result<Prepared, Refusal> {
+        let GrantChecked {
+            verified,
+            invocation,
+            holder,
+        } = self.prepare_grant(request, now, ctx)?;
+        let claims = Arc::clone(&verified.claims);
+        let requested = &invocation.requested;
+        // Domain operation (argv of a named command comes from the grant, never the caller).
+        let operation = match requested {
+            Requested::ToolInvoke {
+                tool_id,
+                arguments_json,
+                tool_version,
+            } => crate::tool_admission::tool_operation(
+                tool_id,
+                arguments_json,
+                *tool_version,
+                &verified.tools,
+                self.tools.as_ref(),
+                &self.operation_limits.http,
+            )?,
+            _ => to_operation(requested, &claims, &self.operation_limits)?,
+        };
+        crate::shell_admission::check_child(&operation, &claims, &self.operation_limits)?;
+        let resources = operation.resources().map_err(path_refusal)?;
+        ctx.resources = resources.clone();
+        if !self.served.contains(&claims.workspace) {
+            return Err(Refusal::denied(
+                "workspace",
+                format!(
+                    "this executor does not guard workspace `{}`",
+                    claims.workspace
+                ),
+            ));
+        }
+        let params = operation.all_params(&self.operation_limits);
+        let cwd = run_cwd(&operation, &verified.hidden)?;
+        let facts = match &operation {
+            Operation::Tool(call) => call.facts(),
+            _ => Vec::new(),
+        };
+        Ok(Prepared {
+            verified,
+            operation,
+            resources,
+            params,
+            // What an approved grant is bound to (`trust_sdk::parameters::digest`).
+            parameters_digest: invocation.parameters_digest,
+            holder,
+            now,
+            cwd,
+            facts,
+        })
+    }
+
+    /// Steps 1-7 up to the replay cache: the grant verified, the invocation decoded, the
+    /// holder's proof checked and remembered; nothing about the operation yet.
+    fn prepare_grant(
+        &self,
+        request: &ExecuteCall,
+        now: SystemTime,
+        ctx: &mut Attempt,
+    ) -> Result<GrantChecked, Refusal> {
         let now_ms = millis(now);
         // 1. Size and shape, before parsing anything.
         let total = request.grant.len()
@@ -429,32 +613,10 @@ impl Admission {
         ctx.passed.push("datalog-caps".into());
         // 7. Replay cache keyed by the proof.
         self.remember_proof(&request.proof, invocation.timestamp_ms + window, now_ms)?;
-        // Domain operation (argv of a named command comes from the grant, never the caller).
-        let operation = to_operation(requested, &claims, &self.operation_limits)?;
-        crate::shell_admission::check_child(&operation, &claims, &self.operation_limits)?;
-        let resources = operation.resources().map_err(path_refusal)?;
-        ctx.resources = resources.clone();
-        if !self.served.contains(&claims.workspace) {
-            return Err(Refusal::denied(
-                "workspace",
-                format!(
-                    "this executor does not guard workspace `{}`",
-                    claims.workspace
-                ),
-            ));
-        }
-        let params = operation.all_params(&self.operation_limits);
-        let cwd = run_cwd(&operation, &verified.hidden)?;
-        Ok(Prepared {
+        Ok(GrantChecked {
             verified,
-            operation,
-            resources,
-            params,
-            // What an approved grant is bound to (`trust_sdk::parameters::digest`).
-            parameters_digest: invocation.parameters_digest,
+            invocation,
             holder,
-            now,
-            cwd,
         })
     }
 
@@ -549,8 +711,14 @@ impl Admission {
             .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
         let process_step = trust_sdk::vocabulary::process::process_step_from_structure(&structure)
             .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
+        let tool_grant = trust_sdk::vocabulary::tool_args::tool_grant_from_structure(&structure)
+            .map_err(|e| Refusal::unauthenticated("grant-claims", e.to_string()))?;
+        let tools = Arc::new(crate::tool_admission::GrantTools::of(
+            &claims, &links, tool_grant,
+        ));
         let verified = Arc::new(VerifiedGrant {
             process_step,
+            tools,
             lineage,
             current_holder,
             writable,
@@ -659,6 +827,7 @@ fn authorize(
     holder: &ed25519_dalek::VerifyingKey,
     now: SystemTime,
     cwd: Option<&str>,
+    facts: &[builder::Fact],
     limits: &AuthorizerLimits,
 ) -> Result<(), Refusal> {
     let internal =
@@ -699,6 +868,9 @@ fn authorize(
             ))
             .map_err(internal)?;
     }
+    for fact in facts {
+        b = b.fact(fact.clone()).map_err(internal)?;
+    }
     let mut authorizer = b
         .policy("allow if true")
         .map_err(internal)?
@@ -707,7 +879,12 @@ fn authorize(
     match authorizer.authorize() {
         Ok(_) => Ok(()),
         Err(Token::FailedLogic(Logic::Unauthorized { checks, .. })) => {
-            Err(classify(&checks, resource, claims))
+            Err(crate::tool_admission::refine_refusal(
+                classify(&checks, resource, claims),
+                operation,
+                resource,
+                &checks,
+            ))
         }
         Err(Token::RunLimit(biscuit_auth::error::RunLimit::Timeout)) => {
             Err(budget_refusal(limits.max_time))
@@ -958,6 +1135,13 @@ fn to_operation(
             timeout_ms,
         } => crate::shell_admission::shell_operation(command, cwd, *timeout_ms, claims, limits)?,
         Requested::Http(http) => crate::http_admission::http_operation(http, claims, limits)?,
+        // Admitted with the tool catalog (`Admission::prepare`), never here.
+        Requested::ToolInvoke { .. } => {
+            return Err(Refusal::invalid(
+                "invocation",
+                "tool.invoke is admitted with the tool catalog",
+            ))
+        }
     })
 }
 

@@ -75,6 +75,20 @@ struct RawConfig {
     /// `[http]`: ceilings of `net.http` requests.
     #[serde(default)]
     http: RawHttp,
+    // Business tools (`tool.invoke`, `tool_admission.rs`).
+    /// `[tools]`: where tool upstreams may be, and the ceilings of their calls.
+    #[serde(default)]
+    tools: RawTools,
+}
+
+/// `[tools]`: the hosts tool upstreams may be reached at and the ceilings of their calls.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTools {
+    #[serde(default)]
+    upstream_hosts: Vec<String>,
+    max_response_bytes: Option<u64>,
+    timeout_ms: Option<u64>,
 }
 
 /// `[http]`: the ceilings of `net.http`; every field optional (defaults in `HttpLimits`).
@@ -318,6 +332,8 @@ pub struct ExecutorConfig {
     pub secrets: crate::secrets::SecretsConfig,
     /// Where Prometheus metrics are served (loopback only), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Business tools (`[tools]`): upstream hosts and ceilings of `tool.invoke`.
+    pub tools: crate::tool_admission::ToolsConfig,
 }
 
 /// What the executor trusts of the authority before it has talked to it.
@@ -470,6 +486,26 @@ impl ExecutorConfig {
         if let Some(v) = raw.http.max_redirects {
             http.max_redirects = v;
         }
+        // Business tools.
+        let mut tools = crate::tool_admission::ToolsConfig {
+            upstream_hosts: raw.tools.upstream_hosts.clone(),
+            ..Default::default()
+        };
+        if let Some(v) = raw.tools.max_response_bytes {
+            tools.max_response_bytes = v;
+        }
+        match raw.tools.timeout_ms {
+            Some(0) => errors.push("[tools] timeout_ms must be at least 1".into()),
+            Some(v) => tools.timeout = Duration::from_millis(v),
+            None => {}
+        }
+        for host in &tools.upstream_hosts {
+            if crate::net::DestinationPolicy::from_entries([host.as_str()]).is_empty() {
+                errors.push(format!(
+                    "[tools] upstream_hosts: `{host}` is not a host or host:port"
+                ));
+            }
+        }
         let mut pinned = Vec::new();
         for hex_key in &raw.authority_root_keys {
             match trust_sdk::keys::verifying_key_from_hex(hex_key) {
@@ -576,6 +612,7 @@ impl ExecutorConfig {
                 authority_link,
                 secrets,
                 metrics_listen,
+                tools,
             }),
             _ => Err(errors.join("; ")),
         }

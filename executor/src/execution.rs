@@ -175,7 +175,7 @@ impl Execution {
         }
         // Secrets the grant names for this operation: resolved before anything runs (an
         // unknown or undecryptable one refuses the run, recorded); the records name them.
-        let secret_use =
+        let mut secret_use =
             match secrets::prepare(&self.secrets, &admitted.secret_refs, &admitted.operation) {
                 Ok(secret_use) => secret_use,
                 Err(refusal) => {
@@ -186,6 +186,19 @@ impl Execution {
                     return Err(self.refuse(refused, time_ms, started, announced).await);
                 }
             };
+        // tool.invoke: the tool's own secret, as its header (the agent never sees it).
+        let injected = crate::tool_admission::inject_secret(
+            &self.secrets,
+            &mut admitted.operation,
+            &mut secret_use,
+        );
+        if let Err(refusal) = injected {
+            let refused = Refused {
+                attempt: admitted.attempt,
+                refusal,
+            };
+            return Err(self.refuse(refused, time_ms, started, announced).await);
+        }
         admitted.attempt.passed.extend(secret_use.reasons.clone());
         if let operations::Operation::Http(call) = &mut admitted.operation {
             call.secret_headers = secret_use.headers.clone();
@@ -202,6 +215,10 @@ impl Execution {
             .attempt
             .passed
             .extend(crate::http_admission::record_reason(&admitted.operation));
+        admitted
+            .attempt
+            .passed
+            .extend(crate::tool_admission::record_reason(&admitted.operation));
         if let (true, Some(sandbox)) = (
             admitted.operation.kind().runs_child(),
             &self.operation_limits.sandbox,
@@ -280,6 +297,11 @@ impl Execution {
                     record
                         .reasons
                         .push(crate::http_admission::outcome_reason(http));
+                }
+                if let Outcome::Tool(tool) = outcome {
+                    record
+                        .reasons
+                        .push(crate::tool_admission::outcome_reason(tool));
                 }
             }
             Err(e) => record.status = Some(secret_use.scrubber.scrub_str(&e.to_string()).into()),

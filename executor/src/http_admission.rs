@@ -76,8 +76,11 @@ pub fn http_operation(
 /// Resolves an admitted request's host once and checks every address, before anything is
 /// recorded as intended or sent: the exchange connects only to these addresses.
 pub async fn pin_first_hop(operation: &mut Operation) -> Result<(), Refusal> {
-    let Operation::Http(call) = operation else {
-        return Ok(());
+    let call = match operation {
+        Operation::Http(call) => call,
+        // tool.invoke: the tool's upstream, through the same checks.
+        Operation::Tool(tool) => &mut tool.http,
+        _ => return Ok(()),
     };
     let resolving = call
         .policy

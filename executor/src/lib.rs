@@ -20,6 +20,10 @@ pub mod run_binding;
 pub mod secrets;
 pub mod shell_admission;
 pub mod tool_catalog;
+// tool.invoke: catalog lookup, schema, upstream (tool_admission.rs); ListTools/DescribeTool.
+pub mod tool_admission;
+pub mod tool_call;
+pub mod tool_listing;
 pub mod trust_alarm;
 pub mod trust_state;
 pub mod workspace;

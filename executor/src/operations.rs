@@ -73,6 +73,8 @@ pub enum Operation {
     },
     /// One HTTP request to a destination the grant names (`net.http`), as admission checked it.
     Http(crate::net::HttpCall),
+    /// One call of a certified business tool (`tool.invoke`), as admission checked it.
+    Tool(Box<crate::tool_call::ToolCall>),
 }
 
 /// How admission classified a `shell.exec` command under the grant's shell policy.
@@ -105,6 +107,7 @@ impl Operation {
             Operation::Run { .. } => Kind::ProcRun,
             Operation::Shell { .. } => Kind::ShellExec,
             Operation::Http(_) => Kind::NetHttp,
+            Operation::Tool(_) => Kind::ToolInvoke,
         }
     }
 
@@ -137,6 +140,8 @@ impl Operation {
             Operation::Shell { cwd, .. } => Ok(vec![normalize_relative(cwd)?]),
             // The grant's claim that names the destination (`host` or `host:port`).
             Operation::Http(call) => Ok(vec![call.permit.entry.clone()]),
+            // The tool id: what a grant's `tool.invoke` scope names.
+            Operation::Tool(call) => Ok(vec![call.tool_id.clone()]),
         }
     }
 
@@ -179,7 +184,7 @@ impl Operation {
                 ),
                 ("output_bytes", to_i64(limits.max_output_bytes)),
             ],
-            Operation::Http(_) => Vec::new(),
+            Operation::Http(_) | Operation::Tool(_) => Vec::new(),
         }
     }
 
@@ -462,6 +467,7 @@ pub enum Outcome {
     Run(RunOutcome),
     Shell(ShellOutcome),
     Http(crate::net::HttpOutcome),
+    Tool(crate::tool_call::ToolOutcome),
 }
 
 /// A `shell.exec` run and how its command was classified.
@@ -578,6 +584,13 @@ impl Outcome {
                 }
                 e.str(&h.address);
             }
+            Outcome::Tool(t) => {
+                e = Encoder::new(Kind::ToolInvoke.as_str());
+                e.str(&t.tool_id);
+                e.u64(u64::from(t.version));
+                e.str(&t.arguments_sha256);
+                e.bytes(&Outcome::Http(t.http.clone()).encode());
+            }
             Outcome::Run(r) => {
                 e = Encoder::new(Kind::ProcRun.as_str());
                 e.i64(i64::from(r.exit_code));
@@ -665,6 +678,19 @@ pub async fn execute(
                 .map(Outcome::Http)
                 .map_err(OperationError::Net)
         }
+        Operation::Tool(call) => {
+            return crate::net::exchange(&call.http, &call.limits(&limits.http))
+                .await
+                .map(|http| {
+                    Outcome::Tool(crate::tool_call::ToolOutcome {
+                        tool_id: call.tool_id.clone(),
+                        version: call.version,
+                        arguments_sha256: call.arguments_sha256.clone(),
+                        http,
+                    })
+                })
+                .map_err(OperationError::Net)
+        }
         Operation::Read {
             path,
             offset,
@@ -742,8 +768,8 @@ fn execute_blocking(
         Operation::Run { .. } | Operation::Shell { .. } => Err(OperationError::InvalidInput(
             "a child process cannot run on the blocking pool".to_string(),
         )),
-        Operation::Http(_) => Err(OperationError::InvalidInput(
-            "net.http cannot run on the blocking pool".to_string(),
+        Operation::Http(_) | Operation::Tool(_) => Err(OperationError::InvalidInput(
+            "an HTTP exchange cannot run on the blocking pool".to_string(),
         )),
     }
 }

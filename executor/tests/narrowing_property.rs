@@ -5,6 +5,11 @@
 //! For every level, if the executor's real admission admits a request under the derived
 //! grant proved by its holder, it must admit the same request under the parent grant proved
 //! by the parent's holder. 10,000 cases per run (`PROPTEST_CASES` overrides).
+//!
+//! `tool.invoke` is one of the operations: the root grant carries random argument constraints
+//! on tool `pay` (bounds, sets, prefixes, patterns), each hop may add more (`--arg`), and
+//! requests carry random arguments, so a derived grant must never accept an argument its
+//! parent rejects.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -25,9 +30,31 @@ use tool_executor::trust_state::TrustState;
 use trust_proto::executor::v1 as pb;
 use trust_sdk::attenuate::Attenuation;
 use trust_sdk::derive::{delegation_block, derive, Derivation};
+use trust_sdk::vocabulary::tool_args::{ArgConstraint, ToolArgConstraint, ARG_CONSTRAINT};
 use trust_sdk::vocabulary::{Approval, GrantClaims};
 
-const OPS: [&str; 4] = ["fs.read", "fs.list", "fs.write", "proc.run"];
+const OPS: [&str; 5] = ["fs.read", "fs.list", "fs.write", "proc.run", "tool.invoke"];
+/// The one tool of the catalog, its constraints, and the argument values requests draw from.
+const TOOL: &str = "pay";
+const CONSTRAINTS: [&str; 14] = [
+    "amount <= 1000",
+    "amount <= 50",
+    "amount <= 5000",
+    "amount >= 10",
+    "amount >= 0",
+    "currency in [EUR, USD]",
+    "currency in [EUR]",
+    "currency in [EUR, USD, GBP]",
+    "currency == USD",
+    "memo starts_with a",
+    "memo starts_with ab",
+    "memo starts_with b",
+    "memo matches \"^a+$\"",
+    "memo matches \"b\"",
+];
+const AMOUNTS: [i64; 8] = [0, 5, 10, 49, 50, 51, 1000, 4000];
+const CURRENCIES: [&str; 3] = ["EUR", "USD", "GBP"];
+const MEMOS: [&str; 5] = ["", "a", "aa", "ab", "b"];
 const PATHS: [&str; 7] = [
     "",
     "src",
@@ -45,6 +72,8 @@ struct Hop {
     prefixes: Option<Vec<&'static str>>,
     commands: Option<Vec<&'static str>>,
     limit: Option<i64>,
+    /// Further argument constraints on `pay`.
+    tool_args: Vec<&'static str>,
     /// Sign the block by hand, skipping the SDK's widening check.
     forced: bool,
 }
@@ -57,6 +86,10 @@ struct Case {
     op: &'static str,
     resource: &'static str,
     length: u64,
+    /// The root grant's argument constraints on `pay`.
+    tool_args: Vec<&'static str>,
+    /// A `tool.invoke` request's arguments: amount, currency, memo.
+    args: (i64, &'static str, &'static str),
 }
 
 fn subset<T: Clone + std::fmt::Debug + 'static>(
@@ -72,12 +105,14 @@ fn hop() -> impl Strategy<Value = Hop> {
         proptest::option::weighted(0.3, subset(&COMMANDS)),
         proptest::option::weighted(0.3, 1i64..8192),
         proptest::bool::weighted(0.3),
+        proptest::sample::subsequence(CONSTRAINTS.to_vec(), 0..=2),
     )
-        .prop_map(|(ops, prefixes, commands, limit, forced)| Hop {
+        .prop_map(|(ops, prefixes, commands, limit, forced, tool_args)| Hop {
             ops,
             prefixes,
             commands,
             limit,
+            tool_args,
             forced,
         })
 }
@@ -93,36 +128,49 @@ fn case() -> impl Strategy<Value = Case> {
         any::<proptest::sample::Index>(),
         any::<proptest::sample::Index>(),
         proptest::bool::weighted(0.7),
+        (
+            proptest::sample::subsequence(CONSTRAINTS.to_vec(), 0..=3),
+            proptest::sample::select(AMOUNTS.to_vec()),
+            proptest::sample::select(CURRENCIES.to_vec()),
+            proptest::sample::select(MEMOS.to_vec()),
+        ),
     )
-        .prop_map(|(ops, prefixes, hops, op, resource, length, oi, pi, aim)| {
-            // Aim most requests inside the root grant, so narrowing (not the root) decides.
-            let (op, resource) = if aim && !ops.is_empty() {
-                let op = ops[oi.index(ops.len())];
-                let resource = if op == "proc.run" {
-                    COMMANDS[pi.index(COMMANDS.len())]
-                } else if prefixes.is_empty() {
-                    resource
+        .prop_map(
+            |(ops, prefixes, hops, op, resource, length, oi, pi, aim, tool)| {
+                // Aim most requests inside the root grant, so narrowing (not the root) decides.
+                let (op, resource) = if aim && !ops.is_empty() {
+                    let op = ops[oi.index(ops.len())];
+                    let resource = if op == "tool.invoke" {
+                        TOOL
+                    } else if op == "proc.run" {
+                        COMMANDS[pi.index(COMMANDS.len())]
+                    } else if prefixes.is_empty() {
+                        resource
+                    } else {
+                        let base = prefixes[pi.index(prefixes.len())];
+                        PATHS
+                            .iter()
+                            .copied()
+                            .find(|p| p.starts_with(base) && p.len() > base.len())
+                            .unwrap_or(base)
+                    };
+                    (op, resource)
                 } else {
-                    let base = prefixes[pi.index(prefixes.len())];
-                    PATHS
-                        .iter()
-                        .copied()
-                        .find(|p| p.starts_with(base) && p.len() > base.len())
-                        .unwrap_or(base)
+                    (op, resource)
                 };
-                (op, resource)
-            } else {
-                (op, resource)
-            };
-            Case {
-                ops,
-                prefixes,
-                hops,
-                op,
-                resource,
-                length,
-            }
-        })
+                let (tool_args, amount, currency, memo) = tool;
+                Case {
+                    ops,
+                    prefixes,
+                    hops,
+                    op,
+                    resource,
+                    length,
+                    tool_args,
+                    args: (amount, currency, memo),
+                }
+            },
+        )
 }
 
 struct World {
@@ -139,6 +187,37 @@ fn world() -> World {
     let trust = Arc::new(TrustState::open(&dir.path().join("trust")).unwrap());
     let root_vk = trust_sdk::keys::verifying_key_from_bytes(&root.public().to_bytes()).unwrap();
     trust.install(vec![(1, root_vk, true)], now_ms() + 3_600_000);
+    let catalog = Arc::new(tool_executor::tool_catalog::ToolCatalog::new());
+    catalog.put_tool(trust_sdk::tools::ToolDefinition {
+        id: TOOL.into(),
+        version: 1,
+        owner: "finance".into(),
+        risk: trust_sdk::tools::RiskRating::High,
+        state: trust_sdk::tools::Certification::Certified,
+        description: "pay".into(),
+        parameters: serde_json::json!({
+            "type": "object",
+            "properties": {
+                "amount": {"type": "integer", "minimum": 0, "maximum": 100000},
+                "currency": {"type": "string", "enum": CURRENCIES},
+                "memo": {"type": "string"}
+            },
+            "required": ["amount", "currency", "memo"],
+            "additionalProperties": false
+        }),
+        upstream: trust_sdk::tools::ToolUpstream {
+            method: "POST".into(),
+            url_template: "http://127.0.0.1:9/pay".into(),
+        },
+        secret: None,
+    });
+    let desk = tool_executor::tool_admission::ToolDesk::new(
+        catalog,
+        tool_executor::tool_admission::ToolsConfig {
+            upstream_hosts: vec!["127.0.0.1:9".into()],
+            ..Default::default()
+        },
+    );
     let admission = Admission::new(
         trust,
         AdmissionLimits {
@@ -152,7 +231,8 @@ fn world() -> World {
         OperationLimits::default(),
         vec!["demo".into()],
         SystemTime::UNIX_EPOCH,
-    );
+    )
+    .with_tools(desk);
     World {
         root,
         admission,
@@ -174,12 +254,17 @@ fn mint(world: &World, case: &Case, holder: &SigningKey, id: u64) -> Biscuit {
         scopes: case
             .ops
             .iter()
-            .filter(|o| **o != "proc.run")
+            .filter(|o| **o != "proc.run" && **o != "tool.invoke")
             .flat_map(|o| {
                 case.prefixes
                     .iter()
                     .map(move |p| (o.to_string(), p.to_string()))
             })
+            .chain(
+                case.ops
+                    .contains(&"tool.invoke")
+                    .then(|| ("tool.invoke".to_string(), TOOL.to_string())),
+            )
             .collect(),
         commands: if case.ops.contains(&"proc.run") {
             vec![("test".into(), vec!["true".into()])]
@@ -197,11 +282,22 @@ fn mint(world: &World, case: &Case, holder: &SigningKey, id: u64) -> Biscuit {
         child_limits: vec![],
         http_rules: Vec::new(),
     };
-    trust_sdk::vocabulary::authority_block(&claims)
-        .unwrap()
-        .root_key_id(1)
-        .build(&world.root)
-        .unwrap()
+    let mut block = trust_sdk::vocabulary::authority_block(&claims).unwrap();
+    for c in tool_constraints(&case.tool_args) {
+        block = block
+            .fact(c.fact(ARG_CONSTRAINT))
+            .unwrap()
+            .check(c.check().unwrap())
+            .unwrap();
+    }
+    block.root_key_id(1).build(&world.root).unwrap()
+}
+
+fn tool_constraints(texts: &[&str]) -> Vec<ToolArgConstraint> {
+    texts
+        .iter()
+        .map(|t| ToolArgConstraint::new(TOOL, t.parse::<ArgConstraint>().unwrap()).unwrap())
+        .collect()
 }
 
 fn derivation(h: &Hop) -> Derivation {
@@ -219,6 +315,7 @@ fn derivation(h: &Hop) -> Derivation {
                 .limit
                 .map(|l| vec![("read_bytes".to_string(), l)])
                 .unwrap_or_default(),
+            tool_arguments: tool_constraints(&h.tool_args),
         },
         purpose: "p".into(),
         derived_id: None,
@@ -282,6 +379,12 @@ fn operation(case: &Case) -> pb::invocation::Operation {
             content: vec![b'x'; case.length as usize % 64],
             ..Default::default()
         }),
+        "tool.invoke" => trust_sdk::client::tool_operation(
+            case.resource,
+            &serde_json::json!({"amount": case.args.0, "currency": case.args.1, "memo": case.args.2})
+                .to_string(),
+            0,
+        ),
         _ => Op::Run(pb::RunRequest {
             command: case.resource.into(),
             cwd: String::new(),
@@ -312,6 +415,7 @@ fn a_derived_grant_never_allows_more_than_its_parent() {
     });
     let counter = std::cell::Cell::new(0u64);
     let allowed_children = std::cell::Cell::new(0u64);
+    let allowed_tool_calls = std::cell::Cell::new(0u64);
     runner
         .run(&case(), |case| {
             counter.set(counter.get() + 1);
@@ -334,6 +438,9 @@ fn a_derived_grant_never_allows_more_than_its_parent() {
             for i in (1..levels.len()).rev() {
                 if admits(&world, &levels[i], &keys[i], operation(&case)) {
                     allowed_children.set(allowed_children.get() + 1);
+                    if case.op == "tool.invoke" {
+                        allowed_tool_calls.set(allowed_tool_calls.get() + 1);
+                    }
                     prop_assert!(
                         admits(&world, &levels[i - 1], &keys[i - 1], operation(&case)),
                         "level {i} allowed {} on `{}` but level {} refused it",
@@ -347,12 +454,17 @@ fn a_derived_grant_never_allows_more_than_its_parent() {
         })
         .unwrap();
     println!(
-        "{} cases, {} (level, request) pairs allowed by a derived grant, each also allowed by its parent",
+        "{} cases, {} (level, request) pairs allowed by a derived grant ({} of them tool calls), each also allowed by its parent",
         counter.get(),
-        allowed_children.get()
+        allowed_children.get(),
+        allowed_tool_calls.get()
     );
     assert!(
-        allowed_children.get() > u64::from(cases) / 20,
+        allowed_tool_calls.get() > u64::from(cases) / 400,
+        "the generator rarely produced an allowed tool call"
+    );
+    assert!(
+        allowed_children.get() > u64::from(cases) / 25,
         "the generator rarely produced an allowed request"
     );
 }
@@ -370,6 +482,8 @@ fn grants_without_deny_rules_or_with_one_limit_still_admit_other_operations() {
         op: "fs.write",
         resource: "src/c.rs",
         length: 10,
+        tool_args: vec![],
+        args: (0, "EUR", ""),
     };
     let mut grant = mint(&world, &case, &holder, 1);
     // Re-mint without deny rules.

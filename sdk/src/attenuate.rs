@@ -24,6 +24,18 @@ pub fn check_narrows(claims: &GrantClaims, attenuation: &Attenuation) -> Result<
     EffectiveScope::of(claims, &[]).check_narrows(attenuation)
 }
 
+/// [`check_narrows`] for `token`, with the argument constraints its blocks already carry.
+fn check_token_narrows(
+    token: &Biscuit,
+    claims: &GrantClaims,
+    attenuation: &Attenuation,
+) -> Result<(), SdkError> {
+    let held = crate::vocabulary::tool_args::tool_grant(token)?.constraints;
+    EffectiveScope::of(claims, &[])
+        .with_tool_arguments(held)
+        .check_narrows(attenuation)
+}
+
 /// The block of checks that expresses `attenuation` in the grant vocabulary.
 pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkError> {
     let mut code = String::new();
@@ -69,15 +81,27 @@ pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkE
         params.insert(format!("ln{i}"), builder::string(name));
         params.insert(format!("lv{i}"), builder::int(*value));
     }
-    BlockBuilder::new()
+    let mut block = BlockBuilder::new()
         .code_with_params(code, params, HashMap::new())
-        .map_err(|e| SdkError::InvalidRequest(format!("attenuation does not compile: {e}")))
+        .map_err(|e| SdkError::InvalidRequest(format!("attenuation does not compile: {e}")))?;
+    // tool.invoke: each further argument constraint, as a check and stated as data.
+    for constraint in &attenuation.tool_arguments {
+        let invalid = |e: biscuit_auth::error::Token| {
+            SdkError::InvalidRequest(format!("argument constraint `{constraint}`: {e}"))
+        };
+        block = block
+            .check(constraint.check()?)
+            .map_err(invalid)?
+            .fact(constraint.fact(crate::vocabulary::tool_args::NARROW_TOOL_ARG))
+            .map_err(invalid)?;
+    }
+    Ok(block)
 }
 
 /// Narrows `token` offline: refuses widening, then appends the attenuation block.
 pub fn attenuate(token: &Biscuit, attenuation: &Attenuation) -> Result<Biscuit, SdkError> {
     let claims = crate::vocabulary::read_claims(token)?;
-    check_narrows(&claims, attenuation)?;
+    check_token_narrows(token, &claims, attenuation)?;
     token
         .append(attenuation_block(attenuation)?)
         .map_err(|e| SdkError::InvalidGrant(e.to_string()))

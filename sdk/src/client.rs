@@ -15,6 +15,10 @@ use crate::{keys, proof, signed};
 mod secrets;
 mod tool_registry;
 pub use tool_registry::RegistryKind;
+// Business tools: tool.invoke, ListTools, DescribeTool.
+mod tools;
+
+pub use tools::tool_operation;
 
 pub use crate::clock::now_ms;
 pub use crate::revocation_target::RevocationTarget;
@@ -36,6 +40,9 @@ pub struct GrantSpec {
     /// For actions that may need approval: the digest of the exact parameters to approve.
     pub parameters_digest: Option<String>,
     pub parameters_summary: Option<String>,
+    /// Task fields the grant carries, for argument constraints that refer to the task
+    /// (`invoice_id == task.invoice`).
+    pub task_fields: std::collections::BTreeMap<String, String>,
 }
 
 impl GrantSpec {
@@ -169,6 +176,11 @@ fn grant_request_body(agent_id: &str, spec: &GrantSpec) -> apb::GrantRequestBody
         correlation_id: spec.correlation_id.clone().unwrap_or_default(),
         parameters_digest: spec.parameters_digest.clone().unwrap_or_default(),
         parameters_summary: spec.parameters_summary.clone().unwrap_or_default(),
+        task_fields: spec
+            .task_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ..Default::default()
     }
 }

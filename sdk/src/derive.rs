@@ -140,7 +140,9 @@ pub fn derive(
             "this key does not hold the grant, so it cannot derive from it".into(),
         ));
     }
-    EffectiveScope::of(&claims, &links).check_narrows(&derivation.narrowing)?;
+    EffectiveScope::of(&claims, &links)
+        .with_tool_arguments(crate::vocabulary::tool_args::tool_grant(parent)?.constraints)
+        .check_narrows(&derivation.narrowing)?;
     let parent_id = links
         .last()
         .map(|l| l.derived_id.clone())

@@ -69,6 +69,12 @@ pub enum Requested {
     },
     /// One HTTP request for `net.http`: checked against the grant's destinations at admission.
     Http(HttpRequested),
+    /// One call of a business tool for `tool.invoke`: `arguments_json` as sent (a JSON object).
+    ToolInvoke {
+        tool_id: String,
+        arguments_json: String,
+        tool_version: u32,
+    },
 }
 
 /// The parameters of a `net.http` request, as sent.
@@ -94,6 +100,7 @@ impl Requested {
             Requested::Run { .. } => Operation::ProcRun,
             Requested::Shell { .. } => Operation::ShellExec,
             Requested::Http(_) => Operation::NetHttp,
+            Requested::ToolInvoke { .. } => Operation::ToolInvoke,
         }
     }
 }
@@ -195,5 +202,10 @@ fn requested(op: pb::invocation::Operation) -> Requested {
             timeout_ms: r.timeout_ms,
             max_response_bytes: r.max_response_bytes,
         }),
+        W::ToolInvoke(t) => Requested::ToolInvoke {
+            tool_id: t.tool_id,
+            arguments_json: t.arguments_json,
+            tool_version: t.tool_version,
+        },
     }
 }

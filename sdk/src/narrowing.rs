@@ -28,6 +28,9 @@ pub struct Attenuation {
     pub expires_at: Option<SystemTime>,
     /// Tighter numeric limits, such as ("read_bytes", 4096).
     pub limits: Vec<(String, i64)>,
+    /// Further argument constraints on `tool.invoke` (`invoice-pay:amount <= 50`): each adds
+    /// a check, so it can only tighten (`vocabulary::tool_args`).
+    pub tool_arguments: Vec<crate::vocabulary::tool_args::ToolArgConstraint>,
 }
 
 /// The scope a grant has after every hop so far: what a new hop may narrow from.
@@ -39,9 +42,21 @@ pub struct EffectiveScope {
     pub commands: BTreeSet<String>,
     pub expires_at: SystemTime,
     pub limits: Vec<(String, i64)>,
+    /// Argument constraints of every block so far ([`EffectiveScope::with_tool_arguments`]).
+    pub tool_arguments: Vec<crate::vocabulary::tool_args::ToolArgConstraint>,
 }
 
 impl EffectiveScope {
+    /// The same scope with the grant's argument constraints (the authority block's and each
+    /// hop's, `vocabulary::tool_args::tool_grant`), which claims do not carry.
+    pub fn with_tool_arguments(
+        mut self,
+        constraints: Vec<crate::vocabulary::tool_args::ToolArgConstraint>,
+    ) -> Self {
+        self.tool_arguments = constraints;
+        self
+    }
+
     pub fn of(claims: &GrantClaims, links: &[Link]) -> Self {
         let mut operations: BTreeSet<String> =
             claims.scopes.iter().map(|(op, _)| op.clone()).collect();
@@ -83,6 +98,7 @@ impl EffectiveScope {
             commands,
             expires_at,
             limits,
+            tool_arguments: Vec::new(),
         }
     }
 
@@ -125,6 +141,11 @@ impl EffectiveScope {
                 ));
             }
         }
+        crate::vocabulary::tool_args::check_narrows(
+            &self.operations,
+            &self.tool_arguments,
+            &n.tool_arguments,
+        )?;
         for (name, value) in &n.limits {
             if let Some((_, max)) = self.limits.iter().find(|(l, _)| l == name) {
                 if value > max {

@@ -25,6 +25,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
         Operation::Run(_) => Kind::ProcRun,
         Operation::Shell(_) => Kind::ShellExec,
         Operation::Http(_) => Kind::NetHttp,
+        Operation::ToolInvoke(_) => Kind::ToolInvoke,
     }
     .as_str()
 }
@@ -89,9 +90,23 @@ pub fn redacted(op: &Operation) -> Value {
                 "body_sha256": sha256_hex(&h.body), "timeout_ms": h.timeout_ms,
                 "max_response_bytes": h.max_response_bytes})
         }
+        // Arguments by digest (of their canonical JSON when they parse): provenance states
+        // which call was made without keeping business data.
+        Operation::ToolInvoke(t) => json!({"tool": t.tool_id, "tool_version": t.tool_version,
+            "arguments_bytes": t.arguments_json.len(),
+            "arguments_sha256": arguments_digest(&t.arguments_json)}),
         // The files the command executes, by digest: an approval of this run binds them.
         Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms,
             "files": r.file_sha256}),
+    }
+}
+
+/// Hex SHA-256 of a tool call's arguments: of their canonical JSON when they parse as JSON,
+/// of the bytes as sent otherwise. The executor's record and its result carry the same digest.
+pub fn arguments_digest(arguments_json: &str) -> String {
+    match serde_json::from_str::<Value>(arguments_json) {
+        Ok(value) => sha256_hex(&canonical_json(&value)),
+        Err(_) => sha256_hex(arguments_json.as_bytes()),
     }
 }
 

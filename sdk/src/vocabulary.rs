@@ -20,6 +20,8 @@ mod http;
 mod read;
 mod reference;
 mod secret_ref;
+// Argument constraints of `tool.invoke` and the task fields they may refer to.
+pub mod tool_args;
 mod write;
 // Shadow mode for rollout (the Claude Code hook's `Check`).
 pub mod shadow;

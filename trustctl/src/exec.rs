@@ -167,6 +167,20 @@ pub enum ExecOperation {
         #[arg(long, default_value_t = 0)]
         max_response_bytes: u64,
     },
+    /// tool.invoke: call a certified business tool of the executor's catalog. The executor
+    /// checks the arguments against the tool's schema and the grant's argument constraints,
+    /// then calls the tool's API with a credential the agent never sees. The result body is
+    /// written to standard output.
+    Tool {
+        /// The tool id, such as invoice-validate.
+        id: String,
+        /// The arguments, a JSON object (`@FILE` reads it from a file).
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// Refuse unless this version of the tool is the certified one (0: any).
+        #[arg(long, default_value_t = 0)]
+        tool_version: u32,
+    },
 }
 
 /// `Name: value` as a header pair.
@@ -262,6 +276,18 @@ fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
             cwd,
             timeout_ms,
         } => trust_sdk::client::shell_operation(command, cwd, *timeout_ms),
+        ExecOperation::Tool {
+            id,
+            args,
+            tool_version,
+        } => {
+            let json = match args.strip_prefix('@') {
+                Some(file) => String::from_utf8(util::read_input(std::path::Path::new(file))?)
+                    .context("the arguments file is not UTF-8")?,
+                None => args.clone(),
+            };
+            trust_sdk::client::tool_operation(id, &json, *tool_version)
+        }
         ExecOperation::Http {
             method,
             url,
@@ -442,6 +468,13 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
             return print_run(run);
         }
         R::Run(run) => return print_run(run),
+        R::ToolInvoke(t) => {
+            eprintln!(
+                "{} v{}: HTTP {} (arguments sha256 {}, result sha256 {})",
+                t.tool_id, t.tool_version, t.status, t.arguments_sha256, t.result_sha256
+            );
+            write_stdout(&t.body)?;
+        }
         R::Http(h) => {
             for r in &h.redirects {
                 eprintln!("(redirected to {r})");
@@ -527,6 +560,12 @@ fn result_json(result: &R) -> (&'static str, Value) {
                 "redirects": h.redirects,
                 "headers": h.headers.iter().map(|x| json!([x.name, x.value])).collect::<Vec<_>>(),
                 "body_base64": b64(&h.body), "truncated": h.truncated}),
+        ),
+        R::ToolInvoke(t) => (
+            Kind::ToolInvoke.as_str(),
+            json!({"tool": t.tool_id, "version": t.tool_version, "status": t.status,
+                "content_type": t.content_type, "body": lossy(&t.body),
+                "arguments_sha256": t.arguments_sha256, "result_sha256": t.result_sha256}),
         ),
         R::Run(r) => (
             Kind::ProcRun.as_str(),

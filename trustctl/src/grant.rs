@@ -94,6 +94,10 @@ pub struct RequestArgs {
     /// Print the decision as one JSON object on standard output.
     #[arg(long)]
     pub json: bool,
+    /// NAME=VALUE, repeatable: a task field the grant carries, for tool argument constraints
+    /// that refer to the task (`invoice_id == task.invoice`).
+    #[arg(long = "task-field", value_name = "NAME=VALUE")]
+    pub task_fields: Vec<String>,
 }
 
 /// Arguments of `trustctl grant inspect`.
@@ -157,6 +161,11 @@ async fn request(args: &RequestArgs) -> anyhow::Result<ExitCode> {
         correlation_id: args.correlation_id.clone(),
         parameters_digest: args.parameters_digest.clone(),
         parameters_summary: args.parameters_summary.clone(),
+        task_fields: args
+            .task_fields
+            .iter()
+            .map(|f| parse_pair(f, "task field"))
+            .collect::<anyhow::Result<_>>()?,
     };
     let mut client = AuthorityClient::connect(args.authority.clone(), &args.tls.transport()?)
         .await

@@ -44,6 +44,11 @@ pub struct AttenuateArgs {
     /// NAME=N, repeatable: a tighter numeric limit such as read_bytes=4096.
     #[arg(long = "limit", value_name = "NAME=N")]
     pub limits: Vec<String>,
+    /// TOOL:CONSTRAINT, repeatable: a further argument constraint on `tool.invoke`, such as
+    /// `invoice-pay:amount<=50` (`<=`, `>=`, `<`, `>`, `==`, `in [a, b]`, `starts_with "x"`,
+    /// `matches "re"`, `== task.FIELD`). Each adds a check: it can only tighten.
+    #[arg(long = "arg", value_name = "TOOL:CONSTRAINT")]
+    pub tool_arguments: Vec<String>,
     /// Where to write the narrowed grant (`-` for standard output).
     #[arg(long)]
     pub out: PathBuf,
@@ -126,16 +131,23 @@ pub(crate) fn narrowing_from(args: &AttenuateArgs) -> anyhow::Result<Attenuation
         ),
         None => None,
     };
+    let tool_arguments = args
+        .tool_arguments
+        .iter()
+        .map(|a| trust_sdk::vocabulary::tool_args::ToolArgConstraint::parse_scoped(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(util::sdk)?;
     let attenuation = Attenuation {
         operations: non_empty(&args.operations),
         prefixes,
         commands: non_empty(&args.commands),
         expires_at,
         limits,
+        tool_arguments,
     };
     if attenuation == Attenuation::default() {
         bail!(
-            "nothing to narrow: give --operation, --prefix, --command, --ttl, --expires or --limit"
+            "nothing to narrow: give --operation, --prefix, --command, --ttl, --expires, --limit or --arg"
         );
     }
     Ok(attenuation)

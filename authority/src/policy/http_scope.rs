@@ -78,6 +78,7 @@ resources = ["docs.rs"]
                 Scope::new("net.http", "docs.rs"),
             ],
             ttl: None,
+            task_fields: Default::default(),
         };
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let decision = evaluate(&request, &set, now);

@@ -47,6 +47,7 @@ fn decide(scopes: &[(&str, &str)], ttl: Option<Duration>) -> Decision {
         purpose: "p".into(),
         scopes: scopes.iter().map(|(o, r)| Scope::new(*o, *r)).collect(),
         ttl,
+        task_fields: Default::default(),
     };
     evaluate(
         &request,

@@ -62,6 +62,7 @@ fn request(workspace: &str, scopes: &[(&str, &str)]) -> GrantRequest {
         purpose: "p".into(),
         scopes: scopes.iter().map(|(o, r)| Scope::new(*o, *r)).collect(),
         ttl: None,
+        task_fields: Default::default(),
     }
 }
 

@@ -121,6 +121,7 @@ fn request(workspace: &str, scopes: &[(&str, &str)], ttl: Option<Duration>) -> G
             .map(|(op, res)| Scope::new(*op, *res))
             .collect(),
         ttl,
+        task_fields: Default::default(),
     }
 }
 

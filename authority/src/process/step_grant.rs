@@ -52,6 +52,7 @@ fn step_profile(profile: &Profile, def: &ProcessDef, step: &ProcessStep) -> Prof
             approved_uses: 1,
             http_methods: Vec::new(),
             http_paths: Vec::new(),
+            tool_arguments: Vec::new(),
         })
         .collect();
     profile

@@ -51,6 +51,8 @@ const RULE_KEYS: &[&str] = &[
     // net.http allow rules: the methods and path prefixes their hosts are restricted to.
     "methods",
     "paths",
+    // tool.invoke allow rules: argument constraints (`profile/tool_arguments.rs`).
+    "arguments",
 ];
 /// Most distinct approvers an `[[approval]]` rule may require.
 const MAX_APPROVALS_REQUIRED: i64 = 10;
@@ -767,12 +769,26 @@ fn parse_rule(
     };
 
     let (http_methods, http_paths) = http_restrictions(ctx, table, kind, &operations, &within);
+    let tool_arguments = match opt_string_array(ctx, table, "arguments", &within) {
+        None => Vec::new(),
+        Some(list) => {
+            let span = list.span();
+            super::tool_arguments::constraints(kind, &operations, &within, span, list.into_inner())
+                .unwrap_or_else(|errors| {
+                    for (span, message) in errors {
+                        ctx.err(&span, message);
+                    }
+                    Vec::new()
+                })
+        }
+    };
     if ctx.errors.len() > before {
         return None;
     }
     Some(Rule {
         http_methods,
         http_paths,
+        tool_arguments,
         id,
         kind,
         operations,

@@ -37,6 +37,7 @@ pub(super) fn grant_ask(
                 .map(|s| Scope::new(&s.operation, &s.resource))
                 .collect(),
             ttl: (body.ttl_seconds > 0).then(|| Duration::from_secs(body.ttl_seconds)),
+            task_fields: body.task_fields.into_iter().collect(),
         },
         agent_key,
         account,

@@ -147,6 +147,7 @@ fn outcome(outcome: Outcome) -> pb::execute_response::Result {
             redirects: h.redirects,
             address: h.address,
         }),
+        Outcome::Tool(t) => R::ToolInvoke(tool_result(t)),
         Outcome::Shell(s) => R::Shell(pb::ShellResult {
             run: Some(run_result(s.run)),
             categories: s.verdict.categories,
@@ -169,5 +170,30 @@ fn run_result(r: crate::operations::RunOutcome) -> pb::RunResult {
         killed_by: r.killed_by.unwrap_or_default(),
         limits_hit: r.limits_hit,
         sandbox: r.sandbox,
+    }
+}
+
+fn tool_result(t: crate::tool_call::ToolOutcome) -> pb::ToolInvokeResult {
+    pb::ToolInvokeResult {
+        result_sha256: t.result_sha256(),
+        content_type: t.content_type(),
+        tool_id: t.tool_id,
+        tool_version: t.version,
+        status: u32::from(t.http.status),
+        body: t.http.body,
+        arguments_sha256: t.arguments_sha256,
+    }
+}
+
+/// What ListTools and DescribeTool show of one tool.
+pub fn tool_description(view: crate::tool_listing::ToolView) -> pb::ToolDescription {
+    pb::ToolDescription {
+        tool_id: view.id,
+        version: view.version,
+        description: view.description,
+        risk: view.risk,
+        owner: view.owner,
+        parameters_json: view.parameters.to_string(),
+        constraints: view.constraints,
     }
 }

@@ -70,7 +70,12 @@ pub fn build(config: &ExecutorConfig) -> Result<(Arc<ExecutorState>, Arc<TrustSt
         config.workspaces.iter().map(|w| w.name.clone()).collect(),
         now(),
     )
-    .with_bounds(config.bounds.clone());
+    .with_bounds(config.bounds.clone())
+    // Business tools: the catalog the authority's registry feed fills, read by tool.invoke.
+    .with_tools(crate::tool_admission::ToolDesk::new(
+        trust.tool_catalog(),
+        config.tools.clone(),
+    ));
     // Probe once what the kernel enforces for child processes; a command is refused whenever
     // the required level is not met (never run unconfined).
     let launcher = trust_sandbox::Launcher::current_exe()

@@ -178,4 +178,29 @@ impl Executor for ExecutorApi {
                 .fingerprints(secrets, &request.into_inner(), millis(now()));
         reply.map(Response::new)
     }
+
+    async fn list_tools(
+        &self,
+        request: Request<pb::ExecuteRequest>,
+    ) -> Reply<pb::ListToolsResponse> {
+        let call = convert::execute_call(request.into_inner());
+        match self.0.execution.list_tools(&call, now()).await {
+            Ok((request_id, views)) => Ok(Response::new(pb::ListToolsResponse {
+                request_id,
+                tools: views.into_iter().map(convert::tool_description).collect(),
+            })),
+            Err(refusal) => Err(status::refused(refusal)),
+        }
+    }
+
+    async fn describe_tool(
+        &self,
+        request: Request<pb::ExecuteRequest>,
+    ) -> Reply<pb::ToolDescription> {
+        let call = convert::execute_call(request.into_inner());
+        match self.0.execution.describe_tool(&call, now()).await {
+            Ok(view) => Ok(Response::new(convert::tool_description(view))),
+            Err(refusal) => Err(status::refused(refusal)),
+        }
+    }
 }

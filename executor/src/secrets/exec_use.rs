@@ -118,6 +118,15 @@ pub fn scrub_outcome(outcome: Outcome, scrubber: &Scrubber) -> Outcome {
             http.url = scrubber.scrub_str(&http.url).into_owned();
             Outcome::Http(http)
         }
+        Outcome::Tool(mut tool) => {
+            tool.http.body = scrubber
+                .scrub(&tool.http.body, tool.http.truncated)
+                .into_owned();
+            for (_, value) in &mut tool.http.headers {
+                *value = scrubber.scrub_str(value).into_owned();
+            }
+            Outcome::Tool(tool)
+        }
         other => other,
     }
 }

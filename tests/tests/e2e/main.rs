@@ -28,4 +28,5 @@ mod shell_exec;
 mod support;
 mod the_loop;
 mod tls;
+mod tool_invoke;
 mod tool_registry;

@@ -100,6 +100,16 @@ fn answer_json(answer: Answer) -> Value {
                 "url": h.url, "redirects": h.redirects, "address": h.address,
             })
         }
+        Answer::ToolInvoke(t) => {
+            let body = match serde_json::from_slice::<Value>(&t.body) {
+                Ok(json) => json,
+                Err(_) => Value::from(String::from_utf8_lossy(&t.body).into_owned()),
+            };
+            json!({
+                "tool": t.tool_id, "version": t.tool_version, "status": t.status, "body": body,
+                "arguments_sha256": t.arguments_sha256, "result_sha256": t.result_sha256,
+            })
+        }
     }
 }
 

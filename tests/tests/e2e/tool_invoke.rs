@@ -1,0 +1,505 @@
+//! `tool.invoke`, `ListTools` and `DescribeTool` over real servers: tools registered and
+//! certified at the authority reach the executor on the signed feed; a profile grants them
+//! with argument constraints; a loopback HTTP service stands in for the business API and
+//! counts the calls it receives; the tool's credential lives in the executor's secrets broker.
+//!
+//! One cluster for the whole scene: an invoice agent that may validate an invoice, and (with a
+//! second grant) pay at most 1000 of it, for the invoice its task names.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use trust_proto::authority::v1::Effect;
+use trust_proto::executor::v1 as epb;
+use trust_sdk::attenuate::Attenuation;
+use trust_sdk::client::{ExecutorClient, GrantSpec, RegistryKind};
+use trust_sdk::derive::{derive, Derivation};
+use trust_sdk::vocabulary::tool_args::ToolArgConstraint;
+use trust_sdk::SdkError;
+use trust_tests::{Cluster, ClusterOptions};
+
+const API_KEY: &str = "erp-key-e2e-0123456789abcdef";
+
+/// The business API: counts requests and echoes what it received (the credential included,
+/// as a careless API would).
+struct Api {
+    port: u16,
+    calls: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+async fn serve_api() -> Api {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (c, s) = (Arc::clone(&calls), Arc::clone(&seen));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (c, s) = (Arc::clone(&c), Arc::clone(&s));
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (n, v) = l.split_once(':')?;
+                        n.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while buf.len() < head_end + length {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                c.fetch_add(1, Ordering::SeqCst);
+                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
+                s.lock().unwrap().push(format!("{head}{body}"));
+                let reply = json!({"valid": true, "request": head.lines().next(), "headers": head, "body": body})
+                    .to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    Api { port, calls, seen }
+}
+
+fn tool(id: &str, method: &str, path: &str, port: u16, parameters: Value) -> Value {
+    json!({
+        "id": id, "version": 1, "owner": "finance-platform", "risk": "high", "state": "draft",
+        "description": format!("{id} against the ERP"),
+        "parameters": parameters,
+        "upstream": {"method": method, "url_template": format!("http://127.0.0.1:{port}{path}")},
+        "secret": {"name": "erp-key", "header": "X-Api-Key"}
+    })
+}
+
+const PROFILE_EXTRA: &str = r#"
+[[allow]]
+id = "invoice-validate"
+operations = ["tool.invoke"]
+resources = ["invoice-validate"]
+arguments = ["invoice_id == task.invoice"]
+
+[[allow]]
+id = "invoice-pay"
+operations = ["tool.invoke"]
+resources = ["invoice-pay"]
+arguments = ["amount <= 1000", "invoice_id == task.invoice"]
+"#;
+
+fn trustctl(args: &[&str]) -> std::process::Output {
+    let bin = trust_tests::binaries::binary("trustctl", "trustctl").unwrap();
+    let mut child = Command::new(bin)
+        .args(args)
+        .env_remove("TRUST_EXECUTOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// The cluster: the tool profile, `[tools]` naming the API, a secrets key and a secret admin.
+async fn cluster(api: &Api) -> Cluster {
+    let options = ClusterOptions {
+        profile_extra: PROFILE_EXTRA.into(),
+        start_executor: false,
+        ..Default::default()
+    };
+    let mut cluster = Cluster::start(options).unwrap();
+    let key_file = cluster.path("secrets.key");
+    let out = trustctl(&["secrets", "new-key", "--out", key_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let admin = trust_sdk::keys::generate();
+    let config = std::fs::read_to_string(&cluster.executor_config).unwrap();
+    let config = format!(
+        "secrets_key_file = \"secrets.key\"\n{config}\n[[secret_admin_keys]]\nid = \"ops\"\npublic_key = \"{}\"\n\n[tools]\nupstream_hosts = [\"127.0.0.1:{}\"]\nmax_response_bytes = 65536\n",
+        hex::encode(admin.verifying_key().as_bytes()),
+        api.port
+    );
+    std::fs::write(&cluster.executor_config, config).unwrap();
+    cluster.start_executor().unwrap();
+    let mut executor = cluster.executor_client().await.unwrap();
+    executor
+        .put_secret(
+            "secret-admin:ops",
+            &admin,
+            "erp-key",
+            API_KEY.as_bytes().to_vec(),
+        )
+        .await
+        .unwrap();
+    let mut registry = cluster.authority_client().await.unwrap();
+    let invoice = json!({"type": "string", "pattern": "^INV-[0-9]{1,8}$"});
+    for definition in [
+        tool(
+            "invoice-validate",
+            "GET",
+            "/invoices/{invoice_id}/validate",
+            api.port,
+            json!({"type": "object", "properties": {"invoice_id": invoice},
+                   "required": ["invoice_id"], "additionalProperties": false}),
+        ),
+        tool(
+            "invoice-pay",
+            "POST",
+            "/invoices/{invoice_id}/pay",
+            api.port,
+            json!({"type": "object",
+                   "properties": {"invoice_id": invoice,
+                                  "amount": {"type": "integer", "minimum": 1, "maximum": 100000},
+                                  "currency": {"type": "string", "enum": ["EUR", "USD"]}},
+                   "required": ["invoice_id", "amount", "currency"],
+                   "additionalProperties": false}),
+        ),
+    ] {
+        let id = definition["id"].as_str().unwrap().to_string();
+        registry
+            .register_definition(
+                &cluster.admin_id,
+                &cluster.admin_key,
+                RegistryKind::Tool,
+                &definition.to_string(),
+                "e2e",
+            )
+            .await
+            .unwrap();
+        registry
+            .certify(
+                &cluster.admin_id,
+                &cluster.admin_key,
+                RegistryKind::Tool,
+                &id,
+                1,
+                "reviewed",
+            )
+            .await
+            .unwrap();
+    }
+    cluster
+}
+
+async fn grant(cluster: &Cluster, tools: &[&str]) -> Vec<u8> {
+    let mut authority = cluster.authority_client().await.unwrap();
+    let spec = GrantSpec {
+        user: "alice".into(),
+        workspace: "demo".into(),
+        task: "INV-7".into(),
+        purpose: "validate invoice INV-7".into(),
+        scopes: tools
+            .iter()
+            .map(|t| ("tool.invoke".to_string(), t.to_string()))
+            .collect(),
+        task_fields: BTreeMap::from([("invoice".to_string(), "INV-7".to_string())]),
+        ..Default::default()
+    };
+    let answer = authority
+        .request_grant(&cluster.agent_id, &cluster.agent_key, &spec)
+        .await
+        .unwrap();
+    assert_eq!(answer.effect, Effect::Allow, "{}", answer.reason);
+    answer.grant.unwrap()
+}
+
+/// Waits (up to 10 s) until `grant` lists exactly `expected`.
+async fn until_listed(
+    executor: &mut ExecutorClient,
+    grant: &[u8],
+    key: &ed25519_dalek::SigningKey,
+    expected: &[&str],
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let listed: Vec<String> = executor
+            .list_tools(grant, key)
+            .await
+            .unwrap()
+            .tools
+            .into_iter()
+            .map(|t| t.tool_id)
+            .collect();
+        if listed == expected {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "listed {listed:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn rpc(err: SdkError) -> (String, String) {
+    match err {
+        SdkError::Rpc { code, message } => (code, message),
+        other => panic!("not an rpc error: {other}"),
+    }
+}
+
+async fn invoke(
+    executor: &mut ExecutorClient,
+    grant: &[u8],
+    key: &ed25519_dalek::SigningKey,
+    tool: &str,
+    args: Value,
+) -> Result<epb::ToolInvokeResult, (String, String)> {
+    match executor
+        .invoke_tool(grant, key, tool, &args.to_string(), 0)
+        .await
+    {
+        Ok(r) => match r.result {
+            Some(epb::execute_response::Result::ToolInvoke(t)) => Ok(t),
+            other => panic!("not a tool result: {other:?}"),
+        },
+        Err(e) => Err(rpc(e)),
+    }
+}
+
+fn pay(amount: i64) -> Value {
+    json!({"invoice_id": "INV-7", "amount": amount, "currency": "EUR"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_else() {
+    let api = serve_api().await;
+    let cluster = cluster(&api).await;
+    let key = &cluster.agent_key;
+    let mut executor = cluster.executor_client().await.unwrap();
+    let validate_only = grant(&cluster, &["invoice-validate"]).await;
+    let both = grant(&cluster, &["invoice-validate", "invoice-pay"]).await;
+    until_listed(
+        &mut executor,
+        &both,
+        key,
+        &["invoice-pay", "invoice-validate"],
+    )
+    .await;
+
+    // A grant lacking a tool cannot list it, describe it, or tell it from a missing tool.
+    let listed = until_listed(&mut executor, &validate_only, key, &["invoice-validate"]).await;
+    assert!(listed < Duration::from_secs(1));
+    let lacking = rpc(executor
+        .describe_tool(&validate_only, key, "invoice-pay")
+        .await
+        .unwrap_err());
+    let missing = rpc(executor
+        .describe_tool(&validate_only, key, "invoice-refund")
+        .await
+        .unwrap_err());
+    assert_eq!(lacking.0, "NotFound", "{lacking:?}");
+    assert_eq!(lacking, missing, "byte for byte");
+    let invoked_lacking = invoke(&mut executor, &validate_only, key, "invoice-pay", pay(5))
+        .await
+        .unwrap_err();
+    let invoked_missing = invoke(&mut executor, &validate_only, key, "invoice-refund", pay(5))
+        .await
+        .unwrap_err();
+    assert_eq!(invoked_lacking, invoked_missing);
+    assert_eq!(invoked_lacking, lacking);
+    assert_eq!(api.calls.load(Ordering::SeqCst), 0);
+
+    // Validate: within its constraint, the API is called with the credential, the agent never
+    // sees it.
+    let validated = invoke(
+        &mut executor,
+        &validate_only,
+        key,
+        "invoice-validate",
+        json!({"invoice_id": "INV-7"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(validated.status, 200);
+    assert_eq!(validated.tool_version, 1);
+    assert_eq!(api.calls.load(Ordering::SeqCst), 1);
+    assert!(
+        api.seen.lock().unwrap()[0].contains(API_KEY),
+        "the API got the credential"
+    );
+    let body = String::from_utf8(validated.body.clone()).unwrap();
+    assert!(body.contains("GET /invoices/INV-7/validate"), "{body}");
+    assert!(!body.contains(API_KEY), "the echo is scrubbed: {body}");
+    assert_eq!(
+        validated.arguments_sha256,
+        trust_sdk::parameters::arguments_digest(&json!({"invoice_id": "INV-7"}).to_string())
+    );
+
+    // Pay within the constraints; then every bad argument is refused before any call.
+    let paid = invoke(&mut executor, &both, key, "invoice-pay", pay(250))
+        .await
+        .unwrap();
+    assert_eq!(paid.status, 200);
+    assert_eq!(api.calls.load(Ordering::SeqCst), 2);
+    for (what, args, code, check) in [
+        (
+            "out of range",
+            pay(500_000),
+            "InvalidArgument",
+            "tool-arguments",
+        ),
+        (
+            "wrong type",
+            json!({"invoice_id": "INV-7", "amount": "250", "currency": "EUR"}),
+            "InvalidArgument",
+            "tool-arguments",
+        ),
+        (
+            "extra",
+            json!({"invoice_id": "INV-7", "amount": 5, "currency": "EUR", "iban": "X"}),
+            "InvalidArgument",
+            "tool-arguments",
+        ),
+        (
+            "missing",
+            json!({"invoice_id": "INV-7", "currency": "EUR"}),
+            "InvalidArgument",
+            "tool-arguments",
+        ),
+        (
+            "pattern",
+            json!({"invoice_id": "../admin", "amount": 5, "currency": "EUR"}),
+            "InvalidArgument",
+            "tool-arguments",
+        ),
+        (
+            "above the grant's 1000",
+            pay(1001),
+            "PermissionDenied",
+            "argument-constraint",
+        ),
+        (
+            "not the task's invoice",
+            json!({"invoice_id": "INV-8", "amount": 5, "currency": "EUR"}),
+            "PermissionDenied",
+            "argument-constraint",
+        ),
+    ] {
+        let (got, message) = invoke(&mut executor, &both, key, "invoice-pay", args)
+            .await
+            .unwrap_err();
+        assert_eq!(got, code, "{what}: {message}");
+        assert!(message.starts_with(check), "{what}: {message}");
+    }
+    assert_eq!(
+        api.calls.load(Ordering::SeqCst),
+        2,
+        "no refused call reached the API"
+    );
+
+    // The schema shows what the grant allows: the maximum lowered, the invoice fixed.
+    let described = executor
+        .describe_tool(&both, key, "invoice-pay")
+        .await
+        .unwrap();
+    let schema: Value = serde_json::from_str(&described.parameters_json).unwrap();
+    assert_eq!(schema["properties"]["amount"]["maximum"], json!(1000));
+    assert_eq!(schema["properties"]["invoice_id"]["enum"], json!(["INV-7"]));
+
+    // A sub-agent gets `amount <= 50`: 50 passes, 51 does not, and it cannot widen back.
+    let sub = trust_sdk::keys::generate();
+    let narrowing = |text: &str| Derivation {
+        narrowing: Attenuation {
+            tool_arguments: vec![ToolArgConstraint::parse_scoped(text).unwrap()],
+            ..Default::default()
+        },
+        purpose: "small payments".into(),
+        derived_id: None,
+    };
+    let keys = cluster
+        .authority_client()
+        .await
+        .unwrap()
+        .public_keys()
+        .await
+        .unwrap();
+    let token =
+        biscuit_auth::Biscuit::from(&both, trust_sdk::client::root_key_provider(&keys)).unwrap();
+    let derived = derive(
+        &token,
+        key,
+        &sub.verifying_key(),
+        &narrowing("invoice-pay:amount<=50"),
+    )
+    .unwrap();
+    let derived_bytes = derived.token.to_vec().unwrap();
+    assert!(
+        invoke(&mut executor, &derived_bytes, &sub, "invoice-pay", pay(50))
+            .await
+            .is_ok()
+    );
+    let (code, message) = invoke(&mut executor, &derived_bytes, &sub, "invoice-pay", pay(51))
+        .await
+        .unwrap_err();
+    assert_eq!(code, "PermissionDenied");
+    assert!(message.starts_with("argument-constraint"), "{message}");
+    let described = executor
+        .describe_tool(&derived_bytes, &sub, "invoice-pay")
+        .await
+        .unwrap();
+    let schema: Value = serde_json::from_str(&described.parameters_json).unwrap();
+    assert_eq!(schema["properties"]["amount"]["maximum"], json!(50));
+    let widen = derive(
+        &derived.token,
+        &sub,
+        &trust_sdk::keys::generate().verifying_key(),
+        &narrowing("invoice-pay:amount<=1000"),
+    );
+    assert!(matches!(widen, Err(SdkError::Widening(_))), "{widen:?}");
+    assert_eq!(api.calls.load(Ordering::SeqCst), 3);
+
+    // A revoked tool is refused at the running executor within the revocation bound.
+    let mut registry = cluster.authority_client().await.unwrap();
+    let revoked_at = Instant::now();
+    registry
+        .revoke_definition(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            RegistryKind::Tool,
+            "invoice-validate",
+            "e2e",
+        )
+        .await
+        .unwrap();
+    until_listed(&mut executor, &validate_only, key, &[]).await;
+    assert!(
+        revoked_at.elapsed() < Duration::from_secs(10),
+        "within revocation_max_staleness"
+    );
+    let refused = invoke(
+        &mut executor,
+        &validate_only,
+        key,
+        "invoice-validate",
+        json!({"invoice_id": "INV-7"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(refused, lacking, "a revoked tool answers as a missing one");
+    assert_eq!(api.calls.load(Ordering::SeqCst), 3);
+}
