@@ -18,6 +18,8 @@
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
 mod http_scope;
+// Governed context retrieval (`context.retrieve`).
+mod context_scope;
 mod secret_refs;
 #[cfg(test)]
 mod secret_tests;
@@ -185,6 +187,10 @@ pub struct GrantEnvelope {
     /// The methods and path prefixes of the allow rules that granted `net.http` hosts.
     #[serde(default)]
     pub http_rules: Vec<trust_sdk::vocabulary::HttpRule>,
+    /// What the grant may read of each granted `context.retrieve` source
+    /// (`policy/context_scope.rs`).
+    #[serde(default)]
+    pub context_grants: Vec<trust_sdk::vocabulary::context::ContextGrant>,
 }
 
 impl GrantEnvelope {
@@ -363,6 +369,13 @@ pub fn evaluate_with_approvals(
             .iter()
             .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
     );
+    let context_grants = context_scope::context_grants(
+        profile,
+        checked
+            .iter()
+            .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
+        now,
+    );
     let shell = checked
         .iter()
         .any(|c| c.operation == Operation::ShellExec)
@@ -398,6 +411,7 @@ pub fn evaluate_with_approvals(
             shadow: profile.shadow,
             secret_refs,
             http_rules,
+            context_grants,
         }),
     }
 }
@@ -554,6 +568,13 @@ pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, Str
             }
         }
         Operation::NetHttp => normalize_host(raw),
+        Operation::ContextRetrieve if trust_sdk::vocabulary::context::is_source_name(raw) => {
+            Ok(raw.to_string())
+        }
+        Operation::ContextRetrieve => Err(
+            "a context source is named by the executor (lower-case letters, digits, `_`, `-`)"
+                .to_string(),
+        ),
         _ => normalize_path(raw),
     }
 }

@@ -16,6 +16,8 @@ mod parse;
 mod secret_section;
 #[cfg(test)]
 mod tests;
+// Governed context retrieval: what `context.retrieve` allow rules let a grant read.
+mod context_rules;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +28,7 @@ pub use child_sections::ChildSandbox;
 pub use claude_rules::{parse_claude_rule, ClaudeRule};
 pub use glob::ResourcePattern;
 pub use secret_section::SecretSection;
+pub use context_rules::ContextRule;
 pub use trust_sdk::duration::{format_duration, parse_duration};
 
 use crate::request::Operation;
@@ -316,6 +319,9 @@ pub struct Rule {
     /// For `net.http` allow rules: the path prefixes (`paths`) granted hosts are restricted
     /// to; empty: any.
     pub http_paths: Vec<String>,
+    /// For `context.retrieve` allow rules: what a grant may read of the sources
+    /// (`profile/context_rules.rs`).
+    pub context: Option<ContextRule>,
 }
 
 impl Rule {

@@ -13,10 +13,13 @@ use crate::error::SdkError;
 use crate::{keys, proof, signed};
 
 mod secrets;
+// Governed context retrieval (`context.retrieve`).
+mod context;
 
 pub use crate::clock::now_ms;
 pub use crate::revocation_target::RevocationTarget;
 pub use crate::transport::Transport;
+pub use context::{context_operation, ContextQuery};
 
 /// What an agent asks for.
 #[derive(Debug, Clone, Default)]

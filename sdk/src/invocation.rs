@@ -69,6 +69,22 @@ pub enum Requested {
     },
     /// One HTTP request for `net.http`: checked against the grant's destinations at admission.
     Http(HttpRequested),
+    /// Documents of a context source for `context.retrieve`, filtered and redacted by the grant.
+    Context(ContextRequested),
+}
+
+/// The parameters of a `context.retrieve` request, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContextRequested {
+    pub source: String,
+    pub query: String,
+    pub classifications: Vec<String>,
+    pub jurisdictions: Vec<String>,
+    /// `YYYY-MM-DD` or empty.
+    pub date_from: String,
+    pub date_to: String,
+    pub max_documents: u32,
+    pub max_bytes: u64,
 }
 
 /// The parameters of a `net.http` request, as sent.
@@ -94,6 +110,7 @@ impl Requested {
             Requested::Run { .. } => Operation::ProcRun,
             Requested::Shell { .. } => Operation::ShellExec,
             Requested::Http(_) => Operation::NetHttp,
+            Requested::Context(_) => Operation::ContextRetrieve,
         }
     }
 }
@@ -194,6 +211,16 @@ fn requested(op: pb::invocation::Operation) -> Requested {
             body: r.body,
             timeout_ms: r.timeout_ms,
             max_response_bytes: r.max_response_bytes,
+        }),
+        W::ContextRetrieve(r) => Requested::Context(ContextRequested {
+            source: r.source,
+            query: r.query,
+            classifications: r.classifications,
+            jurisdictions: r.jurisdictions,
+            date_from: r.date_from,
+            date_to: r.date_to,
+            max_documents: r.max_documents,
+            max_bytes: r.max_bytes,
         }),
     }
 }

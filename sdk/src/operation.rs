@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The wire names of the read-only operations ([`Operation::is_read_only`]), for code that
 /// holds a name rather than an [`Operation`]; a test keeps the two in step.
-pub const READ_ONLY_OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search"];
+pub const READ_ONLY_OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search", "context.retrieve"];
 
 /// An operation as grants, profiles and provenance name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -31,11 +31,14 @@ pub enum Operation {
     NetHttp,
     /// `shell.exec`: run raw shell text (`sh -c`), classified by [`crate::shell`] and sandboxed.
     ShellExec,
+    /// `context.retrieve`: read documents of a context source the executor guards, filtered
+    /// and redacted by the grant (`crate::vocabulary::context`).
+    ContextRetrieve,
 }
 
 impl Operation {
     /// Every known operation, in a stable order.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -44,10 +47,11 @@ impl Operation {
         Operation::ProcRun,
         Operation::NetHttp,
         Operation::ShellExec,
+        Operation::ContextRetrieve,
     ];
 
     /// The operations an executor runs today.
-    pub const EXECUTED: [Operation; 8] = [
+    pub const EXECUTED: [Operation; 9] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -56,6 +60,7 @@ impl Operation {
         Operation::ProcRun,
         Operation::ShellExec,
         Operation::NetHttp,
+        Operation::ContextRetrieve,
     ];
 
     /// The wire name of the operation, e.g. `"fs.read"`.
@@ -69,6 +74,7 @@ impl Operation {
             Operation::ProcRun => "proc.run",
             Operation::NetHttp => "net.http",
             Operation::ShellExec => "shell.exec",
+            Operation::ContextRetrieve => "context.retrieve",
         }
     }
 
@@ -104,7 +110,10 @@ impl Operation {
     pub fn is_read_only(self) -> bool {
         matches!(
             self,
-            Operation::FsRead | Operation::FsList | Operation::FsSearch
+            Operation::FsRead
+                | Operation::FsList
+                | Operation::FsSearch
+                | Operation::ContextRetrieve
         )
     }
 }

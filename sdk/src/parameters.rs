@@ -25,6 +25,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
         Operation::Run(_) => Kind::ProcRun,
         Operation::Shell(_) => Kind::ShellExec,
         Operation::Http(_) => Kind::NetHttp,
+        Operation::ContextRetrieve(_) => Kind::ContextRetrieve,
     }
     .as_str()
 }
@@ -89,6 +90,11 @@ pub fn redacted(op: &Operation) -> Value {
                 "body_sha256": sha256_hex(&h.body), "timeout_ms": h.timeout_ms,
                 "max_response_bytes": h.max_response_bytes})
         }
+        // What was asked of which source; the documents returned are in the outcome's record.
+        Operation::ContextRetrieve(c) => json!({"source": c.source, "query": c.query,
+            "classifications": c.classifications, "jurisdictions": c.jurisdictions,
+            "date_from": c.date_from, "date_to": c.date_to, "max_documents": c.max_documents,
+            "max_bytes": c.max_bytes}),
         // The files the command executes, by digest: an approval of this run binds them.
         Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms,
             "files": r.file_sha256}),

@@ -23,6 +23,9 @@ mod secret_ref;
 mod write;
 // Shadow mode for rollout (the Claude Code hook's `Check`).
 pub mod shadow;
+// Governed context retrieval (`context.retrieve`): sources, classifications, window, limits,
+// redactions.
+pub mod context;
 
 #[cfg(test)]
 mod tests;
