@@ -424,7 +424,11 @@ impl Admission {
         // 7. Replay cache keyed by the proof.
         self.remember_proof(&request.proof, invocation.timestamp_ms + window, now_ms)?;
         // Domain operation (argv of a named command comes from the grant, never the caller).
-        let operation = to_operation(requested, &claims, &self.operation_limits)?;
+        let mut operation = to_operation(requested, &claims, &self.operation_limits)?;
+        // context.retrieve: bound to what every block of the grant lets it read (`context.rs`).
+        if let Operation::Context(call) = &mut operation {
+            crate::context::admission::bind(call, &verified.token, &self.operation_limits.context)?;
+        }
         crate::shell_admission::check_child(&operation, &claims, &self.operation_limits)?;
         let resources = operation.resources().map_err(path_refusal)?;
         ctx.resources = resources.clone();
@@ -949,6 +953,7 @@ fn to_operation(
             timeout_ms,
         } => crate::shell_admission::shell_operation(command, cwd, *timeout_ms, claims, limits)?,
         Requested::Http(http) => crate::http_admission::http_operation(http, claims, limits)?,
+        Requested::Context(requested) => Operation::Context(crate::context::admission::call(requested)?),
     })
 }
 

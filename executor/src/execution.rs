@@ -102,6 +102,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
         E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
         E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
         E::Net(net) => crate::http_admission::refusal(net),
+        E::Context(_) => Refusal::new(RefusalKind::FailedPrecondition, "context-source", message),
     }
 }
 
@@ -277,6 +278,9 @@ impl Execution {
                     record
                         .reasons
                         .push(crate::http_admission::outcome_reason(http));
+                }
+                if let Outcome::Context(context) = outcome {
+                    record.reasons.extend(crate::context::record::lines(context));
                 }
             }
             Err(e) => record.status = Some(secret_use.scrubber.scrub_str(&e.to_string()).into()),

@@ -73,6 +73,8 @@ pub enum Operation {
     },
     /// One HTTP request to a destination the grant names (`net.http`), as admission checked it.
     Http(crate::net::HttpCall),
+    /// Documents of a context source, bound at admission to what the grant may read.
+    Context(crate::context::ContextCall),
 }
 
 /// How admission classified a `shell.exec` command under the grant's shell policy.
@@ -105,6 +107,7 @@ impl Operation {
             Operation::Run { .. } => Kind::ProcRun,
             Operation::Shell { .. } => Kind::ShellExec,
             Operation::Http(_) => Kind::NetHttp,
+            Operation::Context(_) => Kind::ContextRetrieve,
         }
     }
 
@@ -137,6 +140,8 @@ impl Operation {
             Operation::Shell { cwd, .. } => Ok(vec![normalize_relative(cwd)?]),
             // The grant's claim that names the destination (`host` or `host:port`).
             Operation::Http(call) => Ok(vec![call.permit.entry.clone()]),
+            // The source's name (checked: never a path).
+            Operation::Context(call) => Ok(vec![call.source.clone()]),
         }
     }
 
@@ -179,7 +184,7 @@ impl Operation {
                 ),
                 ("output_bytes", to_i64(limits.max_output_bytes)),
             ],
-            Operation::Http(_) => Vec::new(),
+            Operation::Http(_) | Operation::Context(_) => Vec::new(),
         }
     }
 
@@ -252,6 +257,8 @@ pub struct OperationLimits {
     pub secret_env: std::sync::Arc<Vec<(String, crate::secrets::SecretValue)>>,
     /// `net.http`: the executor's `[http]` ceilings.
     pub http: crate::net::HttpLimits,
+    /// `context.retrieve`: the document sources this executor guards (`context.rs`).
+    pub context: std::sync::Arc<crate::context::ContextSources>,
 }
 
 impl OperationLimits {
@@ -285,6 +292,7 @@ impl Default for OperationLimits {
             egress_hosts: std::sync::Arc::default(),
             secret_env: std::sync::Arc::new(Vec::new()),
             http: crate::net::HttpLimits::default(),
+            context: std::sync::Arc::default(),
         }
     }
 }
@@ -319,6 +327,9 @@ pub enum OperationError {
     /// A `net.http` request was refused or failed (a named `net-*` check).
     #[error("{0}")]
     Net(crate::net::NetRefusal),
+    /// A `context.retrieve` could not run (`context.rs`).
+    #[error("{0}")]
+    Context(crate::context::retrieve::ContextError),
 }
 
 impl From<WorkspaceError> for OperationError {
@@ -352,6 +363,7 @@ impl OperationError {
             OperationError::Io(_) => "io",
             OperationError::Sandbox(_) => "sandbox",
             OperationError::Net(_) => "net",
+            OperationError::Context(_) => "context",
         }
     }
 }
@@ -462,6 +474,7 @@ pub enum Outcome {
     Run(RunOutcome),
     Shell(ShellOutcome),
     Http(crate::net::HttpOutcome),
+    Context(crate::context::ContextOutcome),
 }
 
 /// A `shell.exec` run and how its command was classified.
@@ -578,6 +591,32 @@ impl Outcome {
                 }
                 e.str(&h.address);
             }
+            Outcome::Context(c) => {
+                e = Encoder::new(Kind::ContextRetrieve.as_str());
+                e.str(&c.source);
+                e.u64(c.documents.len() as u64);
+                for d in &c.documents {
+                    for label in [&d.id, &d.title, &d.classification, &d.owner, &d.jurisdiction, &d.date] {
+                        e.str(label);
+                    }
+                    e.u64(d.fields.len() as u64);
+                    for (name, value) in &d.fields {
+                        e.str(name);
+                        e.str(value);
+                    }
+                    e.str(&d.content);
+                    e.str(&d.sha256);
+                }
+                e.bool(c.truncated);
+                e.u64(c.redactions.len() as u64);
+                for r in &c.redactions {
+                    e.str(&r.rule);
+                    e.str(r.mode);
+                    e.u64(r.count);
+                }
+                e.u64(c.unlabeled);
+                e.u64(c.oversized);
+            }
             Outcome::Run(r) => {
                 e = Encoder::new(Kind::ProcRun.as_str());
                 e.i64(i64::from(r.exit_code));
@@ -658,6 +697,17 @@ pub async fn execute(
                         verdict: verdict.clone(),
                     })
                 });
+        }
+        Operation::Context(call) => {
+            let call = call.clone();
+            let sources = std::sync::Arc::clone(&limits.context);
+            return tokio::task::spawn_blocking(move || {
+                crate::context::retrieve::retrieve(&call, &sources)
+            })
+            .await
+            .map_err(|_| OperationError::Io("operation task failed".to_string()))?
+            .map(Outcome::Context)
+            .map_err(OperationError::Context);
         }
         Operation::Http(call) => {
             return crate::net::exchange(call, &limits.http)
@@ -745,5 +795,8 @@ fn execute_blocking(
         Operation::Http(_) => Err(OperationError::InvalidInput(
             "net.http cannot run on the blocking pool".to_string(),
         )),
+        Operation::Context(call) => crate::context::retrieve::retrieve(call, &limits.context)
+            .map(Outcome::Context)
+            .map_err(OperationError::Context),
     }
 }

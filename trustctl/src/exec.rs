@@ -167,6 +167,10 @@ pub enum ExecOperation {
         #[arg(long, default_value_t = 0)]
         max_response_bytes: u64,
     },
+    /// context.retrieve: documents of a context source the executor guards, only of the
+    /// classifications, jurisdictions and dates the grant permits, within its limits, with its
+    /// redactions applied before anything leaves the executor.
+    Context(crate::exec_context::ContextArgs),
 }
 
 /// `Name: value` as a header pair.
@@ -290,6 +294,7 @@ fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
             }
             op
         }
+        ExecOperation::Context(args) => crate::exec_context::operation(args),
     })
 }
 
@@ -455,6 +460,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("(body truncated at --max-response-bytes)");
             }
         }
+        R::ContextRetrieve(c) => write_stdout(crate::exec_context::print(&c).as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -527,6 +533,10 @@ fn result_json(result: &R) -> (&'static str, Value) {
                 "redirects": h.redirects,
                 "headers": h.headers.iter().map(|x| json!([x.name, x.value])).collect::<Vec<_>>(),
                 "body_base64": b64(&h.body), "truncated": h.truncated}),
+        ),
+        R::ContextRetrieve(c) => (
+            Kind::ContextRetrieve.as_str(),
+            crate::exec_context::result_json(c),
         ),
         R::Run(r) => (
             Kind::ProcRun.as_str(),

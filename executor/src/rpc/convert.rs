@@ -152,6 +152,7 @@ fn outcome(outcome: Outcome) -> pb::execute_response::Result {
             rule: s.verdict.rule,
             effect: s.verdict.effect,
         }),
+        Outcome::Context(c) => R::ContextRetrieve(context_result(c)),
     }
 }
 
@@ -168,5 +169,38 @@ fn run_result(r: crate::operations::RunOutcome) -> pb::RunResult {
         killed_by: r.killed_by.unwrap_or_default(),
         limits_hit: r.limits_hit,
         sandbox: r.sandbox,
+    }
+}
+
+/// A `context.retrieve` outcome (already filtered and redacted) on the wire.
+fn context_result(c: crate::context::ContextOutcome) -> pb::ContextRetrieveResult {
+    pb::ContextRetrieveResult {
+        documents: c
+            .documents
+            .into_iter()
+            .map(|d| pb::ContextDocument {
+                id: d.id,
+                title: d.title,
+                classification: d.classification,
+                owner: d.owner,
+                jurisdiction: d.jurisdiction,
+                date: d.date,
+                fields: d.fields.into_iter().collect(),
+                content: d.content,
+                sha256: d.sha256,
+            })
+            .collect(),
+        truncated: c.truncated,
+        redactions: c
+            .redactions
+            .into_iter()
+            .map(|r| pb::ContextRedaction {
+                rule: r.rule,
+                mode: r.mode.to_string(),
+                count: r.count,
+            })
+            .collect(),
+        unlabeled: c.unlabeled,
+        oversized: c.oversized,
     }
 }

@@ -100,6 +100,17 @@ fn answer_json(answer: Answer) -> Value {
                 "url": h.url, "redirects": h.redirects, "address": h.address,
             })
         }
+        Answer::ContextRetrieve(c) => json!({
+            "documents": c.documents.iter().map(|d| json!({
+                "id": d.id, "title": d.title, "classification": d.classification,
+                "owner": d.owner, "jurisdiction": d.jurisdiction, "date": d.date,
+                "fields": d.fields, "content": d.content, "sha256": d.sha256,
+            })).collect::<Vec<_>>(),
+            "truncated": c.truncated,
+            "redactions": c.redactions.iter().map(|r| json!({
+                "rule": r.rule, "mode": r.mode, "count": r.count,
+            })).collect::<Vec<_>>(),
+        }),
     }
 }
 
