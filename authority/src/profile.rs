@@ -26,9 +26,9 @@ use std::time::Duration;
 
 pub use child_sections::ChildSandbox;
 pub use claude_rules::{parse_claude_rule, ClaudeRule};
+pub use context_rules::ContextRule;
 pub use glob::ResourcePattern;
 pub use secret_section::SecretSection;
-pub use context_rules::ContextRule;
 pub use trust_sdk::duration::{format_duration, parse_duration};
 
 use crate::request::Operation;

@@ -953,7 +953,9 @@ fn to_operation(
             timeout_ms,
         } => crate::shell_admission::shell_operation(command, cwd, *timeout_ms, claims, limits)?,
         Requested::Http(http) => crate::http_admission::http_operation(http, claims, limits)?,
-        Requested::Context(requested) => Operation::Context(crate::context::admission::call(requested)?),
+        Requested::Context(requested) => {
+            Operation::Context(crate::context::admission::call(requested)?)
+        }
     })
 }
 

@@ -280,7 +280,9 @@ impl Execution {
                         .push(crate::http_admission::outcome_reason(http));
                 }
                 if let Outcome::Context(context) = outcome {
-                    record.reasons.extend(crate::context::record::lines(context));
+                    record
+                        .reasons
+                        .extend(crate::context::record::lines(context));
                 }
             }
             Err(e) => record.status = Some(secret_use.scrubber.scrub_str(&e.to_string()).into()),

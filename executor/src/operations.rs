@@ -596,7 +596,14 @@ impl Outcome {
                 e.str(&c.source);
                 e.u64(c.documents.len() as u64);
                 for d in &c.documents {
-                    for label in [&d.id, &d.title, &d.classification, &d.owner, &d.jurisdiction, &d.date] {
+                    for label in [
+                        &d.id,
+                        &d.title,
+                        &d.classification,
+                        &d.owner,
+                        &d.jurisdiction,
+                        &d.date,
+                    ] {
                         e.str(label);
                     }
                     e.u64(d.fields.len() as u64);

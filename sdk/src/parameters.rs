@@ -91,7 +91,9 @@ pub fn redacted(op: &Operation) -> Value {
                 "max_response_bytes": h.max_response_bytes})
         }
         // What was asked of which source; the documents returned are in the outcome's record.
-        Operation::ContextRetrieve(c) => json!({"source": c.source, "query": c.query,
+        // The query by size and digest: an agent may type a value the grant redacts.
+        Operation::ContextRetrieve(c) => json!({"source": c.source,
+            "query_bytes": c.query.len(), "query_sha256": sha256_hex(c.query.as_bytes()),
             "classifications": c.classifications, "jurisdictions": c.jurisdictions,
             "date_from": c.date_from, "date_to": c.date_to, "max_documents": c.max_documents,
             "max_bytes": c.max_bytes}),

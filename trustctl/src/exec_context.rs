@@ -89,8 +89,16 @@ pub fn print(c: &pb::ContextRetrieveResult) -> String {
     eprintln!(
         "{} document(s){}; redactions: {}; skipped: {} unlabeled, {} oversized",
         c.documents.len(),
-        if c.truncated { " (truncated by the limits)" } else { "" },
-        if redactions.is_empty() { "none".to_string() } else { redactions.join(", ") },
+        if c.truncated {
+            " (truncated by the limits)"
+        } else {
+            ""
+        },
+        if redactions.is_empty() {
+            "none".to_string()
+        } else {
+            redactions.join(", ")
+        },
         c.unlabeled,
         c.oversized
     );

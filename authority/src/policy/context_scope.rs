@@ -28,10 +28,14 @@ pub(super) fn context_grants<'a>(
             continue;
         };
         let today = day_of(now);
-        let by_age = rule.max_age.map(|age| {
-            today - i64::try_from(age.as_secs() / 86_400).unwrap_or(i64::MAX / 2)
-        });
-        let from_day = [rule.window_from, by_age].into_iter().flatten().max().unwrap_or(0);
+        let by_age = rule
+            .max_age
+            .map(|age| today - i64::try_from(age.as_secs() / 86_400).unwrap_or(i64::MAX / 2));
+        let from_day = [rule.window_from, by_age]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(0);
         grants.push(ContextGrant {
             source: source.clone(),
             classifications: rule.classifications.clone(),

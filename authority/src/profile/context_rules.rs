@@ -109,7 +109,9 @@ impl RawKeys {
 
 /// The context rule of each `[[allow]]` entry, by its index (`None` for a rule of other
 /// operations), or every error found.
-pub(super) fn parse_context_rules(src: &str) -> Result<Vec<Option<ContextRule>>, Vec<SectionError>> {
+pub(super) fn parse_context_rules(
+    src: &str,
+) -> Result<Vec<Option<ContextRule>>, Vec<SectionError>> {
     let sections: Sections =
         toml::from_str(src).map_err(|e| vec![(e.span(), e.message().replace('\n', "; "))])?;
     let mut errors = Vec::new();
@@ -168,34 +170,33 @@ pub(super) fn parse_context_rules(src: &str) -> Result<Vec<Option<ContextRule>>,
 fn context_rule(raw: &RawKeys, within: &str) -> Result<ContextRule, Vec<SectionError>> {
     let mut errors: Vec<SectionError> = Vec::new();
     let mut err = |m: String| errors.push((None, format!("{within}: {m}")));
-    let classifications: BTreeSet<String> =
-        match (&raw.classifications, &raw.max_classification) {
-            (Some(_), Some(_)) => {
-                err("use either `classifications` or `max_classification`, not both".into());
+    let classifications: BTreeSet<String> = match (&raw.classifications, &raw.max_classification) {
+        (Some(_), Some(_)) => {
+            err("use either `classifications` or `max_classification`, not both".into());
+            BTreeSet::new()
+        }
+        (Some(list), None) => {
+            for c in list.iter().filter(|c| classification_rank(c).is_none()) {
+                err(format!(
+                    "unknown classification `{c}` (public, internal, confidential, restricted)"
+                ));
+            }
+            list.iter().cloned().collect()
+        }
+        (None, Some(max)) => match classifications_up_to(max) {
+            Some(list) => list.into_iter().collect(),
+            None => {
+                err(format!(
+                    "unknown classification `{max}` (public, internal, confidential, restricted)"
+                ));
                 BTreeSet::new()
             }
-            (Some(list), None) => {
-                for c in list.iter().filter(|c| classification_rank(c).is_none()) {
-                    err(format!(
-                        "unknown classification `{c}` (public, internal, confidential, restricted)"
-                    ));
-                }
-                list.iter().cloned().collect()
-            }
-            (None, Some(max)) => match classifications_up_to(max) {
-                Some(list) => list.into_iter().collect(),
-                None => {
-                    err(format!(
-                        "unknown classification `{max}` (public, internal, confidential, restricted)"
-                    ));
-                    BTreeSet::new()
-                }
-            },
-            (None, None) => {
-                err("a `context.retrieve` rule needs `classifications` or `max_classification`".into());
-                BTreeSet::new()
-            }
-        };
+        },
+        (None, None) => {
+            err("a `context.retrieve` rule needs `classifications` or `max_classification`".into());
+            BTreeSet::new()
+        }
+    };
     if raw.classifications.as_ref().is_some_and(Vec::is_empty) {
         err("`classifications` must not be empty".into());
     }

@@ -285,7 +285,10 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
         .unwrap_or_else(|| "profile".to_string());
     let mut allow = parse_rules(&mut ctx, doc, RuleKind::Allow, &profile_name, &commands);
     super::context_rules::attach(src, &mut allow, |span, m| {
-        ctx.err(&span.unwrap_or_else(|| doc.get("allow").map_or(0..0, |v| v.span())), m)
+        ctx.err(
+            &span.unwrap_or_else(|| doc.get("allow").map_or(0..0, |v| v.span())),
+            m,
+        )
     });
     let deny = parse_rules(&mut ctx, doc, RuleKind::Deny, &profile_name, &commands);
     let approval = parse_rules(&mut ctx, doc, RuleKind::Approval, &profile_name, &commands);

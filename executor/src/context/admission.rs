@@ -52,7 +52,9 @@ pub fn call(requested: &ContextRequested) -> Result<ContextCall, Refusal> {
     if query.len() > MAX_QUERY_BYTES || query.chars().any(char::is_control) {
         return Err(Refusal::invalid(
             "parameters",
-            format!("a query is at most {MAX_QUERY_BYTES} bytes of text without control characters"),
+            format!(
+                "a query is at most {MAX_QUERY_BYTES} bytes of text without control characters"
+            ),
         ));
     }
     let terms: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
@@ -109,7 +111,24 @@ pub fn call(requested: &ContextRequested) -> Result<ContextCall, Refusal> {
 /// Binds `call` to what `token` (all its blocks) lets it read of its source, narrowed by the
 /// request's filters. Refuses an unknown source, a grant that states nothing readable, a
 /// filter asking for more than the grant, and redactions this executor cannot apply.
-pub fn bind(call: &mut ContextCall, token: &Biscuit, sources: &ContextSources) -> Result<(), Refusal> {
+pub fn bind(
+    call: &mut ContextCall,
+    token: &Biscuit,
+    sources: &ContextSources,
+) -> Result<(), Refusal> {
+    let grant_error =
+        |e: trust_sdk::error::SdkError| Refusal::invalid("context-grant", e.to_string());
+    let structure = Structure::read(token).map_err(grant_error)?;
+    let grants = effective_grants(&structure).map_err(grant_error)?;
+    let Some(mut grant) = grants.into_iter().find(|g| g.source == call.source) else {
+        return Err(Refusal::denied(
+            "context-scope",
+            format!(
+                "the grant states nothing it may read of source `{}`",
+                call.source
+            ),
+        ));
+    };
     if sources.get(&call.source).is_none() {
         return Err(Refusal::new(
             RefusalKind::NotFound,
@@ -117,15 +136,6 @@ pub fn bind(call: &mut ContextCall, token: &Biscuit, sources: &ContextSources) -
             format!("this executor guards no context source `{}`", call.source),
         ));
     }
-    let grant_error = |e: trust_sdk::error::SdkError| Refusal::invalid("context-grant", e.to_string());
-    let structure = Structure::read(token).map_err(grant_error)?;
-    let grants = effective_grants(&structure).map_err(grant_error)?;
-    let Some(mut grant) = grants.into_iter().find(|g| g.source == call.source) else {
-        return Err(Refusal::denied(
-            "context-scope",
-            format!("the grant states nothing it may read of source `{}`", call.source),
-        ));
-    };
     if let Some(c) = call
         .classifications
         .iter()
@@ -133,7 +143,10 @@ pub fn bind(call: &mut ContextCall, token: &Biscuit, sources: &ContextSources) -
     {
         return Err(Refusal::denied(
             "context-scope",
-            format!("classification `{c}` of source `{}` is outside the grant", call.source),
+            format!(
+                "classification `{c}` of source `{}` is outside the grant",
+                call.source
+            ),
         ));
     }
     if !call.classifications.is_empty() {
@@ -148,7 +161,10 @@ pub fn bind(call: &mut ContextCall, token: &Biscuit, sources: &ContextSources) -
         {
             return Err(Refusal::denied(
                 "context-scope",
-                format!("jurisdiction `{j}` of source `{}` is outside the grant", call.source),
+                format!(
+                    "jurisdiction `{j}` of source `{}` is outside the grant",
+                    call.source
+                ),
             ));
         }
         grant.jurisdictions = call.jurisdictions.iter().cloned().collect();
@@ -172,7 +188,11 @@ pub fn bind(call: &mut ContextCall, token: &Biscuit, sources: &ContextSources) -
         grant.max_bytes = grant.max_bytes.min(call.max_bytes);
     }
     redaction::compile(&grant.redactions, &sources.settings).map_err(|e| {
-        Refusal::new(RefusalKind::FailedPrecondition, "context-redaction", e.to_string())
+        Refusal::new(
+            RefusalKind::FailedPrecondition,
+            "context-redaction",
+            e.to_string(),
+        )
     })?;
     call.grant = Some(grant);
     Ok(())

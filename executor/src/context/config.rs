@@ -54,7 +54,10 @@ pub fn load(
         }
     }
     if let Some(pattern) = raw.customer_id_pattern {
-        match regex::RegexBuilder::new(&pattern).size_limit(1 << 20).build() {
+        match regex::RegexBuilder::new(&pattern)
+            .size_limit(1 << 20)
+            .build()
+        {
             Ok(r) => settings.customer_id = Some(Arc::new(r)),
             Err(e) => errors.push(format!("[context] customer_id_pattern: {e}")),
         }

@@ -74,9 +74,12 @@ fn is_field_name(name: &str) -> bool {
 
 /// `key: value` → (key, value without its quotes).
 fn split_line(line: &str) -> Result<(&str, &str), LabelError> {
-    let (key, value) = line
-        .split_once(':')
-        .ok_or_else(|| bad(format!("line `{}` is not `key: value`", line.escape_debug())))?;
+    let (key, value) = line.split_once(':').ok_or_else(|| {
+        bad(format!(
+            "line `{}` is not `key: value`",
+            line.escape_debug()
+        ))
+    })?;
     let value = value.strip_prefix(' ').unwrap_or(value);
     let value = match value.strip_prefix('"') {
         Some(rest) => rest
@@ -85,7 +88,9 @@ fn split_line(line: &str) -> Result<(&str, &str), LabelError> {
         None => value,
     };
     if value.len() > MAX_VALUE_BYTES {
-        return Err(bad(format!("`{key}` is longer than {MAX_VALUE_BYTES} bytes")));
+        return Err(bad(format!(
+            "`{key}` is longer than {MAX_VALUE_BYTES} bytes"
+        )));
     }
     Ok((key, value))
 }

@@ -17,8 +17,12 @@ use super::ContextSettings;
 /// Compiled size limit of one pattern.
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
-fn builtin(pattern: &'static str, slot: &'static OnceLock<Option<Arc<Regex>>>) -> Option<Arc<Regex>> {
-    slot.get_or_init(|| Regex::new(pattern).ok().map(Arc::new)).clone()
+fn builtin(
+    pattern: &'static str,
+    slot: &'static OnceLock<Option<Arc<Regex>>>,
+) -> Option<Arc<Regex>> {
+    slot.get_or_init(|| Regex::new(pattern).ok().map(Arc::new))
+        .clone()
 }
 
 fn email() -> Option<Arc<Regex>> {
@@ -45,7 +49,9 @@ pub struct Redactor {
 /// without them).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RedactionError {
-    #[error("the grant redacts `customer_id` but this executor has no `[context] customer_id_pattern`")]
+    #[error(
+        "the grant redacts `customer_id` but this executor has no `[context] customer_id_pattern`"
+    )]
     NoCustomerPattern,
     #[error("redaction `{rule}` does not compile: {reason}")]
     BadPattern { rule: String, reason: String },
@@ -98,7 +104,9 @@ impl Redactor {
             return (text.to_string(), 0);
         }
         (
-            self.regex.replace_all(text, self.mask.as_str()).into_owned(),
+            self.regex
+                .replace_all(text, self.mask.as_str())
+                .into_owned(),
             count,
         )
     }
@@ -161,7 +169,11 @@ mod tests {
             owner: "o".into(),
             jurisdiction: "EU".into(),
             day: 0,
-            fields: [("iban".to_string(), "DE89 3704 0044 0532 0130 00".to_string())].into(),
+            fields: [(
+                "iban".to_string(),
+                "DE89 3704 0044 0532 0130 00".to_string(),
+            )]
+            .into(),
             body: "pay GB29NWBK60161331926819 now\nkeep\nwrite to a.b@c.example\n".into(),
         }
     }
@@ -169,8 +181,14 @@ mod tests {
     #[test]
     fn masks_and_drops_and_counts() {
         let rules = [
-            Redaction { rule: RedactionRule::Email, mode: RedactionMode::Mask },
-            Redaction { rule: RedactionRule::Iban, mode: RedactionMode::Drop },
+            Redaction {
+                rule: RedactionRule::Email,
+                mode: RedactionMode::Mask,
+            },
+            Redaction {
+                rule: RedactionRule::Iban,
+                mode: RedactionMode::Drop,
+            },
         ];
         let compiled = compile(&rules, &ContextSettings::default()).unwrap();
         let mut d = doc();
@@ -179,7 +197,10 @@ mod tests {
         assert_eq!(d.title, "mail [redacted:email]");
         assert!(d.fields.is_empty());
         assert_eq!(d.body, "keep\nwrite to [redacted:email]\n");
-        let customer = [Redaction { rule: RedactionRule::CustomerId, mode: RedactionMode::Mask }];
+        let customer = [Redaction {
+            rule: RedactionRule::CustomerId,
+            mode: RedactionMode::Mask,
+        }];
         assert_eq!(
             compile(&customer, &ContextSettings::default()).err(),
             Some(RedactionError::NoCustomerPattern)

@@ -64,11 +64,16 @@ pub enum ContextError {
 
 /// The digest a returned document carries.
 pub fn document_digest(id: &str, fields: &BTreeMap<String, String>, content: &str) -> String {
-    trust_sdk::provenance::parameters_digest(&json!({"id": id, "fields": fields, "content": content}))
+    trust_sdk::provenance::parameters_digest(
+        &json!({"id": id, "fields": fields, "content": content}),
+    )
 }
 
 /// Runs `call` (bound at admission) against `sources`.
-pub fn retrieve(call: &ContextCall, sources: &ContextSources) -> Result<ContextOutcome, ContextError> {
+pub fn retrieve(
+    call: &ContextCall,
+    sources: &ContextSources,
+) -> Result<ContextOutcome, ContextError> {
     let source = sources
         .get(&call.source)
         .ok_or_else(|| ContextError::UnknownSource(call.source.clone()))?;
@@ -105,7 +110,11 @@ pub fn retrieve(call: &ContextCall, sources: &ContextSources) -> Result<ContextO
         let size = (doc.title.len()
             + doc.owner.len()
             + doc.body.len()
-            + doc.fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()) as u64;
+            + doc
+                .fields
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()) as u64;
         if out.documents.len() >= grant.max_documents as usize
             || bytes.saturating_add(size) > grant.max_bytes
         {

@@ -8,7 +8,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use super::front_matter::{self, Document};
 use super::ContextSettings;
-use crate::workspace::{join_normalized, open_file_in, open_subdir, read_dir, EntryKind, Workspace};
+use crate::workspace::{
+    join_normalized, open_file_in, open_subdir, read_dir, EntryKind, Workspace,
+};
 
 /// Deepest directory level walked.
 const MAX_DEPTH: u32 = 16;
@@ -41,7 +43,11 @@ pub fn scan(root: &Workspace, source: &str, settings: &ContextSettings) -> Resul
     out.documents.retain(|d| count.get(&d.id) == Some(&1));
     let dropped = before - out.documents.len();
     if dropped > 0 {
-        tracing::warn!(source, documents = dropped, "context documents share an id; none of them is returned");
+        tracing::warn!(
+            source,
+            documents = dropped,
+            "context documents share an id; none of them is returned"
+        );
         out.unlabeled += dropped as u64;
     }
     Ok(out)
@@ -72,7 +78,9 @@ fn walk(
                 // A directory swapped for a symlink or a mount point is refused by the kernel.
                 match open_subdir(dir, &entry.name, &rel) {
                     Ok(sub) => walk(sub.as_fd(), &rel, level + 1, source, settings, read, out)?,
-                    Err(e) => tracing::warn!(source, path = %rel, error = %e, "context directory skipped"),
+                    Err(e) => {
+                        tracing::warn!(source, path = %rel, error = %e, "context directory skipped")
+                    }
                 }
             }
             EntryKind::Symlink => {

@@ -53,7 +53,12 @@ pub fn classification_rank(class: &str) -> Option<usize> {
 /// Every classification up to and including `max`.
 pub fn classifications_up_to(max: &str) -> Option<Vec<String>> {
     let rank = classification_rank(max)?;
-    Some(CLASSIFICATIONS[..=rank].iter().map(|c| c.to_string()).collect())
+    Some(
+        CLASSIFICATIONS[..=rank]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+    )
 }
 
 /// Whether `name` is a valid context source name: 1 to 64 bytes of `[a-z0-9_-]`, starting
@@ -251,7 +256,11 @@ impl ContextGrant {
 
     /// Adds `redaction`, or makes an existing one of the same rule stricter.
     pub fn add_redaction(&mut self, redaction: Redaction) {
-        match self.redactions.iter_mut().find(|r| r.rule == redaction.rule) {
+        match self
+            .redactions
+            .iter_mut()
+            .find(|r| r.rule == redaction.rule)
+        {
             Some(existing) => existing.mode = existing.mode.max(redaction.mode),
             None => self.redactions.push(redaction),
         }
@@ -428,7 +437,9 @@ fn block_statements(block: &BlockContent) -> Result<Vec<(String, BlockStatement)
 pub fn effective_grants(structure: &Structure) -> Result<Vec<ContextGrant>, SdkError> {
     let mut blocks = structure.blocks().iter();
     let Some(authority) = blocks.next() else {
-        return Err(SdkError::InvalidGrant("token has no authority block".into()));
+        return Err(SdkError::InvalidGrant(
+            "token has no authority block".into(),
+        ));
     };
     let mut grants: Vec<ContextGrant> = Vec::new();
     for (source, s) in block_statements(authority)? {
@@ -519,9 +530,20 @@ mod tests {
     #[test]
     fn days_round_trip_and_bad_dates_are_refused() {
         assert_eq!(parse_day("1970-01-01"), Some(0));
-        assert_eq!(parse_day("2024-02-29").map(format_day).as_deref(), Some("2024-02-29"));
+        assert_eq!(
+            parse_day("2024-02-29").map(format_day).as_deref(),
+            Some("2024-02-29")
+        );
         assert_eq!(parse_day("9999-12-31"), Some(LAST_DAY));
-        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "24-01-01", "2024-01-01 ", "+024-01-01", "1969-12-31"] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "24-01-01",
+            "2024-01-01 ",
+            "+024-01-01",
+            "1969-12-31",
+        ] {
             assert_eq!(parse_day(bad), None, "{bad}");
         }
     }
@@ -530,7 +552,16 @@ mod tests {
     fn source_names_are_never_paths() {
         assert!(is_source_name("kb"));
         assert!(is_source_name("claims-2024_eu"));
-        for bad in ["", "../kb", "kb/x", "/etc", "KB", ".kb", "kb\0", "a".repeat(65).as_str()] {
+        for bad in [
+            "",
+            "../kb",
+            "kb/x",
+            "/etc",
+            "KB",
+            ".kb",
+            "kb\0",
+            "a".repeat(65).as_str(),
+        ] {
             assert!(!is_source_name(bad), "{bad}");
         }
     }
@@ -544,6 +575,9 @@ mod tests {
         );
         assert_eq!(RedactionRule::parse("regex:"), None);
         assert_eq!(RedactionRule::parse("phone"), None);
-        assert_eq!(classifications_up_to("internal"), Some(vec!["public".into(), "internal".into()]));
+        assert_eq!(
+            classifications_up_to("internal"),
+            Some(vec!["public".into(), "internal".into()])
+        );
     }
 }
