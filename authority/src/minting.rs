@@ -153,6 +153,12 @@ fn mint_with(
             .fact(step.fact())
             .map_err(|e| InternalError::Minting(e.to_string()))?;
     }
+    // Governed context retrieval: what the grant may read of each source it names.
+    for fact in vocabulary::context::context_facts(&envelope.context_grants) {
+        block = block
+            .fact(fact)
+            .map_err(|e| InternalError::Minting(e.to_string()))?;
+    }
     // Secret references (names, never values): the executor resolves them at exec time.
     for reference in &envelope.secret_refs {
         block = block

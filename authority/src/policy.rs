@@ -18,6 +18,8 @@
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
 mod http_scope;
+// Governed context retrieval (`context.retrieve`).
+mod context_scope;
 mod secret_refs;
 #[cfg(test)]
 mod secret_tests;
@@ -197,6 +199,10 @@ pub struct GrantEnvelope {
     /// `decision.rs` for a step grant, never by policy).
     #[serde(skip)]
     pub process_step: Option<trust_sdk::vocabulary::process::ProcessStepRef>,
+    /// What the grant may read of each granted `context.retrieve` source
+    /// (`policy/context_scope.rs`).
+    #[serde(default)]
+    pub context_grants: Vec<trust_sdk::vocabulary::context::ContextGrant>,
 }
 
 impl GrantEnvelope {
@@ -381,6 +387,13 @@ pub fn evaluate_with_approvals(
             .iter()
             .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
     );
+    let context_grants = context_scope::context_grants(
+        profile,
+        checked
+            .iter()
+            .map(|c| (c.operation, &c.scope.resource, c.allow_rule.as_deref())),
+        now,
+    );
     let shell = checked
         .iter()
         .any(|c| c.operation == Operation::ShellExec)
@@ -419,6 +432,7 @@ pub fn evaluate_with_approvals(
             tool_arguments,
             skill_pins: None,
             process_step: None,
+            context_grants,
         }),
     }
 }
@@ -578,6 +592,13 @@ pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, Str
         Operation::ToolInvoke if trust_sdk::tools::is_valid_id(raw) => Ok(raw.to_string()),
         Operation::ToolInvoke => Err(
             "a tool id is lowercase letters, digits, `-`, `_` and `.` (at most 64 bytes)"
+                .to_string(),
+        ),
+        Operation::ContextRetrieve if trust_sdk::vocabulary::context::is_source_name(raw) => {
+            Ok(raw.to_string())
+        }
+        Operation::ContextRetrieve => Err(
+            "a context source is named by the executor (lower-case letters, digits, `_`, `-`)"
                 .to_string(),
         ),
         _ => normalize_path(raw),

@@ -21,6 +21,8 @@ mod secret_section;
 #[cfg(test)]
 mod tests;
 mod tool_arguments;
+// Governed context retrieval: what `context.retrieve` allow rules let a grant read.
+mod context_rules;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +31,7 @@ use std::time::Duration;
 
 pub use child_sections::ChildSandbox;
 pub use claude_rules::{parse_claude_rule, ClaudeRule};
+pub use context_rules::ContextRule;
 pub use glob::ResourcePattern;
 pub use process_def::{ProcessDef, ProcessStep, StepScope, TOOL_INVOKE};
 pub use secret_section::SecretSection;
@@ -331,6 +334,9 @@ pub struct Rule {
     /// For `tool.invoke` allow rules: the argument constraints (`arguments`) every tool the
     /// rule grants carries (`profile/tool_arguments.rs`).
     pub tool_arguments: Vec<trust_sdk::vocabulary::tool_args::ArgConstraint>,
+    /// For `context.retrieve` allow rules: what a grant may read of the sources
+    /// (`profile/context_rules.rs`).
+    pub context: Option<ContextRule>,
 }
 
 impl Rule {

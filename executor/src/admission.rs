@@ -441,7 +441,7 @@ impl Admission {
         let claims = Arc::clone(&verified.claims);
         let requested = &invocation.requested;
         // Domain operation (argv of a named command comes from the grant, never the caller).
-        let operation = match requested {
+        let mut operation = match requested {
             Requested::ToolInvoke {
                 tool_id,
                 arguments_json,
@@ -456,6 +456,10 @@ impl Admission {
             )?,
             _ => to_operation(requested, &claims, &self.operation_limits)?,
         };
+        // context.retrieve: bound to what every block of the grant lets it read (`context.rs`).
+        if let Operation::Context(call) = &mut operation {
+            crate::context::admission::bind(call, &verified.token, &self.operation_limits.context)?;
+        }
         crate::shell_admission::check_child(&operation, &claims, &self.operation_limits)?;
         let resources = operation.resources().map_err(path_refusal)?;
         ctx.resources = resources.clone();
@@ -1141,6 +1145,9 @@ fn to_operation(
                 "invocation",
                 "tool.invoke is admitted with the tool catalog",
             ))
+        }
+        Requested::Context(requested) => {
+            Operation::Context(crate::context::admission::call(requested)?)
         }
     })
 }

@@ -75,6 +75,13 @@ struct RawConfig {
     /// `[http]`: ceilings of `net.http` requests.
     #[serde(default)]
     http: RawHttp,
+    // Governed context retrieval (`context.rs`): the sources and their settings.
+    /// `[[context_source]]`: document sources `context.retrieve` reads, opened at start.
+    #[serde(default)]
+    context_source: Vec<crate::context::config::RawContextSource>,
+    /// `[context]`: size caps and the `customer_id` redaction pattern.
+    #[serde(default)]
+    context: crate::context::config::RawContextSettings,
     // Business tools (`tool.invoke`, `tool_admission.rs`).
     /// `[tools]`: where tool upstreams may be, and the ceilings of their calls.
     #[serde(default)]
@@ -506,6 +513,15 @@ impl ExecutorConfig {
                 ));
             }
         }
+        // Governed context retrieval: every source opened now, or no start.
+        let roots: Vec<PathBuf> = workspaces.iter().map(|w| w.root.clone()).collect();
+        operations.context = std::sync::Arc::new(crate::context::config::load(
+            raw.context_source,
+            raw.context,
+            base,
+            &roots,
+            &mut errors,
+        ));
         let mut pinned = Vec::new();
         for hex_key in &raw.authority_root_keys {
             match trust_sdk::keys::verifying_key_from_hex(hex_key) {

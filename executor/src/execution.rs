@@ -105,6 +105,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
         E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
         E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
         E::Net(net) => crate::http_admission::refusal(net),
+        E::Context(_) => Refusal::new(RefusalKind::FailedPrecondition, "context-source", message),
     }
 }
 
@@ -302,6 +303,11 @@ impl Execution {
                     record
                         .reasons
                         .push(crate::tool_admission::outcome_reason(tool));
+                }
+                if let Outcome::Context(context) = outcome {
+                    record
+                        .reasons
+                        .extend(crate::context::record::lines(context));
                 }
             }
             Err(e) => record.status = Some(secret_use.scrubber.scrub_str(&e.to_string()).into()),

@@ -6,6 +6,8 @@ pub mod admission_bounds;
 pub mod bounded_cache;
 pub mod check;
 pub mod config;
+// Governed context retrieval (`context.retrieve`).
+pub mod context;
 pub mod egress_proxy;
 pub mod error;
 pub mod execution;

@@ -75,6 +75,8 @@ pub enum Operation {
     Http(crate::net::HttpCall),
     /// One call of a certified business tool (`tool.invoke`), as admission checked it.
     Tool(Box<crate::tool_call::ToolCall>),
+    /// Documents of a context source, bound at admission to what the grant may read.
+    Context(crate::context::ContextCall),
 }
 
 /// How admission classified a `shell.exec` command under the grant's shell policy.
@@ -108,6 +110,7 @@ impl Operation {
             Operation::Shell { .. } => Kind::ShellExec,
             Operation::Http(_) => Kind::NetHttp,
             Operation::Tool(_) => Kind::ToolInvoke,
+            Operation::Context(_) => Kind::ContextRetrieve,
         }
     }
 
@@ -142,6 +145,8 @@ impl Operation {
             Operation::Http(call) => Ok(vec![call.permit.entry.clone()]),
             // The tool id: what a grant's `tool.invoke` scope names.
             Operation::Tool(call) => Ok(vec![call.tool_id.clone()]),
+            // The source's name (checked: never a path).
+            Operation::Context(call) => Ok(vec![call.source.clone()]),
         }
     }
 
@@ -184,7 +189,7 @@ impl Operation {
                 ),
                 ("output_bytes", to_i64(limits.max_output_bytes)),
             ],
-            Operation::Http(_) | Operation::Tool(_) => Vec::new(),
+            Operation::Http(_) | Operation::Tool(_) | Operation::Context(_) => Vec::new(),
         }
     }
 
@@ -257,6 +262,8 @@ pub struct OperationLimits {
     pub secret_env: std::sync::Arc<Vec<(String, crate::secrets::SecretValue)>>,
     /// `net.http`: the executor's `[http]` ceilings.
     pub http: crate::net::HttpLimits,
+    /// `context.retrieve`: the document sources this executor guards (`context.rs`).
+    pub context: std::sync::Arc<crate::context::ContextSources>,
 }
 
 impl OperationLimits {
@@ -290,6 +297,7 @@ impl Default for OperationLimits {
             egress_hosts: std::sync::Arc::default(),
             secret_env: std::sync::Arc::new(Vec::new()),
             http: crate::net::HttpLimits::default(),
+            context: std::sync::Arc::default(),
         }
     }
 }
@@ -324,6 +332,9 @@ pub enum OperationError {
     /// A `net.http` request was refused or failed (a named `net-*` check).
     #[error("{0}")]
     Net(crate::net::NetRefusal),
+    /// A `context.retrieve` could not run (`context.rs`).
+    #[error("{0}")]
+    Context(crate::context::retrieve::ContextError),
 }
 
 impl From<WorkspaceError> for OperationError {
@@ -357,6 +368,7 @@ impl OperationError {
             OperationError::Io(_) => "io",
             OperationError::Sandbox(_) => "sandbox",
             OperationError::Net(_) => "net",
+            OperationError::Context(_) => "context",
         }
     }
 }
@@ -468,6 +480,7 @@ pub enum Outcome {
     Shell(ShellOutcome),
     Http(crate::net::HttpOutcome),
     Tool(crate::tool_call::ToolOutcome),
+    Context(crate::context::ContextOutcome),
 }
 
 /// A `shell.exec` run and how its command was classified.
@@ -591,6 +604,39 @@ impl Outcome {
                 e.str(&t.arguments_sha256);
                 e.bytes(&Outcome::Http(t.http.clone()).encode());
             }
+            Outcome::Context(c) => {
+                e = Encoder::new(Kind::ContextRetrieve.as_str());
+                e.str(&c.source);
+                e.u64(c.documents.len() as u64);
+                for d in &c.documents {
+                    for label in [
+                        &d.id,
+                        &d.title,
+                        &d.classification,
+                        &d.owner,
+                        &d.jurisdiction,
+                        &d.date,
+                    ] {
+                        e.str(label);
+                    }
+                    e.u64(d.fields.len() as u64);
+                    for (name, value) in &d.fields {
+                        e.str(name);
+                        e.str(value);
+                    }
+                    e.str(&d.content);
+                    e.str(&d.sha256);
+                }
+                e.bool(c.truncated);
+                e.u64(c.redactions.len() as u64);
+                for r in &c.redactions {
+                    e.str(&r.rule);
+                    e.str(r.mode);
+                    e.u64(r.count);
+                }
+                e.u64(c.unlabeled);
+                e.u64(c.oversized);
+            }
             Outcome::Run(r) => {
                 e = Encoder::new(Kind::ProcRun.as_str());
                 e.i64(i64::from(r.exit_code));
@@ -671,6 +717,17 @@ pub async fn execute(
                         verdict: verdict.clone(),
                     })
                 });
+        }
+        Operation::Context(call) => {
+            let call = call.clone();
+            let sources = std::sync::Arc::clone(&limits.context);
+            return tokio::task::spawn_blocking(move || {
+                crate::context::retrieve::retrieve(&call, &sources)
+            })
+            .await
+            .map_err(|_| OperationError::Io("operation task failed".to_string()))?
+            .map(Outcome::Context)
+            .map_err(OperationError::Context);
         }
         Operation::Http(call) => {
             return crate::net::exchange(call, &limits.http)
@@ -771,5 +828,8 @@ fn execute_blocking(
         Operation::Http(_) | Operation::Tool(_) => Err(OperationError::InvalidInput(
             "an HTTP exchange cannot run on the blocking pool".to_string(),
         )),
+        Operation::Context(call) => crate::context::retrieve::retrieve(call, &limits.context)
+            .map(Outcome::Context)
+            .map_err(OperationError::Context),
     }
 }

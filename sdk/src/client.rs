@@ -19,10 +19,13 @@ pub use tool_registry::RegistryKind;
 mod tools;
 
 pub use tools::tool_operation;
+// Governed context retrieval (`context.retrieve`).
+mod context;
 
 pub use crate::clock::now_ms;
 pub use crate::revocation_target::RevocationTarget;
 pub use crate::transport::Transport;
+pub use context::{context_operation, ContextQuery};
 
 /// What an agent asks for.
 #[derive(Debug, Clone, Default)]

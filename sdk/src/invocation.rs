@@ -75,6 +75,22 @@ pub enum Requested {
         arguments_json: String,
         tool_version: u32,
     },
+    /// Documents of a context source for `context.retrieve`, filtered and redacted by the grant.
+    Context(ContextRequested),
+}
+
+/// The parameters of a `context.retrieve` request, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContextRequested {
+    pub source: String,
+    pub query: String,
+    pub classifications: Vec<String>,
+    pub jurisdictions: Vec<String>,
+    /// `YYYY-MM-DD` or empty.
+    pub date_from: String,
+    pub date_to: String,
+    pub max_documents: u32,
+    pub max_bytes: u64,
 }
 
 /// The parameters of a `net.http` request, as sent.
@@ -101,6 +117,7 @@ impl Requested {
             Requested::Shell { .. } => Operation::ShellExec,
             Requested::Http(_) => Operation::NetHttp,
             Requested::ToolInvoke { .. } => Operation::ToolInvoke,
+            Requested::Context(_) => Operation::ContextRetrieve,
         }
     }
 }
@@ -207,5 +224,15 @@ fn requested(op: pb::invocation::Operation) -> Requested {
             arguments_json: t.arguments_json,
             tool_version: t.tool_version,
         },
+        W::ContextRetrieve(r) => Requested::Context(ContextRequested {
+            source: r.source,
+            query: r.query,
+            classifications: r.classifications,
+            jurisdictions: r.jurisdictions,
+            date_from: r.date_from,
+            date_to: r.date_to,
+            max_documents: r.max_documents,
+            max_bytes: r.max_bytes,
+        }),
     }
 }

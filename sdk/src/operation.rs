@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// The wire names of the read-only operations ([`Operation::is_read_only`]), for code that
 /// holds a name rather than an [`Operation`]; a test keeps the two in step.
-pub const READ_ONLY_OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search"];
+pub const READ_ONLY_OPERATIONS: &[&str] = &["fs.read", "fs.list", "fs.search", "context.retrieve"];
 
 /// An operation as grants, profiles and provenance name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,11 +34,14 @@ pub enum Operation {
     /// `tool.invoke`: call a certified business tool of the executor's catalog (resource: the
     /// tool id), its arguments bounded by the grant's argument constraints.
     ToolInvoke,
+    /// `context.retrieve`: read documents of a context source the executor guards, filtered
+    /// and redacted by the grant (`crate::vocabulary::context`).
+    ContextRetrieve,
 }
 
 impl Operation {
     /// Every known operation, in a stable order.
-    pub const ALL: [Operation; 9] = [
+    pub const ALL: [Operation; 10] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -48,10 +51,11 @@ impl Operation {
         Operation::NetHttp,
         Operation::ShellExec,
         Operation::ToolInvoke,
+        Operation::ContextRetrieve,
     ];
 
     /// The operations an executor runs today.
-    pub const EXECUTED: [Operation; 9] = [
+    pub const EXECUTED: [Operation; 10] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -61,6 +65,7 @@ impl Operation {
         Operation::ShellExec,
         Operation::NetHttp,
         Operation::ToolInvoke,
+        Operation::ContextRetrieve,
     ];
 
     /// The wire name of the operation, e.g. `"fs.read"`.
@@ -75,6 +80,7 @@ impl Operation {
             Operation::NetHttp => "net.http",
             Operation::ShellExec => "shell.exec",
             Operation::ToolInvoke => "tool.invoke",
+            Operation::ContextRetrieve => "context.retrieve",
         }
     }
 
@@ -110,7 +116,10 @@ impl Operation {
     pub fn is_read_only(self) -> bool {
         matches!(
             self,
-            Operation::FsRead | Operation::FsList | Operation::FsSearch
+            Operation::FsRead
+                | Operation::FsList
+                | Operation::FsSearch
+                | Operation::ContextRetrieve
         )
     }
 }

@@ -26,6 +26,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
         Operation::Shell(_) => Kind::ShellExec,
         Operation::Http(_) => Kind::NetHttp,
         Operation::ToolInvoke(_) => Kind::ToolInvoke,
+        Operation::ContextRetrieve(_) => Kind::ContextRetrieve,
     }
     .as_str()
 }
@@ -95,6 +96,13 @@ pub fn redacted(op: &Operation) -> Value {
         Operation::ToolInvoke(t) => json!({"tool": t.tool_id, "tool_version": t.tool_version,
             "arguments_bytes": t.arguments_json.len(),
             "arguments_sha256": arguments_digest(&t.arguments_json)}),
+        // What was asked of which source; the documents returned are in the outcome's record.
+        // The query by size and digest: an agent may type a value the grant redacts.
+        Operation::ContextRetrieve(c) => json!({"source": c.source,
+            "query_bytes": c.query.len(), "query_sha256": sha256_hex(c.query.as_bytes()),
+            "classifications": c.classifications, "jurisdictions": c.jurisdictions,
+            "date_from": c.date_from, "date_to": c.date_to, "max_documents": c.max_documents,
+            "max_bytes": c.max_bytes}),
         // The files the command executes, by digest: an approval of this run binds them.
         Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms,
             "files": r.file_sha256}),

@@ -29,6 +29,9 @@ pub mod shadow;
 pub mod skill_pins;
 // Process instances (issue 16): `process_instance(INSTANCE_ID, STEP)`.
 pub mod process;
+// Governed context retrieval (`context.retrieve`): sources, classifications, window, limits,
+// redactions.
+pub mod context;
 
 #[cfg(test)]
 mod tests;

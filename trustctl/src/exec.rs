@@ -181,6 +181,10 @@ pub enum ExecOperation {
         #[arg(long, default_value_t = 0)]
         tool_version: u32,
     },
+    /// context.retrieve: documents of a context source the executor guards, only of the
+    /// classifications, jurisdictions and dates the grant permits, within its limits, with its
+    /// redactions applied before anything leaves the executor.
+    Context(crate::exec_context::ContextArgs),
 }
 
 /// `Name: value` as a header pair.
@@ -316,6 +320,7 @@ fn to_wire(op: &ExecOperation) -> anyhow::Result<Op> {
             }
             op
         }
+        ExecOperation::Context(args) => crate::exec_context::operation(args),
     })
 }
 
@@ -488,6 +493,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("(body truncated at --max-response-bytes)");
             }
         }
+        R::ContextRetrieve(c) => write_stdout(crate::exec_context::print(&c).as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -566,6 +572,10 @@ fn result_json(result: &R) -> (&'static str, Value) {
             json!({"tool": t.tool_id, "version": t.tool_version, "status": t.status,
                 "content_type": t.content_type, "body": lossy(&t.body),
                 "arguments_sha256": t.arguments_sha256, "result_sha256": t.result_sha256}),
+        ),
+        R::ContextRetrieve(c) => (
+            Kind::ContextRetrieve.as_str(),
+            crate::exec_context::result_json(c),
         ),
         R::Run(r) => (
             Kind::ProcRun.as_str(),

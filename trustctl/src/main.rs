@@ -21,6 +21,8 @@ mod approvals;
 mod audit;
 mod derive;
 mod exec;
+// `trustctl exec context` (`context.retrieve`).
+mod exec_context;
 mod grant;
 mod health;
 // Agent sessions and the Claude Code hook (gate mode).

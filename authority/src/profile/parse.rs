@@ -53,6 +53,16 @@ const RULE_KEYS: &[&str] = &[
     "paths",
     // tool.invoke allow rules: argument constraints (`profile/tool_arguments.rs`).
     "arguments",
+    // context.retrieve allow rules (`context_rules.rs`, `CONTEXT_RULE_KEYS`).
+    "classifications",
+    "max_classification",
+    "jurisdictions",
+    "window_from",
+    "window_to",
+    "max_age",
+    "max_documents",
+    "max_bytes",
+    "redact",
 ];
 /// Most distinct approvers an `[[approval]]` rule may require.
 const MAX_APPROVALS_REQUIRED: i64 = 10;
@@ -274,7 +284,13 @@ pub(super) fn parse_profile(src: &str, file: &Path) -> Result<Profile, Vec<Profi
         .as_ref()
         .map(|n| n.get_ref().clone())
         .unwrap_or_else(|| "profile".to_string());
-    let allow = parse_rules(&mut ctx, doc, RuleKind::Allow, &profile_name, &commands);
+    let mut allow = parse_rules(&mut ctx, doc, RuleKind::Allow, &profile_name, &commands);
+    super::context_rules::attach(src, &mut allow, |span, m| {
+        ctx.err(
+            &span.unwrap_or_else(|| doc.get("allow").map_or(0..0, |v| v.span())),
+            m,
+        )
+    });
     let deny = parse_rules(&mut ctx, doc, RuleKind::Deny, &profile_name, &commands);
     let approval = parse_rules(&mut ctx, doc, RuleKind::Approval, &profile_name, &commands);
     check_rule_ids(&mut ctx, allow.iter().chain(&deny).chain(&approval));
@@ -789,6 +805,7 @@ fn parse_rule(
         http_methods,
         http_paths,
         tool_arguments,
+        context: None,
         id,
         kind,
         operations,

@@ -154,6 +154,7 @@ fn outcome(outcome: Outcome) -> pb::execute_response::Result {
             rule: s.verdict.rule,
             effect: s.verdict.effect,
         }),
+        Outcome::Context(c) => R::ContextRetrieve(context_result(c)),
     }
 }
 
@@ -195,5 +196,38 @@ pub fn tool_description(view: crate::tool_listing::ToolView) -> pb::ToolDescript
         owner: view.owner,
         parameters_json: view.parameters.to_string(),
         constraints: view.constraints,
+    }
+}
+
+/// A `context.retrieve` outcome (already filtered and redacted) on the wire.
+fn context_result(c: crate::context::ContextOutcome) -> pb::ContextRetrieveResult {
+    pb::ContextRetrieveResult {
+        documents: c
+            .documents
+            .into_iter()
+            .map(|d| pb::ContextDocument {
+                id: d.id,
+                title: d.title,
+                classification: d.classification,
+                owner: d.owner,
+                jurisdiction: d.jurisdiction,
+                date: d.date,
+                fields: d.fields.into_iter().collect(),
+                content: d.content,
+                sha256: d.sha256,
+            })
+            .collect(),
+        truncated: c.truncated,
+        redactions: c
+            .redactions
+            .into_iter()
+            .map(|r| pb::ContextRedaction {
+                rule: r.rule,
+                mode: r.mode.to_string(),
+                count: r.count,
+            })
+            .collect(),
+        unlabeled: c.unlabeled,
+        oversized: c.oversized,
     }
 }

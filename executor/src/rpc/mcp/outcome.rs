@@ -110,6 +110,17 @@ fn answer_json(answer: Answer) -> Value {
                 "arguments_sha256": t.arguments_sha256, "result_sha256": t.result_sha256,
             })
         }
+        Answer::ContextRetrieve(c) => json!({
+            "documents": c.documents.iter().map(|d| json!({
+                "id": d.id, "title": d.title, "classification": d.classification,
+                "owner": d.owner, "jurisdiction": d.jurisdiction, "date": d.date,
+                "fields": d.fields, "content": d.content, "sha256": d.sha256,
+            })).collect::<Vec<_>>(),
+            "truncated": c.truncated,
+            "redactions": c.redactions.iter().map(|r| json!({
+                "rule": r.rule, "mode": r.mode, "count": r.count,
+            })).collect::<Vec<_>>(),
+        }),
     }
 }
 

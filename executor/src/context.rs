@@ -1,0 +1,90 @@
+//! Governed context retrieval (`context.retrieve`): the document sources this executor guards,
+//! and retrieval from them filtered and redacted by the grant before anything leaves.
+//!
+//! `config.rs` opens the configured sources (`[[context_source]]`, `[context]`) at start;
+//! `admission.rs` turns a request into a [`ContextCall`] bound to what the grant (all its
+//! blocks, `trust_sdk::vocabulary::context`) lets it read; `front_matter.rs` reads a document's
+//! labels strictly; `scan.rs` walks a directory source without following a symbolic link;
+//! `redaction.rs` applies the grant's redaction rules; `retrieve.rs` filters, redacts, matches
+//! and limits; `record.rs` says in provenance which documents (by id and digest) were returned
+//! and how often each redaction rule applied, never a redacted value.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::workspace::Workspace;
+
+pub mod admission;
+pub mod config;
+mod front_matter;
+pub mod record;
+mod redaction;
+pub mod retrieve;
+mod scan;
+
+pub use admission::ContextCall;
+pub use retrieve::{AppliedRedaction, ContextOutcome, ReturnedDocument};
+
+/// The kinds of context source. Only `directory` is built; an HTTP source reached through a
+/// registered tool will be a second kind once tools exist (`kind = "tool"`), and a
+/// configuration naming any other kind is refused at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A tree of text/markdown documents with front-matter labels.
+    Directory,
+}
+
+/// One configured source.
+#[derive(Clone)]
+pub struct ContextSource {
+    pub name: String,
+    pub kind: SourceKind,
+    /// The source's root, opened once at start; every document is resolved below it by the
+    /// kernel (`openat2`, no symbolic links, no mount crossing).
+    pub root: Workspace,
+}
+
+/// The executor's `[context]` settings.
+#[derive(Debug, Clone)]
+pub struct ContextSettings {
+    /// A document larger than this is skipped (counted as oversized), never read whole.
+    pub max_document_bytes: u64,
+    /// At most this many documents are read per request; more and the result is truncated.
+    pub max_scan_documents: usize,
+    /// What the grant's `customer_id` redaction matches; a grant needing it is refused when unset.
+    pub customer_id: Option<Arc<regex::Regex>>,
+}
+
+impl Default for ContextSettings {
+    fn default() -> Self {
+        ContextSettings {
+            max_document_bytes: 1 << 20,
+            max_scan_documents: 10_000,
+            customer_id: None,
+        }
+    }
+}
+
+/// Every source this executor guards, by name, and its settings.
+#[derive(Clone, Default)]
+pub struct ContextSources {
+    pub sources: BTreeMap<String, ContextSource>,
+    pub settings: ContextSettings,
+}
+
+impl ContextSources {
+    /// The source called `name`.
+    pub fn get(&self, name: &str) -> Option<&ContextSource> {
+        self.sources.get(name)
+    }
+}
+
+impl fmt::Debug for ContextSources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextSources")
+            .field("sources", &self.sources.keys().collect::<Vec<_>>())
+            .field("settings", &self.settings)
+            .finish()
+    }
+}

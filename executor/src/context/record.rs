@@ -1,0 +1,31 @@
+//! What provenance says about one retrieval: the source, each returned document by id and
+//! digest, each redaction rule of the grant with how often it applied, and what was skipped.
+//! Never a document's content and never a redacted value.
+
+use super::retrieve::ContextOutcome;
+
+/// The record's reason lines for `outcome`.
+pub fn lines(outcome: &ContextOutcome) -> Vec<String> {
+    let mut lines = Vec::with_capacity(2 + outcome.documents.len() + outcome.redactions.len());
+    lines.push(format!(
+        "context-source {} returned={} truncated={} unlabeled={} oversized={}",
+        outcome.source,
+        outcome.documents.len(),
+        outcome.truncated,
+        outcome.unlabeled,
+        outcome.oversized
+    ));
+    for d in &outcome.documents {
+        lines.push(format!(
+            "context-document {} sha256={} classification={} jurisdiction={} date={}",
+            d.id, d.sha256, d.classification, d.jurisdiction, d.date
+        ));
+    }
+    for r in &outcome.redactions {
+        lines.push(format!(
+            "context-redaction {} mode={} count={}",
+            r.rule, r.mode, r.count
+        ));
+    }
+    lines
+}
