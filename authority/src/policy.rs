@@ -18,6 +18,7 @@
 //!    to it and `ttl-ceiling` is added to the rule ids.
 
 mod http_scope;
+mod mcp_resource;
 mod secret_refs;
 #[cfg(test)]
 mod secret_tests;
@@ -521,7 +522,7 @@ fn check_shell_scope(
 /// `fs.*`: workspace-relative; leading `./` and `.` components dropped, `//` collapsed, a
 /// trailing `/` kept (prefix form); `..`, absolute paths, NUL, backslashes and control
 /// characters refused. `proc.run`: a command name. `net.http`: a host (lower-cased),
-/// optionally with `:port`.
+/// optionally with `:port`. `mcp.call`: `SERVER/TOOL` (or `SERVER/` for every tool).
 pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, String> {
     if raw.contains('\0') {
         return Err("it contains a NUL byte".to_string());
@@ -554,6 +555,7 @@ pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, Str
             }
         }
         Operation::NetHttp => normalize_host(raw),
+        Operation::McpCall => mcp_resource::normalize(raw),
         _ => normalize_path(raw),
     }
 }

@@ -69,6 +69,13 @@ pub enum Requested {
     },
     /// One HTTP request for `net.http`: checked against the grant's destinations at admission.
     Http(HttpRequested),
+    /// One tool call for `mcp.call`, forwarded to the upstream MCP server `server`.
+    McpCall {
+        server: String,
+        tool: String,
+        /// The arguments as sent: a JSON object's text (empty: none).
+        arguments_json: String,
+    },
 }
 
 /// The parameters of a `net.http` request, as sent.
@@ -94,6 +101,7 @@ impl Requested {
             Requested::Run { .. } => Operation::ProcRun,
             Requested::Shell { .. } => Operation::ShellExec,
             Requested::Http(_) => Operation::NetHttp,
+            Requested::McpCall { .. } => Operation::McpCall,
         }
     }
 }
@@ -195,5 +203,10 @@ fn requested(op: pb::invocation::Operation) -> Requested {
             timeout_ms: r.timeout_ms,
             max_response_bytes: r.max_response_bytes,
         }),
+        W::McpCall(c) => Requested::McpCall {
+            server: c.server,
+            tool: c.tool,
+            arguments_json: c.arguments_json,
+        },
     }
 }

@@ -15,6 +15,7 @@ pub mod key_set;
 pub mod keys;
 pub mod lifecycle;
 pub mod lineage;
+pub mod mcp_resource;
 pub mod listener;
 pub mod narrowing;
 pub mod once_cache;

@@ -31,11 +31,14 @@ pub enum Operation {
     NetHttp,
     /// `shell.exec`: run raw shell text (`sh -c`), classified by [`crate::shell`] and sandboxed.
     ShellExec,
+    /// `mcp.call`: call a tool of an MCP server the executor fronts; the resource is
+    /// `SERVER/TOOL` (see [`crate::mcp_resource`]).
+    McpCall,
 }
 
 impl Operation {
     /// Every known operation, in a stable order.
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -44,10 +47,11 @@ impl Operation {
         Operation::ProcRun,
         Operation::NetHttp,
         Operation::ShellExec,
+        Operation::McpCall,
     ];
 
     /// The operations an executor runs today.
-    pub const EXECUTED: [Operation; 8] = [
+    pub const EXECUTED: [Operation; 9] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -56,6 +60,7 @@ impl Operation {
         Operation::ProcRun,
         Operation::ShellExec,
         Operation::NetHttp,
+        Operation::McpCall,
     ];
 
     /// The wire name of the operation, e.g. `"fs.read"`.
@@ -69,6 +74,7 @@ impl Operation {
             Operation::ProcRun => "proc.run",
             Operation::NetHttp => "net.http",
             Operation::ShellExec => "shell.exec",
+            Operation::McpCall => "mcp.call",
         }
     }
 

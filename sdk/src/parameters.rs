@@ -25,6 +25,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
         Operation::Run(_) => Kind::ProcRun,
         Operation::Shell(_) => Kind::ShellExec,
         Operation::Http(_) => Kind::NetHttp,
+        Operation::McpCall(_) => Kind::McpCall,
     }
     .as_str()
 }
@@ -89,6 +90,10 @@ pub fn redacted(op: &Operation) -> Value {
                 "body_sha256": sha256_hex(&h.body), "timeout_ms": h.timeout_ms,
                 "max_response_bytes": h.max_response_bytes})
         }
+        // A tool's arguments may carry anything: provenance keeps their size and digest.
+        Operation::McpCall(c) => json!({"server": c.server, "tool": c.tool,
+            "arguments_bytes": c.arguments_json.len(),
+            "arguments_sha256": sha256_hex(c.arguments_json.as_bytes())}),
         // The files the command executes, by digest: an approval of this run binds them.
         Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms,
             "files": r.file_sha256}),
