@@ -949,6 +949,11 @@ fn to_operation(
             timeout_ms,
         } => crate::shell_admission::shell_operation(command, cwd, *timeout_ms, claims, limits)?,
         Requested::Http(http) => crate::http_admission::http_operation(http, claims, limits)?,
+        Requested::McpCall {
+            server,
+            tool,
+            arguments_json,
+        } => crate::mcp_admission::mcp_operation(server, tool, arguments_json)?,
     })
 }
 
@@ -982,5 +987,6 @@ fn validate_against_limits(op: &Operation, limits: &OperationLimits) -> Result<(
     }
 }
 
+mod presented_claims;
 #[cfg(test)]
 mod writable_prefixes_tests;

@@ -102,6 +102,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
         E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
         E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
         E::Net(net) => crate::http_admission::refusal(net),
+        E::McpUpstream(_) => Refusal::new(RefusalKind::FailedPrecondition, "mcp-upstream", message),
     }
 }
 

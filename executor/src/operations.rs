@@ -73,6 +73,17 @@ pub enum Operation {
     },
     /// One HTTP request to a destination the grant names (`net.http`), as admission checked it.
     Http(crate::net::HttpCall),
+    /// One tool call forwarded to a configured MCP upstream (`mcp.call` on `SERVER/TOOL`).
+    McpCall(McpCall),
+}
+
+/// An `mcp.call` as admission checked it: the upstream, the tool and the JSON arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpCall {
+    pub server: String,
+    pub tool: String,
+    /// A JSON object's text, checked at admission (empty: no arguments).
+    pub arguments_json: String,
 }
 
 /// How admission classified a `shell.exec` command under the grant's shell policy.
@@ -105,6 +116,7 @@ impl Operation {
             Operation::Run { .. } => Kind::ProcRun,
             Operation::Shell { .. } => Kind::ShellExec,
             Operation::Http(_) => Kind::NetHttp,
+            Operation::McpCall(_) => Kind::McpCall,
         }
     }
 
@@ -137,6 +149,10 @@ impl Operation {
             Operation::Shell { cwd, .. } => Ok(vec![normalize_relative(cwd)?]),
             // The grant's claim that names the destination (`host` or `host:port`).
             Operation::Http(call) => Ok(vec![call.permit.entry.clone()]),
+            Operation::McpCall(call) => Ok(vec![trust_sdk::mcp_resource::resource(
+                &call.server,
+                &call.tool,
+            )]),
         }
     }
 
@@ -179,7 +195,7 @@ impl Operation {
                 ),
                 ("output_bytes", to_i64(limits.max_output_bytes)),
             ],
-            Operation::Http(_) => Vec::new(),
+            Operation::Http(_) | Operation::McpCall(_) => Vec::new(),
         }
     }
 
@@ -252,6 +268,8 @@ pub struct OperationLimits {
     pub secret_env: std::sync::Arc<Vec<(String, crate::secrets::SecretValue)>>,
     /// `net.http`: the executor's `[http]` ceilings.
     pub http: crate::net::HttpLimits,
+    /// `mcp.call`: the MCP servers the executor fronts (`[[mcp_upstream]]`).
+    pub mcp_upstreams: std::sync::Arc<crate::mcp_upstream::McpUpstreams>,
 }
 
 impl OperationLimits {
@@ -285,6 +303,7 @@ impl Default for OperationLimits {
             egress_hosts: std::sync::Arc::default(),
             secret_env: std::sync::Arc::new(Vec::new()),
             http: crate::net::HttpLimits::default(),
+            mcp_upstreams: std::sync::Arc::default(),
         }
     }
 }
@@ -319,6 +338,9 @@ pub enum OperationError {
     /// A `net.http` request was refused or failed (a named `net-*` check).
     #[error("{0}")]
     Net(crate::net::NetRefusal),
+    /// An `mcp.call` could not be forwarded (unknown or unstartable upstream, no answer).
+    #[error("{0}")]
+    McpUpstream(crate::mcp_upstream::McpUpstreamError),
 }
 
 impl From<WorkspaceError> for OperationError {
@@ -352,6 +374,7 @@ impl OperationError {
             OperationError::Io(_) => "io",
             OperationError::Sandbox(_) => "sandbox",
             OperationError::Net(_) => "net",
+            OperationError::McpUpstream(_) => "mcp-upstream",
         }
     }
 }
@@ -462,6 +485,7 @@ pub enum Outcome {
     Run(RunOutcome),
     Shell(ShellOutcome),
     Http(crate::net::HttpOutcome),
+    McpCall(crate::mcp_upstream::McpCallOutcome),
 }
 
 /// A `shell.exec` run and how its command was classified.
@@ -561,6 +585,11 @@ impl Outcome {
                 e.str(&s.verdict.effect);
                 e.bytes(&Outcome::Run(s.run.clone()).encode());
             }
+            Outcome::McpCall(m) => {
+                e = Encoder::new(Kind::McpCall.as_str());
+                e.str(&m.result_json);
+                e.bool(m.is_error);
+            }
             Outcome::Http(h) => {
                 e = Encoder::new(Kind::NetHttp.as_str());
                 e.u64(u64::from(h.status));
@@ -659,6 +688,19 @@ pub async fn execute(
                     })
                 });
         }
+        Operation::McpCall(call) => {
+            return limits
+                .mcp_upstreams
+                .call(
+                    limits.sandbox.as_deref(),
+                    &call.server,
+                    &call.tool,
+                    &call.arguments_json,
+                )
+                .await
+                .map(Outcome::McpCall)
+                .map_err(OperationError::McpUpstream)
+        }
         Operation::Http(call) => {
             return crate::net::exchange(call, &limits.http)
                 .await
@@ -744,6 +786,9 @@ fn execute_blocking(
         )),
         Operation::Http(_) => Err(OperationError::InvalidInput(
             "net.http cannot run on the blocking pool".to_string(),
+        )),
+        Operation::McpCall(_) => Err(OperationError::InvalidInput(
+            "mcp.call cannot run on the blocking pool".to_string(),
         )),
     }
 }

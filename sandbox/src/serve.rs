@@ -164,7 +164,9 @@ impl Sandbox {
             }
         }
         let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(SandboxError::Io("the launcher's pipes are missing".to_string()));
+            return Err(SandboxError::Io(
+                "the launcher's pipes are missing".to_string(),
+            ));
         };
         Ok(ServedCommand {
             stdin: write_half,

@@ -36,7 +36,7 @@ async fn a_served_command_talks_over_stdio_inside_its_bounds_and_dies_with_its_h
     policy.writable = vec!["out".into()];
     let marker = format!("served-{}", std::process::id());
     let script = format!(
-        "while read -r l; do echo \"got $l\"; echo \"$l\" > out/last; \
+        "while read -r l; do echo \"$l\" > out/last; echo \"got $l\"; \
          (echo x > {outside}) 2>/dev/null; done; echo {marker} >/dev/null",
         outside = outside.display()
     );

@@ -63,11 +63,15 @@ pub fn parse(resource: &str) -> Result<(&str, &str), McpResourceError> {
 /// Whether the `mcp.call` scopes of a grant (`SERVER/TOOL` or `SERVER/`) name `server`'s
 /// `tool`: the same test the authority block's scope check makes (`$r == $p ||
 /// $r.starts_with(directory form of $p)`).
-pub fn scopes_name<'a>(scopes: impl IntoIterator<Item = &'a str>, server: &str, tool: &str) -> bool {
+pub fn scopes_name<'a>(
+    scopes: impl IntoIterator<Item = &'a str>,
+    server: &str,
+    tool: &str,
+) -> bool {
     let wanted = resource(server, tool);
-    scopes.into_iter().any(|scope| {
-        scope == wanted || wanted.starts_with(&crate::path::directory_form(scope))
-    })
+    scopes
+        .into_iter()
+        .any(|scope| scope == wanted || wanted.starts_with(&crate::path::directory_form(scope)))
 }
 
 #[cfg(test)]

@@ -17,7 +17,10 @@ mod tests {
 
     #[test]
     fn server_and_tool_names_are_checked() {
-        assert_eq!(normalize("everything/echo").as_deref(), Ok("everything/echo"));
+        assert_eq!(
+            normalize("everything/echo").as_deref(),
+            Ok("everything/echo")
+        );
         assert_eq!(normalize("files/").as_deref(), Ok("files/"));
         for bad in ["echo", "../x", "files/a/b", "files/*", "/echo", "a b/c"] {
             assert!(normalize(bad).is_err(), "{bad}");

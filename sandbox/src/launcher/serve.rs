@@ -21,7 +21,11 @@ pub(super) fn relay_stdin(socket: &UnixStream, mut stdin: ChildStdin) -> Result<
                 match input.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if stdin.write_all(&buf[..n]).and_then(|()| stdin.flush()).is_err() {
+                        if stdin
+                            .write_all(&buf[..n])
+                            .and_then(|()| stdin.flush())
+                            .is_err()
+                        {
                             break;
                         }
                     }
