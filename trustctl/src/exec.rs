@@ -455,6 +455,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
                 eprintln!("(body truncated at --max-response-bytes)");
             }
         }
+        R::McpCall(m) => write_stdout(m.result_json.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -527,6 +528,11 @@ fn result_json(result: &R) -> (&'static str, Value) {
                 "redirects": h.redirects,
                 "headers": h.headers.iter().map(|x| json!([x.name, x.value])).collect::<Vec<_>>(),
                 "body_base64": b64(&h.body), "truncated": h.truncated}),
+        ),
+        R::McpCall(m) => (
+            Kind::McpCall.as_str(),
+            json!({"result_json": m.result_json, "is_error": m.is_error,
+                "result_sha256": m.result_sha256}),
         ),
         R::Run(r) => (
             Kind::ProcRun.as_str(),
