@@ -40,3 +40,20 @@ if ! "$mcp_venv/bin/python" -c "import mcp" >/dev/null 2>&1; then
   python3 -m venv "$mcp_venv"
   "$mcp_venv/bin/pip" install -q "mcp==2.3.0"
 fi
+
+# A real third-party MCP server from npm, pinned, project-local (the `mcp-gateway` end-to-end
+# test fronts it): the reference filesystem server. Node.js from Debian when `node` is missing.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
+  echo "installing nodejs and npm from Debian's packages (the MCP gateway test's upstream)"
+  apt-get update -qq && apt-get install -y -qq nodejs npm
+}
+mcp_npm=target/mcp-npm
+mcp_fs_version=2026.8.31
+if [ ! -f "$mcp_npm/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js" ] \
+  || ! grep -q "\"version\": \"$mcp_fs_version\"" \
+    "$mcp_npm/node_modules/@modelcontextprotocol/server-filesystem/package.json"; then
+  echo "installing @modelcontextprotocol/server-filesystem@$mcp_fs_version into $mcp_npm"
+  mkdir -p "$mcp_npm"
+  npm install --prefix "$mcp_npm" --no-audit --no-fund --save-exact --silent \
+    "@modelcontextprotocol/server-filesystem@$mcp_fs_version"
+fi

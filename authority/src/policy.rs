@@ -20,6 +20,7 @@
 mod http_scope;
 // Governed context retrieval (`context.retrieve`).
 mod context_scope;
+mod mcp_resource;
 mod secret_refs;
 #[cfg(test)]
 mod secret_tests;
@@ -556,7 +557,7 @@ fn check_shell_scope(
 /// `fs.*`: workspace-relative; leading `./` and `.` components dropped, `//` collapsed, a
 /// trailing `/` kept (prefix form); `..`, absolute paths, NUL, backslashes and control
 /// characters refused. `proc.run`: a command name. `net.http`: a host (lower-cased),
-/// optionally with `:port`.
+/// optionally with `:port`. `mcp.call`: `SERVER/TOOL` (or `SERVER/` for every tool).
 pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, String> {
     if raw.contains('\0') {
         return Err("it contains a NUL byte".to_string());
@@ -601,6 +602,7 @@ pub fn normalize_resource(operation: Operation, raw: &str) -> Result<String, Str
             "a context source is named by the executor (lower-case letters, digits, `_`, `-`)"
                 .to_string(),
         ),
+        Operation::McpCall => mcp_resource::normalize(raw),
         _ => normalize_path(raw),
     }
 }

@@ -1149,6 +1149,11 @@ fn to_operation(
         Requested::Context(requested) => {
             Operation::Context(crate::context::admission::call(requested)?)
         }
+        Requested::McpCall {
+            server,
+            tool,
+            arguments_json,
+        } => crate::mcp_admission::mcp_operation(server, tool, arguments_json)?,
     })
 }
 
@@ -1182,5 +1187,6 @@ fn validate_against_limits(op: &Operation, limits: &OperationLimits) -> Result<(
     }
 }
 
+mod presented_claims;
 #[cfg(test)]
 mod writable_prefixes_tests;

@@ -75,6 +75,9 @@ struct RawConfig {
     /// `[http]`: ceilings of `net.http` requests.
     #[serde(default)]
     http: RawHttp,
+    // MCP gateway (`mcp_upstream.rs`): the MCP servers `mcp.call` forwards to.
+    #[serde(default)]
+    mcp_upstream: Vec<crate::mcp_upstream::RawMcpUpstream>,
     // Governed context retrieval (`context.rs`): the sources and their settings.
     /// `[[context_source]]`: document sources `context.retrieve` reads, opened at start.
     #[serde(default)]
@@ -477,6 +480,14 @@ impl ExecutorConfig {
         if let Some(paths) = l.run_read_only_paths {
             operations.run_read_only_paths = paths;
         }
+        // MCP gateway upstreams.
+        operations.mcp_upstreams = std::sync::Arc::new(crate::mcp_upstream::McpUpstreams::new(
+            crate::mcp_upstream::parse_upstreams(
+                std::mem::take(&mut raw.mcp_upstream),
+                base,
+                &mut errors,
+            ),
+        ));
         // net.http ceilings.
         let http = &mut operations.http;
         if let Some(v) = raw.http.max_request_bytes {

@@ -106,6 +106,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
         E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
         E::Net(net) => crate::http_admission::refusal(net),
         E::Context(_) => Refusal::new(RefusalKind::FailedPrecondition, "context-source", message),
+        E::McpUpstream(_) => Refusal::new(RefusalKind::FailedPrecondition, "mcp-upstream", message),
     }
 }
 

@@ -45,6 +45,9 @@ enum Command {
     },
     /// Serve the executor's operations as MCP tools (stdio, or streamable HTTP on loopback).
     Mcp(tool_executor::rpc::mcp::McpArgs),
+    /// Front the executor's `[[mcp_upstream]]` MCP servers, showing and forwarding only the
+    /// tools the grant names (`mcp.call` on `SERVER/TOOL`; stdio, or streamable HTTP on loopback).
+    McpGateway(tool_executor::rpc::mcp::McpGatewayArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,6 +90,7 @@ async fn serve() -> anyhow::Result<()> {
             serve.await.context("executor stopped with an error")?;
         }
         Command::Mcp(args) => tool_executor::rpc::mcp::run(args).await?,
+        Command::McpGateway(args) => tool_executor::rpc::mcp::run_gateway(args).await?,
     }
     Ok(())
 }

@@ -77,6 +77,17 @@ pub enum Operation {
     Tool(Box<crate::tool_call::ToolCall>),
     /// Documents of a context source, bound at admission to what the grant may read.
     Context(crate::context::ContextCall),
+    /// One tool call forwarded to a configured MCP upstream (`mcp.call` on `SERVER/TOOL`).
+    McpCall(McpCall),
+}
+
+/// An `mcp.call` as admission checked it: the upstream, the tool and the JSON arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpCall {
+    pub server: String,
+    pub tool: String,
+    /// A JSON object's text, checked at admission (empty: no arguments).
+    pub arguments_json: String,
 }
 
 /// How admission classified a `shell.exec` command under the grant's shell policy.
@@ -111,6 +122,7 @@ impl Operation {
             Operation::Http(_) => Kind::NetHttp,
             Operation::Tool(_) => Kind::ToolInvoke,
             Operation::Context(_) => Kind::ContextRetrieve,
+            Operation::McpCall(_) => Kind::McpCall,
         }
     }
 
@@ -147,6 +159,10 @@ impl Operation {
             Operation::Tool(call) => Ok(vec![call.tool_id.clone()]),
             // The source's name (checked: never a path).
             Operation::Context(call) => Ok(vec![call.source.clone()]),
+            Operation::McpCall(call) => Ok(vec![trust_sdk::mcp_resource::resource(
+                &call.server,
+                &call.tool,
+            )]),
         }
     }
 
@@ -189,7 +205,10 @@ impl Operation {
                 ),
                 ("output_bytes", to_i64(limits.max_output_bytes)),
             ],
-            Operation::Http(_) | Operation::Tool(_) | Operation::Context(_) => Vec::new(),
+            Operation::Http(_)
+            | Operation::Tool(_)
+            | Operation::Context(_)
+            | Operation::McpCall(_) => Vec::new(),
         }
     }
 
@@ -264,6 +283,8 @@ pub struct OperationLimits {
     pub http: crate::net::HttpLimits,
     /// `context.retrieve`: the document sources this executor guards (`context.rs`).
     pub context: std::sync::Arc<crate::context::ContextSources>,
+    /// `mcp.call`: the MCP servers the executor fronts (`[[mcp_upstream]]`).
+    pub mcp_upstreams: std::sync::Arc<crate::mcp_upstream::McpUpstreams>,
 }
 
 impl OperationLimits {
@@ -298,6 +319,7 @@ impl Default for OperationLimits {
             secret_env: std::sync::Arc::new(Vec::new()),
             http: crate::net::HttpLimits::default(),
             context: std::sync::Arc::default(),
+            mcp_upstreams: std::sync::Arc::default(),
         }
     }
 }
@@ -335,6 +357,9 @@ pub enum OperationError {
     /// A `context.retrieve` could not run (`context.rs`).
     #[error("{0}")]
     Context(crate::context::retrieve::ContextError),
+    /// An `mcp.call` could not be forwarded (unknown or unstartable upstream, no answer).
+    #[error("{0}")]
+    McpUpstream(crate::mcp_upstream::McpUpstreamError),
 }
 
 impl From<WorkspaceError> for OperationError {
@@ -369,6 +394,7 @@ impl OperationError {
             OperationError::Sandbox(_) => "sandbox",
             OperationError::Net(_) => "net",
             OperationError::Context(_) => "context",
+            OperationError::McpUpstream(_) => "mcp-upstream",
         }
     }
 }
@@ -481,6 +507,7 @@ pub enum Outcome {
     Http(crate::net::HttpOutcome),
     Tool(crate::tool_call::ToolOutcome),
     Context(crate::context::ContextOutcome),
+    McpCall(crate::mcp_upstream::McpCallOutcome),
 }
 
 /// A `shell.exec` run and how its command was classified.
@@ -579,6 +606,11 @@ impl Outcome {
                 e.str(&s.verdict.rule);
                 e.str(&s.verdict.effect);
                 e.bytes(&Outcome::Run(s.run.clone()).encode());
+            }
+            Outcome::McpCall(m) => {
+                e = Encoder::new(Kind::McpCall.as_str());
+                e.str(&m.result_json);
+                e.bool(m.is_error);
             }
             Outcome::Http(h) => {
                 e = Encoder::new(Kind::NetHttp.as_str());
@@ -729,6 +761,19 @@ pub async fn execute(
             .map(Outcome::Context)
             .map_err(OperationError::Context);
         }
+        Operation::McpCall(call) => {
+            return limits
+                .mcp_upstreams
+                .call(
+                    limits.sandbox.as_deref(),
+                    &call.server,
+                    &call.tool,
+                    &call.arguments_json,
+                )
+                .await
+                .map(Outcome::McpCall)
+                .map_err(OperationError::McpUpstream)
+        }
         Operation::Http(call) => {
             return crate::net::exchange(call, &limits.http)
                 .await
@@ -831,5 +876,8 @@ fn execute_blocking(
         Operation::Context(call) => crate::context::retrieve::retrieve(call, &limits.context)
             .map(Outcome::Context)
             .map_err(OperationError::Context),
+        Operation::McpCall(_) => Err(OperationError::InvalidInput(
+            "mcp.call cannot run on the blocking pool".to_string(),
+        )),
     }
 }

@@ -8,6 +8,7 @@
 mod bridge;
 mod init;
 mod outer;
+mod serve;
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;

@@ -23,6 +23,7 @@ mod policy;
 mod probe;
 mod protocol;
 mod run;
+mod serve;
 
 pub use egress::{proxy_env, EGRESS_PORT};
 pub use enforcement::{check, CgroupVersion, Enforcement, Part, RequiredLevel, MIN_LANDLOCK_ABI};
@@ -34,3 +35,4 @@ pub use policy::{
 };
 pub use probe::probe;
 pub use run::{Limit, Sandbox, SandboxedOutcome};
+pub use serve::{ServedCommand, ServedHandle};

@@ -22,6 +22,11 @@ pub(crate) enum Mode {
     Run,
     /// Try each confinement step and report what works.
     Probe,
+    /// Confine and start a long-running command whose standard input comes over the control
+    /// socket: after `Started`, every byte the executor writes is relayed by both stages to
+    /// the command's stdin (its stdout and stderr are the launcher's, inherited). The executor
+    /// writes nothing before `Started`, so neither stage ever reads input with the request.
+    Serve,
 }
 
 /// The request the executor writes to the launcher (and the launcher forwards to its init).

@@ -119,6 +119,25 @@ impl Sandbox {
         format!("{} level={}", self.enforcement, self.required.name())
     }
 
+    /// How the launcher is started.
+    pub(crate) fn launcher(&self) -> &Launcher {
+        &self.launcher
+    }
+
+    /// A cgroup for one command's tree, when the kernel offers the controllers.
+    pub(crate) fn cgroup_leaf(
+        &self,
+        policy: &SandboxPolicy,
+    ) -> Result<Option<CgroupLeaf>, SandboxError> {
+        if !(self.enforcement.cgroup_memory || self.enforcement.cgroup_pids) {
+            return Ok(None);
+        }
+        let support = self.cgroup.as_ref().ok_or_else(|| {
+            SandboxError::Cgroup("no cgroup hierarchy was found at start".to_string())
+        })?;
+        Ok(Some(CgroupLeaf::create(support, &policy.limits)?))
+    }
+
     /// Runs `argv` (no shell) confined by `policy`, killing the whole tree at `timeout`.
     /// Dropping the future kills the tree too. Refuses (without starting anything) when the
     /// required level is not met or the policy is invalid.

@@ -717,6 +717,17 @@ impl ExecutorClient {
         Ok(self.inner.check(request).await?.into_inner())
     }
 
+    /// The tools of the MCP servers the executor fronts that `grant` names (`mcp.call`).
+    pub async fn list_mcp_tools(
+        &mut self,
+        grant: &[u8],
+    ) -> Result<epb::ListMcpToolsResponse, SdkError> {
+        let request = epb::ListMcpToolsRequest {
+            grant: grant.to_vec(),
+        };
+        Ok(self.inner.list_mcp_tools(request).await?.into_inner())
+    }
+
     pub async fn identity(&mut self) -> Result<(String, VerifyingKey), SdkError> {
         let id = self
             .inner

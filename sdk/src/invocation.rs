@@ -69,6 +69,13 @@ pub enum Requested {
     },
     /// One HTTP request for `net.http`: checked against the grant's destinations at admission.
     Http(HttpRequested),
+    /// One tool call for `mcp.call`, forwarded to the upstream MCP server `server`.
+    McpCall {
+        server: String,
+        tool: String,
+        /// The arguments as sent: a JSON object's text (empty: none).
+        arguments_json: String,
+    },
     /// One call of a business tool for `tool.invoke`: `arguments_json` as sent (a JSON object).
     ToolInvoke {
         tool_id: String,
@@ -118,6 +125,7 @@ impl Requested {
             Requested::Http(_) => Operation::NetHttp,
             Requested::ToolInvoke { .. } => Operation::ToolInvoke,
             Requested::Context(_) => Operation::ContextRetrieve,
+            Requested::McpCall { .. } => Operation::McpCall,
         }
     }
 }
@@ -234,5 +242,10 @@ fn requested(op: pb::invocation::Operation) -> Requested {
             max_documents: r.max_documents,
             max_bytes: r.max_bytes,
         }),
+        W::McpCall(c) => Requested::McpCall {
+            server: c.server,
+            tool: c.tool,
+            arguments_json: c.arguments_json,
+        },
     }
 }

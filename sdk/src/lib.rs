@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod lineage;
 pub mod listener;
+pub mod mcp_resource;
 pub mod narrowing;
 pub mod once_cache;
 pub mod operation;

@@ -37,11 +37,14 @@ pub enum Operation {
     /// `context.retrieve`: read documents of a context source the executor guards, filtered
     /// and redacted by the grant (`crate::vocabulary::context`).
     ContextRetrieve,
+    /// `mcp.call`: call a tool of an MCP server the executor fronts; the resource is
+    /// `SERVER/TOOL` (see [`crate::mcp_resource`]).
+    McpCall,
 }
 
 impl Operation {
     /// Every known operation, in a stable order.
-    pub const ALL: [Operation; 10] = [
+    pub const ALL: [Operation; 11] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -52,10 +55,11 @@ impl Operation {
         Operation::ShellExec,
         Operation::ToolInvoke,
         Operation::ContextRetrieve,
+        Operation::McpCall,
     ];
 
     /// The operations an executor runs today.
-    pub const EXECUTED: [Operation; 10] = [
+    pub const EXECUTED: [Operation; 11] = [
         Operation::FsRead,
         Operation::FsList,
         Operation::FsSearch,
@@ -66,6 +70,7 @@ impl Operation {
         Operation::NetHttp,
         Operation::ToolInvoke,
         Operation::ContextRetrieve,
+        Operation::McpCall,
     ];
 
     /// The wire name of the operation, e.g. `"fs.read"`.
@@ -81,6 +86,7 @@ impl Operation {
             Operation::ShellExec => "shell.exec",
             Operation::ToolInvoke => "tool.invoke",
             Operation::ContextRetrieve => "context.retrieve",
+            Operation::McpCall => "mcp.call",
         }
     }
 

@@ -27,6 +27,7 @@ pub fn operation_name(op: &Operation) -> &'static str {
         Operation::Http(_) => Kind::NetHttp,
         Operation::ToolInvoke(_) => Kind::ToolInvoke,
         Operation::ContextRetrieve(_) => Kind::ContextRetrieve,
+        Operation::McpCall(_) => Kind::McpCall,
     }
     .as_str()
 }
@@ -103,6 +104,10 @@ pub fn redacted(op: &Operation) -> Value {
             "classifications": c.classifications, "jurisdictions": c.jurisdictions,
             "date_from": c.date_from, "date_to": c.date_to, "max_documents": c.max_documents,
             "max_bytes": c.max_bytes}),
+        // A tool's arguments may carry anything: provenance keeps their size and digest.
+        Operation::McpCall(c) => json!({"server": c.server, "tool": c.tool,
+            "arguments_bytes": c.arguments_json.len(),
+            "arguments_sha256": sha256_hex(c.arguments_json.as_bytes())}),
         // The files the command executes, by digest: an approval of this run binds them.
         Operation::Run(r) => json!({"command": r.command, "cwd": r.cwd, "timeout_ms": r.timeout_ms,
             "files": r.file_sha256}),

@@ -494,6 +494,7 @@ pub async fn run(args: &ExecArgs) -> anyhow::Result<ExitCode> {
             }
         }
         R::ContextRetrieve(c) => write_stdout(crate::exec_context::print(&c).as_bytes())?,
+        R::McpCall(m) => write_stdout(m.result_json.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -576,6 +577,11 @@ fn result_json(result: &R) -> (&'static str, Value) {
         R::ContextRetrieve(c) => (
             Kind::ContextRetrieve.as_str(),
             crate::exec_context::result_json(c),
+        ),
+        R::McpCall(m) => (
+            Kind::McpCall.as_str(),
+            json!({"result_json": m.result_json, "is_error": m.is_error,
+                "result_sha256": m.result_sha256}),
         ),
         R::Run(r) => (
             Kind::ProcRun.as_str(),

@@ -134,6 +134,11 @@ fn outcome(outcome: Outcome) -> pb::execute_response::Result {
                 .collect(),
         }),
         Outcome::Run(r) => R::Run(run_result(r)),
+        Outcome::McpCall(m) => R::McpCall(pb::McpCallResult {
+            result_sha256: crate::operations::sha256_hex(m.result_json.as_bytes()),
+            result_json: m.result_json,
+            is_error: m.is_error,
+        }),
         Outcome::Http(h) => R::Http(pb::HttpResult {
             status: u32::from(h.status),
             headers: h
@@ -229,5 +234,24 @@ fn context_result(c: crate::context::ContextOutcome) -> pb::ContextRetrieveResul
             .collect(),
         unlabeled: c.unlabeled,
         oversized: c.oversized,
+    }
+}
+
+/// The MCP gateway's listing on the wire.
+pub fn mcp_listing(listing: crate::mcp_listing::McpListing) -> pb::ListMcpToolsResponse {
+    pb::ListMcpToolsResponse {
+        tools: listing
+            .tools
+            .into_iter()
+            .map(|(server, tool_json)| pb::McpToolInfo {
+                name: serde_json::from_str::<serde_json::Value>(&tool_json)
+                    .ok()
+                    .and_then(|t| t["name"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                server,
+                tool_json,
+            })
+            .collect(),
+        unavailable: listing.unavailable,
     }
 }

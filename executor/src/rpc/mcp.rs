@@ -14,6 +14,7 @@
 mod arguments;
 mod catalogue;
 mod front;
+mod gateway;
 mod grant_view;
 mod http_listener;
 mod outcome;
@@ -26,6 +27,7 @@ use anyhow::Context;
 use rmcp::ServiceExt;
 
 pub use front::McpFront;
+pub use gateway::McpGateway;
 
 /// Command-line arguments of `tool-executor mcp`.
 #[derive(Debug, clap::Args)]
@@ -86,7 +88,62 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
                 .context("the MCP client did not complete the handshake")?;
             service.waiting().await.context("the MCP session failed")?;
         }
-        Some(addr) => http_listener::serve(front, addr).await?,
+        Some(addr) => http_listener::serve(front, addr, "mcp").await?,
+    }
+    Ok(())
+}
+
+/// Command-line arguments of `tool-executor mcp-gateway`.
+#[derive(Debug, clap::Args)]
+pub struct McpGatewayArgs {
+    /// The executor's gRPC endpoint (`https://host:port`); its `[[mcp_upstream]]` servers are
+    /// the ones fronted.
+    #[arg(long)]
+    pub executor: String,
+    /// CA certificate (PEM) the executor's certificate must chain to.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Reach the executor in plaintext (loopback only, tests on one machine).
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// The grant the calls run under (base64 text or raw bytes). Over HTTP a request's
+    /// `Authorization: Bearer <base64 grant>` takes its place. Without a grant no tool is listed.
+    #[arg(long)]
+    pub grant: Option<PathBuf>,
+    /// The agent's secret key (hex, as `trustctl keygen` writes it): signs each holder proof.
+    #[arg(long)]
+    pub agent_key: PathBuf,
+    /// Serve streamable HTTP on this loopback address instead of stdio (127.0.0.1:0 for any port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Runs the MCP gateway until its client disconnects (stdio) or a stop signal (HTTP).
+pub async fn run_gateway(args: McpGatewayArgs) -> anyhow::Result<()> {
+    if let Some(addr) = args.listen {
+        http_listener::ensure_loopback(addr)?;
+    }
+    let transport = match (&args.ca, args.insecure_plaintext) {
+        (Some(ca), false) => trust_sdk::transport::Transport::load(ca, None)?,
+        (None, true) => trust_sdk::transport::Transport::InsecurePlaintext,
+        (Some(_), true) => anyhow::bail!("give either --ca or --insecure-plaintext, not both"),
+        (None, false) => anyhow::bail!("--ca is required (or --insecure-plaintext on loopback)"),
+    };
+    let agent_key = trust_sdk::keys::load(&args.agent_key)?;
+    let grant = match &args.grant {
+        Some(path) => Some(Arc::new(grant_view::read_grant_file(path)?)),
+        None => None,
+    };
+    let gateway = McpGateway::connect(&args.executor, &transport, agent_key, grant).await?;
+    match args.listen {
+        None => {
+            let service = gateway
+                .serve(rmcp::transport::stdio())
+                .await
+                .context("the MCP client did not complete the handshake")?;
+            service.waiting().await.context("the MCP session failed")?;
+        }
+        Some(addr) => http_listener::serve(gateway, addr, "mcp-gateway").await?,
     }
     Ok(())
 }

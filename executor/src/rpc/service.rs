@@ -126,6 +126,18 @@ impl Executor for ExecutorApi {
         Ok(Response::new(stream_lines(lines)))
     }
 
+    async fn list_mcp_tools(
+        &self,
+        request: Request<pb::ListMcpToolsRequest>,
+    ) -> Reply<pb::ListMcpToolsResponse> {
+        let grant = request.into_inner().grant;
+        let now_ms = trust_sdk::clock::millis(now());
+        match crate::mcp_listing::listed_tools(&self.0.execution, &grant, now_ms).await {
+            Ok(listing) => Ok(Response::new(convert::mcp_listing(listing))),
+            Err(refusal) => Err(status::refused(refusal)),
+        }
+    }
+
     async fn check(&self, request: Request<pb::CheckRequest>) -> Reply<pb::CheckResponse> {
         let (call, report) = convert::check_call(request.into_inner());
         match self.0.execution.check(&call, report.as_ref(), now()).await {

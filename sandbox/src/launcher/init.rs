@@ -17,7 +17,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{getpid, sethostname, Pid};
 
-use super::{bridge, stdin_socket, NOT_FOUND, SETUP_FAILED};
+use super::{bridge, serve, stdin_socket, NOT_FOUND, SETUP_FAILED};
 use crate::confine;
 use crate::egress::{proxy_env, socket_inside, EGRESS_PORT};
 use crate::loopback;
@@ -57,7 +57,7 @@ pub(super) fn main() -> i32 {
             let _ = write_line(&mut &socket, &Message::Probe(report));
             0
         }
-        Mode::Run => run(&socket, &request),
+        Mode::Run | Mode::Serve => run(&socket, &request),
     }
 }
 
@@ -67,7 +67,7 @@ fn launcher_gone(socket: &UnixStream) -> bool {
 }
 
 fn run(socket: &UnixStream, request: &LaunchRequest) -> i32 {
-    let child = match confine_and_start(request) {
+    let (child, stdin) = match confine_and_start(request) {
         Ok(child) => child,
         Err(Failure::Setup(reason)) => {
             let _ = write_line(&mut &*socket, &Message::SetupFailed(reason));
@@ -79,12 +79,21 @@ fn run(socket: &UnixStream, request: &LaunchRequest) -> i32 {
         }
     };
     let _ = write_line(&mut &*socket, &Message::Started);
+    if let Some(stdin) = stdin {
+        if let Err(reason) = serve::relay_stdin(socket, stdin) {
+            let _ = write_line(&mut &*socket, &Message::SetupFailed(reason));
+            return SETUP_FAILED;
+        }
+    }
     let (message, code) = reap(child);
     let _ = write_line(&mut &*socket, &message);
     code
 }
 
-fn confine_and_start(request: &LaunchRequest) -> Result<Pid, Failure> {
+/// The started command, and its stdin pipe in [`Mode::Serve`].
+fn confine_and_start(
+    request: &LaunchRequest,
+) -> Result<(Pid, Option<std::process::ChildStdin>), Failure> {
     let setup = Failure::Setup;
     let policy = request
         .policy
@@ -132,7 +141,10 @@ fn confine_and_start(request: &LaunchRequest) -> Result<Pid, Failure> {
     cmd.args(&request.argv[1..])
         .env_clear()
         .current_dir(&view.cwd)
-        .stdin(Stdio::null());
+        .stdin(match request.mode {
+            Mode::Serve => Stdio::piped(),
+            Mode::Run | Mode::Probe => Stdio::null(),
+        });
     if !policy.env.iter().any(|(k, _)| k == "PATH") {
         cmd.env("PATH", DEFAULT_PATH);
     }
@@ -141,7 +153,10 @@ fn confine_and_start(request: &LaunchRequest) -> Result<Pid, Failure> {
         cmd.envs(proxy_env());
     }
     match cmd.spawn() {
-        Ok(child) => Ok(Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX))),
+        Ok(mut child) => Ok((
+            Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX)),
+            child.stdin.take(),
+        )),
         Err(e)
             if matches!(
                 e.kind(),

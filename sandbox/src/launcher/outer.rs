@@ -121,9 +121,12 @@ fn supervise(control: &UnixStream, request: &LaunchRequest) -> Result<i32, Strin
         let control_ready = fds.get(1).is_some_and(ready);
         drop(fds);
         if control_ready {
-            // The executor never writes after the request: data or end of file both mean stop.
+            // One-shot: the executor never writes after the request, and its end of file
+            // means stop. Serve: what it writes is the command's stdin, relayed to the init.
             let n = (&*control).read(&mut buf).unwrap_or(0);
-            if n == 0 {
+            let relayed =
+                n > 0 && request.mode == Mode::Serve && (&ours).write_all(&buf[..n]).is_ok();
+            if n == 0 || (request.mode == Mode::Serve && !relayed) {
                 executor_gone = true;
                 let _ = kill(init_pid, Signal::SIGKILL);
             }

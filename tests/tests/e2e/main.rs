@@ -18,6 +18,7 @@ mod egress;
 mod executor;
 mod lifecycle;
 mod mcp_front;
+mod mcp_gateway;
 mod net_http;
 mod observability;
 mod pinned_trust;

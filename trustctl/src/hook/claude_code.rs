@@ -232,18 +232,6 @@ async fn decide(args: &ClaudeCodeArgs, input: &Value) -> Result<Verdict, Failure
                 ),
             })
         }
-        Mapped::Unsupported {
-            operation,
-            resource,
-        } => {
-            return Ok(deny(
-                "unsupported-operation",
-                format!(
-                    "`{tool}` is {operation} on `{resource}`, which this executor cannot check \
-                     yet (it has no {operation} request); denied"
-                ),
-            ))
-        }
     };
     let answer = check(
         &prepared.session,

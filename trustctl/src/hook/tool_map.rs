@@ -2,12 +2,12 @@
 //! `Edit`/`MultiEdit` → `fs.patch`, `Write` → `fs.write`, `Grep` → `fs.search`, `Glob`/`LS` →
 //! `fs.list`, `Bash` → `shell.exec` (classified by the executor), `WebFetch` → `net.http` `GET`
 //! of the URL (checked by the executor like any `net.http`), `mcp__SERVER__TOOL` → `mcp.call` on
-//! `SERVER/TOOL` (no executor runs `mcp.call` yet: denied as `unsupported-operation`).
+//! `SERVER/TOOL` (the tool's input, as JSON, is the call's arguments: provenance records its
+//! digest).
 //!
 //! Paths are made relative to the session's project: a relative path is taken from the hook's
 //! `cwd`, `.` and `..` are resolved, and the part that exists is resolved through symlinks, so a
-//! path (or a link) leading outside the project is refused here, before any check. Operations
-//! this executor has no request shape for yet (`net.http`, `mcp.call`) are named, not guessed.
+//! path (or a link) leading outside the project is refused here, before any check.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -24,11 +24,6 @@ pub const INERT_TOOLS: &[&str] = &["TodoWrite", "TodoRead", "ExitPlanMode", "Tas
 pub enum Mapped {
     /// An operation `Check` can admit.
     Operation(Op),
-    /// An operation this executor has no request shape for: denied, naming it.
-    Unsupported {
-        operation: &'static str,
-        resource: String,
-    },
     /// A tool that touches nothing outside the conversation.
     Inert,
 }
@@ -173,11 +168,15 @@ pub fn map_tool(tool: &str, input: &Value, place: &Place) -> Result<Mapped, MapE
     }
     if let Some(name) = tool.strip_prefix("mcp__") {
         return match name.split_once("__") {
-            Some((server, tool_name)) if !server.is_empty() && !tool_name.is_empty() => {
-                Ok(Mapped::Unsupported {
-                    operation: "mcp.call",
-                    resource: format!("{server}/{tool_name}"),
-                })
+            Some((server, tool_name))
+                if trust_sdk::mcp_resource::valid_server_name(server)
+                    && trust_sdk::mcp_resource::valid_tool_name(tool_name) =>
+            {
+                Ok(Mapped::Operation(Op::McpCall(pb::McpCallRequest {
+                    server: server.to_string(),
+                    tool: tool_name.to_string(),
+                    arguments_json: input.to_string(),
+                })))
             }
             _ => Err(MapError::BadMcpName(tool.to_string())),
         };
@@ -339,11 +338,16 @@ mod tests {
             url_host("https://u:p@Docs.rs:443/x").as_deref(),
             Some("docs.rs")
         );
-        let mcp = map_tool("mcp__github__create_issue", &json!({}), &p);
+        let mcp = map_tool("mcp__github__create_issue", &json!({"title": "t"}), &p);
         assert!(
-            matches!(mcp, Ok(Mapped::Unsupported { operation: "mcp.call", ref resource }) if resource == "github/create_issue")
+            matches!(mcp, Ok(Mapped::Operation(Op::McpCall(ref c)))
+                if c.server == "github" && c.tool == "create_issue"
+                    && c.arguments_json == r#"{"title":"t"}"#),
+            "{mcp:?}"
         );
         assert!(map_tool("mcp__github", &json!({}), &p).is_err());
+        assert!(map_tool("mcp____x", &json!({}), &p).is_err());
+        assert!(map_tool("mcp__a/b__x", &json!({}), &p).is_err());
         assert_eq!(
             map_tool("Frobnicate", &json!({}), &p).unwrap_err(),
             MapError::UnknownTool("Frobnicate".into())

@@ -43,33 +43,41 @@ impl McpFront {
         })
     }
 
-    /// The grant this request runs under: the request's `Authorization: Bearer` grant over
-    /// HTTP, else the grant given at start. A malformed header is an error, never ignored.
+    /// The grant this request runs under (see [`presented_grant`]).
     fn presented_grant(
         &self,
         context: &RequestContext<RoleServer>,
     ) -> Result<Option<Arc<Vec<u8>>>, McpError> {
-        let header = context
-            .extensions
-            .get::<http::request::Parts>()
-            .and_then(|parts| parts.headers.get(http::header::AUTHORIZATION));
-        let Some(header) = header else {
-            return Ok(self.grant.clone());
-        };
-        let bearer = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                McpError::invalid_request(
-                    "the Authorization header must be `Bearer <base64 grant>`",
-                    None,
-                )
-            })?;
-        let grant = decode_grant(bearer.trim().as_bytes())
-            .map_err(|e| McpError::invalid_request(format!("bearer grant: {e}"), None))?;
-        Ok(Some(Arc::new(grant)))
+        presented_grant(&self.grant, context)
     }
+}
+
+/// The grant a request runs under: the request's `Authorization: Bearer` grant over HTTP,
+/// else `at_start`, the grant given at start. A malformed header is an error, never ignored.
+pub(super) fn presented_grant(
+    at_start: &Option<Arc<Vec<u8>>>,
+    context: &RequestContext<RoleServer>,
+) -> Result<Option<Arc<Vec<u8>>>, McpError> {
+    let header = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get(http::header::AUTHORIZATION));
+    let Some(header) = header else {
+        return Ok(at_start.clone());
+    };
+    let bearer = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            McpError::invalid_request(
+                "the Authorization header must be `Bearer <base64 grant>`",
+                None,
+            )
+        })?;
+    let grant = decode_grant(bearer.trim().as_bytes())
+        .map_err(|e| McpError::invalid_request(format!("bearer grant: {e}"), None))?;
+    Ok(Some(Arc::new(grant)))
 }
 
 impl ServerHandler for McpFront {

@@ -11,8 +11,6 @@ use hyper_util::service::TowerToHyperService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use super::McpFront;
-
 /// Refuses an address that is not loopback: whoever reaches the port acts as the agent.
 pub fn ensure_loopback(addr: SocketAddr) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -22,8 +20,12 @@ pub fn ensure_loopback(addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serves `front` on `addr` (which must be loopback) until a stop signal; prints the URL.
-pub async fn serve(front: McpFront, addr: SocketAddr) -> anyhow::Result<()> {
+/// Serves `front` (the MCP front or the gateway, named `label`) on `addr` (which must be
+/// loopback) until a stop signal; prints the URL.
+pub async fn serve<S>(front: S, addr: SocketAddr, label: &str) -> anyhow::Result<()>
+where
+    S: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+{
     ensure_loopback(addr)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -35,14 +37,14 @@ pub async fn serve(front: McpFront, addr: SocketAddr) -> anyhow::Result<()> {
         StreamableHttpServerConfig::default(),
     ));
     // Clients use `http://ADDR/mcp`; the line ends with the bare address for supervisors.
-    println!("tool-executor mcp listening on http://{bound}");
+    println!("tool-executor {label} listening on http://{bound}");
     let stop = trust_sdk::lifecycle::stop_requested(false)
         .context("cannot install the shutdown signal handlers")?;
     tokio::pin!(stop);
     loop {
         let stream = tokio::select! {
             reason = &mut stop => {
-                tracing::info!(%reason, "stopping the MCP front");
+                tracing::info!(%reason, label, "stopping the MCP server");
                 return Ok(());
             }
             accepted = listener.accept() => match accepted {

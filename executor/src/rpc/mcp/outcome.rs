@@ -78,6 +78,10 @@ fn answer_json(answer: Answer) -> Value {
             })).collect::<Vec<_>>(),
         }),
         Answer::Run(r) => run_json(&r),
+        Answer::McpCall(m) => json!({
+            "result": serde_json::from_str::<Value>(&m.result_json).unwrap_or(Value::Null),
+            "is_error": m.is_error, "result_sha256": m.result_sha256,
+        }),
         Answer::Shell(s) => json!({
             "run": s.run.as_ref().map(run_json),
             "categories": s.categories,
