@@ -14,6 +14,9 @@ use trust_proto::executor::v1::invocation::Operation as Op;
 use trust_sdk::client::{root_key_provider, ExecutorClient, GrantSpec};
 use trust_tests::{Cluster, ClusterOptions};
 
+#[path = "../demo_business.rs"]
+mod demo_business;
+
 /// Run the Trust Authority loop on loopback and show what it allows, refuses and records.
 #[derive(Parser)]
 #[command(about)]
@@ -81,7 +84,14 @@ async fn main() -> anyhow::Result<()> {
         1,
         "Starting the authority and an executor on 127.0.0.1 over TLS (a fresh private CA; the executor authenticates to the authority with its client certificate)...",
     );
-    let cluster = tokio::task::spawn_blocking(|| Cluster::start(ClusterOptions::default()))
+    // The stand-in ERP of step 9, named in the executor's `[tools]` before it starts.
+    let erp = demo_business::start_erp().await?;
+    let options = ClusterOptions {
+        executor_extra: demo_business::executor_extra(&erp),
+        profile_extra: demo_business::PROFILE_EXTRA.into(),
+        ..ClusterOptions::default()
+    };
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(options))
         .await?
         .context("starting the servers")?;
     println!(
@@ -314,6 +324,12 @@ async fn main() -> anyhow::Result<()> {
 
     step(
         9,
+        "An invoice agent that may validate invoices but not pay them (business tools at a stand-in ERP on 127.0.0.1):",
+    );
+    demo_business::scene(&cluster, &erp).await?;
+
+    step(
+        10,
         "Every attempt, allowed or refused, is in the hash-chained provenance log:",
     );
     let lines = exec

@@ -264,7 +264,7 @@ async fn every_fixture_and_our_own_cases_get_the_exact_decision_and_exit_code() 
         ("pretooluse-bash-test.json", expect("ask", "trust approval required by `shell-approval`")),
         ("pretooluse-bash-exfil.json", expect("deny", "trust deny by `shell-policy`: shell command refused by rule `combination:secret_access+network`")),
         ("pretooluse-webfetch.json", expect("deny", "trust deny by `net-destination`: `docs.rs:443` is not named by the grant")),
-        ("pretooluse-mcp-github.json", expect("deny", "trust deny by `unsupported-operation`: `mcp__github__create_issue` is mcp.call on `github/create_issue`")),
+        ("pretooluse-mcp-github.json", expect("deny", "trust deny by `grant-scope`: `github/create_issue` is outside the grant")),
     ];
     let mut seen = 0;
     for entry in std::fs::read_dir(fixtures_dir()).unwrap() {
@@ -336,7 +336,7 @@ async fn every_fixture_and_our_own_cases_get_the_exact_decision_and_exit_code() 
         ("Glob without a path", pre("Glob", json!({"pattern": "**/*.rs"})), expect("allow", "trust allow by `admitted`: fs.list on ``")),
         ("LS of src", pre("LS", json!({"path": p("src")})), expect("allow", "trust allow by `admitted`: fs.list on `src`")),
         ("a bad MCP name", pre("mcp__github", json!({})), expect("deny", "trust deny by `hook-input`")),
-        ("an MCP tool", pre("mcp__fs__read_file", json!({"path": "/etc/passwd"})), expect("deny", "trust deny by `unsupported-operation`: `mcp__fs__read_file` is mcp.call on `fs/read_file`")),
+        ("an MCP tool", pre("mcp__fs__read_file", json!({"path": "/etc/passwd"})), expect("deny", "trust deny by `grant-scope`: `fs/read_file` is outside the grant")),
         ("WebFetch of a non-http URL", pre("WebFetch", json!({"url": "file:///etc/passwd"})), expect("deny", "trust deny by `hook-input`")),
         ("WebFetch of the metadata address", pre("WebFetch", json!({"url": "http://169.254.169.254/latest/meta-data/"})), expect("deny", "trust deny by `net-address`")),
         ("WebFetch with user info", pre("WebFetch", json!({"url": "https://docs.rs@127.0.0.1/"})), expect("deny", "trust deny by `net-url`")),
