@@ -92,10 +92,8 @@ impl Execution {
             .unwrap_or_default();
         let mut views = Vec::new();
         for tool in &candidates {
-            match viewer.grant_tools().names(&tool.id) && viewer.reaches(&tool.id).is_ok_and(|r| r)
-            {
-                true => views.push(view(tool, &viewer)),
-                false => {}
+            if viewer.grant_tools().names(&tool.id) && viewer.reaches(&tool.id).is_ok_and(|r| r) {
+                views.push(view(tool, &viewer));
             }
         }
         // A refusal of the grant itself (expired, not its holder) refuses the listing.

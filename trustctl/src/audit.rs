@@ -25,7 +25,7 @@ pub enum AuditCommand {
     Verify(VerifyArgs),
     /// Query provenance records (JSON, one a line) by grant, task, agent, user, operation,
     /// resource prefix and time.
-    Query(QueryArgs),
+    Query(Box<QueryArgs>),
     /// Print the executor's checkpoint-signing public key (hex), as the executor claims it:
     /// unauthenticated, for comparing with the key you pin, never for verifying in one go.
     ExecutorKey(ExecutorKeyArgs),

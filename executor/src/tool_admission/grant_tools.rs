@@ -7,13 +7,16 @@ use trust_sdk::operation::Operation;
 use trust_sdk::vocabulary::tool_args::ToolGrant;
 use trust_sdk::vocabulary::{directory_form, GrantClaims};
 
+/// One delegation hop's narrowing: its operations and its prefixes (`None`: not narrowed).
+type HopNarrowing = (Option<Vec<String>>, Option<Vec<String>>);
+
 /// The tools a grant names, and its tool facts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GrantTools {
     /// The authority block's `tool.invoke` scope resources (`""`: every tool).
     granted: Vec<String>,
     /// Per delegation hop, its operations and prefixes (`None`: not narrowed).
-    hops: Vec<(Option<Vec<String>>, Option<Vec<String>>)>,
+    hops: Vec<HopNarrowing>,
     pub tool_grant: ToolGrant,
 }
 
