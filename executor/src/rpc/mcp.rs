@@ -61,17 +61,9 @@ pub async fn run(args: McpArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.listen {
         http_listener::ensure_loopback(addr)?;
     }
-    let transport = match (&args.ca, args.insecure_plaintext) {
-        (Some(ca), false) => trust_sdk::transport::Transport::load(ca, None)?,
-        (None, true) => trust_sdk::transport::Transport::InsecurePlaintext,
-        (Some(_), true) => anyhow::bail!("give either --ca or --insecure-plaintext, not both"),
-        (None, false) => anyhow::bail!("--ca is required (or --insecure-plaintext on loopback)"),
-    };
+    let transport = transport(args.ca.as_deref(), args.insecure_plaintext)?;
     let agent_key = trust_sdk::keys::load(&args.agent_key)?;
-    let grant = match &args.grant {
-        Some(path) => Some(Arc::new(grant_view::read_grant_file(path)?)),
-        None => None,
-    };
+    let grant = presented_grant(args.grant.as_deref())?;
     let front = McpFront::connect(
         &args.executor,
         &args.authority,
@@ -123,17 +115,9 @@ pub async fn run_gateway(args: McpGatewayArgs) -> anyhow::Result<()> {
     if let Some(addr) = args.listen {
         http_listener::ensure_loopback(addr)?;
     }
-    let transport = match (&args.ca, args.insecure_plaintext) {
-        (Some(ca), false) => trust_sdk::transport::Transport::load(ca, None)?,
-        (None, true) => trust_sdk::transport::Transport::InsecurePlaintext,
-        (Some(_), true) => anyhow::bail!("give either --ca or --insecure-plaintext, not both"),
-        (None, false) => anyhow::bail!("--ca is required (or --insecure-plaintext on loopback)"),
-    };
+    let transport = transport(args.ca.as_deref(), args.insecure_plaintext)?;
     let agent_key = trust_sdk::keys::load(&args.agent_key)?;
-    let grant = match &args.grant {
-        Some(path) => Some(Arc::new(grant_view::read_grant_file(path)?)),
-        None => None,
-    };
+    let grant = presented_grant(args.grant.as_deref())?;
     let gateway = McpGateway::connect(&args.executor, &transport, agent_key, grant).await?;
     match args.listen {
         None => {
@@ -146,4 +130,25 @@ pub async fn run_gateway(args: McpGatewayArgs) -> anyhow::Result<()> {
         Some(addr) => http_listener::serve(gateway, addr, "mcp-gateway").await?,
     }
     Ok(())
+}
+
+/// The transport `--ca` / `--insecure-plaintext` ask for: exactly one of them.
+fn transport(
+    ca: Option<&std::path::Path>,
+    insecure_plaintext: bool,
+) -> anyhow::Result<trust_sdk::transport::Transport> {
+    Ok(match (ca, insecure_plaintext) {
+        (Some(ca), false) => trust_sdk::transport::Transport::load(ca, None)?,
+        (None, true) => trust_sdk::transport::Transport::InsecurePlaintext,
+        (Some(_), true) => anyhow::bail!("give either --ca or --insecure-plaintext, not both"),
+        (None, false) => anyhow::bail!("--ca is required (or --insecure-plaintext on loopback)"),
+    })
+}
+
+/// The grant file given with `--grant`, read once, or `None` (no grant: no tools).
+fn presented_grant(path: Option<&std::path::Path>) -> anyhow::Result<Option<Arc<Vec<u8>>>> {
+    match path {
+        Some(path) => Ok(Some(Arc::new(grant_view::read_grant_file(path)?))),
+        None => Ok(None),
+    }
 }
