@@ -30,9 +30,8 @@ fn check_token_narrows(
     claims: &GrantClaims,
     attenuation: &Attenuation,
 ) -> Result<(), SdkError> {
-    let held = crate::vocabulary::tool_args::tool_grant(token)?.constraints;
     EffectiveScope::of(claims, &[])
-        .with_tool_arguments(held)
+        .with_token_blocks(token)?
         .check_narrows(attenuation)
 }
 
@@ -94,6 +93,12 @@ pub fn attenuation_block(attenuation: &Attenuation) -> Result<BlockBuilder, SdkE
             .map_err(invalid)?
             .fact(constraint.fact(crate::vocabulary::tool_args::NARROW_TOOL_ARG))
             .map_err(invalid)?;
+    }
+    // context.retrieve: what may be read, stated as data the executor combines (only tightens).
+    for fact in crate::vocabulary::context_narrowing::narrowing_facts(&attenuation.context) {
+        block = block.fact(fact).map_err(|e| {
+            SdkError::InvalidRequest(format!("context narrowing does not compile: {e}"))
+        })?;
     }
     Ok(block)
 }

@@ -141,7 +141,7 @@ pub fn derive(
         ));
     }
     EffectiveScope::of(&claims, &links)
-        .with_tool_arguments(crate::vocabulary::tool_args::tool_grant(parent)?.constraints)
+        .with_token_blocks(parent)?
         .check_narrows(&derivation.narrowing)?;
     let parent_id = links
         .last()

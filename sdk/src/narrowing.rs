@@ -31,6 +31,9 @@ pub struct Attenuation {
     /// Further argument constraints on `tool.invoke` (`invoice-pay:amount <= 50`): each adds
     /// a check, so it can only tighten (`vocabulary::tool_args`).
     pub tool_arguments: Vec<crate::vocabulary::tool_args::ToolArgConstraint>,
+    /// What may be read of context sources, narrowed per source (`context_*` facts in the
+    /// appended block; the executor combines blocks so they only tighten).
+    pub context: Vec<crate::vocabulary::context_narrowing::ContextNarrowing>,
 }
 
 /// The scope a grant has after every hop so far: what a new hop may narrow from.
@@ -44,9 +47,22 @@ pub struct EffectiveScope {
     pub limits: Vec<(String, i64)>,
     /// Argument constraints of every block so far ([`EffectiveScope::with_tool_arguments`]).
     pub tool_arguments: Vec<crate::vocabulary::tool_args::ToolArgConstraint>,
+    /// What the grant reads of each context source after every block so far
+    /// ([`EffectiveScope::with_token_blocks`]).
+    pub context: Vec<crate::vocabulary::context::ContextGrant>,
 }
 
 impl EffectiveScope {
+    /// The same scope with what `token`'s blocks state beyond its claims: argument
+    /// constraints (`vocabulary::tool_args`) and context reads (`vocabulary::context`).
+    pub fn with_token_blocks(self, token: &biscuit_auth::Biscuit) -> Result<Self, SdkError> {
+        let structure = crate::structure::Structure::read(token)?;
+        let mut scope =
+            self.with_tool_arguments(crate::vocabulary::tool_args::tool_grant(token)?.constraints);
+        scope.context = crate::vocabulary::context::effective_grants(&structure)?;
+        Ok(scope)
+    }
+
     /// The same scope with the grant's argument constraints (the authority block's and each
     /// hop's, `vocabulary::tool_args::tool_grant`), which claims do not carry.
     pub fn with_tool_arguments(
@@ -99,6 +115,7 @@ impl EffectiveScope {
             expires_at,
             limits,
             tool_arguments: Vec::new(),
+            context: Vec::new(),
         }
     }
 
@@ -146,6 +163,7 @@ impl EffectiveScope {
             &self.tool_arguments,
             &n.tool_arguments,
         )?;
+        crate::vocabulary::context_narrowing::check_narrows(&self.context, &n.context)?;
         for (name, value) in &n.limits {
             if let Some((_, max)) = self.limits.iter().find(|(l, _)| l == name) {
                 if value > max {

@@ -32,6 +32,8 @@ pub mod process;
 // Governed context retrieval (`context.retrieve`): sources, classifications, window, limits,
 // redactions.
 pub mod context;
+// Offline narrowing of `context.retrieve` (`--context SOURCE:KEY=VALUE`).
+pub mod context_narrowing;
 
 #[cfg(test)]
 mod tests;

@@ -1444,6 +1444,35 @@ fn grant_derive_narrows_rebinds_registers_and_inspect_shows_the_chain() {
         refused.stderr.contains("widen") || refused.stderr.contains("not in the parent"),
         "{refused:?}"
     );
+    // `--context` narrows what a grant reads of a context source; this grant reads none, and
+    // a malformed flag is refused before anything is written.
+    for (flag, why) in [
+        ("kb:max_documents=1", "reads nothing of context source `kb`"),
+        (
+            "kb:classifications=secret",
+            "unknown classification `secret`",
+        ),
+    ] {
+        let refused = kit.run(&[
+            "grant",
+            "derive",
+            "--grant",
+            &child,
+            "--authority",
+            &authority,
+            "--key",
+            &ck,
+            "--child-pubkey",
+            &child_pub,
+            "--context",
+            flag,
+            "--out",
+            &grandchild,
+        ]);
+        assert_eq!(refused.code, 1, "{refused:?}");
+        assert!(refused.stderr.contains(why), "{flag}: {refused:?}");
+    }
+    assert!(!Path::new(&grandchild).exists());
 }
 
 /// A Python interpreter with `biscuit_auth` (biscuit-python) installed, if there is one:

@@ -49,6 +49,13 @@ pub struct AttenuateArgs {
     /// `matches "re"`, `== task.FIELD`). Each adds a check: it can only tighten.
     #[arg(long = "arg", value_name = "TOOL:CONSTRAINT")]
     pub tool_arguments: Vec<String>,
+    /// SOURCE:KEY=VALUE, repeatable: read less of a context source (`context.retrieve`), with
+    /// the keys of a profile's context rule: `classifications=public,internal`,
+    /// `max_classification=internal`, `jurisdictions=EU`, `window_from=2026-01-01`,
+    /// `window_to=2026-06-30`, `max_documents=5`, `max_bytes=65536`, `redact=mask:email`.
+    /// Each can only tighten.
+    #[arg(long = "context", value_name = "SOURCE:KEY=VALUE")]
+    pub context: Vec<String>,
     /// Where to write the narrowed grant (`-` for standard output).
     #[arg(long)]
     pub out: PathBuf,
@@ -144,10 +151,12 @@ pub(crate) fn narrowing_from(args: &AttenuateArgs) -> anyhow::Result<Attenuation
         expires_at,
         limits,
         tool_arguments,
+        context: trust_sdk::vocabulary::context_narrowing::parse_flags(&args.context)
+            .map_err(util::sdk)?,
     };
     if attenuation == Attenuation::default() {
         bail!(
-            "nothing to narrow: give --operation, --prefix, --command, --ttl, --expires, --limit or --arg"
+            "nothing to narrow: give --operation, --prefix, --command, --ttl, --expires, --limit, --arg or --context"
         );
     }
     Ok(attenuation)

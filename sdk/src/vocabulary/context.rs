@@ -116,7 +116,7 @@ pub fn day_of(time: SystemTime) -> i64 {
     i64::try_from(secs / 86_400).unwrap_or(i64::MAX)
 }
 
-fn time_of_day(day: i64) -> SystemTime {
+pub(crate) fn time_of_day(day: i64) -> SystemTime {
     let secs = u64::try_from(day.max(0)).unwrap_or(0) * 86_400;
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }

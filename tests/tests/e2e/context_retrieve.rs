@@ -14,10 +14,13 @@ use std::time::{Duration, Instant};
 use biscuit_auth::{Biscuit, BlockBuilder};
 use trust_proto::authority::v1::Effect;
 use trust_proto::executor::v1::ContextRetrieveResult;
+use trust_sdk::attenuate::Attenuation;
 use trust_sdk::client::{root_key_provider, ContextQuery};
-use trust_sdk::derive::{delegation_block, Derivation};
+use trust_sdk::derive::{delegation_block, derive, Derivation};
+use trust_sdk::error::SdkError;
 use trust_sdk::provenance::ProvenanceEntry;
 use trust_sdk::vocabulary::context::{day_of, format_day};
+use trust_sdk::vocabulary::context_narrowing::parse_flags;
 use trust_tests::cluster::coding_profile;
 use trust_tests::{Cluster, ClusterOptions};
 
@@ -402,6 +405,47 @@ async fn only_permitted_documents_leave_redacted_and_provenance_names_them() {
         got.documents[0].fields.get("region").map(String::as_str),
         Some("[redacted:regex]")
     );
+
+    // `trustctl grant derive --context` (the SDK's `derive` with the same flags): the sub-agent
+    // reads only what the flags keep, and a flag reaching beyond the grant is refused offline.
+    let narrowing = |flags: &[&str]| Derivation {
+        narrowing: Attenuation {
+            context: parse_flags(&flags.iter().map(|f| f.to_string()).collect::<Vec<_>>()).unwrap(),
+            ..Default::default()
+        },
+        purpose: "public only".into(),
+        derived_id: None,
+    };
+    let kid = trust_sdk::keys::generate();
+    let public_kid = derive(
+        &root,
+        &key,
+        &kid.verifying_key(),
+        &narrowing(&["kb:max_classification=public", "kb:redact=mask:regex:north"]),
+    )
+    .unwrap()
+    .token
+    .to_vec()
+    .unwrap();
+    let got = exec
+        .context_retrieve(&public_kid, &kid, &query(""))
+        .await
+        .unwrap();
+    assert_eq!(ids(&got), ["pub-1"]);
+    assert_eq!(
+        got.documents[0].fields.get("region").map(String::as_str),
+        Some("[redacted:regex]")
+    );
+    for flag in [
+        "kb:classifications=confidential",
+        "kb:jurisdictions=US",
+        "kb:max_documents=1000",
+        "kb:window_from=1970-01-01",
+        "other:max_documents=1",
+    ] {
+        let err = derive(&root, &key, &kid.verifying_key(), &narrowing(&[flag])).unwrap_err();
+        assert!(matches!(err, SdkError::Widening(_)), "{flag}: {err}");
+    }
 
     // Provenance: the returned ids and digests, the redaction counts, the refusals; never a
     // redacted value.

@@ -262,6 +262,25 @@ fn rpc(err: SdkError) -> (String, String) {
     }
 }
 
+/// The stock `biscuit` command line (installed by `scripts/install-test-tools.sh`), or `None`
+/// with a notice; `TRUST_REQUIRE_BISCUIT_CLI` makes its absence a failure.
+fn biscuit_cli() -> Option<&'static str> {
+    let found = Command::new("biscuit")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found || std::env::var_os("TRUST_REQUIRE_BISCUIT_CLI").is_none(),
+        "TRUST_REQUIRE_BISCUIT_CLI is set but `biscuit` is not on PATH"
+    );
+    if !found {
+        eprintln!("SKIPPED the biscuit CLI case: `biscuit` is not on PATH");
+    }
+    found.then_some("biscuit")
+}
+
 async fn invoke(
     executor: &mut ExecutorClient,
     grant: &[u8],
@@ -473,6 +492,46 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
     assert!(matches!(widen, Err(SdkError::Widening(_))), "{widen:?}");
     assert_eq!(api.calls.load(Ordering::SeqCst), 3);
 
+    // The stock `biscuit` CLI narrows the same way: its block is the documented check over the
+    // executor's `tool_arg` facts, and the executor holds the call to it.
+    if let Some(cli) = biscuit_cli() {
+        let file = cluster.dir.path().join("both.b64");
+        std::fs::write(&file, token.to_base64().unwrap()).unwrap();
+        let out = Command::new(cli)
+            .arg("attenuate")
+            .arg(&file)
+            .args([
+                "--block",
+                r#"check if operation($op), $op != "tool.invoke" or resource($r), $r != "invoice-pay" or tool_arg("amount", $v), $v <= 20;"#,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let narrowed = biscuit_auth::Biscuit::from_base64(
+            String::from_utf8(out.stdout).unwrap().trim(),
+            trust_sdk::client::root_key_provider(&keys),
+        )
+        .unwrap()
+        .to_vec()
+        .unwrap();
+        assert!(
+            invoke(&mut executor, &narrowed, key, "invoice-pay", pay(20))
+                .await
+                .is_ok()
+        );
+        let (code, message) = invoke(&mut executor, &narrowed, key, "invoice-pay", pay(21))
+            .await
+            .unwrap_err();
+        assert_eq!(code, "PermissionDenied", "{message}");
+        assert_eq!(
+            api.calls.load(Ordering::SeqCst),
+            4,
+            "the call over the CLI's bound never reached the API"
+        );
+    }
+    let calls = api.calls.load(Ordering::SeqCst);
+
     // A revoked tool is refused at the running executor within the revocation bound.
     let mut registry = cluster.authority_client().await.unwrap();
     let revoked_at = Instant::now();
@@ -501,5 +560,5 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
     .await
     .unwrap_err();
     assert_eq!(refused, lacking, "a revoked tool answers as a missing one");
-    assert_eq!(api.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(api.calls.load(Ordering::SeqCst), calls);
 }
