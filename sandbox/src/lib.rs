@@ -24,6 +24,7 @@ mod probe;
 mod protocol;
 mod run;
 mod serve;
+mod start;
 
 pub use egress::{proxy_env, EGRESS_PORT};
 pub use enforcement::{check, CgroupVersion, Enforcement, Part, RequiredLevel, MIN_LANDLOCK_ABI};

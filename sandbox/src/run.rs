@@ -1,8 +1,7 @@
 //! Runs one command in the sandbox: starts the launcher, hands it the request, captures capped
 //! output, enforces the timeout, and makes sure the whole tree is gone before returning.
 
-use std::os::fd::OwnedFd;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -13,9 +12,9 @@ use crate::cgroup::{CgroupLeaf, CgroupSupport, LimitEvents};
 use crate::enforcement::{check, Enforcement, Part, RequiredLevel};
 use crate::error::{io_text, SandboxError};
 use crate::launcher::Launcher;
-use crate::policy::{NetworkPolicy, SandboxPolicy};
+use crate::policy::SandboxPolicy;
 use crate::probe::probe_with_cgroup;
-use crate::protocol::{LaunchRequest, Message, Mode};
+use crate::protocol::{Message, Mode};
 
 /// After the timeout, how long the launcher gets to take the tree down before it is killed.
 const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -148,67 +147,19 @@ impl Sandbox {
         timeout: Duration,
         max_output_bytes: u64,
     ) -> Result<SandboxedOutcome, SandboxError> {
-        policy.validate()?;
-        if argv.first().is_none_or(String::is_empty) {
-            return Err(SandboxError::InvalidPolicy("empty argv".to_string()));
-        }
-        if argv.iter().any(|a| a.contains('\0')) {
-            return Err(SandboxError::InvalidPolicy(
-                "argv contains a nul byte".to_string(),
-            ));
-        }
-        self.check()?;
-        if let NetworkPolicy::Proxy { socket } = &policy.network {
-            crate::egress::check_socket(socket)?;
-        }
-        let layers = self.enforcement.clone();
-        let leaf = if layers.cgroup_memory || layers.cgroup_pids {
-            let support = self.cgroup.as_ref().ok_or_else(|| {
-                SandboxError::Cgroup("no cgroup hierarchy was found at start".to_string())
-            })?;
-            Some(CgroupLeaf::create(support, &policy.limits)?)
-        } else {
-            None
-        };
-        let request = LaunchRequest {
-            mode: Mode::Run,
-            parent_pid: std::process::id(),
-            layers,
-            policy: Some(policy.clone()),
-            argv: argv.to_vec(),
-            cgroup_procs: leaf
-                .as_ref()
-                .map(CgroupLeaf::procs_files)
-                .unwrap_or_default(),
-        };
-        let mut line = serde_json::to_vec(&request)
-            .map_err(|e| SandboxError::Io(format!("encoding the request: {e}")))?;
-        line.push(b'\n');
-
-        let io = |e: std::io::Error| SandboxError::Io(io_text(&e));
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(io)?;
-        ours.set_nonblocking(true).map_err(io)?;
-        let mut cmd = tokio::process::Command::new(self.launcher.program());
-        cmd.args(self.launcher.args())
-            .env_clear()
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
         let start = Instant::now();
-        let spawned = cmd.spawn();
-        // The command keeps its copy of the launcher's end until dropped.
-        drop(cmd);
-        let mut child = spawned.map_err(|e| SandboxError::Launcher {
-            program: self.launcher.program().display().to_string(),
-            reason: io_text(&e),
-        })?;
-        let control = tokio::net::UnixStream::from_std(ours).map_err(io)?;
-        let (read_half, mut write_half) = control.into_split();
+        // Checked and started by `start.rs` (its type is not named here, so that the two files
+        // do not import each other).
+        let launched = self.launch(Mode::Run, policy, argv)?;
+        let (mut child, leaf, read_half, mut write_half) = (
+            launched.child,
+            launched.leaf,
+            launched.control_read,
+            launched.control_write,
+        );
         // A launcher that died early shows in its messages and status; keep going. The write
         // counts against the timeout like everything else.
-        let _ = tokio::time::timeout(timeout, write_half.write_all(&line)).await;
+        let _ = tokio::time::timeout(timeout, write_half.write_all(&launched.request_line)).await;
         let mut write_half = Some(write_half);
         let mut messages = BufReader::new(read_half).lines();
 

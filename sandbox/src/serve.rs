@@ -6,8 +6,6 @@
 //! the reason it was refused: nothing runs with less confinement than required). Dropping the
 //! [`ServedCommand`] kills the launcher, which takes the whole namespace down with it.
 
-use std::os::fd::OwnedFd;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -16,9 +14,10 @@ use tokio::process::{Child, ChildStderr, ChildStdout};
 
 use crate::cgroup::CgroupLeaf;
 use crate::error::{io_text, SandboxError};
-use crate::policy::{NetworkPolicy, SandboxPolicy};
-use crate::protocol::{LaunchRequest, Message, Mode};
+use crate::policy::SandboxPolicy;
+use crate::protocol::{Message, Mode};
 use crate::run::Sandbox;
+use crate::start::Launched;
 
 /// A command started by [`Sandbox::serve`]: its pipes, and the launcher that confines it.
 #[derive(Debug)]
@@ -79,55 +78,14 @@ impl Sandbox {
         argv: &[String],
         start_timeout: Duration,
     ) -> Result<ServedCommand, SandboxError> {
-        policy.validate()?;
-        if argv.first().is_none_or(String::is_empty) {
-            return Err(SandboxError::InvalidPolicy("empty argv".to_string()));
-        }
-        if argv.iter().any(|a| a.contains('\0')) {
-            return Err(SandboxError::InvalidPolicy(
-                "argv contains a nul byte".to_string(),
-            ));
-        }
-        self.check()?;
-        if let NetworkPolicy::Proxy { socket } = &policy.network {
-            crate::egress::check_socket(socket)?;
-        }
-        let leaf = self.cgroup_leaf(policy)?;
-        let request = LaunchRequest {
-            mode: Mode::Serve,
-            parent_pid: std::process::id(),
-            layers: self.enforcement().clone(),
-            policy: Some(policy.clone()),
-            argv: argv.to_vec(),
-            cgroup_procs: leaf
-                .as_ref()
-                .map(CgroupLeaf::procs_files)
-                .unwrap_or_default(),
-        };
-        let mut line = serde_json::to_vec(&request)
-            .map_err(|e| SandboxError::Io(format!("encoding the request: {e}")))?;
-        line.push(b'\n');
-
+        let Launched {
+            mut child,
+            request_line: line,
+            control_read: read_half,
+            control_write: mut write_half,
+            leaf,
+        } = self.launch(Mode::Serve, policy, argv)?;
         let io = |e: std::io::Error| SandboxError::Io(io_text(&e));
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(io)?;
-        ours.set_nonblocking(true).map_err(io)?;
-        let launcher = self.launcher();
-        let mut cmd = tokio::process::Command::new(launcher.program());
-        cmd.args(launcher.args())
-            .env_clear()
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let spawned = cmd.spawn();
-        drop(cmd);
-        let mut child = spawned.map_err(|e| SandboxError::Launcher {
-            program: launcher.program().display().to_string(),
-            reason: io_text(&e),
-        })?;
-        let control = tokio::net::UnixStream::from_std(ours).map_err(io)?;
-        let (read_half, mut write_half) = control.into_split();
         let mut messages = BufReader::new(read_half).lines();
         let started = tokio::time::timeout(start_timeout, async {
             write_half.write_all(&line).await.map_err(io)?;
