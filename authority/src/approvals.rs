@@ -293,6 +293,7 @@ impl ApprovalDesk {
             agent_owner: opening.agent_owner.clone(),
             agent_key: hex::encode(opening.agent_key.as_bytes()),
             max_uses,
+            task_fields: request.task_fields.clone(),
         };
         decision.approval_id = Some(approval.approval_id.clone());
         decision.parameters_digest = approval.parameters_digest.clone();
@@ -527,7 +528,7 @@ impl ApprovalDesk {
                 .map(|(o, r)| Scope::new(o, r))
                 .collect(),
             ttl: approval.ttl_secs.map(Duration::from_secs),
-            task_fields: Default::default(),
+            task_fields: approval.task_fields.clone(),
         };
         let decision = policy::evaluate_with_approvals(&request, profiles, now, &approval.rule_ids);
         let envelope = match (decision.effect, &decision.envelope) {
@@ -799,6 +800,7 @@ mod tests {
             agent_owner: "dave".into(),
             agent_key: hex::encode(agent_key.as_bytes()),
             max_uses: 1,
+            task_fields: Default::default(),
         }
     }
 

@@ -166,6 +166,9 @@ pub struct ApprovalEntry {
     /// Executions the approved grant is good for (`approved_uses` of the approval rules).
     #[serde(default = "one_use")]
     pub max_uses: u32,
+    /// The request's task fields; the approved grant carries them (`== task.FIELD`).
+    #[serde(default)]
+    pub task_fields: std::collections::BTreeMap<String, String>,
 }
 
 fn one_use() -> u32 {

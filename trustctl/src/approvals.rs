@@ -239,6 +239,11 @@ fn print_approval(a: &apb::Approval) {
     for s in &a.scopes {
         println!("scope:          {} {}", s.operation, s.resource);
     }
+    let mut fields: Vec<_> = a.task_fields.iter().collect();
+    fields.sort();
+    for (name, value) in fields {
+        println!("task field:     {name} = {value}");
+    }
     println!("would run:      {}", a.parameters_summary);
     println!("digest:         {}", a.parameters_digest);
     println!("summary checks: {}", checked(a));
@@ -293,5 +298,6 @@ fn to_json(a: &apb::Approval) -> serde_json::Value {
         "comment": a.comment,
         "grant_id": a.grant_id,
         "max_uses": a.max_uses,
+        "task_fields": a.task_fields.iter().collect::<std::collections::BTreeMap<_, _>>(),
     })
 }

@@ -114,6 +114,7 @@ pub(super) fn approval(a: &ApprovalEntry) -> pb::Approval {
         comment: a.comment.clone(),
         grant_id: a.grant_id.clone().unwrap_or_default(),
         max_uses: a.max_uses,
+        task_fields: a.task_fields.clone().into_iter().collect(),
     }
 }
 

@@ -109,6 +109,17 @@ id = "invoice-pay"
 operations = ["tool.invoke"]
 resources = ["invoice-pay"]
 arguments = ["amount <= 1000", "invoice_id == task.invoice"]
+
+[[allow]]
+id = "invoice-release"
+operations = ["tool.invoke"]
+resources = ["invoice-release"]
+arguments = ["invoice_id == task.invoice"]
+
+[[approval]]
+id = "release-needs-a-person"
+operations = ["tool.invoke"]
+resources = ["invoice-release"]
 "#;
 
 fn trustctl(args: &[&str]) -> std::process::Output {
@@ -177,6 +188,14 @@ async fn cluster(api: &Api) -> Cluster {
                                   "currency": {"type": "string", "enum": ["EUR", "USD"]}},
                    "required": ["invoice_id", "amount", "currency"],
                    "additionalProperties": false}),
+        ),
+        tool(
+            "invoice-release",
+            "POST",
+            "/invoices/{invoice_id}/release",
+            api.port,
+            json!({"type": "object", "properties": {"invoice_id": invoice},
+                   "required": ["invoice_id"], "additionalProperties": false}),
         ),
     ] {
         let id = definition["id"].as_str().unwrap().to_string();
@@ -561,4 +580,68 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
     .unwrap_err();
     assert_eq!(refused, lacking, "a revoked tool answers as a missing one");
     assert_eq!(api.calls.load(Ordering::SeqCst), calls);
+
+    // A tool behind an approval rule: the approver sees the task fields, and the approved
+    // grant carries them, so `invoice_id == task.invoice` holds the call to INV-7.
+    let release = trust_sdk::client::tool_operation(
+        "invoice-release",
+        &json!({"invoice_id": "INV-7"}).to_string(),
+        0,
+    );
+    let spec = GrantSpec {
+        user: "alice".into(),
+        workspace: "demo".into(),
+        task: "INV-7".into(),
+        purpose: "release invoice INV-7".into(),
+        scopes: vec![("tool.invoke".into(), "invoice-release".into())],
+        task_fields: BTreeMap::from([("invoice".to_string(), "INV-7".to_string())]),
+        ..Default::default()
+    }
+    .with_parameters(&release);
+    let mut authority = cluster.authority_client().await.unwrap();
+    let pending = authority
+        .request_grant(&cluster.agent_id, &cluster.agent_key, &spec)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.effect,
+        Effect::ApprovalRequired,
+        "{}",
+        pending.reason
+    );
+    let (carol, carol_key) = cluster.approver("carol");
+    let shown = authority
+        .list_approvals(&carol, carol_key, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.approval_id == pending.approval_id)
+        .unwrap();
+    assert_eq!(
+        shown.task_fields.get("invoice").map(String::as_str),
+        Some("INV-7")
+    );
+    authority
+        .decide_approval(
+            &carol,
+            carol_key,
+            &trust_sdk::client::ApprovalDecision::on(&shown, true, "ok"),
+        )
+        .await
+        .unwrap();
+    let approved = authority
+        .await_approval(
+            &cluster.agent_id,
+            &cluster.agent_key,
+            &pending.approval_id,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(approved.effect, Effect::Allow, "{}", approved.reason);
+    let released = executor
+        .execute(&approved.grant.unwrap(), key, release)
+        .await;
+    assert!(released.is_ok(), "{released:?}");
+    assert_eq!(api.calls.load(Ordering::SeqCst), calls + 1);
 }
