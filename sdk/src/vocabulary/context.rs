@@ -116,7 +116,7 @@ pub fn day_of(time: SystemTime) -> i64 {
     i64::try_from(secs / 86_400).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn time_of_day(day: i64) -> SystemTime {
+fn time_of_day(day: i64) -> SystemTime {
     let secs = u64::try_from(day.max(0)).unwrap_or(0) * 86_400;
     SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
 }
@@ -271,46 +271,85 @@ impl ContextGrant {
 pub fn context_facts(grants: &[ContextGrant]) -> Vec<Fact> {
     let mut facts = Vec::new();
     for g in grants {
-        let source = builder::string(&g.source);
-        for class in &g.classifications {
-            facts.push(builder::fact(
-                "context_classification",
-                &[source.clone(), builder::string(class)],
-            ));
-        }
-        for j in &g.jurisdictions {
-            facts.push(builder::fact(
-                "context_jurisdiction",
-                &[source.clone(), builder::string(j)],
-            ));
-        }
+        facts.extend(statement_facts(&Statement {
+            source: &g.source,
+            classifications: g.classifications.iter(),
+            jurisdictions: g.jurisdictions.iter(),
+            window: Some((g.from_day, g.to_day)),
+            max_documents: Some(g.max_documents),
+            max_bytes: Some(g.max_bytes),
+            redactions: &g.redactions,
+        }));
+    }
+    facts
+}
+
+/// What a block states about one source, for [`statement_facts`]; `None` states nothing.
+pub(crate) struct Statement<'a, C, J> {
+    pub source: &'a str,
+    pub classifications: C,
+    pub jurisdictions: J,
+    /// First and last day.
+    pub window: Option<(i64, i64)>,
+    pub max_documents: Option<u32>,
+    pub max_bytes: Option<u64>,
+    pub redactions: &'a [Redaction],
+}
+
+/// The `context_*` facts of one statement (authority block or narrowing).
+pub(crate) fn statement_facts<'a, C, J>(s: &Statement<'a, C, J>) -> Vec<Fact>
+where
+    C: Iterator<Item = &'a String> + Clone,
+    J: Iterator<Item = &'a String> + Clone,
+{
+    let mut facts = Vec::new();
+    let source = builder::string(s.source);
+    for class in s.classifications.clone() {
+        facts.push(builder::fact(
+            "context_classification",
+            &[source.clone(), builder::string(class)],
+        ));
+    }
+    for j in s.jurisdictions.clone() {
+        facts.push(builder::fact(
+            "context_jurisdiction",
+            &[source.clone(), builder::string(j)],
+        ));
+    }
+    if let Some((from, to)) = s.window {
         facts.push(builder::fact(
             "context_window",
             &[
                 source.clone(),
-                builder::date(&time_of_day(g.from_day)),
-                builder::date(&time_of_day(g.to_day)),
+                builder::date(&time_of_day(from)),
+                builder::date(&time_of_day(to)),
             ],
         ));
-        for (name, value) in [
-            (LIMIT_DOCUMENTS, i64::from(g.max_documents)),
-            (LIMIT_BYTES, i64::try_from(g.max_bytes).unwrap_or(i64::MAX)),
-        ] {
+    }
+    let limits = [
+        (LIMIT_DOCUMENTS, s.max_documents.map(i64::from)),
+        (
+            LIMIT_BYTES,
+            s.max_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+        ),
+    ];
+    for (name, value) in limits {
+        if let Some(value) = value {
             facts.push(builder::fact(
                 "context_limit",
                 &[source.clone(), builder::string(name), builder::int(value)],
             ));
         }
-        for r in &g.redactions {
-            facts.push(builder::fact(
-                "context_redact",
-                &[
-                    source.clone(),
-                    builder::string(&r.rule.to_string()),
-                    builder::string(r.mode.as_str()),
-                ],
-            ));
-        }
+    }
+    for r in s.redactions {
+        facts.push(builder::fact(
+            "context_redact",
+            &[
+                source.clone(),
+                builder::string(&r.rule.to_string()),
+                builder::string(r.mode.as_str()),
+            ],
+        ));
     }
     facts
 }

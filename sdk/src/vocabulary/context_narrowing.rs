@@ -15,12 +15,12 @@
 
 use std::collections::BTreeSet;
 
-use biscuit_auth::builder::{self, Fact};
+use biscuit_auth::builder::Fact;
 
 use super::context::{
     classification_rank, classifications_up_to, format_day, is_jurisdiction, is_source_name,
-    parse_day, time_of_day, ContextGrant, Redaction, RedactionMode, RedactionRule,
-    ANY_JURISDICTION, LAST_DAY, LIMIT_BYTES, LIMIT_DOCUMENTS, MAX_REGEX_REDACTIONS,
+    parse_day, statement_facts, ContextGrant, Redaction, RedactionMode, RedactionRule, Statement,
+    ANY_JURISDICTION, LAST_DAY, MAX_REGEX_REDACTIONS,
 };
 use crate::error::SdkError;
 
@@ -277,57 +277,18 @@ pub fn check_narrows(
 pub fn narrowing_facts(narrowings: &[ContextNarrowing]) -> Vec<Fact> {
     let mut facts = Vec::new();
     for n in narrowings {
-        let source = builder::string(&n.source);
-        for class in n.classifications.iter().flatten() {
-            facts.push(builder::fact(
-                "context_classification",
-                &[source.clone(), builder::string(class)],
-            ));
-        }
-        for j in n.jurisdictions.iter().flatten() {
-            facts.push(builder::fact(
-                "context_jurisdiction",
-                &[source.clone(), builder::string(j)],
-            ));
-        }
-        if n.window_from.is_some() || n.window_to.is_some() {
-            // An open end is stated as the widest day: the executor intersects it away.
-            let from = n.window_from.unwrap_or(0);
-            let to = n.window_to.unwrap_or(LAST_DAY);
-            facts.push(builder::fact(
-                "context_window",
-                &[
-                    source.clone(),
-                    builder::date(&time_of_day(from)),
-                    builder::date(&time_of_day(to)),
-                ],
-            ));
-        }
-        let limits = [
-            (LIMIT_DOCUMENTS, n.max_documents.map(i64::from)),
-            (
-                LIMIT_BYTES,
-                n.max_bytes.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
-            ),
-        ];
-        for (name, value) in limits {
-            if let Some(value) = value {
-                facts.push(builder::fact(
-                    "context_limit",
-                    &[source.clone(), builder::string(name), builder::int(value)],
-                ));
-            }
-        }
-        for r in &n.redactions {
-            facts.push(builder::fact(
-                "context_redact",
-                &[
-                    source.clone(),
-                    builder::string(&r.rule.to_string()),
-                    builder::string(r.mode.as_str()),
-                ],
-            ));
-        }
+        // An open end is stated as the widest day: the executor intersects it away.
+        let window = (n.window_from.is_some() || n.window_to.is_some())
+            .then(|| (n.window_from.unwrap_or(0), n.window_to.unwrap_or(LAST_DAY)));
+        facts.extend(statement_facts(&Statement {
+            source: &n.source,
+            classifications: n.classifications.iter().flatten(),
+            jurisdictions: n.jurisdictions.iter().flatten(),
+            window,
+            max_documents: n.max_documents,
+            max_bytes: n.max_bytes,
+            redactions: &n.redactions,
+        }));
     }
     facts
 }
