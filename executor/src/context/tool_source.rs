@@ -8,9 +8,10 @@
 //! body (`POST`, `PUT` or `PATCH`, no `{placeholder}` in its URL, so the query never appears
 //! in a URL, a log line or a record) and its schema declares a string property `query`, which
 //! receives the query's terms (lower-cased, space-separated). Each of `classifications`,
-//! `jurisdictions` (string arrays), `date_from`, `date_to` (`YYYY-MM-DD`) and `max_documents`
-//! (integer) is sent too when the schema declares it: what the bound grant leaves readable, a
-//! hint to the upstream only (the executor filters whatever comes back). The answer is read
+//! `jurisdictions` (comma-separated strings: a tool schema has scalar properties only),
+//! `date_from`, `date_to` (`YYYY-MM-DD`) and `max_documents` (integer) is sent too when the
+//! schema declares it: what the bound grant leaves readable, a hint to the upstream only (the
+//! executor filters whatever comes back). The answer is read
 //! by `tool_response.rs`.
 //!
 //! The agent's grant needs `context.retrieve` on the source only, never `tool.invoke` on the
@@ -129,16 +130,24 @@ fn declares(tool: &ToolDefinition, name: &str) -> bool {
         .is_some_and(|p| p.contains_key(name))
 }
 
+fn comma_list(items: &std::collections::BTreeSet<String>) -> String {
+    items
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The arguments sent: `query`, and each hint the schema declares.
 fn arguments(tool: &ToolDefinition, terms: &[String], grant: &ContextGrant) -> Map<String, Value> {
     let mut out = Map::new();
     out.insert("query".into(), Value::from(terms.join(" ")));
     let mut hints: Vec<(&str, Value)> = vec![
-        ("classifications", json!(grant.classifications)),
+        ("classifications", json!(comma_list(&grant.classifications))),
         ("max_documents", json!(grant.max_documents)),
     ];
     if !grant.jurisdictions.contains(ANY_JURISDICTION) {
-        hints.push(("jurisdictions", json!(grant.jurisdictions)));
+        hints.push(("jurisdictions", json!(comma_list(&grant.jurisdictions))));
     }
     if grant.from_day > 0 {
         hints.push(("date_from", json!(format_day(grant.from_day))));
@@ -219,12 +228,12 @@ mod tests {
     fn sends_the_query_and_only_the_hints_the_schema_declares() {
         let t = tool(json!({"type": "object", "properties": {
             "query": {"type": "string", "maxLength": 64},
-            "jurisdictions": {"type": "array"}, "date_from": {"type": "string"}},
+            "jurisdictions": {"type": "string"}, "date_from": {"type": "string"}},
             "required": ["query"], "additionalProperties": false}));
         let args = arguments(&t, &["water".into(), "damage".into()], &grant());
         assert_eq!(
             Value::Object(args.clone()),
-            json!({"query": "water damage", "jurisdictions": ["EU"], "date_from": format_day(19_000)})
+            json!({"query": "water damage", "jurisdictions": "EU", "date_from": format_day(19_000)})
         );
         assert_eq!(check_schema(&t, &args), Ok(()));
     }
