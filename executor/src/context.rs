@@ -3,11 +3,16 @@
 //!
 //! `config.rs` opens the configured sources (`[[context_source]]`, `[context]`) at start;
 //! `admission.rs` turns a request into a [`ContextCall`] bound to what the grant (all its
-//! blocks, `trust_sdk::vocabulary::context`) lets it read; `front_matter.rs` reads a document's
-//! labels strictly; `scan.rs` walks a directory source without following a symbolic link;
-//! `redaction.rs` applies the grant's redaction rules; `retrieve.rs` filters, redacts, matches
-//! and limits; `record.rs` says in provenance which documents (by id and digest) were returned
-//! and how often each redaction rule applied, never a redacted value.
+//! blocks, `trust_sdk::vocabulary::context`) lets it read; `tool_source.rs` binds a call for an
+//! HTTP source to the upstream call of its certified tool. Both kinds of source produce
+//! [`candidates::Candidates`] of documents checked by `labels.rs`: `scan.rs` walks a directory
+//! source without following a symbolic link (`front_matter.rs` reads each document's labels);
+//! `upstream_read.rs` fetches an HTTP source's answer through the tool exchange and
+//! `tool_response.rs` reads it strictly. `run.rs` dispatches one retrieval; `retrieve.rs`
+//! filters, redacts (`redaction.rs`), matches and limits the candidates of either kind; and
+//! `record.rs` says in provenance which documents (by id and digest) were returned, through
+//! which kind of source and tool, and how often each redaction rule applied, never a redacted
+//! value.
 
 use std::collections::BTreeMap;
 use std::fmt;
