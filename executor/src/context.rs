@@ -5,7 +5,7 @@
 //! `admission.rs` turns a request into a [`ContextCall`] bound to what the grant (all its
 //! blocks, `trust_sdk::vocabulary::context`) lets it read; `tool_source.rs` binds a call for an
 //! HTTP source to the upstream call of its certified tool. Both kinds of source produce
-//! [`candidates::Candidates`] of documents checked by `labels.rs`: `scan.rs` walks a directory
+//! `candidates::Candidates` of documents checked by `labels.rs`: `scan.rs` walks a directory
 //! source without following a symbolic link (`front_matter.rs` reads each document's labels);
 //! `upstream_read.rs` fetches an HTTP source's answer through the tool exchange and
 //! `tool_response.rs` reads it strictly. `run.rs` dispatches one retrieval; `retrieve.rs`
