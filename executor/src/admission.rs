@@ -459,6 +459,13 @@ impl Admission {
         // context.retrieve: bound to what every block of the grant lets it read (`context.rs`).
         if let Operation::Context(call) = &mut operation {
             crate::context::admission::bind(call, &verified.token, &self.operation_limits.context)?;
+            // An HTTP source: bound to the call of its certified tool (`tool_source.rs`).
+            crate::context::tool_source::bind(
+                call,
+                &self.operation_limits.context,
+                self.tools.as_ref(),
+                &self.operation_limits.http,
+            )?;
         }
         crate::shell_admission::check_child(&operation, &claims, &self.operation_limits)?;
         let resources = operation.resources().map_err(path_refusal)?;

@@ -531,6 +531,7 @@ impl ExecutorConfig {
             raw.context,
             base,
             &roots,
+            &tools.upstream_hosts,
             &mut errors,
         ));
         let mut pinned = Vec::new();

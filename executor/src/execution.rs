@@ -105,7 +105,7 @@ fn operation_refusal(e: OperationError) -> Refusal {
         E::Io(_) => Refusal::new(RefusalKind::Internal, "operation", message),
         E::Sandbox(_) => Refusal::new(RefusalKind::FailedPrecondition, "sandbox", message),
         E::Net(net) => crate::http_admission::refusal(net),
-        E::Context(_) => Refusal::new(RefusalKind::FailedPrecondition, "context-source", message),
+        E::Context(c) => Refusal::new(RefusalKind::FailedPrecondition, c.check(), message),
         E::McpUpstream(_) => Refusal::new(RefusalKind::FailedPrecondition, "mcp-upstream", message),
     }
 }

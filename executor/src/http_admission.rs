@@ -80,6 +80,11 @@ pub async fn pin_first_hop(operation: &mut Operation) -> Result<(), Refusal> {
         Operation::Http(call) => call,
         // tool.invoke: the tool's upstream, through the same checks.
         Operation::Tool(tool) => &mut tool.http,
+        // context.retrieve from an HTTP source: its tool's upstream, the same way.
+        Operation::Context(context) => match context.upstream.as_deref_mut() {
+            Some(tool) => &mut tool.http,
+            None => return Ok(()),
+        },
         _ => return Ok(()),
     };
     let resolving = call

@@ -751,15 +751,10 @@ pub async fn execute(
                 });
         }
         Operation::Context(call) => {
-            let call = call.clone();
-            let sources = std::sync::Arc::clone(&limits.context);
-            return tokio::task::spawn_blocking(move || {
-                crate::context::retrieve::retrieve(&call, &sources)
-            })
-            .await
-            .map_err(|_| OperationError::Io("operation task failed".to_string()))?
-            .map(Outcome::Context)
-            .map_err(OperationError::Context);
+            return crate::context::run::run(call, &limits.context, &limits.http)
+                .await
+                .map(Outcome::Context)
+                .map_err(OperationError::Context);
         }
         Operation::McpCall(call) => {
             return limits

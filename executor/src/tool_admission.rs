@@ -31,6 +31,7 @@ use crate::tool_catalog::ToolCatalog;
 pub use crate::tool_call::{ToolCall, ToolOutcome};
 pub use grant_tools::GrantTools;
 pub use schema::{narrowed_schema, validate_arguments};
+pub use upstream::upstream_call;
 
 /// The `[tools]` section: where tool upstreams may be, and the ceilings of their calls.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,8 +237,14 @@ pub fn inject_secret(
     operation: &mut Operation,
     secret_use: &mut crate::secrets::exec_use::SecretUse,
 ) -> Result<(), Refusal> {
-    let Operation::Tool(call) = operation else {
-        return Ok(());
+    let call = match operation {
+        Operation::Tool(call) => call.as_mut(),
+        // context.retrieve from an HTTP source: its tool's secret, the same way.
+        Operation::Context(context) => match context.upstream.as_deref_mut() {
+            Some(call) => call,
+            None => return Ok(()),
+        },
+        _ => return Ok(()),
     };
     let Some(secret) = &call.secret else {
         return Ok(());

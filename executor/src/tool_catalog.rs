@@ -63,6 +63,13 @@ impl ToolCatalog {
             .cloned()
     }
 
+    /// The state of the latest version of tool `id` held here; `None` when none is (drafts
+    /// never leave the authority, so a draft tool is unknown here too).
+    pub fn tool_state(&self, id: &str) -> Option<Certification> {
+        let tools = self.tools.read().unwrap_or_else(|e| e.into_inner());
+        tools.get(id).map(|t| t.state)
+    }
+
     /// Every certified tool, by id.
     pub fn certified_tools(&self) -> Vec<ToolDefinition> {
         let tools = self.tools.read().unwrap_or_else(|e| e.into_inner());

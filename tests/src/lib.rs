@@ -7,6 +7,7 @@ pub mod binaries;
 pub mod cluster;
 pub mod datalog_attacks;
 pub mod faults;
+pub mod json_api;
 pub mod process;
 pub mod tls;
 

@@ -34,6 +34,9 @@ pub struct ContextCall {
     pub max_bytes: u64,
     /// What may be read, once bound to the grant ([`bind`]); a call never runs without it.
     pub grant: Option<ContextGrant>,
+    /// An HTTP source: the call of its certified tool that fetches the candidate documents
+    /// (`tool_source.rs`, after [`bind`]).
+    pub upstream: Option<Box<crate::tool_call::ToolCall>>,
 }
 
 /// Checks the request's shape: a source name (never a path), a bounded plain-text query
@@ -105,6 +108,7 @@ pub fn call(requested: &ContextRequested) -> Result<ContextCall, Refusal> {
         max_documents: requested.max_documents,
         max_bytes: requested.max_bytes,
         grant: None,
+        upstream: None,
     })
 }
 

@@ -23,54 +23,12 @@
 
 use std::collections::BTreeMap;
 
-use trust_sdk::vocabulary::context::{classification_rank, is_jurisdiction, parse_day};
+use super::labels::{self, bad, is_field_name, LabelError, RawLabels, MAX_FIELDS, MAX_VALUE_BYTES};
+
+pub use super::labels::Document;
 
 /// Most lines of front matter.
 const MAX_LINES: usize = 200;
-/// Most structured fields.
-const MAX_FIELDS: usize = 64;
-/// Longest label or field value, in bytes.
-const MAX_VALUE_BYTES: usize = 4096;
-
-/// A labelled document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Document {
-    pub id: String,
-    pub title: String,
-    pub classification: String,
-    pub owner: String,
-    pub jurisdiction: String,
-    /// Days since 1970-01-01.
-    pub day: i64,
-    pub fields: BTreeMap<String, String>,
-    pub body: String,
-}
-
-/// Why a document's labels were refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("front matter: {0}")]
-pub struct LabelError(String);
-
-fn bad(message: impl Into<String>) -> LabelError {
-    LabelError(message.into())
-}
-
-/// Whether `id` is a document id: 1 to 128 bytes of letters, digits, `.`, `_`, `-`.
-fn is_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-}
-
-fn is_field_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-}
 
 /// `key: value` → (key, value without its quotes).
 fn split_line(line: &str) -> Result<(&str, &str), LabelError> {
@@ -115,7 +73,7 @@ pub fn parse(text: &str) -> Result<Document, LabelError> {
     if lines.len() > MAX_LINES {
         return Err(bad(format!("more than {MAX_LINES} lines")));
     }
-    let mut labels: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut found: BTreeMap<&str, &str> = BTreeMap::new();
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     let mut in_fields = false;
     for line in lines {
@@ -143,7 +101,7 @@ pub fn parse(text: &str) -> Result<Document, LabelError> {
         ) {
             return Err(bad(format!("unknown key `{}`", key.escape_debug())));
         }
-        if labels.insert(key, value).is_some() {
+        if found.insert(key, value).is_some() {
             return Err(bad(format!("`{key}` appears twice")));
         }
         if key == "fields" {
@@ -153,37 +111,16 @@ pub fn parse(text: &str) -> Result<Document, LabelError> {
             in_fields = true;
         }
     }
-    let required = |key: &str| -> Result<&str, LabelError> {
-        labels
-            .get(key)
-            .copied()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| bad(format!("`{key}` is missing")))
+    let label = |key: &str| found.get(key).copied();
+    let raw = RawLabels {
+        id: label("id"),
+        title: label("title"),
+        classification: label("classification"),
+        owner: label("owner"),
+        jurisdiction: label("jurisdiction"),
+        date: label("date"),
     };
-    let id = required("id")?;
-    if !is_id(id) {
-        return Err(bad(format!("id `{}`", id.escape_debug())));
-    }
-    let classification = required("classification")?;
-    if classification_rank(classification).is_none() {
-        return Err(bad(format!("unknown classification `{classification}`")));
-    }
-    let jurisdiction = required("jurisdiction")?;
-    if !is_jurisdiction(jurisdiction) || jurisdiction == "*" {
-        return Err(bad(format!("jurisdiction `{jurisdiction}`")));
-    }
-    let date = required("date")?;
-    let day = parse_day(date).ok_or_else(|| bad(format!("date `{date}` is not YYYY-MM-DD")))?;
-    Ok(Document {
-        id: id.to_string(),
-        title: labels.get("title").copied().unwrap_or_default().to_string(),
-        classification: classification.to_string(),
-        owner: required("owner")?.to_string(),
-        jurisdiction: jurisdiction.to_string(),
-        day,
-        fields,
-        body: body.to_string(),
-    })
+    labels::document(&raw, fields, body.to_string())
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
-//! One retrieval: the source's documents filtered by the grant's labels and window, redacted,
-//! matched against the query (after redaction, so a query is never an oracle on a redacted
-//! value or an unpermitted document), newest first, within the document and byte limits.
+//! One retrieval: the source's candidate documents (whichever kind of source offered them)
+//! filtered by the grant's labels and window, redacted, matched against the query (after
+//! redaction, so a query is never an oracle on a redacted value or an unpermitted document),
+//! newest first, within the document and byte limits ([`select`]); and a directory source's
+//! retrieval ([`retrieve`]). An HTTP source's documents come from `upstream_read.rs`.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +10,10 @@ use serde_json::json;
 use trust_sdk::vocabulary::context::format_day;
 
 use super::admission::ContextCall;
+use super::candidates::Candidates;
 use super::redaction::{self, RedactionError};
 use super::scan;
-use super::ContextSources;
+use super::{ContextSettings, ContextSources, SourceKind, SourceOrigin};
 
 /// A document as it leaves the executor: labels, redacted content and its digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,10 +39,24 @@ pub struct AppliedRedaction {
     pub count: u64,
 }
 
+/// The tool an HTTP source read through, for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolUsed {
+    pub id: String,
+    pub version: u32,
+    /// `METHOD host:port` of the upstream (never its path: no query text is recorded).
+    pub upstream: String,
+    pub status: u16,
+    pub response_bytes: u64,
+}
+
 /// What one retrieval returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextOutcome {
     pub source: String,
+    pub kind: SourceKind,
+    /// An HTTP source: the tool read through.
+    pub tool: Option<ToolUsed>,
     pub documents: Vec<ReturnedDocument>,
     /// More matched than the limits let through (or the scan cap was reached).
     pub truncated: bool,
@@ -60,6 +77,33 @@ pub enum ContextError {
     Redaction(#[from] RedactionError),
     #[error("context source `{name}` cannot be read: {reason}")]
     Unreadable { name: String, reason: String },
+    /// An HTTP source's upstream could not be reached or refused by the destination policy
+    /// (`net-*` names the check).
+    #[error("context source `{name}`: the upstream of tool `{tool}`: {check}: {reason}")]
+    Upstream {
+        name: String,
+        tool: String,
+        check: &'static str,
+        reason: String,
+    },
+    /// An HTTP source's upstream answered something other than the document list.
+    #[error("context source `{name}`: tool `{tool}` answered {reason}; nothing was returned")]
+    Response {
+        name: String,
+        tool: String,
+        reason: String,
+    },
+}
+
+impl ContextError {
+    /// The check a refusal for this error names.
+    pub fn check(&self) -> &'static str {
+        match self {
+            ContextError::Upstream { .. } | ContextError::Response { .. } => "context-upstream",
+            ContextError::Redaction(_) => "context-redaction",
+            _ => "context-source",
+        }
+    }
 }
 
 /// The digest a returned document carries.
@@ -69,7 +113,7 @@ pub fn document_digest(id: &str, fields: &BTreeMap<String, String>, content: &st
     )
 }
 
-/// Runs `call` (bound at admission) against `sources`.
+/// Runs `call` (bound at admission) against a directory source of `sources`.
 pub fn retrieve(
     call: &ContextCall,
     sources: &ContextSources,
@@ -77,14 +121,31 @@ pub fn retrieve(
     let source = sources
         .get(&call.source)
         .ok_or_else(|| ContextError::UnknownSource(call.source.clone()))?;
-    let grant = call.grant.as_ref().ok_or(ContextError::Unbound)?;
-    let redactors = redaction::compile(&grant.redactions, &sources.settings)?;
-    let found = scan::scan(&source.root, &source.name, &sources.settings).map_err(|reason| {
+    let SourceOrigin::Directory(root) = &source.origin else {
+        return Err(ContextError::Unreadable {
+            name: call.source.clone(),
+            reason: "it is not a directory source".into(),
+        });
+    };
+    let found = scan::scan(root, &source.name, &sources.settings).map_err(|reason| {
         ContextError::Unreadable {
             name: call.source.clone(),
             reason,
         }
     })?;
+    select(call, SourceKind::Directory, found, &sources.settings)
+}
+
+/// What `found` (from a source of `kind`) leaves the executor as under `call`'s grant: the
+/// same filter, redaction, match and limits for every kind of source.
+pub fn select(
+    call: &ContextCall,
+    kind: SourceKind,
+    found: Candidates,
+    settings: &ContextSettings,
+) -> Result<ContextOutcome, ContextError> {
+    let grant = call.grant.as_ref().ok_or(ContextError::Unbound)?;
+    let redactors = redaction::compile(&grant.redactions, settings)?;
     let mut permitted: Vec<_> = found
         .documents
         .into_iter()
@@ -94,6 +155,8 @@ pub fn retrieve(
     let mut counts = vec![0u64; redactors.len()];
     let mut out = ContextOutcome {
         source: call.source.clone(),
+        kind,
+        tool: None,
         documents: Vec::new(),
         truncated: found.truncated,
         redactions: Vec::new(),

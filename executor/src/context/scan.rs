@@ -2,10 +2,10 @@
 //! `.txt` files; symbolic links are never followed, hidden entries never read, and a document
 //! larger than the size cap is skipped without being read whole.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd};
 
+use super::candidates::Candidates;
 use super::front_matter::{self, Document};
 use super::ContextSettings;
 use crate::workspace::{
@@ -15,40 +15,23 @@ use crate::workspace::{
 /// Deepest directory level walked.
 const MAX_DEPTH: u32 = 16;
 
-/// What a walk found.
-#[derive(Debug, Default)]
-pub struct Scan {
-    /// Labelled documents whose id no other document claims.
-    pub documents: Vec<Document>,
-    /// Documents skipped for missing or malformed labels, a duplicated id, or a file that is
-    /// not a plain single-link file.
-    pub unlabeled: u64,
-    /// Documents over the size cap.
-    pub oversized: u64,
-    /// The walk stopped at the scan cap.
-    pub truncated: bool,
-}
-
 /// Every document of `root` under `settings`' caps.
-pub fn scan(root: &Workspace, source: &str, settings: &ContextSettings) -> Result<Scan, String> {
-    let mut out = Scan::default();
+pub fn scan(
+    root: &Workspace,
+    source: &str,
+    settings: &ContextSettings,
+) -> Result<Candidates, String> {
+    let mut out = Candidates::default();
     let mut read = 0usize;
     walk(root.root_fd(), "", 0, source, settings, &mut read, &mut out)?;
     // An id two documents claim is ambiguous: neither is returned.
-    let mut count: BTreeMap<String, usize> = BTreeMap::new();
-    for d in &out.documents {
-        *count.entry(d.id.clone()).or_default() += 1;
-    }
-    let before = out.documents.len();
-    out.documents.retain(|d| count.get(&d.id) == Some(&1));
-    let dropped = before - out.documents.len();
+    let dropped = out.drop_twins();
     if dropped > 0 {
         tracing::warn!(
             source,
             documents = dropped,
             "context documents share an id; none of them is returned"
         );
-        out.unlabeled += dropped as u64;
     }
     Ok(out)
 }
@@ -67,7 +50,7 @@ fn walk(
     source: &str,
     settings: &ContextSettings,
     read: &mut usize,
-    out: &mut Scan,
+    out: &mut Candidates,
 ) -> Result<(), String> {
     let entries = read_dir(dir, dir_rel).map_err(|e| e.to_string())?;
     for entry in entries {

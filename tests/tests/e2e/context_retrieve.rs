@@ -533,7 +533,8 @@ fn an_executor_with_a_source_it_cannot_open_refuses_to_start() {
     );
     let http = parse("[[context_source]]\nname = \"kb\"\nkind = \"http\"\npath = \"ws\"\n");
     assert!(
-        http.as_deref().is_some_and(|e| e.contains("not supported")),
+        http.as_deref()
+            .is_some_and(|e| e.contains("`path` is for `directory` sources")),
         "{http:?}"
     );
     // The workspace is the config's folder here, so any source under it overlaps it.

@@ -12,6 +12,7 @@ mod approvals;
 mod attacks;
 mod authority;
 mod claude_code_hook;
+mod context_http;
 mod context_retrieve;
 mod derived;
 mod egress;
