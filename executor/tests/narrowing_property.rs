@@ -427,6 +427,7 @@ fn world() -> World {
         Default::default(),
         dir.path(),
         &[],
+        &[],
         &mut errors,
     );
     assert!(errors.is_empty(), "{errors:?}");
