@@ -4,53 +4,23 @@
 //! feed. Included by `bin/trust-demo.rs`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trust_proto::authority::v1::Effect;
 use trust_proto::executor::v1::execute_response::Result as R;
 use trust_sdk::client::{GrantSpec, RegistryKind};
 use trust_tests::Cluster;
 
 /// The stand-in ERP: answers every request with `{"valid": true}` and counts them.
-pub struct Erp {
-    pub port: u16,
-    pub calls: Arc<AtomicUsize>,
-}
+pub type Erp = trust_tests::json_api::JsonApi;
 
 /// Starts the ERP on a free loopback port.
 pub async fn start_erp() -> anyhow::Result<Erp> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&calls);
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let counter = Arc::clone(&counter);
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
-                    match stream.read(&mut byte).await {
-                        Ok(1) => head.push(byte[0]),
-                        _ => return,
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let body = r#"{"valid":true}"#;
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    Ok(Erp { port, calls })
+    let erp = Erp::start().await?;
+    erp.set_reply(200, r#"{"valid":true}"#);
+    Ok(erp)
 }
 
 /// Executor configuration naming the ERP as the one host tool upstreams may reach.
@@ -194,7 +164,7 @@ pub async fn scene(cluster: &Cluster, erp: &Erp) -> anyhow::Result<()> {
             ok.provenance_sequence
         );
     }
-    let before = erp.calls.load(Ordering::SeqCst);
+    let before = erp.calls();
     let other = exec
         .invoke_tool(
             &grant,
@@ -220,7 +190,7 @@ pub async fn scene(cluster: &Cluster, erp: &Erp) -> anyhow::Result<()> {
         "    invoke `no-such-tool` (does not exist): {}",
         refusal(ghost)
     );
-    let after = erp.calls.load(Ordering::SeqCst);
+    let after = erp.calls();
     println!(
         "    the ERP received {} request(s) in all; {} from the three refused calls",
         after,

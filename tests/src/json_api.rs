@@ -1,6 +1,7 @@
 //! A loopback JSON API for tests: a real HTTP/1.1 server on a free port that counts the
 //! requests it receives, keeps each one (head and body) and answers every one with the reply
-//! last set. Stands in for a business API behind a registered tool.
+//! last set, or echoes it back. Stands in for a business API behind a registered tool (the
+//! e2e tests, the README demo's ERP).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -11,8 +12,9 @@ use tokio::net::TcpStream;
 /// Longest request head read.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// The reply every request gets: status and JSON body.
-type Reply = (u16, Vec<u8>);
+/// The reply every request gets: status and JSON body, or `None` for the echo
+/// (`{"valid": true, "request": LINE, "headers": HEAD, "body": BODY}`, status 200).
+type Reply = Option<(u16, Vec<u8>)>;
 
 /// A running loopback JSON API (it stops with the test's runtime).
 pub struct JsonApi {
@@ -30,7 +32,7 @@ impl JsonApi {
             port: listener.local_addr()?.port(),
             calls: Arc::default(),
             requests: Arc::default(),
-            reply: Arc::new(Mutex::new((200, b"{}".to_vec()))),
+            reply: Arc::new(Mutex::new(Some((200, b"{}".to_vec())))),
         };
         let (calls, requests, reply) = (
             Arc::clone(&api.calls),
@@ -54,7 +56,13 @@ impl JsonApi {
 
     /// Every later request is answered with `status` and `body`.
     pub fn set_reply(&self, status: u16, body: impl Into<Vec<u8>>) {
-        *self.reply.lock().unwrap_or_else(|e| e.into_inner()) = (status, body.into());
+        *self.reply.lock().unwrap_or_else(|e| e.into_inner()) = Some((status, body.into()));
+    }
+
+    /// Every later request is answered with itself: its request line, head and body as JSON
+    /// (so a test sees what a caller would get back if nothing scrubbed it).
+    pub fn echo(&self) {
+        *self.reply.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// How many requests arrived whole.
@@ -112,7 +120,13 @@ async fn answer(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(format!("{head}{body}"));
-    let (status, body) = reply.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let set = reply.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (status, body) = set.unwrap_or_else(|| {
+        let echo = serde_json::json!({
+            "valid": true, "request": head.lines().next(), "headers": head, "body": body,
+        });
+        (200, echo.to_string().into_bytes())
+    });
     let head = format!(
         "HTTP/1.1 {status} Reply\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
         body.len()

@@ -8,12 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use trust_proto::authority::v1::Effect;
 use trust_proto::executor::v1 as epb;
 use trust_sdk::attenuate::Attenuation;
@@ -21,70 +18,16 @@ use trust_sdk::client::{ExecutorClient, GrantSpec, RegistryKind};
 use trust_sdk::derive::{derive, Derivation};
 use trust_sdk::vocabulary::tool_args::ToolArgConstraint;
 use trust_sdk::SdkError;
+use trust_tests::json_api::JsonApi;
 use trust_tests::{Cluster, ClusterOptions};
 
 const API_KEY: &str = "erp-key-e2e-0123456789abcdef";
 
-/// The business API: counts requests and echoes what it received (the credential included,
-/// as a careless API would).
-struct Api {
-    port: u16,
-    calls: Arc<AtomicUsize>,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-async fn serve_api() -> Api {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let calls = Arc::new(AtomicUsize::new(0));
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let (c, s) = (Arc::clone(&calls), Arc::clone(&seen));
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let (c, s) = (Arc::clone(&c), Arc::clone(&s));
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let head_end = loop {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (n, v) = l.split_once(':')?;
-                        n.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0);
-                while buf.len() < head_end + length {
-                    let n = stream.read(&mut chunk).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    buf.extend_from_slice(&chunk[..n]);
-                }
-                c.fetch_add(1, Ordering::SeqCst);
-                let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
-                s.lock().unwrap().push(format!("{head}{body}"));
-                let reply = json!({"valid": true, "request": head.lines().next(), "headers": head, "body": body})
-                    .to_string();
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                    reply.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
-        }
-    });
-    Api { port, calls, seen }
+/// The stand-in business API: echoes every request, so a test sees what a scrubber must hide.
+async fn serve_api() -> JsonApi {
+    let api = JsonApi::start().await.unwrap();
+    api.echo();
+    api
 }
 
 fn tool(id: &str, method: &str, path: &str, port: u16, parameters: Value) -> Value {
@@ -137,7 +80,7 @@ fn trustctl(args: &[&str]) -> std::process::Output {
 }
 
 /// The cluster: the tool profile, `[tools]` naming the API, a secrets key and a secret admin.
-async fn cluster(api: &Api) -> Cluster {
+async fn cluster(api: &JsonApi) -> Cluster {
     let options = ClusterOptions {
         profile_extra: PROFILE_EXTRA.into(),
         start_executor: false,
@@ -360,7 +303,7 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
         .unwrap_err();
     assert_eq!(invoked_lacking, invoked_missing);
     assert_eq!(invoked_lacking, lacking);
-    assert_eq!(api.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(api.calls(), 0);
 
     // Validate: within its constraint, the API is called with the credential, the agent never
     // sees it.
@@ -375,9 +318,9 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
     .unwrap();
     assert_eq!(validated.status, 200);
     assert_eq!(validated.tool_version, 1);
-    assert_eq!(api.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(api.calls(), 1);
     assert!(
-        api.seen.lock().unwrap()[0].contains(API_KEY),
+        api.requests()[0].contains(API_KEY),
         "the API got the credential"
     );
     let body = String::from_utf8(validated.body.clone()).unwrap();
@@ -393,7 +336,7 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
         .await
         .unwrap();
     assert_eq!(paid.status, 200);
-    assert_eq!(api.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(api.calls(), 2);
     for (what, args, code, check) in [
         (
             "out of range",
@@ -444,11 +387,7 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
         assert_eq!(got, code, "{what}: {message}");
         assert!(message.starts_with(check), "{what}: {message}");
     }
-    assert_eq!(
-        api.calls.load(Ordering::SeqCst),
-        2,
-        "no refused call reached the API"
-    );
+    assert_eq!(api.calls(), 2, "no refused call reached the API");
 
     // The schema shows what the grant allows: the maximum lowered, the invoice fixed.
     let described = executor
@@ -509,7 +448,7 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
         &narrowing("invoice-pay:amount<=1000"),
     );
     assert!(matches!(widen, Err(SdkError::Widening(_))), "{widen:?}");
-    assert_eq!(api.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(api.calls(), 3);
 
     // The stock `biscuit` CLI narrows the same way: its block is the documented check over the
     // executor's `tool_arg` facts, and the executor holds the call to it.
@@ -544,12 +483,12 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
             .unwrap_err();
         assert_eq!(code, "PermissionDenied", "{message}");
         assert_eq!(
-            api.calls.load(Ordering::SeqCst),
+            api.calls(),
             4,
             "the call over the CLI's bound never reached the API"
         );
     }
-    let calls = api.calls.load(Ordering::SeqCst);
+    let calls = api.calls();
 
     // A revoked tool is refused at the running executor within the revocation bound.
     let mut registry = cluster.authority_client().await.unwrap();
@@ -579,7 +518,7 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
     .await
     .unwrap_err();
     assert_eq!(refused, lacking, "a revoked tool answers as a missing one");
-    assert_eq!(api.calls.load(Ordering::SeqCst), calls);
+    assert_eq!(api.calls(), calls);
 
     // A tool behind an approval rule: the approver sees the task fields, and the approved
     // grant carries them, so `invoice_id == task.invoice` holds the call to INV-7.
@@ -643,5 +582,5 @@ async fn an_invoice_agent_validates_and_pays_within_its_grant_and_sees_nothing_e
         .execute(&approved.grant.unwrap(), key, release)
         .await;
     assert!(released.is_ok(), "{released:?}");
-    assert_eq!(api.calls.load(Ordering::SeqCst), calls + 1);
+    assert_eq!(api.calls(), calls + 1);
 }
