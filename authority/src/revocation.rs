@@ -309,4 +309,18 @@ mod tests {
         assert!(of_agent(&grant("b", Some("a"), "coder-1>abcd"), "coder-1"));
         assert!(!of_agent(&grant("c", None, "coder-10"), "coder-1"));
     }
+
+    #[test]
+    fn a_grant_stored_before_skills_were_recorded_reads_as_no_skill() {
+        let mut stored = serde_json::to_value(grant("a", None, "x")).unwrap();
+        assert!(stored.get("skill").is_none(), "no skill, no key");
+        stored.as_object_mut().unwrap().remove("skill");
+        let read: GrantEntry = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.skill, None);
+        let mut with = grant("b", None, "x");
+        with.skill = Some(("pay".into(), 2));
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""skill":["pay",2]"#), "{text}");
+        assert_eq!(serde_json::from_str::<GrantEntry>(&text).unwrap(), with);
+    }
 }

@@ -307,3 +307,6 @@ impl ProcessInstance {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

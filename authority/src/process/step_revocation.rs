@@ -83,3 +83,6 @@ pub fn sweep(
     }
     Ok(recorded)
 }
+
+#[cfg(test)]
+mod tests;
