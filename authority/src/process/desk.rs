@@ -23,10 +23,7 @@ pub const STEP_COMPLETED: &str = "step_completed";
 /// Decision-log effect of a refused start or completion.
 pub const PROCESS_REFUSED: &str = "process_refused";
 
-/// The decision-log `task` of an instance's entries.
-pub fn instance_task(instance_id: &str) -> String {
-    format!("process-instance:{instance_id}")
-}
+pub use super::instance::instance_task;
 
 /// A signed request to start an instance.
 #[derive(Debug, Clone)]

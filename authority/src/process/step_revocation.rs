@@ -3,8 +3,7 @@
 //! are revoked through the revocation feed; a completion whose revocation a crash cut off is
 //! caught by the sweep at start-up, which revokes every live grant of any completed step.
 
-use super::desk::instance_task;
-use super::instance::{ProcessInstance, StepRecord};
+use super::instance::{instance_task, ProcessInstance, StepRecord};
 use super::store::InstanceStore;
 use crate::error::AuthorityError;
 use crate::registry::{DecisionEntry, Registry};
