@@ -165,13 +165,20 @@ pub fn live_lineage(
     now_ms: i64,
     registry: &dyn Registry,
 ) -> Result<Vec<String>, AuthorityError> {
+    // A root the registry does not hold was never handed out (see `process/step_grant.rs`).
+    let mut live_roots = Vec::new();
+    for root in roots {
+        if registry.grant(root)?.is_some_and(|g| live(&g, now_ms)) {
+            live_roots.push(root);
+        }
+    }
+    if live_roots.is_empty() {
+        // Point lookups only: the start-up sweep passes here for every recent step.
+        return Ok(Vec::new());
+    }
     let all = registry.find_grants(&|g| g.parent_grant_id.is_some())?;
     let mut out: Vec<String> = Vec::new();
-    for root in roots {
-        // A root the registry does not hold was never handed out (see `process/step_grant.rs`).
-        if !registry.grant(root)?.is_some_and(|g| live(&g, now_ms)) {
-            continue;
-        }
+    for root in live_roots {
         for id in lineage(&all, root) {
             let derived_live = all
                 .iter()
