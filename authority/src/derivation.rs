@@ -122,6 +122,7 @@ pub fn register(
                 // Its own delegation block: revoking it kills this grant and every descendant.
                 revocation_ids: vec![own_block],
                 revoked: false,
+                skill: root.skill.clone(),
             });
         }
         parent = link.derived_id.clone();

@@ -91,6 +91,11 @@ impl GrantIssuer {
             root_key_id: key_id,
             revocation_ids: minted.revocation_ids,
             revoked: false,
+            skill: issue
+                .envelope
+                .skill_pins
+                .as_ref()
+                .map(|pins| (pins.skill_id.clone(), pins.skill_version)),
         };
         Ok(Issued {
             token: minted.token,

@@ -37,6 +37,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::process::instance as process_rules;
 use crate::profile::{format_duration, Profile, ProfileSet, Rule};
 use crate::request::{GrantRequest, Operation, Scope};
 pub use secret_refs::SECRET_TTL;
@@ -87,7 +88,24 @@ pub const RESERVED_RULE_IDS: &[&str] = &[
     SHELL_NOT_ENABLED,
     SHELL_POLICY,
     USER_NOT_ACCOUNTABLE,
+    // Process instances (issue 16).
+    process_rules::PROCESS_NOT_FOUND,
+    process_rules::PROCESS_NOT_ACTIVE,
+    process_rules::PROCESS_OUT_OF_ORDER,
+    process_rules::PROCESS_NOT_PERFORMER,
+    process_rules::PROCESS_SEGREGATION,
+    process_rules::PROCESS_APPROVAL_SEPARATION,
+    process_rules::PROCESS_STEP_SCOPE,
+    process_rules::PROCESS_UNREACHABLE_TOOL,
+    process_rules::PROCESS_UNKNOWN_EXCEPTION,
+    process_rules::PROCESS_WORKSPACE,
+    process_rules::PROCESS_APPROVAL_RULE,
+    process_rules::PROCESS_NOT_STARTER,
 ];
+
+/// Prefix of the rule ids of process steps (`process:<process>/<step>`); profile rules may not
+/// use it either.
+pub const RESERVED_RULE_ID_PREFIX: &str = "process:";
 
 /// The outcome of a decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -33,6 +33,10 @@ pub struct GrantEntry {
     /// Hex of each block's revocation id, authority block first.
     pub revocation_ids: Vec<String>,
     pub revoked: bool,
+    /// The skill `(id, version)` the grant was issued for (its authority block states
+    /// `skill(ID, VERSION)`); revoking the skill revokes the grant. Derived grants inherit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<(String, u32)>,
 }
 
 /// One entry of the decision log: a policy decision (allowed or not) with its reasons, an

@@ -25,7 +25,10 @@ use crate::registry::{DecisionEntry, GrantEntry, Registry, RevocationEntry};
 
 /// Grants that expired longer ago than this are not revoked by task, agent or user: they are
 /// dead everywhere already (the margin covers executor clocks running behind).
-const EXPIRED_MARGIN_MS: i64 = 5 * 60 * 1000;
+pub const EXPIRED_MARGIN_MS: i64 = 5 * 60 * 1000;
+
+/// Decision-log effect of a revocation.
+pub const REVOKED: &str = "revoked";
 
 /// The live side of the feed: revocations as they are recorded.
 pub struct RevocationFeed {
@@ -101,24 +104,23 @@ fn ids(grants: Vec<GrantEntry>) -> Vec<String> {
     grants.into_iter().map(|g| g.grant_id).collect()
 }
 
-/// Revokes the target's grants for `actor` (an admin) and records why; then publishes the
-/// new revocation entries to the feed.
-pub fn revoke(
+/// Whether a grant is still worth revoking at `now_ms`: not revoked, and not expired longer
+/// ago than the margin.
+pub fn live(grant: &GrantEntry, now_ms: i64) -> bool {
+    !grant.revoked && grant.expires_at_ms.saturating_add(EXPIRED_MARGIN_MS) >= now_ms
+}
+
+/// The grant ids a target covers, and how many pending approvals naming it were cancelled.
+/// For an agent target this first disables the agent (no new grant while they are collected).
+pub fn target_grant_ids(
     target: &RevocationTarget,
     reason: &str,
     actor: &str,
     now_ms: i64,
     registry: &dyn Registry,
-    feed: &RevocationFeed,
     desk: &ApprovalDesk,
-) -> Result<Revoked, AuthorityError> {
-    let reason = if reason.is_empty() {
-        "(no reason given)"
-    } else {
-        reason
-    };
-    let live =
-        |g: &GrantEntry| !g.revoked && g.expires_at_ms.saturating_add(EXPIRED_MARGIN_MS) >= now_ms;
+) -> Result<(Vec<String>, u32), AuthorityError> {
+    let live = |g: &GrantEntry| live(g, now_ms);
     let mut approvals_cancelled = 0;
     let grant_ids = match target {
         RevocationTarget::Grant {
@@ -153,6 +155,89 @@ pub fn revoke(
             ids(registry.find_grants(&|g| of_agent(g, agent) && live(g))?)
         }
     };
+    Ok((grant_ids, approvals_cancelled))
+}
+
+/// Of `roots`, those registered and live at `now_ms`, with every live grant derived from them
+/// (registered derivations), each once, roots first.
+pub fn live_lineage(
+    roots: &[String],
+    now_ms: i64,
+    registry: &dyn Registry,
+) -> Result<Vec<String>, AuthorityError> {
+    // A root the registry does not hold was never handed out (see `process/step_grant.rs`).
+    let mut live_roots = Vec::new();
+    for root in roots {
+        if registry.grant(root)?.is_some_and(|g| live(&g, now_ms)) {
+            live_roots.push(root);
+        }
+    }
+    if live_roots.is_empty() {
+        // Point lookups only: the start-up sweep passes here for every recent step.
+        return Ok(Vec::new());
+    }
+    let all = registry.find_grants(&|g| g.parent_grant_id.is_some())?;
+    let mut out: Vec<String> = Vec::new();
+    for root in live_roots {
+        for id in lineage(&all, root) {
+            let derived_live = all
+                .iter()
+                .find(|g| g.grant_id == id)
+                .is_none_or(|g| live(g, now_ms));
+            if derived_live && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Revokes `grant_ids` (all registered) in one registry transaction with `decision` (its
+/// `revoked_grant_ids` and `time_ms` are filled in here), then publishes the new revocation
+/// entries to the feed. `reason` is the feed entries' reason.
+pub fn revoke_grant_ids(
+    grant_ids: &[String],
+    mut decision: DecisionEntry,
+    reason: &str,
+    now_ms: i64,
+    registry: &dyn Registry,
+    feed: &RevocationFeed,
+) -> Result<Revoked, AuthorityError> {
+    decision.time_ms = now_ms;
+    decision.revoked_grant_ids = grant_ids.to_vec();
+    let entries = registry.revoke_grants(grant_ids, reason, now_ms, &decision)?;
+    feed.publish(&entries);
+    let sequence = match entries.last() {
+        Some(e) => e.sequence,
+        None => registry.revocations_after(u64::MAX, 0)?.1,
+    };
+    tracing::warn!(what = %decision.reason, grants = grant_ids.len(), ids = entries.len(), sequence,
+        by = %decision.actor, "revoked");
+    Ok(Revoked {
+        sequence,
+        revoked_ids: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+        revoked_grant_ids: grant_ids.to_vec(),
+    })
+}
+
+/// Revokes the target's grants for `actor` (an admin) and records why; then publishes the
+/// new revocation entries to the feed.
+pub fn revoke(
+    target: &RevocationTarget,
+    reason: &str,
+    actor: &str,
+    now_ms: i64,
+    registry: &dyn Registry,
+    feed: &RevocationFeed,
+    desk: &ApprovalDesk,
+) -> Result<Revoked, AuthorityError> {
+    let reason = if reason.is_empty() {
+        "(no reason given)"
+    } else {
+        reason
+    };
+    let (grant_ids, approvals_cancelled) =
+        target_grant_ids(target, reason, actor, now_ms, registry, desk)?;
     let (agent, user, task, grant) = match target {
         RevocationTarget::Grant { grant_id, .. } => {
             let g = registry.grant(grant_id)?;
@@ -169,11 +254,10 @@ pub fn revoke(
     };
     let decision = DecisionEntry {
         decision_id: uuid::Uuid::now_v7().to_string(),
-        time_ms: now_ms,
         agent,
         user,
         task,
-        effect: "revoked".into(),
+        effect: REVOKED.into(),
         reason: format!(
             "revoked {} ({} grant(s){}): {reason}",
             target.describe(),
@@ -186,22 +270,9 @@ pub fn revoke(
         ),
         grant_id: grant,
         actor: actor.to_string(),
-        revoked_grant_ids: grant_ids.clone(),
         ..Default::default()
     };
-    let entries = registry.revoke_grants(&grant_ids, reason, now_ms, &decision)?;
-    feed.publish(&entries);
-    let sequence = match entries.last() {
-        Some(e) => e.sequence,
-        None => registry.revocations_after(u64::MAX, 0)?.1,
-    };
-    tracing::warn!(target = %target.describe(), grants = grant_ids.len(), ids = entries.len(), sequence,
-        reason = %reason, by = %actor, "revoked");
-    Ok(Revoked {
-        sequence,
-        revoked_ids: u32::try_from(entries.len()).unwrap_or(u32::MAX),
-        revoked_grant_ids: grant_ids,
-    })
+    revoke_grant_ids(&grant_ids, decision, reason, now_ms, registry, feed)
 }
 
 #[cfg(test)]
@@ -223,6 +294,7 @@ mod tests {
             root_key_id: 1,
             revocation_ids: vec![],
             revoked: false,
+            skill: None,
         }
     }
 
@@ -243,5 +315,19 @@ mod tests {
         assert!(of_agent(&grant("a", None, "coder-1"), "coder-1"));
         assert!(of_agent(&grant("b", Some("a"), "coder-1>abcd"), "coder-1"));
         assert!(!of_agent(&grant("c", None, "coder-10"), "coder-1"));
+    }
+
+    #[test]
+    fn a_grant_stored_before_skills_were_recorded_reads_as_no_skill() {
+        let mut stored = serde_json::to_value(grant("a", None, "x")).unwrap();
+        assert!(stored.get("skill").is_none(), "no skill, no key");
+        stored.as_object_mut().unwrap().remove("skill");
+        let read: GrantEntry = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.skill, None);
+        let mut with = grant("b", None, "x");
+        with.skill = Some(("pay".into(), 2));
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""skill":["pay",2]"#), "{text}");
+        assert_eq!(serde_json::from_str::<GrantEntry>(&text).unwrap(), with);
     }
 }

@@ -13,10 +13,12 @@
 
 mod definition_check;
 mod skill_grant;
+mod skill_revocation;
 
 pub use definition_check::{check_skill, check_tool, check_url_template};
 pub use skill_grant::{decide as decide_skill, prepare as prepare_skill};
 pub use skill_grant::{resolve_skill, SkillAsk, SkillPins, SKILL_NOT_GRANTABLE, TOOL_INVOKE};
+pub use skill_revocation::sweep as sweep_revoked_skills;
 
 use trust_sdk::tools::{CatalogChange, Certification, SkillDefinition, ToolDefinition};
 
@@ -403,9 +405,21 @@ impl RegistryAction<'_> {
         })
     }
 
-    /// Revokes every version of a skill: no grant names it any more.
+    /// Revokes every version of a skill: no grant names it any more, and every live grant
+    /// issued for it is revoked (after the skill's revocation is durable: a crash in between
+    /// is caught by [`sweep_revoked_skills`] at the next start).
     pub fn revoke_skill(&self, id: &str) -> Result<RegistryChanged, AuthorityError> {
-        self.revoke::<SkillDefinition>(id)
+        let changed = self.revoke::<SkillDefinition>(id)?;
+        let cause = format!("skill revocation decision `{}`", changed.decision_id);
+        skill_revocation::revoke_skill_grants(
+            id,
+            &cause,
+            self.actor,
+            self.now_ms,
+            self.registry,
+            self.feed,
+        )?;
+        Ok(changed)
     }
 }
 

@@ -143,6 +143,7 @@ fn prefill(dir: &Path, target: usize, revoked: usize, budget: Duration) -> anyho
                     root_key_id: 1,
                     revocation_ids: vec![hex::encode(revocation_id("prefill", i))],
                     revoked: false,
+                    skill: None,
                 })
                 .collect();
             registry.record_grants(&batch)?;

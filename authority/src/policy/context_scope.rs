@@ -21,8 +21,16 @@ pub(super) fn context_grants<'a>(
         if operation != Operation::ContextRetrieve || grants.iter().any(|g| &g.source == source) {
             continue;
         }
+        // The rule of that id that covers this source: a process step's scopes share one id.
         let Some(rule) = allow_rule
-            .and_then(|id| profile.allow.iter().find(|r| r.id == id))
+            .and_then(|id| {
+                profile.allow.iter().find(|r| {
+                    r.id == id
+                        && r.context.is_some()
+                        && r.operations.contains(&Operation::ContextRetrieve)
+                        && r.resources.iter().any(|p| p.is_match(source))
+                })
+            })
             .and_then(|r| r.context.as_ref())
         else {
             continue;

@@ -5,11 +5,13 @@
 use std::sync::{Mutex, MutexGuard};
 
 use super::instance::{self, ProcessInstance, StepRefusal};
+use super::step_revocation;
 use super::store::InstanceStore;
 use crate::error::{AuthorityError, InternalError};
 use crate::profile::{ProcessDef, ProfileSet};
 use crate::registry::{DecisionEntry, Registry};
 use crate::request::{check_len, MAX_ID};
+use crate::revocation::RevocationFeed;
 
 /// Longest note on a transition, or reason on a start.
 const MAX_NOTE: usize = 2048;
@@ -21,10 +23,7 @@ pub const STEP_COMPLETED: &str = "step_completed";
 /// Decision-log effect of a refused start or completion.
 pub const PROCESS_REFUSED: &str = "process_refused";
 
-/// The decision-log `task` of an instance's entries.
-pub fn instance_task(instance_id: &str) -> String {
-    format!("process-instance:{instance_id}")
-}
+pub use super::instance::instance_task;
 
 /// A signed request to start an instance.
 #[derive(Debug, Clone)]
@@ -183,12 +182,15 @@ impl ProcessDesk {
         Ok(instance)
     }
 
-    /// Completes the current step of an instance as `completion.principal`.
+    /// Completes the current step of an instance as `completion.principal`, then revokes the
+    /// completed step's live grants (the completion is durable first: a crash in between is
+    /// caught by [`ProcessDesk::sweep`] at the next start).
     pub fn complete(
         &self,
         completion: &Completion<'_>,
         profiles: &ProfileSet,
         registry: &dyn Registry,
+        feed: &RevocationFeed,
         now_ms: i64,
     ) -> Result<ProcessInstance, AuthorityError> {
         check_len("instance_id", completion.instance_id, MAX_ID)?;
@@ -253,7 +255,29 @@ impl ProcessDesk {
         registry.record_issue(&entry, None)?;
         tracing::info!(instance = %instance.instance_id, step = %completion.step,
             by = %completion.principal, "process step completed");
+        if let Some(record) = instance.history.last() {
+            step_revocation::revoke_step_grants(
+                &instance,
+                record,
+                completion.principal,
+                now_ms,
+                registry,
+                feed,
+            )?;
+        }
         Ok(instance)
+    }
+
+    /// At start-up: revokes the live grants of every completed step (a crash may have cut
+    /// off a completion's revocation). Returns how many revocations it recorded.
+    pub fn sweep(
+        &self,
+        registry: &dyn Registry,
+        feed: &RevocationFeed,
+        now_ms: i64,
+    ) -> Result<usize, AuthorityError> {
+        let _guard = self.lock()?;
+        step_revocation::sweep(&self.store, registry, feed, now_ms)
     }
 
     /// The instance `instance_id`, for a reader: an admin or approver (`overseer`), or a

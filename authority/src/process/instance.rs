@@ -33,6 +33,11 @@ pub const PROCESS_APPROVAL_RULE: &str = "process-approval-rule";
 /// Rule id: the principal may not start this process.
 pub const PROCESS_NOT_STARTER: &str = "process-not-starter";
 
+/// The decision-log `task` of an instance's entries.
+pub fn instance_task(instance_id: &str) -> String {
+    format!("process-instance:{instance_id}")
+}
+
 /// Why an action on an instance was refused: the rule, a sentence, and the kind of refusal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepRefusal {
@@ -307,3 +312,6 @@ impl ProcessInstance {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

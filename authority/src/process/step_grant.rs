@@ -53,7 +53,7 @@ fn step_profile(profile: &Profile, def: &ProcessDef, step: &ProcessStep) -> Prof
             http_methods: Vec::new(),
             http_paths: Vec::new(),
             tool_arguments: Vec::new(),
-            context: None,
+            context: scope.context.clone(),
         })
         .collect();
     profile

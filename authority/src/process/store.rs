@@ -115,4 +115,9 @@ impl InstanceStore {
         self.db.flush()?;
         Ok(())
     }
+
+    /// Every instance (a full scan).
+    pub fn instances(&self) -> Result<Vec<ProcessInstance>, AuthorityError> {
+        self.instances.iter().map(|item| decode(&item?.1)).collect()
+    }
 }

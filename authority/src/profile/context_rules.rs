@@ -76,25 +76,26 @@ struct Sections {
     approval: Vec<RawKeys>,
 }
 
-/// An `[[allow]]`/`[[deny]]`/`[[approval]]` entry, only the keys read here.
+/// An `[[allow]]`/`[[deny]]`/`[[approval]]` entry, only the keys read here (also built by
+/// `process_section.rs` from a process step's scope).
 #[derive(Deserialize, Default)]
-struct RawKeys {
-    id: Option<String>,
+pub(super) struct RawKeys {
+    pub(super) id: Option<String>,
     #[serde(default)]
-    operations: Vec<String>,
-    classifications: Option<Vec<String>>,
-    max_classification: Option<String>,
-    jurisdictions: Option<Vec<String>>,
-    window_from: Option<String>,
-    window_to: Option<String>,
-    max_age: Option<String>,
-    max_documents: Option<i64>,
-    max_bytes: Option<i64>,
-    redact: Option<Vec<String>>,
+    pub(super) operations: Vec<String>,
+    pub(super) classifications: Option<Vec<String>>,
+    pub(super) max_classification: Option<String>,
+    pub(super) jurisdictions: Option<Vec<String>>,
+    pub(super) window_from: Option<String>,
+    pub(super) window_to: Option<String>,
+    pub(super) max_age: Option<String>,
+    pub(super) max_documents: Option<i64>,
+    pub(super) max_bytes: Option<i64>,
+    pub(super) redact: Option<Vec<String>>,
 }
 
 impl RawKeys {
-    fn states_any(&self) -> bool {
+    pub(super) fn states_any(&self) -> bool {
         self.classifications.is_some()
             || self.max_classification.is_some()
             || self.jurisdictions.is_some()
@@ -167,7 +168,8 @@ pub(super) fn parse_context_rules(
     }
 }
 
-fn context_rule(raw: &RawKeys, within: &str) -> Result<ContextRule, Vec<SectionError>> {
+/// The context rule `raw` states, or every error (each prefixed with `within`).
+pub(super) fn context_rule(raw: &RawKeys, within: &str) -> Result<ContextRule, Vec<SectionError>> {
     let mut errors: Vec<SectionError> = Vec::new();
     let mut err = |m: String| errors.push((None, format!("{within}: {m}")));
     let classifications: BTreeSet<String> = match (&raw.classifications, &raw.max_classification) {

@@ -16,7 +16,7 @@ use super::{
     Limits, Profile, ProfileError, Rule, RuleKind, DEFAULT_DEFAULT_TTL, DEFAULT_MAX_TTL,
     TTL_CEILING,
 };
-use crate::policy::RESERVED_RULE_IDS;
+use crate::policy::{RESERVED_RULE_IDS, RESERVED_RULE_ID_PREFIX};
 use crate::request::Operation;
 use trust_sdk::duration::{format_duration, parse_duration};
 
@@ -655,7 +655,10 @@ fn parse_rule(
             );
             String::new()
         }
-        Some(id) if RESERVED_RULE_IDS.contains(&id.get_ref().as_str()) => {
+        Some(id)
+            if RESERVED_RULE_IDS.contains(&id.get_ref().as_str())
+                || id.get_ref().starts_with(RESERVED_RULE_ID_PREFIX) =>
+        {
             ctx.err(
                 &id.span(),
                 format!(

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::context_rules::ContextRule;
 use super::glob::ResourcePattern;
 use crate::request::Operation;
 
@@ -38,8 +39,12 @@ pub struct ProcessDef {
 pub struct StepScope {
     pub operations: Vec<Operation>,
     /// Path globs for `fs.*`, command names for `proc.run`, hosts for `net.http`, tool ids
-    /// for `tool.invoke`: the same forms as an allow rule's `resources`.
+    /// for `tool.invoke`, context source names for `context.retrieve`: the same forms as an
+    /// allow rule's `resources`.
     pub resources: Vec<ResourcePattern>,
+    /// For a `context.retrieve` scope (its only operation): what a grant of the step may read
+    /// of those sources, the keys of a `context.retrieve` allow rule. Required there.
+    pub context: Option<ContextRule>,
 }
 
 /// One step of a [`ProcessDef`].

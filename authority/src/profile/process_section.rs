@@ -16,6 +16,14 @@
 //! cannot_reach_tools = ["payments.*"]
 //! exceptions = { rejected = "rework" }             # named transition → exception step
 //!
+//! [[process.steps.scopes]]                         # a context scope: the keys of a
+//! operations = ["context.retrieve"]                # `context.retrieve` allow rule, required
+//! resources = ["invoice-docs"]
+//! max_classification = "internal"
+//! jurisdictions = ["EU"]
+//! max_documents = 5
+//! redact = ["mask:iban"]
+//!
 //! [[process.steps]]
 //! name = "approve"
 //! approval = true                                  # performed by nobody who acted before
@@ -34,6 +42,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::context_rules::{context_rule, ContextRule, RawKeys};
 use super::glob::ResourcePattern;
 use super::process_def::{ProcessDef, ProcessStep, StepScope};
 use crate::request::Operation;
@@ -85,6 +94,16 @@ struct StepSection {
     exceptions: BTreeMap<String, String>,
     #[serde(default)]
     cannot_reach_tools: Vec<String>,
+    // Context limits of a `context.retrieve` scope (`context_rules.rs`).
+    classifications: Option<Vec<String>>,
+    max_classification: Option<String>,
+    jurisdictions: Option<Vec<String>>,
+    window_from: Option<String>,
+    window_to: Option<String>,
+    max_age: Option<String>,
+    max_documents: Option<i64>,
+    max_bytes: Option<i64>,
+    redact: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +111,36 @@ struct StepSection {
 struct ScopeSection {
     operations: Vec<String>,
     resources: Vec<String>,
+    // Context limits of a `context.retrieve` scope (`context_rules.rs`).
+    classifications: Option<Vec<String>>,
+    max_classification: Option<String>,
+    jurisdictions: Option<Vec<String>>,
+    window_from: Option<String>,
+    window_to: Option<String>,
+    max_age: Option<String>,
+    max_documents: Option<i64>,
+    max_bytes: Option<i64>,
+    redact: Option<Vec<String>>,
+}
+
+/// The context keys of a scope (or of a step's own `operations`/`resources`), with its
+/// operations, as `context_rules.rs` reads them.
+macro_rules! context_keys {
+    ($section:expr, $operations:expr) => {
+        RawKeys {
+            id: None,
+            operations: $operations,
+            classifications: $section.classifications,
+            max_classification: $section.max_classification,
+            jurisdictions: $section.jurisdictions,
+            window_from: $section.window_from,
+            window_to: $section.window_to,
+            max_age: $section.max_age,
+            max_documents: $section.max_documents,
+            max_bytes: $section.max_bytes,
+            redact: $section.redact,
+        }
+    };
 }
 
 fn is_name(s: &str) -> bool {
@@ -220,6 +269,39 @@ fn distinct_groups(values: &[toml::Value]) -> Result<Vec<Vec<String>>, String> {
         .collect()
 }
 
+/// What a scope with these keys may read: `Some` for a `context.retrieve` scope (which must
+/// name no other operation and must state its limits), `None` for any other scope (which must
+/// state none). Errors go to `errors`.
+fn scope_context(keys: &RawKeys, within: &str, errors: &mut Vec<String>) -> Option<ContextRule> {
+    const CONTEXT_RETRIEVE: &str = "context.retrieve";
+    if !keys.operations.iter().any(|o| o == CONTEXT_RETRIEVE) {
+        if keys.states_any() {
+            errors.push(format!(
+                "{within}: context keys belong to scopes of `{CONTEXT_RETRIEVE}` only"
+            ));
+        }
+        return None;
+    }
+    if keys.operations.len() != 1 {
+        errors.push(format!(
+            "{within}: a `{CONTEXT_RETRIEVE}` scope names no other operation"
+        ));
+    }
+    if !keys.states_any() {
+        errors.push(format!(
+            "{within}: a `{CONTEXT_RETRIEVE}` scope must state what the step may read (`classifications` or `max_classification`, and `jurisdictions`; optionally a window, limits and redactions): without them its grant could read nothing (deny by default)"
+        ));
+        return None;
+    }
+    match context_rule(keys, &format!("{within}, `{CONTEXT_RETRIEVE}` scope")) {
+        Ok(rule) => Some(rule),
+        Err(problems) => {
+            errors.extend(problems.into_iter().map(|(_, message)| message));
+            None
+        }
+    }
+}
+
 fn parse_step(step: StepSection, line: usize, process: &str) -> Result<ProcessStep, Vec<String>> {
     let mut errors = Vec::new();
     let within = format!("step `{}` of {process}", step.name);
@@ -229,20 +311,28 @@ fn parse_step(step: StepSection, line: usize, process: &str) -> Result<ProcessSt
             step.name
         ));
     }
-    let mut groups: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    let mut groups: Vec<(Vec<String>, Vec<String>, RawKeys)> = Vec::new();
+    let own_keys = context_keys!(step, step.operations.clone().unwrap_or_default());
     match (step.operations, step.resources) {
+        (None, None) if own_keys.states_any() => errors.push(format!(
+            "{within} states context keys without `operations` and `resources`"
+        )),
         (None, None) => {}
-        (Some(ops), Some(resources)) => groups.push((ops, resources)),
+        (Some(ops), Some(resources)) => groups.push((ops, resources, own_keys)),
         (Some(ops), None) if ops.is_empty() => {}
         (Some(_), None) => errors.push(format!(
             "{within} names `operations` without `resources`: say which resources the step may reach"
         )),
         (None, Some(_)) => errors.push(format!("{within} names `resources` without `operations`")),
     }
-    groups.extend(step.scopes.into_iter().map(|s| (s.operations, s.resources)));
+    groups.extend(step.scopes.into_iter().map(|s| {
+        let keys = context_keys!(s, s.operations.clone());
+        (s.operations, s.resources, keys)
+    }));
     let mut scopes = Vec::new();
     let mut operations: Vec<Operation> = Vec::new();
-    for (ops, resources) in groups {
+    for (ops, resources, keys) in groups {
+        let context = scope_context(&keys, &within, &mut errors);
         if ops.is_empty() || resources.is_empty() {
             errors.push(format!(
                 "{within}: a scope needs at least one operation and one resource"
@@ -280,6 +370,7 @@ fn parse_step(step: StepSection, line: usize, process: &str) -> Result<ProcessSt
         scopes.push(StepScope {
             operations: parsed,
             resources: patterns,
+            context,
         });
     }
     for agent in &step.agents {

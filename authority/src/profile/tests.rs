@@ -384,6 +384,90 @@ fn process_mistakes() {
     );
 }
 
+/// A process step's `context.retrieve` scope carries an allow rule's context keys, strictly.
+#[test]
+fn process_context_scopes() {
+    let step = |keys: &str| {
+        format!(
+            "{MINIMAL}[[process]]\nname = \"x\"\n[[process.steps]]\nname = \"a\"\nagents = [\"a\"]\n{keys}"
+        )
+    };
+    let ok = step(
+        "[[process.steps.scopes]]\noperations = [\"context.retrieve\"]\nresources = [\"kb\"]\n\
+         max_classification = \"internal\"\njurisdictions = [\"EU\"]\nmax_documents = 3\n\
+         redact = [\"mask:iban\"]\n",
+    );
+    let p = parse(&ok).unwrap_or_else(|e| panic!("{e}"));
+    let context = p.processes[0].steps[0].scopes[0].context.as_ref().unwrap();
+    assert_eq!(
+        context.classifications.iter().collect::<Vec<_>>(),
+        vec!["internal", "public"]
+    );
+    assert_eq!(context.max_documents, 3);
+    assert_eq!(context.redactions.len(), 1);
+    // On the step's own operations/resources too.
+    let own = step("operations = [\"context.retrieve\"]\nresources = [\"kb\"]\nclassifications = [\"public\"]\njurisdictions = [\"*\"]\n");
+    let p = parse(&own).unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.processes[0].steps[0].scopes[0].context.is_some());
+
+    // Deny by default: a context scope without its limits does not load.
+    assert_error(
+        &step("operations = [\"context.retrieve\"]\nresources = [\"kb\"]\n"),
+        9,
+        "must state what the step may read",
+    );
+    assert_error(
+        &step("scopes = [{ operations = [\"context.retrieve\"], resources = [\"kb\"], classifications = [\"public\"] }]\n"),
+        9,
+        "needs `jurisdictions`",
+    );
+    assert_error(
+        &step("scopes = [{ operations = [\"context.retrieve\", \"fs.read\"], resources = [\"kb\"], classifications = [\"public\"], jurisdictions = [\"*\"] }]\n"),
+        9,
+        "names no other operation",
+    );
+    assert_error(
+        &step("operations = [\"fs.read\"]\nresources = [\"kb\"]\nmax_documents = 3\n"),
+        9,
+        "context keys belong to scopes of `context.retrieve` only",
+    );
+    assert_error(
+        &step("scopes = [{ operations = [\"context.retrieve\"], resources = [\"kb\"], max_classification = \"secret\", jurisdictions = [\"*\"], redact = [\"hide:email\"] }]\n"),
+        9,
+        "unknown classification `secret`",
+    );
+    assert_error(
+        &step("scopes = [{ operations = [\"context.retrieve\"], resources = [\"kb\"], max_classification = \"secret\", jurisdictions = [\"*\"], redact = [\"hide:email\"] }]\n"),
+        9,
+        "redaction `hide:email`",
+    );
+    let typo = parse(&step("scopes = [{ operations = [\"context.retrieve\"], resources = [\"kb\"], max_classfication = \"public\" }]\n"))
+        .expect_err("a misspelt key is refused");
+    assert!(
+        typo.to_string()
+            .contains("unknown field `max_classfication`"),
+        "{typo}"
+    );
+    assert_error(&step("max_documents = 3\n"), 9, "without `operations`");
+}
+
+/// The authority's own rule ids, process ones included, are not a profile's to use.
+#[test]
+fn process_rule_ids_are_reserved() {
+    for id in [
+        "process-segregation-of-duties",
+        "process-out-of-order",
+        "process-not-starter",
+        "process:x/a",
+    ] {
+        assert_error(
+            &format!("{MINIMAL}[[allow]]\nid = \"{id}\"\noperations = [\"fs.read\"]\nresources = [\"b\"]\n"),
+            8,
+            "reserved",
+        );
+    }
+}
+
 #[test]
 fn syntax_errors_are_located() {
     let errors = parse("[profile]\nname = \"p\"\nworkspace = \n").expect_err("syntax");

@@ -12,6 +12,7 @@ use crate::process::{Completion, ProcessDesk, ProcessInstance, Start, StepGrant,
 use crate::profile::ProfileSet;
 use crate::registry::Registry;
 use crate::replay_caches::ReplayCaches;
+use crate::revocation::RevocationFeed;
 
 /// What the process RPCs need of the authority.
 pub(super) struct ProcessEdge<'a> {
@@ -20,6 +21,8 @@ pub(super) struct ProcessEdge<'a> {
     pub profiles: &'a ProfileSet,
     pub registry: &'a dyn Registry,
     pub processes: &'a ProcessDesk,
+    /// Where a completed step's grant revocations are published.
+    pub feed: &'a RevocationFeed,
 }
 
 /// The role a signer id names: `admin:<name>`, `approver:<name>`, or an agent.
@@ -73,9 +76,9 @@ impl ProcessEdge<'_> {
             exception: &body.exception,
             note: &body.note,
         };
-        let instance = self
-            .processes
-            .complete(&completion, self.profiles, self.registry, now)?;
+        let instance =
+            self.processes
+                .complete(&completion, self.profiles, self.registry, self.feed, now)?;
         Ok(instance_to_proto(instance))
     }
 

@@ -41,6 +41,19 @@ pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
         &config.approvers,
         Arc::clone(&registry),
     );
+    // Process instances (issue 16), durable in `<data_dir>/processes`; the grants of steps
+    // completed before a crash are revoked before anything is served.
+    let feed = Arc::new(crate::revocation::RevocationFeed::default());
+    let processes = crate::process::ProcessDesk::new(crate::process::InstanceStore::open(
+        &config.data_dir.join("processes"),
+    )?);
+    processes.sweep(registry.as_ref(), &feed, trust_sdk::clock::now_ms())?;
+    // Likewise the grants of skills revoked before a crash.
+    crate::tool_registry::sweep_revoked_skills(
+        registry.as_ref(),
+        &feed,
+        trust_sdk::clock::now_ms(),
+    )?;
     Ok(AuthorityApi {
         profiles: Arc::new(profiles),
         issuer: Arc::new(GrantIssuer::new(Arc::clone(&keyring))),
@@ -57,13 +70,10 @@ pub fn build(config: &AuthorityConfig) -> Result<AuthorityApi, AuthorityError> {
             config.approval_ttl,
             config.approval_await_max,
         )),
-        feed: Default::default(),
+        feed,
         registry,
         require_executor_certificate: matches!(config.security, ListenerSecurity::Tls(_)),
-        // Process instances (issue 16), durable in `<data_dir>/processes`.
-        processes: Arc::new(crate::process::ProcessDesk::new(
-            crate::process::InstanceStore::open(&config.data_dir.join("processes"))?,
-        )),
+        processes: Arc::new(processes),
     })
 }
 

@@ -66,6 +66,7 @@ impl AuthorityApi {
             profiles: &self.profiles,
             registry: self.registry.as_ref(),
             processes: &self.processes,
+            feed: &self.feed,
         }
     }
 

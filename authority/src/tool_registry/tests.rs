@@ -4,7 +4,7 @@ use serde_json::json;
 use trust_sdk::tools::{RiskRating, ToolUpstream, ToolVersion};
 
 use super::*;
-use crate::registry::SledRegistry;
+use crate::registry::{GrantEntry, SledRegistry};
 
 fn tool(id: &str, version: u32) -> ToolDefinition {
     ToolDefinition {
@@ -227,4 +227,81 @@ fn bad_definitions_are_refused_with_their_reason() {
         .to_string();
     assert!(err.contains("64 lowercase hex digits"), "{err}");
     assert!(f.registry.catalog().unwrap().0.is_empty());
+}
+
+fn grant_entry(id: &str, parent: Option<&str>, skill: Option<(&str, u32)>) -> GrantEntry {
+    GrantEntry {
+        grant_id: id.into(),
+        parent_grant_id: parent.map(str::to_string),
+        agent: "invoice-bot".into(),
+        user: "alice".into(),
+        workspace: "demo".into(),
+        task: "t".into(),
+        correlation_id: String::new(),
+        decision_id: String::new(),
+        issued_at_ms: 0,
+        expires_at_ms: 60_000,
+        root_key_id: 1,
+        revocation_ids: vec![hex::encode(id.as_bytes())],
+        revoked: false,
+        skill: skill.map(|(s, v)| (s.to_string(), v)),
+    }
+}
+
+#[test]
+fn revoking_a_skill_revokes_the_grants_issued_for_it() {
+    let f = Fixture::new();
+    let a = f.action();
+    a.register_tool(tool("inv", 1)).unwrap();
+    a.certify_tool("inv", 1).unwrap();
+    for id in ["pay", "other"] {
+        a.register_skill(skill(id, 1, 'a', &[("inv", 1)])).unwrap();
+        a.certify_skill(id, 1).unwrap();
+    }
+    f.registry
+        .record_grants(&[
+            grant_entry("g-pay", None, Some(("pay", 1))),
+            grant_entry("g-pay-derived", Some("g-pay"), Some(("pay", 1))),
+            grant_entry("g-other", None, Some(("other", 1))),
+            grant_entry("g-plain", None, None),
+        ])
+        .unwrap();
+    let (mut published, _) = f.feed.subscribe();
+    let changed = a.revoke_skill("pay").unwrap();
+    let revoked = |id: &str| f.registry.grant(id).unwrap().unwrap().revoked;
+    assert!(revoked("g-pay") && revoked("g-pay-derived"));
+    assert!(!revoked("g-other") && !revoked("g-plain"));
+    // The skill change, then its grants' revocation ids, on the feed.
+    let sent: Vec<(Option<String>, String)> = std::iter::from_fn(|| published.try_recv().ok())
+        .map(|e| (e.registry.map(|_| "skill".to_string()), e.grant_id))
+        .collect();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[0].0.as_deref(), Some("skill"));
+    assert_eq!(sent[1].1, "g-pay");
+    assert_eq!(sent[2].1, "g-pay-derived");
+    // A revocation entry that names the skill revocation's decision.
+    let log = f
+        .registry
+        .decisions(&|d| d.effect == crate::revocation::REVOKED, 10)
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].revoked_grant_ids, vec!["g-pay", "g-pay-derived"]);
+    assert_eq!(log[0].actor, "admin:ops");
+    assert!(
+        log[0]
+            .reason
+            .contains("grants of skill `pay` (skill revoked)")
+            && log[0].reason.contains(&changed.decision_id),
+        "{}",
+        log[0].reason
+    );
+    // The start-up sweep finds nothing more; a grant registered live under the revoked skill
+    // (as after a crash between the two writes) is caught by it.
+    assert_eq!(sweep_revoked_skills(&f.registry, &f.feed, 1).unwrap(), 0);
+    f.registry
+        .record_grants(&[grant_entry("g-pay-late", None, Some(("pay", 1)))])
+        .unwrap();
+    assert_eq!(sweep_revoked_skills(&f.registry, &f.feed, 1).unwrap(), 1);
+    assert!(revoked("g-pay-late"));
+    assert!(!revoked("g-other"));
 }

@@ -257,11 +257,72 @@ async fn an_invoice_process_grants_only_the_current_step_and_survives_kill_9() {
     assert_eq!(code(&err), "FailedPrecondition", "{err}");
     assert!(err.to_string().contains("current: `prepare`"), "{err}");
 
+    // A sub-agent's grant derived from the prepare grant works while the step is current.
+    let keys = cluster
+        .authority_client()
+        .await
+        .unwrap()
+        .public_keys()
+        .await
+        .unwrap();
+    let sub_agent = trust_sdk::keys::generate();
+    let derived = derive(
+        &Biscuit::from(&prepare_grant, root_key_provider(&keys)).unwrap(),
+        &cluster.agent_key,
+        &sub_agent.verifying_key(),
+        &Derivation {
+            narrowing: Attenuation {
+                prefixes: Some(vec!["invoices/".into()]),
+                ..Default::default()
+            },
+            purpose: "sub-agent drafts the invoice".into(),
+            derived_id: None,
+        },
+    )
+    .unwrap()
+    .token
+    .to_vec()
+    .unwrap();
+    let probe = || write("invoices/INV-1.probe", b"probe");
+    exec.execute(&derived, &sub_agent, probe()).await.unwrap();
+
     let after = complete(&cluster, 0, &a.instance_id, "prepare")
         .await
         .unwrap();
     assert_eq!(after.current_step, "approve");
     assert_eq!(after.history[0].grants[0].grant_id, prepare.grant_id);
+    // Completing the step revoked its grant, and what was derived from it, at the running
+    // executor (within the feed's delay).
+    let took = until_revoked(&mut exec, &prepare_grant, &cluster.agent_key, &probe).await;
+    until_revoked(&mut exec, &derived, &sub_agent, &probe).await;
+    println!(
+        "the completed step's grant was refused {} ms after the completion",
+        took.as_millis()
+    );
+    let mut admin = cluster.authority_client().await.unwrap();
+    let revoked = admin
+        .list_decisions(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            apb::ListDecisionsBody {
+                grant_id: prepare.grant_id.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.effect == "revoked")
+        .expect("a revocation entry names the prepare grant");
+    assert!(
+        revoked.reason.contains(&format!(
+            "grants of step `prepare` of process instance `{}` (step completed)",
+            a.instance_id
+        )),
+        "{}",
+        revoked.reason
+    );
+    assert_eq!(revoked.actor, "coder-1");
 
     // approve: the preparer may not approve (by grant or by completing it).
     let own = step_grant(
@@ -428,6 +489,33 @@ async fn an_invoice_process_grants_only_the_current_step_and_survives_kill_9() {
         ops(2)
     );
     assert_eq!(steps[2]["operations"][0]["agent"], "coder-1");
+}
+
+/// Waits (at most 10 s, polling) until `grant` is refused for revocation; returns how long
+/// that took.
+async fn until_revoked(
+    exec: &mut trust_sdk::client::ExecutorClient,
+    grant: &[u8],
+    holder: &ed25519_dalek::SigningKey,
+    op: &dyn Fn() -> trust_proto::executor::v1::invocation::Operation,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        match exec.execute(grant, holder, op()).await {
+            Err(e) => {
+                assert_eq!(code(&e), "Unauthenticated", "{e}");
+                assert!(e.to_string().contains("is revoked"), "{e}");
+                return started.elapsed();
+            }
+            Ok(_) => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "still admitted 10 s after the step completed"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
 }
 
 /// Runs `trustctl audit query --process INSTANCE` and parses its JSON lines.
@@ -671,4 +759,210 @@ async fn attacks_on_process_instances_change_nothing() {
     let effects: Vec<&str> = decisions.iter().map(|d| d.effect.as_str()).collect();
     assert!(effects.contains(&"process_started"), "{effects:?}");
     assert!(effects.contains(&"step_completed"), "{effects:?}");
+}
+
+/// A claims process whose `gather` step may read the `kb` context source within limits
+/// (internal at most, EU, two documents, emails masked); `decide` reads nothing.
+const CONTEXT_PROFILE: &str = r#"
+[profile]
+name = "claims"
+workspace = "demo"
+users = ["alice"]
+agents = ["coder-1", "intruder"]
+
+[[process]]
+name = "claim-review"
+started_by = ["coder-1"]
+
+[[process.steps]]
+name = "gather"
+agents = ["coder-1"]
+
+[[process.steps.scopes]]
+operations = ["context.retrieve"]
+resources = ["kb"]
+max_classification = "internal"
+jurisdictions = ["EU"]
+max_documents = 2
+redact = ["mask:email"]
+
+[[process.steps]]
+name = "decide"
+agents = ["intruder"]
+operations = ["fs.write"]
+resources = ["decisions/**"]
+"#;
+
+const CONTEXT_SOURCES: &str = r#"
+[[context_source]]
+name = "kb"
+kind = "directory"
+path = "kb"
+
+[[context_source]]
+name = "hr"
+kind = "directory"
+path = "hr"
+"#;
+
+/// `kb`: three permitted documents (one with an email), one confidential, one outside the EU;
+/// `hr`: one public document.
+fn write_context_sources(root: &std::path::Path) {
+    use trust_sdk::vocabulary::context::{day_of, format_day};
+    let today = day_of(trust_sdk::clock::now());
+    let doc = |id: &str, class: &str, jurisdiction: &str, age: i64, body: &str| {
+        format!(
+            "---\nid: {id}\ntitle: Claim {id}\nclassification: {class}\nowner: claims\njurisdiction: {jurisdiction}\ndate: {}\n---\n{body}\n",
+            format_day(today - age)
+        )
+    };
+    for dir in ["kb", "hr"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (path, text) in [
+        (
+            "kb/pub.md",
+            doc(
+                "pub-1",
+                "public",
+                "EU",
+                1,
+                "Ask adjuster.one@claims.example.",
+            ),
+        ),
+        (
+            "kb/int-a.md",
+            doc("int-1", "internal", "EU", 2, "INTERNAL-A"),
+        ),
+        (
+            "kb/int-b.md",
+            doc("int-2", "internal", "EU", 3, "INTERNAL-B"),
+        ),
+        (
+            "kb/conf.md",
+            doc("conf-1", "confidential", "EU", 1, "CONFIDENTIAL-BODY"),
+        ),
+        ("kb/us.md", doc("us-1", "public", "US", 1, "US-BODY")),
+        ("hr/staff.md", doc("hr-1", "public", "EU", 1, "HR-BODY")),
+    ] {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+}
+
+fn context_query(source: &str) -> trust_sdk::client::ContextQuery {
+    trust_sdk::client::ContextQuery {
+        source: source.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_step_with_a_context_scope_reads_only_within_its_limits() {
+    let mut cluster = Cluster::start(ClusterOptions {
+        profile: Some(CONTEXT_PROFILE.into()),
+        executor_extra: CONTEXT_SOURCES.into(),
+        start_executor: false,
+        ..Default::default()
+    })
+    .unwrap();
+    write_context_sources(cluster.dir.path());
+    cluster.start_executor().unwrap();
+    let mut client = cluster.authority_client().await.unwrap();
+    let instance = client
+        .start_process(
+            &cluster.agent_id,
+            &cluster.agent_key,
+            apb::StartProcessBody {
+                workspace: "demo".into(),
+                process: "claim-review".into(),
+                business_key: "CLAIM-9".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let id = instance.instance_id.as_str();
+
+    // Outside the instance the step's scope grants nothing; inside it, only its source.
+    let plain = cluster
+        .grant("claim", &[("context.retrieve", "kb")])
+        .await
+        .unwrap();
+    refused_by(&plain, "default-deny");
+    let other = step_grant(&cluster, 0, id, "gather", &[("context.retrieve", "hr")]).await;
+    refused_by(&other, "process-step-scope");
+    let gather = step_grant(&cluster, 0, id, "gather", &[("context.retrieve", "kb")]).await;
+    let grant = grant_of(&gather);
+    let token = biscuit_auth::UnverifiedBiscuit::from(&grant).unwrap();
+    let authority_block = token.print_block_source(0).unwrap();
+    assert!(
+        authority_block.contains("process_instance("),
+        "{authority_block}"
+    );
+
+    // The executor returns what the step's limits allow, and nothing else.
+    let mut exec = cluster.executor_client().await.unwrap();
+    let found = exec
+        .context_retrieve(&grant, &cluster.agent_key, &context_query("kb"))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = found.documents.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["pub-1", "int-1"], "{found:?}");
+    assert!(found.truncated, "two documents at most: {found:?}");
+    let wire = format!("{found:?}");
+    for absent in [
+        "adjuster.one@claims.example",
+        "INTERNAL-B",
+        "CONFIDENTIAL-BODY",
+        "US-BODY",
+    ] {
+        assert!(
+            !wire.contains(absent),
+            "`{absent}` left the executor: {wire}"
+        );
+    }
+    assert!(
+        found.documents[0].content.contains("[redacted:email]"),
+        "{}",
+        found.documents[0].content
+    );
+    // Asking for more than the step allows is refused or cut down, never widened.
+    let mut wider = context_query("kb");
+    wider.classifications = vec!["confidential".into()];
+    match exec
+        .context_retrieve(&grant, &cluster.agent_key, &wider)
+        .await
+    {
+        Ok(more) => assert!(more.documents.is_empty(), "{more:?}"),
+        Err(e) => assert_eq!(code(&e), "PermissionDenied", "{e}"),
+    }
+    let err = exec
+        .context_retrieve(&grant, &cluster.agent_key, &context_query("hr"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err), "PermissionDenied", "{err}");
+
+    // The next step's grant reads nothing, and the completed step's grant is revoked.
+    complete(&cluster, 0, id, "gather").await.unwrap();
+    let decide = step_grant(&cluster, 1, id, "decide", &[("context.retrieve", "kb")]).await;
+    refused_by(&decide, "process-step-scope");
+    let started = std::time::Instant::now();
+    loop {
+        match exec
+            .context_retrieve(&grant, &cluster.agent_key, &context_query("kb"))
+            .await
+        {
+            Err(e) if code(&e) == "Unauthenticated" => {
+                assert!(e.to_string().contains("is revoked"), "{e}");
+                break;
+            }
+            other => {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(10),
+                    "still answered 10 s after the step completed: {other:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
 }

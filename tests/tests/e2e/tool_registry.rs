@@ -475,3 +475,159 @@ async fn check_skill_grant(_cluster: &Cluster, answer: &trust_sdk::client::Grant
         "{operations:?}"
     );
 }
+
+/// The tools `grant` lets its holder see at the executor.
+async fn listed(
+    exec: &mut trust_sdk::client::ExecutorClient,
+    grant: &[u8],
+    holder: &ed25519_dalek::SigningKey,
+) -> Result<Vec<String>, trust_sdk::SdkError> {
+    Ok(exec
+        .list_tools(grant, holder)
+        .await?
+        .tools
+        .into_iter()
+        .map(|t| t.tool_id)
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_skill_revokes_the_grants_already_minted_for_it() {
+    let cluster = Cluster::start(ClusterOptions {
+        profile_extra: SKILL_PROFILE.into(),
+        ..ClusterOptions::default()
+    })
+    .unwrap();
+    let mut admin = Admin {
+        cluster: &cluster,
+        client: cluster.authority_client().await.unwrap(),
+    };
+    admin
+        .register(RegistryKind::Tool, &tool("invoice-validation", 1))
+        .await
+        .unwrap();
+    admin
+        .certify(RegistryKind::Tool, "invoice-validation", 1)
+        .await
+        .unwrap();
+    admin
+        .register(
+            RegistryKind::Skill,
+            &skill(
+                "month-end",
+                1,
+                &"a".repeat(64),
+                &[("invoice-validation", 1)],
+            ),
+        )
+        .await
+        .unwrap();
+    admin
+        .certify(RegistryKind::Skill, "month-end", 1)
+        .await
+        .unwrap();
+    until_applied(&cluster, "skill `month-end` v1 certified").await;
+
+    // A skill grant, one derived from it for a sub-agent, and a plain grant of the same tool.
+    let skill_grant = ask(&cluster, 1).await;
+    assert_eq!(skill_grant.effect, Effect::Allow, "{}", skill_grant.reason);
+    let token = skill_grant.grant.clone().unwrap();
+    let keys = admin.client.public_keys().await.unwrap();
+    let sub_agent = trust_sdk::keys::generate();
+    let derived = trust_sdk::derive::derive(
+        &biscuit_auth::Biscuit::from(&token, trust_sdk::client::root_key_provider(&keys)).unwrap(),
+        &cluster.agent_key,
+        &sub_agent.verifying_key(),
+        &trust_sdk::derive::Derivation {
+            purpose: "sub-agent validates".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .token
+    .to_vec()
+    .unwrap();
+    let plain = cluster
+        .grant("INV-42", &[("tool.invoke", "invoice-validation")])
+        .await
+        .unwrap();
+    assert_eq!(plain.effect, Effect::Allow, "{}", plain.reason);
+    let plain = plain.grant.unwrap();
+    let mut exec = cluster.executor_client().await.unwrap();
+    let tools = vec!["invoice-validation".to_string()];
+    assert_eq!(
+        listed(&mut exec, &token, &cluster.agent_key).await.unwrap(),
+        tools
+    );
+    assert_eq!(
+        listed(&mut exec, &derived, &sub_agent).await.unwrap(),
+        tools
+    );
+
+    // Revoke the skill: both grants minted for it are refused at the running executor, for
+    // their revoked block, within the feed's delay; the plain grant of the tool is not.
+    let started = Instant::now();
+    admin
+        .client
+        .revoke_definition(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            RegistryKind::Skill,
+            "month-end",
+            "skill content compromised",
+        )
+        .await
+        .unwrap();
+    for (grant, holder) in [(&token, &cluster.agent_key), (&derived, &sub_agent)] {
+        loop {
+            match listed(&mut exec, grant, holder).await {
+                Err(e) => {
+                    assert_eq!(code(&e), "Unauthenticated", "{e}");
+                    assert!(e.to_string().contains("is revoked"), "{e}");
+                    break;
+                }
+                Ok(_) => {
+                    assert!(
+                        started.elapsed() < Duration::from_secs(10),
+                        "a grant of the revoked skill is still admitted after 10 s"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+    println!(
+        "the revoked skill's grants were refused {} ms after the revocation",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(
+        listed(&mut exec, &plain, &cluster.agent_key).await.unwrap(),
+        tools
+    );
+
+    // One revocation entry names the skill's grants and the skill revocation.
+    let log = admin
+        .client
+        .list_decisions(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            apb::ListDecisionsBody {
+                grant_id: skill_grant.grant_id.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let revoked = log
+        .iter()
+        .find(|d| d.effect == "revoked")
+        .expect("a revocation entry names the skill grant");
+    assert!(
+        revoked
+            .reason
+            .contains("grants of skill `month-end` (skill revoked)"),
+        "{}",
+        revoked.reason
+    );
+    assert_eq!(revoked.actor, cluster.admin_id);
+}
