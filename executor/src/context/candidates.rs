@@ -22,9 +22,9 @@ pub struct Candidates {
 }
 
 impl Candidates {
-    /// Drops every document whose id another one claims too (an ambiguous id: neither is
-    /// returned), counting them as unlabeled; returns how many were dropped.
-    pub fn drop_twins(&mut self) -> usize {
+    /// Drops every document of `source` whose id another one claims too (an ambiguous id:
+    /// neither is returned), counting them as unlabeled, and says so in the log.
+    pub fn drop_twins(&mut self, source: &str) {
         let mut count: BTreeMap<String, usize> = BTreeMap::new();
         for d in &self.documents {
             *count.entry(d.id.clone()).or_default() += 1;
@@ -33,6 +33,12 @@ impl Candidates {
         self.documents.retain(|d| count.get(&d.id) == Some(&1));
         let dropped = before - self.documents.len();
         self.unlabeled += dropped as u64;
-        dropped
+        if dropped > 0 {
+            tracing::warn!(
+                source,
+                documents = dropped,
+                "context documents share an id; none of them is returned"
+            );
+        }
     }
 }

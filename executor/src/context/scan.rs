@@ -25,14 +25,7 @@ pub fn scan(
     let mut read = 0usize;
     walk(root.root_fd(), "", 0, source, settings, &mut read, &mut out)?;
     // An id two documents claim is ambiguous: neither is returned.
-    let dropped = out.drop_twins();
-    if dropped > 0 {
-        tracing::warn!(
-            source,
-            documents = dropped,
-            "context documents share an id; none of them is returned"
-        );
-    }
+    out.drop_twins(source);
     Ok(out)
 }
 

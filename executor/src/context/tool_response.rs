@@ -83,14 +83,7 @@ pub fn parse(body: &[u8], source: &str, settings: &ContextSettings) -> Result<Ca
             }
         }
     }
-    let dropped = out.drop_twins();
-    if dropped > 0 {
-        tracing::warn!(
-            source,
-            documents = dropped,
-            "context documents share an id; none of them is returned"
-        );
-    }
+    out.drop_twins(source);
     Ok(out)
 }
 
