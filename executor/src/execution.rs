@@ -3,7 +3,7 @@
 //!
 //! No execution is acknowledged without its durable record; no operation with side effects
 //! (`fs.write`, `fs.patch`, `proc.run`) runs without a durable intent record; every refusal is
-//! recorded too. A read-only operation ([`Operation::is_read_only`]) changes nothing, so it has
+//! recorded too. A read-only operation ([`trust_sdk::operation::Operation::is_read_only`]) changes nothing, so it has
 //! no intent record: it runs right after admission and one `ReadOnly` record (decision, reasons
 //! and outcome) is made durable before the reply. If that record cannot be written the result
 //! is withheld (`UNAVAILABLE`), as it is when an outcome record cannot be written.

@@ -1,7 +1,7 @@
 //! The executor's one wire edge: every tonic service impl, every proto↔domain conversion, the
 //! streams, the client of the authority's feed, and the one place refusals become statuses.
 //!
-//! Handlers convert the request ([`convert`]), call the domain ([`crate::execution`],
+//! Handlers convert the request (`convert.rs`), call the domain ([`crate::execution`],
 //! [`crate::provenance_log`]) and convert back. Below this module nothing names `tonic` or the
 //! generated `trust_proto` types (a tidy test checks it).
 

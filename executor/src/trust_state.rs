@@ -175,7 +175,7 @@ impl TrustState {
     }
 
     /// Sets the trusted root keys and marks the revocation view fresh as of `now_ms`
-    /// (for in-process admission benchmarks and tests; the server uses [`Self::sync_once`]).
+    /// (for in-process admission benchmarks and tests; the server uses `rpc::authority_feed::sync_once`).
     pub fn install(&self, keys: Vec<(u32, VerifyingKey, bool)>, now_ms: i64) {
         self.set_keys(keys);
         self.last_sync_ms.store(now_ms, Ordering::Release);

@@ -6,7 +6,7 @@
 //! `served_workspace`) are supplied by the executor for each request and never come
 //! from the token.
 //!
-//! By job: [`checks`] holds the check templates and what each position of the authority
+//! By job: `checks.rs` holds the check templates and what each position of the authority
 //! block's checks enforces; [`write`](authority_block) writes an authority block from claims;
 //! [`read`](read_claims) reads the claims back from a verified token;
 //! [`reference`](authority_block_from_text) is the text construction tests compare against.

@@ -1,6 +1,6 @@
 //! Sealed secrets in the executor's sled store (its own database under the data directory):
 //! name → version, times and the sealed value. Every write is flushed before it is
-//! acknowledged. Nothing here returns a value except [`SecretStore::open_value`], which only
+//! acknowledged. Nothing here returns a value except `SecretStore::open_value`, which only
 //! the broker calls at exec time.
 
 use std::path::Path;
