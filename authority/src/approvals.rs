@@ -75,6 +75,8 @@ pub struct ApprovalOpening {
     pub rule_ids: Vec<String>,
     pub reason: String,
     pub now_ms: i64,
+    /// The certified skill (id, version) the request named, resolved again when minting.
+    pub skill: Option<(String, u32)>,
 }
 
 /// One approver's decision on one approval, as the approver signed it.
@@ -294,6 +296,7 @@ impl ApprovalDesk {
             agent_key: hex::encode(opening.agent_key.as_bytes()),
             max_uses,
             task_fields: request.task_fields.clone(),
+            skill: opening.skill.clone(),
         };
         decision.approval_id = Some(approval.approval_id.clone());
         decision.parameters_digest = approval.parameters_digest.clone();
@@ -530,8 +533,9 @@ impl ApprovalDesk {
             ttl: approval.ttl_secs.map(Duration::from_secs),
             task_fields: approval.task_fields.clone(),
         };
-        let decision = policy::evaluate_with_approvals(&request, profiles, now, &approval.rule_ids);
-        let envelope = match (decision.effect, &decision.envelope) {
+        let mut decision =
+            policy::evaluate_with_approvals(&request, profiles, now, &approval.rule_ids);
+        let envelope = match (decision.effect, decision.envelope.as_mut()) {
             (Effect::Allow, Some(envelope)) => envelope,
             _ => {
                 let reason = format!(
@@ -548,6 +552,26 @@ impl ApprovalDesk {
                 );
             }
         };
+        // A skill grant carries the pins of the skill as certified now, or is not minted.
+        if let Some((id, version)) = &approval.skill {
+            match crate::tool_registry::skill_grant::resolve_skill(
+                self.registry.as_ref(),
+                id,
+                *version,
+            )? {
+                Ok(pins) => envelope.skill_pins = Some(pins),
+                Err(why) => {
+                    return self.close(
+                        approval,
+                        ApprovalStatus::Cancelled,
+                        "cancelled",
+                        actor,
+                        format!("approval cancelled: {why}"),
+                        now_ms,
+                    );
+                }
+            }
+        }
         let holder =
             trust_sdk::keys::verifying_key_from_hex(&approval.holder_key).map_err(|e| {
                 AuthorityError::Storage(format!("approval holds a bad holder key: {e}"))
@@ -555,7 +579,7 @@ impl ApprovalDesk {
         let decision_id = uuid::Uuid::now_v7().to_string();
         let issued = issuer.issue(&Issue {
             request: &request,
-            envelope,
+            envelope: &*envelope,
             holder,
             correlation_id: &approval.correlation_id,
             decision_id: &decision_id,
@@ -801,6 +825,7 @@ mod tests {
             agent_key: hex::encode(agent_key.as_bytes()),
             max_uses: 1,
             task_fields: Default::default(),
+            skill: None,
         }
     }
 

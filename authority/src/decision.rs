@@ -191,6 +191,7 @@ pub fn decide(
             rule_ids: decision.rule_ids,
             reason: decision.reason,
             now_ms: millis(now),
+            skill: ask.skill,
         };
         return Ok(Pending::Approval {
             entry,

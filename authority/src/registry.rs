@@ -173,6 +173,9 @@ pub struct ApprovalEntry {
     /// The request's task fields; the approved grant carries them (`== task.FIELD`).
     #[serde(default)]
     pub task_fields: std::collections::BTreeMap<String, String>,
+    /// The certified skill (id, version) the request named; the grant carries its pins.
+    #[serde(default)]
+    pub skill: Option<(String, u32)>,
 }
 
 fn one_use() -> u32 {

@@ -12,7 +12,7 @@
 //! authority.
 
 mod definition_check;
-mod skill_grant;
+pub(crate) mod skill_grant;
 mod skill_revocation;
 
 pub use definition_check::{check_skill, check_tool, check_url_template};

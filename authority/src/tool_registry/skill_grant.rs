@@ -113,8 +113,8 @@ pub fn prepare(
 }
 
 /// Policy's decision for a skill request: a refused skill denies; an allowed grant carries the
-/// pins; approval is not offered for skill grants (the approval path would mint without the
-/// pins), so it becomes a denial that says so.
+/// pins; an approval-required one waits for its approval, which resolves the skill again when
+/// it mints (`approvals.rs`), so the grant carries the pins of a skill still certified then.
 pub fn decide(
     skill: SkillAsk,
     decision: impl FnOnce() -> Result<Decision, AuthorityError>,
@@ -137,11 +137,7 @@ pub fn decide(
                     }
                     Ok(decided)
                 }
-                Effect::ApprovalRequired => Ok(deny(format!(
-                    "denied: {} (a skill grant cannot wait for approval; ask for the tools without the skill)",
-                    decided.reason
-                ))),
-                Effect::Deny => Ok(decided),
+                Effect::ApprovalRequired | Effect::Deny => Ok(decided),
             }
         }
     }

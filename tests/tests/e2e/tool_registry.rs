@@ -422,6 +422,41 @@ async fn registry_lifecycle_reaches_a_running_executor_and_refuses_what_it_must(
         .all(|d| d.actor == cluster.admin_id));
 }
 
+/// Registers and certifies tool `invoice-validation` v1 and skill `month-end` v1 that needs
+/// it, and waits until the running executor has them.
+async fn month_end_certified(cluster: &Cluster) -> Admin<'_> {
+    let mut admin = Admin {
+        cluster,
+        client: cluster.authority_client().await.unwrap(),
+    };
+    admin
+        .register(RegistryKind::Tool, &tool("invoice-validation", 1))
+        .await
+        .unwrap();
+    admin
+        .certify(RegistryKind::Tool, "invoice-validation", 1)
+        .await
+        .unwrap();
+    admin
+        .register(
+            RegistryKind::Skill,
+            &skill(
+                "month-end",
+                1,
+                &"a".repeat(64),
+                &[("invoice-validation", 1)],
+            ),
+        )
+        .await
+        .unwrap();
+    admin
+        .certify(RegistryKind::Skill, "month-end", 1)
+        .await
+        .unwrap();
+    until_applied(cluster, "skill `month-end` v1 certified").await;
+    admin
+}
+
 /// Asks for a grant naming skill `month-end` at `version`.
 async fn ask(cluster: &Cluster, version: u32) -> trust_sdk::client::GrantAnswer {
     let spec = GrantSpec {
@@ -498,35 +533,7 @@ async fn revoking_a_skill_revokes_the_grants_already_minted_for_it() {
         ..ClusterOptions::default()
     })
     .unwrap();
-    let mut admin = Admin {
-        cluster: &cluster,
-        client: cluster.authority_client().await.unwrap(),
-    };
-    admin
-        .register(RegistryKind::Tool, &tool("invoice-validation", 1))
-        .await
-        .unwrap();
-    admin
-        .certify(RegistryKind::Tool, "invoice-validation", 1)
-        .await
-        .unwrap();
-    admin
-        .register(
-            RegistryKind::Skill,
-            &skill(
-                "month-end",
-                1,
-                &"a".repeat(64),
-                &[("invoice-validation", 1)],
-            ),
-        )
-        .await
-        .unwrap();
-    admin
-        .certify(RegistryKind::Skill, "month-end", 1)
-        .await
-        .unwrap();
-    until_applied(&cluster, "skill `month-end` v1 certified").await;
+    let mut admin = month_end_certified(&cluster).await;
 
     // A skill grant, one derived from it for a sub-agent, and a plain grant of the same tool.
     let skill_grant = ask(&cluster, 1).await;
@@ -630,4 +637,123 @@ async fn revoking_a_skill_revokes_the_grants_already_minted_for_it() {
         revoked.reason
     );
     assert_eq!(revoked.actor, cluster.admin_id);
+}
+
+/// A skill grant behind an approval rule waits for a person, and the approved grant carries the
+/// skill's pins; an approval decided after the skill was revoked mints nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_skill_grant_carries_its_pins_and_a_revoked_skill_mints_nothing() {
+    let profile = format!(
+        "{SKILL_PROFILE}\n[[approval]]\nid = \"month-end-needs-a-person\"\noperations = [\"tool.invoke\"]\nresources = [\"invoice-validation\"]\n"
+    );
+    let cluster = Cluster::start(ClusterOptions {
+        profile_extra: profile,
+        ..ClusterOptions::default()
+    })
+    .unwrap();
+    let mut admin = month_end_certified(&cluster).await;
+    let invocation = trust_sdk::client::tool_operation(
+        "invoice-validation",
+        &json!({"invoice_id": "INV-42"}).to_string(),
+        0,
+    );
+    let spec = GrantSpec {
+        user: "alice".into(),
+        workspace: "demo".into(),
+        task: "INV-42".into(),
+        purpose: "month end".into(),
+        ..Default::default()
+    }
+    .with_parameters(&invocation);
+    let first = open_approval(&cluster, &spec).await;
+    let approved = approve_and_wait(&cluster, &first).await;
+    check_skill_grant(&cluster, &approved).await;
+
+    // The skill is revoked while a second approval waits: approving it mints nothing.
+    let waiting = open_approval(&cluster, &spec).await;
+    admin
+        .client
+        .revoke_definition(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            RegistryKind::Skill,
+            "month-end",
+            "e2e",
+        )
+        .await
+        .unwrap();
+    let cancelled = approve_and_wait(&cluster, &waiting).await;
+    assert_eq!(cancelled.effect, Effect::Deny, "{}", cancelled.reason);
+    assert!(cancelled.grant.is_none());
+    assert_eq!(
+        cancelled.rule_ids,
+        ["approval-cancelled"],
+        "{}",
+        cancelled.reason
+    );
+    // The decision log says why: the skill is no longer grantable.
+    let log = admin
+        .client
+        .list_decisions(
+            &cluster.admin_id,
+            &cluster.admin_key,
+            apb::ListDecisionsBody {
+                approval_id: waiting.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        log.iter().any(
+            |d| d.effect == "cancelled" && d.reason.contains("skill `month-end` v1 is revoked")
+        ),
+        "{log:?}"
+    );
+}
+
+/// Asks for the `month-end` skill grant, which needs approval; returns the approval's id.
+async fn open_approval(cluster: &Cluster, spec: &GrantSpec) -> String {
+    let mut agent = cluster.authority_client().await.unwrap();
+    let pending = agent
+        .request_skill_grant(&cluster.agent_id, &cluster.agent_key, spec, "month-end", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.effect,
+        Effect::ApprovalRequired,
+        "{}",
+        pending.reason
+    );
+    pending.approval_id
+}
+
+/// `carol` approves `approval_id` as shown to her; the agent's answer once it is decided.
+async fn approve_and_wait(cluster: &Cluster, approval_id: &str) -> trust_sdk::client::GrantAnswer {
+    let (carol, carol_key) = cluster.approver("carol");
+    let mut authority = cluster.authority_client().await.unwrap();
+    let shown = authority
+        .list_approvals(&carol, carol_key, true)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.approval_id == approval_id)
+        .unwrap();
+    authority
+        .decide_approval(
+            &carol,
+            carol_key,
+            &trust_sdk::client::ApprovalDecision::on(&shown, true, "ok"),
+        )
+        .await
+        .unwrap();
+    authority
+        .await_approval(
+            &cluster.agent_id,
+            &cluster.agent_key,
+            approval_id,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
 }
