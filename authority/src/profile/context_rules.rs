@@ -23,8 +23,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use trust_sdk::duration::parse_duration;
 use trust_sdk::vocabulary::context::{
-    classification_rank, classifications_up_to, is_jurisdiction, parse_day, Redaction,
-    RedactionMode, RedactionRule, MAX_REGEX_REDACTIONS,
+    classification_rank, classifications_up_to, compile_pattern, is_jurisdiction, parse_day,
+    Redaction, RedactionMode, RedactionRule, MAX_REGEX_REDACTIONS,
 };
 
 use super::child_sections::SectionError;
@@ -266,7 +266,7 @@ pub(super) fn context_rule(raw: &RawKeys, within: &str) -> Result<ContextRule, V
             }
             Some(r) => {
                 if let RedactionRule::Regex(pattern) = &r.rule {
-                    if let Err(e) = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build() {
+                    if let Err(e) = compile_pattern(pattern) {
                         err(format!("redaction `{text}`: {e}"));
                     }
                 }

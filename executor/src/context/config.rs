@@ -65,10 +65,7 @@ pub fn load(
         }
     }
     if let Some(pattern) = raw.customer_id_pattern {
-        match regex::RegexBuilder::new(&pattern)
-            .size_limit(1 << 20)
-            .build()
-        {
+        match trust_sdk::vocabulary::context::compile_pattern(&pattern) {
             Ok(r) => settings.customer_id = Some(Arc::new(r)),
             Err(e) => errors.push(format!("[context] customer_id_pattern: {e}")),
         }

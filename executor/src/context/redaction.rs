@@ -9,13 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use regex::Regex;
-use trust_sdk::vocabulary::context::{Redaction, RedactionMode, RedactionRule};
+use trust_sdk::vocabulary::context::{compile_pattern, Redaction, RedactionMode, RedactionRule};
 
 use super::front_matter::Document;
 use super::ContextSettings;
-
-/// Compiled size limit of one pattern.
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 fn builtin(
     pattern: &'static str,
@@ -76,12 +73,9 @@ pub fn compile(
                     .customer_id
                     .clone()
                     .ok_or(RedactionError::NoCustomerPattern)?,
-                RedactionRule::Regex(p) => Arc::new(
-                    regex::RegexBuilder::new(p)
-                        .size_limit(PATTERN_SIZE_LIMIT)
-                        .build()
-                        .map_err(|e| bad(e.to_string()))?,
-                ),
+                RedactionRule::Regex(p) => {
+                    Arc::new(compile_pattern(p).map_err(|e| bad(e.to_string()))?)
+                }
             };
             let mask = match &r.rule {
                 RedactionRule::Regex(_) => "[redacted:regex]".to_string(),

@@ -221,6 +221,17 @@ impl fmt::Display for RedactionRule {
     }
 }
 
+/// Largest compiled size of a redaction pattern (the `regex` crate's `size_limit`).
+pub const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a redaction pattern (`regex:PATTERN`, the executor's `customer_id_pattern`) the
+/// one way every side does: the `regex` crate (linear time) within [`PATTERN_SIZE_LIMIT`].
+pub fn compile_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(PATTERN_SIZE_LIMIT)
+        .build()
+}
+
 /// One redaction of a grant.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Redaction {

@@ -18,9 +18,9 @@ use std::collections::BTreeSet;
 use biscuit_auth::builder::Fact;
 
 use super::context::{
-    classification_rank, classifications_up_to, format_day, is_jurisdiction, is_source_name,
-    parse_day, statement_facts, ContextGrant, Redaction, RedactionMode, RedactionRule, Statement,
-    ANY_JURISDICTION, LAST_DAY, MAX_REGEX_REDACTIONS,
+    classification_rank, classifications_up_to, compile_pattern, format_day, is_jurisdiction,
+    is_source_name, parse_day, statement_facts, ContextGrant, Redaction, RedactionMode,
+    RedactionRule, Statement, ANY_JURISDICTION, LAST_DAY, MAX_REGEX_REDACTIONS,
 };
 use crate::error::SdkError;
 
@@ -167,10 +167,7 @@ pub fn parse_flags(flags: &[String]) -> Result<Vec<ContextNarrowing>, SdkError> 
                     )
                 })?;
                 if let RedactionRule::Regex(pattern) = &rule {
-                    regex::RegexBuilder::new(pattern)
-                        .size_limit(1 << 20)
-                        .build()
-                        .map_err(|e| invalid(flag, e))?;
+                    compile_pattern(pattern).map_err(|e| invalid(flag, e))?;
                 }
                 n.redactions.push(Redaction { rule, mode });
             }
