@@ -38,51 +38,8 @@ pub struct McpArgs {
     /// The authority's gRPC endpoint: its root keys verify the grant before its tools are listed.
     #[arg(long)]
     pub authority: String,
-    /// CA certificate (PEM) both endpoints' certificates must chain to.
-    #[arg(long)]
-    pub ca: Option<PathBuf>,
-    /// Reach both services in plaintext (loopback only, tests on one machine).
-    #[arg(long)]
-    pub insecure_plaintext: bool,
-    /// The grant the tools run under (base64 text or raw bytes). Over HTTP a request's
-    /// `Authorization: Bearer <base64 grant>` takes its place. Without a grant no tool is listed.
-    #[arg(long)]
-    pub grant: Option<PathBuf>,
-    /// The agent's secret key (hex, as `trustctl keygen` writes it): signs each holder proof.
-    #[arg(long)]
-    pub agent_key: PathBuf,
-    /// Serve streamable HTTP on this loopback address instead of stdio (127.0.0.1:0 for any port).
-    #[arg(long)]
-    pub listen: Option<SocketAddr>,
-}
-
-/// Runs the MCP front until its client disconnects (stdio) or a stop signal (HTTP).
-pub async fn run(args: McpArgs) -> anyhow::Result<()> {
-    if let Some(addr) = args.listen {
-        http_listener::ensure_loopback(addr)?;
-    }
-    let transport = transport(args.ca.as_deref(), args.insecure_plaintext)?;
-    let agent_key = trust_sdk::keys::load(&args.agent_key)?;
-    let grant = presented_grant(args.grant.as_deref())?;
-    let front = McpFront::connect(
-        &args.executor,
-        &args.authority,
-        &transport,
-        agent_key,
-        grant,
-    )
-    .await?;
-    match args.listen {
-        None => {
-            let service = front
-                .serve(rmcp::transport::stdio())
-                .await
-                .context("the MCP client did not complete the handshake")?;
-            service.waiting().await.context("the MCP session failed")?;
-        }
-        Some(addr) => http_listener::serve(front, addr, "mcp").await?,
-    }
-    Ok(())
+    #[command(flatten)]
+    pub session: SessionArgs,
 }
 
 /// Command-line arguments of `tool-executor mcp-gateway`.
@@ -92,10 +49,18 @@ pub struct McpGatewayArgs {
     /// the ones fronted.
     #[arg(long)]
     pub executor: String,
-    /// CA certificate (PEM) the executor's certificate must chain to.
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+/// What the front and the gateway both take: how to reach the services, the grant, the
+/// agent's key, and where to serve.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// CA certificate (PEM) the services' certificates must chain to.
     #[arg(long)]
     pub ca: Option<PathBuf>,
-    /// Reach the executor in plaintext (loopback only, tests on one machine).
+    /// Reach the services in plaintext (loopback only, tests on one machine).
     #[arg(long)]
     pub insecure_plaintext: bool,
     /// The grant the calls run under (base64 text or raw bytes). Over HTTP a request's
@@ -110,24 +75,69 @@ pub struct McpGatewayArgs {
     pub listen: Option<SocketAddr>,
 }
 
+/// What [`SessionArgs`] name, read and checked before anything connects.
+struct Session {
+    transport: trust_sdk::transport::Transport,
+    agent_key: ed25519_dalek::SigningKey,
+    grant: Option<Arc<Vec<u8>>>,
+    listen: Option<SocketAddr>,
+}
+
+impl SessionArgs {
+    fn load(&self) -> anyhow::Result<Session> {
+        if let Some(addr) = self.listen {
+            http_listener::ensure_loopback(addr)?;
+        }
+        Ok(Session {
+            transport: transport(self.ca.as_deref(), self.insecure_plaintext)?,
+            agent_key: trust_sdk::keys::load(&self.agent_key)?,
+            grant: presented_grant(self.grant.as_deref())?,
+            listen: self.listen,
+        })
+    }
+}
+
+/// Runs the MCP front until its client disconnects (stdio) or a stop signal (HTTP).
+pub async fn run(args: McpArgs) -> anyhow::Result<()> {
+    let session = args.session.load()?;
+    let front = McpFront::connect(
+        &args.executor,
+        &args.authority,
+        &session.transport,
+        session.agent_key,
+        session.grant,
+    )
+    .await?;
+    serve(front, session.listen, "mcp").await
+}
+
 /// Runs the MCP gateway until its client disconnects (stdio) or a stop signal (HTTP).
 pub async fn run_gateway(args: McpGatewayArgs) -> anyhow::Result<()> {
-    if let Some(addr) = args.listen {
-        http_listener::ensure_loopback(addr)?;
-    }
-    let transport = transport(args.ca.as_deref(), args.insecure_plaintext)?;
-    let agent_key = trust_sdk::keys::load(&args.agent_key)?;
-    let grant = presented_grant(args.grant.as_deref())?;
-    let gateway = McpGateway::connect(&args.executor, &transport, agent_key, grant).await?;
-    match args.listen {
+    let session = args.session.load()?;
+    let gateway = McpGateway::connect(
+        &args.executor,
+        &session.transport,
+        session.agent_key,
+        session.grant,
+    )
+    .await?;
+    serve(gateway, session.listen, "mcp-gateway").await
+}
+
+/// Serves `handler` over stdio, or over streamable HTTP on `listen`.
+async fn serve<S>(handler: S, listen: Option<SocketAddr>, label: &str) -> anyhow::Result<()>
+where
+    S: rmcp::ServerHandler + Clone + Send + Sync + 'static,
+{
+    match listen {
         None => {
-            let service = gateway
+            let service = handler
                 .serve(rmcp::transport::stdio())
                 .await
                 .context("the MCP client did not complete the handshake")?;
             service.waiting().await.context("the MCP session failed")?;
         }
-        Some(addr) => http_listener::serve(gateway, addr, "mcp-gateway").await?,
+        Some(addr) => http_listener::serve(handler, addr, label).await?,
     }
     Ok(())
 }
